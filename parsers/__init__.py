@@ -1,0 +1,1 @@
+"""Pure parsers: raw message bytes in, `parsers.records` out. No database, no I/O."""

@@ -1,0 +1,117 @@
+""""Call Details for Incident/Traceback #N" blocks, in every layout notices use.
+
+Layouts seen: `Label: value` on one line, `Label:` and its value on the next
+non-empty line, tab-separated cells (also what HTML tables turn into), no space
+after the colon, fields in either order, To/From missing, and a later block
+whose description reads "(see description above)".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+from parsers.phones import to_e164
+from parsers.records import CallDetails
+
+HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d+)", re.IGNORECASE)
+# Label as written -> CallDetails field.
+LABELS = {"date/time": "call_time", "to": "called", "from": "caller", "campaign": "campaign"}
+_LABEL = re.compile(r"^(date\s*/\s*time|to|from|campaign)\s*:\s*(.*)$", re.IGNORECASE)
+_QUOTE = re.compile(r"^(?:\s*>)+ ?")
+# Lines that end a block even without a blank line before them.
+_TRAILERS = re.compile(r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.I)
+SEE_ABOVE = "(see description above)"
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!$%&])")
+_CALL_TIME = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(?:([+-])(\d{2}):?(\d{2}))?",
+)
+
+
+def unescape_markdown(text: str) -> str:
+    return _MARKDOWN_ESCAPE.sub(r"\1", text)
+
+
+def parse_call_time(value: str) -> datetime | None:
+    """`2020-06-26 15:34:00 UTC`, `2020-08-28 22:17 UTC`, `2021-05-12 15:07:12 +0000 UTC`."""
+    m = _CALL_TIME.search(value)
+    if not m:
+        return None
+    year, month, day, hour, minute = (int(g) for g in m.group(1, 2, 3, 4, 5))
+    second = int(m.group(6) or 0)
+    offset = timedelta(0)
+    if m.group(7):
+        offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+        offset = -offset if m.group(7) == "-" else offset
+    try:
+        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
+
+
+def _clean(value: str) -> str:
+    return " ".join(unescape_markdown(value).replace("**", "").split())
+
+
+def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
+    fields: dict[str, str] = {}
+    pending: str | None = None
+    description: list[str] = []
+    for raw_line in lines:
+        line = _QUOTE.sub("", raw_line).strip()
+        if description:
+            if not line or _TRAILERS.match(line):
+                break
+            description.append(line)
+            continue
+        if not line:
+            continue
+        label = _LABEL.match(line)
+        if label:
+            name = LABELS[re.sub(r"\s+", "", label.group(1).lower())]
+            value = label.group(2).strip()
+            if value:
+                fields.setdefault(name, value)
+                pending = None
+            else:
+                pending = name
+        elif pending:
+            fields.setdefault(pending, line)
+            pending = None
+        elif _TRAILERS.match(line):
+            break
+        else:
+            description.append(line)
+    called = fields.get("called")
+    caller = fields.get("caller")
+    return CallDetails(
+        incident_id=incident_id,
+        call_time=parse_call_time(fields["call_time"]) if "call_time" in fields else None,
+        called=to_e164(called) if called else None,
+        caller=to_e164(caller) if caller else None,
+        campaign=_clean(fields["campaign"]) or None if "campaign" in fields else None,
+        description=_clean(" ".join(description)) or None,
+    )
+
+
+def extract(text: str) -> tuple[CallDetails, ...]:
+    """Every call-details block in `text`, in order; a block's end is the next heading."""
+    headings = list(HEADING.finditer(text))
+    blocks: list[CallDetails] = []
+    for i, heading in enumerate(headings):
+        start = text.find("\n", heading.end())
+        end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
+        body = text[start:end] if start != -1 and start < end else ""
+        block = _read_block(heading.group(1), body.split("\n"))
+        if block.description == SEE_ABOVE and blocks:
+            block = replace(block, description=blocks[-1].description)
+        blocks.append(block)
+    return tuple(blocks)
+
+
+def referenced_ids(text: str) -> tuple[str, ...]:
+    """Incident numbers named anywhere: call-details headings and `Traceback #N` mentions."""
+    found = HEADING.findall(text) + re.findall(r"(?:Traceback|Incident)s?\s*#\s*(\d+)", text, re.I)
+    return tuple(dict.fromkeys(found))

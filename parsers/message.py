@@ -1,0 +1,96 @@
+"""parse_message: raw bytes to one ParsedMessage, or ParseError with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from parsers import call_details, metrics, notices, reply
+from parsers.classify import Facts, classify
+from parsers.mime import body_text, envelope, parse_bytes
+from parsers.records import SIGHTING_KINDS, Envelope, Kind, ParsedMessage, ParseError
+
+EMPTY_ENVELOPE = Envelope(message_id=None, date=None, subject="", sender=None, recipients=())
+
+
+def _sightings(facts: Facts, kind: Kind) -> dict:
+    blocks = call_details.extract(facts.text)
+    if kind in (Kind.TRACEBACK_REQUEST, Kind.REMINDER) and not blocks:
+        raise ParseError(f"{kind} without a readable call-details block")
+    unreadable = [b.incident_id for b in blocks if b.call_time is None and b.campaign is None and b.called is None]
+    if unreadable and len(unreadable) == len(blocks):
+        raise ParseError(f"call-details block #{unreadable[0]} has no readable fields")
+    problems = tuple(f"incident #{b.incident_id}: no {name}" for b in blocks
+                     for name in ("call_time", "called", "caller") if getattr(b, name) is None)
+    return {"incidents": blocks, "problems": problems}
+
+
+def _metrics(facts: Facts, kind: Kind) -> dict:
+    parsed = metrics.parse(facts.text)
+    if parsed is None or (parsed.your_summary is None and not parsed.upstream):
+        raise ParseError("monthly metrics without a readable summary table")
+    return {"metrics": parsed}
+
+
+def _upstream(facts: Facts, kind: Kind) -> dict:
+    notice = notices.upstream_notice(facts.text)
+    if notice is None:
+        raise ParseError("upstream-not-responded notice without provider or traceback number")
+    return {"upstream_notice": notice, "referenced_ids": (notice.traceback_id,), **_optional_blocks(facts)}
+
+
+def _comment(facts: Facts, kind: Kind) -> dict:
+    found = notices.comment(facts.text)
+    if found is None:
+        raise ParseError("comment notice without a readable message")
+    return {"comment": found, "referenced_ids": call_details.referenced_ids(facts.envelope.subject + "\n" + facts.text)}
+
+
+def _reply(facts: Facts, kind: Kind) -> dict:
+    result = reply.parse(facts.envelope.subject, facts.text)
+    return {"reply": result, "referenced_ids": result.incident_ids}
+
+
+def _referenced(facts: Facts, kind: Kind) -> dict:
+    return {"referenced_ids": call_details.referenced_ids(facts.envelope.subject + "\n" + facts.text)}
+
+
+def _optional_blocks(facts: Facts) -> dict:
+    return {"incidents": call_details.extract(facts.text)}
+
+
+# One extractor per kind; kinds not listed carry nothing beyond their kind.
+EXTRACTORS: dict[Kind, Callable[[Facts, Kind], dict]] = {
+    Kind.TRACEBACK_REQUEST: _sightings,
+    Kind.REMINDER: _sightings,
+    Kind.MONTHLY_METRICS: _metrics,
+    Kind.UPSTREAM_NOT_RESPONDED: _upstream,
+    Kind.COMMENT: _comment,
+    Kind.REPLY: _reply,
+    Kind.BOUNCE: _referenced,
+    Kind.AUTO_REPLY: _referenced,
+    Kind.NON_RESPONSIVE: _referenced,
+    Kind.STATUS_CHANGE: _referenced,
+}
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Never raises: what cannot be understood comes back with `quarantine` set."""
+    try:
+        msg = parse_bytes(raw)
+        head = envelope(msg)
+    except Exception as exc:  # noqa: BLE001 - damaged input is data, not a crash
+        return ParsedMessage(kind=Kind.OTHER, envelope=EMPTY_ENVELOPE, quarantine=f"unreadable message: {exc!r}")
+    if not raw.strip():
+        return ParsedMessage(kind=Kind.OTHER, envelope=head, quarantine="empty message")
+    kind = Kind.OTHER
+    try:
+        facts = Facts(msg=msg, envelope=head, text=body_text(msg))
+        kind = classify(facts)
+        extracted = EXTRACTORS[kind](facts, kind) if kind in EXTRACTORS else {}
+    except ParseError as exc:
+        return ParsedMessage(kind=kind, envelope=head, quarantine=str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return ParsedMessage(kind=kind, envelope=head, quarantine=f"parser error: {exc!r}")
+    if kind not in SIGHTING_KINDS:
+        extracted.pop("incidents", None)
+    return ParsedMessage(kind=kind, envelope=head, **extracted)

@@ -1,0 +1,110 @@
+"""The one report shape every parser produces.
+
+Parsers are pure: bytes in, these frozen records out. They know nothing of the
+database; `store/` turns them into rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TRACEBACK_REQUEST = "traceback_request"
+    REMINDER = "reminder"
+    COMMENT = "comment"
+    MONTHLY_METRICS = "monthly_metrics"
+    UPSTREAM_NOT_RESPONDED = "upstream_not_responded"
+    NON_RESPONSIVE = "non_responsive"
+    STATUS_CHANGE = "status_change"
+    REPLY = "reply"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    OTHER = "other"
+
+
+# Kinds whose call-details blocks count as sightings of an incident.
+SIGHTING_KINDS = frozenset({Kind.TRACEBACK_REQUEST, Kind.REMINDER, Kind.UPSTREAM_NOT_RESPONDED})
+
+
+class ParseError(Exception):
+    """The message cannot be understood; the text is the quarantine reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetails:
+    incident_id: str
+    call_time: datetime | None = None  # aware, UTC
+    called: str | None = None  # E.164
+    caller: str | None = None  # E.164
+    campaign: str | None = None  # as written, markdown escapes removed
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One row of a monthly-metrics table; `provider` is None for "Your Summary"."""
+
+    provider: str | None
+    values: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyMetrics:
+    organization: str
+    addressee: str | None
+    your_summary: SummaryRow | None
+    upstream: tuple[SummaryRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamNotice:
+    provider: str
+    traceback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    author: str
+    organization: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResult:
+    incident_ids: tuple[str, ...]
+    outcome: str  # upstream | origin | not_found | dispute | other
+    upstream_name: str | None = None
+    upstream_email: str | None = None
+    customer_name: str | None = None
+    evidence: str | None = None
+    text: str = ""  # the reply with quotes and signature stripped
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Header facts of a message, decoded."""
+
+    message_id: str | None
+    date: datetime | None  # aware, UTC
+    subject: str
+    sender: str | None
+    recipients: tuple[str, ...]
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    kind: Kind
+    envelope: Envelope
+    incidents: tuple[CallDetails, ...] = ()  # blocks this message carries (sightings)
+    referenced_ids: tuple[str, ...] = ()  # incidents a reply/bounce is about
+    metrics: MonthlyMetrics | None = None
+    upstream_notice: UpstreamNotice | None = None
+    comment: Comment | None = None
+    reply: ReplyResult | None = None
+    problems: tuple[str, ...] = field(default=())  # parsed, but with these gaps
+    quarantine: str | None = None  # why it could not be parsed; None when it was
