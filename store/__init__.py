@@ -1,0 +1,1 @@
+"""SQLModel tables and the queries over them. Knows nothing of email."""
