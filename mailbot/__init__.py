@@ -1,0 +1,1 @@
+"""mailbot: robocall traceback notices and replies, over email."""

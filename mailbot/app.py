@@ -1,0 +1,36 @@
+"""What every command shares: the settings, the database, and the clock."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from mailbot.config import Config
+from store.db import create_schema, make_engine
+
+
+def parse_now(value: str | None) -> datetime | None:
+    """An ISO time for --now / MAILBOT_NOW; naive times are taken as UTC."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class App:
+    config: Config
+    fixed_now: datetime | None = field(default_factory=lambda: parse_now(os.environ.get("MAILBOT_NOW")))
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.config.database_url)
+        create_schema(engine)
+        return engine
+
+    def now(self) -> datetime:
+        return self.fixed_now or datetime.now(UTC)

@@ -1,0 +1,81 @@
+"""Settings: embedded defaults, then config.toml, then MAILBOT_<SECTION>_<KEY>, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "database": {"url": "sqlite:///var/mailbot.sqlite3"},
+    "paths": {"sample": "fixtures/emails"},
+    "import": {"batch_size": 500},
+}
+# Keys holding filesystem paths, resolved against the config file's directory.
+PATH_KEYS = {("paths", "sample")}
+
+
+@dataclass
+class Config:
+    values: dict[str, dict[str, Any]]
+    base_dir: Path
+    file: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        value = self.values.get(section, {}).get(key)
+        if (section, key) in PATH_KEYS and value is not None:
+            return self.path(str(value))
+        return value
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_url(self) -> str:
+        url = str(self.get("database", "url"))
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            db_file = self.path(url[len(prefix):])
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(db_file)
+        return url
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    if isinstance(like, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def load(config_file: str | os.PathLike[str] | None = None, database_url: str | None = None,
+         environ: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if environ is None else environ)
+    values = {section: dict(keys) for section, keys in DEFAULTS.items()}
+    chosen = config_file or env.get("MAILBOT_CONFIG")
+    path = Path(chosen) if chosen else Path.cwd() / "config.toml"
+    found = path if path.is_file() else None
+    if chosen and not found:
+        raise FileNotFoundError(f"config file not found: {path}")
+    if found:
+        with found.open("rb") as fh:
+            for section, keys in tomllib.load(fh).items():
+                values.setdefault(section, {}).update(keys)
+    for section, keys in values.items():
+        for key, current in keys.items():
+            name = f"MAILBOT_{section}_{key}".upper()
+            if name in env:
+                keys[key] = _coerce(env[name], current)
+    if database_url:
+        values["database"]["url"] = database_url
+    base = found.resolve().parent if found else Path.cwd()
+    return Config(values=values, base_dir=base, file=found)

@@ -1,0 +1,82 @@
+"""Bulk import of historical mailboxes, in archive mode.
+
+Archive mode (as Zammad's import): messages are stored and parsed into
+incidents, but nothing is sent and no traceback workflow runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from mailbot import sources
+from parsers.message import parse_message
+from parsers.records import ParsedMessage
+from store.db import session_scope
+from store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
+from store.models import Message
+
+
+def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _already_stored(engine: Engine, batch: Sequence[Arrival]) -> set[tuple[str, str]]:
+    places = [(a.source, a.source_key) for a in batch]
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Message.source, Message.source_key).where(tuple_(Message.source, Message.source_key).in_(places))
+        ).all()
+    return {(s, k) for s, k in rows}
+
+
+def _parse_all(raws: list[bytes], pool: Executor | None) -> list[ParsedMessage]:
+    if pool is None:
+        return [parse_message(raw) for raw in raws]
+    return list(pool.map(parse_message, raws, chunksize=32))
+
+
+def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None) -> Tally:
+    """Store and parse one batch in one transaction; places already stored are skipped."""
+    tally = Tally()
+    done = _already_stored(engine, batch)
+    fresh = [a for a in batch if (a.source, a.source_key) not in done]
+    tally.skipped = len(batch) - len(fresh)
+    parsed = _parse_all([a.raw for a in fresh], pool)
+    with session_scope(engine) as session:
+        for arrival, result in zip(fresh, parsed, strict=True):
+            key = message_key(result.envelope.message_id, arrival.raw)
+            pk = store_raw(session, arrival, key)
+            if pk is None:  # another importer stored this place meanwhile
+                tally.skipped += 1
+                continue
+            tally.stored += 1
+            apply(session, pk, key, result, tally)
+    return tally
+
+
+def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
+                 progress: bool | None = None) -> Tally:
+    show = sys.stderr.isatty() if progress is None else progress
+    hints = [sources.count_hint(p) for p in paths]
+    total = sum(h for h in hints if h is not None) if all(h is not None for h in hints) else None
+    tally = Tally()
+    arrivals = (a for p in paths for a in sources.read(p))
+    pool_cm = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext(None)
+    with pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+        for batch in batched(arrivals, batch_size):
+            tally.add(save(engine, batch, pool))
+            bar.update(len(batch))
+    with session_scope(engine) as session:
+        recluster_campaigns(session)
+    return tally

@@ -1,0 +1,1 @@
+"""Scheduled work (reminders, escalations, digest) and the business calendar."""
