@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401 - registers the tables
+from store import desk  # noqa: F401 - the traceback desk's tables
 
 
 def make_engine(url: str) -> Engine:

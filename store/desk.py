@@ -1,0 +1,166 @@
+"""The traceback desk's tables: providers, tracebacks, hops, and work for humans.
+
+A traceback follows one call upstream, one hop per provider; `Traceback.id` is the
+traceback number (#N) printed in every notice. The scheduler reads `Hop` deadlines
+(`due_at`, `next_reminder_at`, `reminders_sent`) and open `Review` rows for the digest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc() -> Column:
+    return Column(DateTime(timezone=True))
+
+
+class ProviderStatus:
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+
+
+class Provider(SQLModel, table=True):
+    """A voice service provider; `known` once it has been contacted (short requests, not first-contact letters)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=256)
+    status: str = Field(default=ProviderStatus.GREEN, max_length=8)
+    known: bool = False
+    created_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class ProviderAlias(SQLModel, table=True):
+    """Another name the provider goes by (as carriers write it)."""
+
+    __table_args__ = (UniqueConstraint("provider_id", "alias", name="uq_provider_alias"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    alias: str = Field(max_length=256)
+
+
+class ContactRole:
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class ProviderContact(SQLModel, table=True):
+    """An address that receives the provider's notices and may answer its hops."""
+
+    __table_args__ = (UniqueConstraint("provider_id", "address", name="uq_provider_contact"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    address: str = Field(index=True, max_length=320)  # lower-cased
+    role: str = Field(default=ContactRole.PRIMARY, max_length=8)
+    undeliverable: bool = False  # a notice to it bounced
+    undeliverable_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class ProviderDomain(SQLModel, table=True):
+    """A mail domain whose every address may answer for the provider."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    domain: str = Field(unique=True, max_length=255)  # lower-cased
+
+
+class TracebackStatus:
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Traceback(SQLModel, table=True):
+    """One call followed upstream; `id` is its number. `result` is the label that ended it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default=TracebackStatus.OPEN, index=True, max_length=8)
+    result: str | None = Field(default=None, max_length=16)  # origin | not_found | no_response | ...
+    campaign: str = ""
+    call_time: datetime | None = Field(default=None, sa_column=_utc())
+    called: str | None = Field(default=None, max_length=32)  # E.164
+    caller: str | None = Field(default=None, max_length=32)  # E.164
+    description: str | None = None
+    incident_id: str | None = Field(default=None, max_length=32)  # the stored incident it started from
+    origin_customer: str | None = None  # who originated the call, when a hop said so
+    opened_at: datetime | None = Field(default=None, sa_column=_utc())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class HopOutcome:
+    UPSTREAM = "upstream"
+    ORIGIN = "origin"
+    NOT_FOUND = "not_found"
+    DISPUTE = "dispute"
+    OTHER = "other"
+    NO_RESPONSE = "no_response"
+
+
+class Hop(SQLModel, table=True):
+    """One provider asked about the call; position 0 is the terminating provider.
+
+    Open while `answered_at` is None. The scheduler owns the deadline fields.
+    """
+
+    __table_args__ = (UniqueConstraint("traceback_id", "position", name="uq_hop_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    traceback_id: int = Field(foreign_key="traceback.id", index=True)
+    position: int = 0
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    downstream_hop_id: int | None = Field(default=None, foreign_key="hop.id")
+    requested_at: datetime | None = Field(default=None, sa_column=_utc())
+    answered_at: datetime | None = Field(default=None, sa_column=_utc())
+    outcome: str | None = Field(default=None, max_length=16)
+    evidence: str | None = None  # the sentence of the reply that decided the outcome
+    upstream_name: str | None = None  # as the carrier wrote it
+    upstream_email: str | None = None
+    customer_name: str | None = None  # for `origin`
+    reply_message_pk: int | None = Field(default=None, foreign_key="message.id")
+    due_at: datetime | None = Field(default=None, sa_column=_utc())
+    next_reminder_at: datetime | None = Field(default=None, sa_column=_utc())
+    reminders_sent: int = 0
+    clarifications_sent: int = 0
+
+
+class HopMessage(SQLModel, table=True):
+    """A message in or out on a hop: the timeline, and In-Reply-To matching of replies."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    hop_id: int = Field(foreign_key="hop.id", index=True)
+    direction: str = Field(max_length=3)  # in | out
+    kind: str = Field(max_length=32)  # notice kind out; reply/status/... in
+    message_id: str | None = Field(default=None, index=True, max_length=998)
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+    address: str | None = Field(default=None, max_length=320)
+    at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class ReviewKind:
+    DISPUTE = "dispute"
+    LOW_CONFIDENCE = "low_confidence"
+    UNKNOWN_UPSTREAM = "unknown_upstream"
+    PROVIDER_MATCH = "provider_match"  # a name close to, but not surely, a known provider
+    UNAUTHORIZED_SENDER = "unauthorized_sender"
+    FORGED_TOKEN = "forged_token"
+    BOUNCE = "bounce"
+    UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)
+
+
+class Review(SQLModel, table=True):
+    """An item waiting for a human; the digest lists those not yet resolved."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=32)
+    traceback_id: int | None = Field(default=None, foreign_key="traceback.id", index=True)
+    hop_id: int | None = Field(default=None, foreign_key="hop.id")
+    provider_id: int | None = Field(default=None, foreign_key="provider.id")
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+    detail: str = ""
+    created_at: datetime | None = Field(default=None, sa_column=_utc())
+    resolved: bool = Field(default=False, index=True)
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc())
