@@ -12,6 +12,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///var/mailbot.sqlite3"},
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
+    # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
+    "schedule": {
+        "timezone": "America/New_York",
+        "business_start": "09:00",
+        "business_end": "17:00",
+        "business_days": ["mon", "tue", "wed", "thu", "fri"],
+        "holiday_country": "US",
+        "reminder_after_hours": 4,
+        "no_response_after_days": 3,
+        "escalate_after": 3,
+        "status_window_days": 60,
+        "red_same_campaign_days": 10,
+        "status_outcomes": ["origin", "poe", "no_response"],
+        "digest_time": "07:00",
+        "digest_to": ["ops@localhost"],
+        "tick_seconds": 60,
+    },
 }
 # Keys holding filesystem paths, resolved against the config file's directory.
 PATH_KEYS = {("paths", "sample")}

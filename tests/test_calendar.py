@@ -1,0 +1,73 @@
+"""The business clock: hours and days in New York, weekends and federal holidays off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailbot.config import DEFAULTS
+from scheduler.calendar import BusinessCalendar
+
+NY = ZoneInfo("America/New_York")
+CAL = BusinessCalendar.from_settings(DEFAULTS["schedule"])
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY)
+
+
+def test_four_business_hours_inside_one_day() -> None:
+    assert CAL.add_hours(ny(2026, 3, 10, 9, 30), 4) == ny(2026, 3, 10, 13, 30)
+
+
+def test_hours_roll_over_the_weekend() -> None:
+    # Friday 15:00 + 4h = 2h Friday + 2h Monday.
+    assert CAL.add_hours(ny(2026, 3, 13, 15, 0), 4) == ny(2026, 3, 16, 11, 0)
+
+
+def test_request_sent_at_night_counts_from_next_opening() -> None:
+    assert CAL.add_hours(ny(2026, 3, 10, 22, 0), 4) == ny(2026, 3, 11, 13, 0)
+    assert CAL.add_days(ny(2026, 3, 14, 10, 0), 3) == ny(2026, 3, 19, 9, 0)  # Saturday -> Monday 9:00 + 3
+
+
+def test_federal_holiday_is_not_a_business_day() -> None:
+    # Monday 2026-05-25 is Memorial Day: Friday 10:00 + 1 business day is Tuesday 10:00.
+    assert CAL.holiday_name(ny(2026, 5, 25).date()) == "Memorial Day"
+    assert CAL.add_days(ny(2026, 5, 22, 10, 0), 1) == ny(2026, 5, 26, 10, 0)
+    # Observed holidays count: 2026-07-03 (Friday) is Independence Day observed.
+    assert not CAL.is_business_day(ny(2026, 7, 3).date())
+    assert CAL.add_days(ny(2026, 7, 2, 16, 0), 1) == ny(2026, 7, 6, 16, 0)
+
+
+def test_three_business_days_across_thanksgiving() -> None:
+    # Wednesday before Thanksgiving: Thu is a holiday, then Fri, Mon, Tue.
+    assert CAL.add_days(ny(2026, 11, 25, 11, 0), 3) == ny(2026, 12, 1, 11, 0)
+
+
+def test_deadline_keeps_local_time_across_daylight_saving() -> None:
+    # DST starts Sunday 2026-03-08: Friday 10:00 EST + 1 day = Monday 10:00 EDT.
+    due = CAL.add_days(ny(2026, 3, 6, 10, 0), 1)
+    assert due == ny(2026, 3, 9, 10, 0)
+    assert due.astimezone(UTC).hour == 14  # not 15, as a naive 24h step would give
+
+
+def test_business_hours_between() -> None:
+    assert CAL.business_hours_between(ny(2026, 3, 13, 15, 0), ny(2026, 3, 16, 11, 0)) == 4
+    assert CAL.business_hours_between(ny(2026, 3, 14, 0, 0), ny(2026, 3, 15, 23, 0)) == 0
+    assert CAL.business_hours_between(ny(2026, 3, 16, 11, 0), ny(2026, 3, 13, 15, 0)) == -4
+
+
+def test_configured_zone_hours_and_days() -> None:
+    cal = BusinessCalendar.from_settings({"timezone": "Europe/London", "business_start": "08:00",
+                                          "business_end": "12:00", "business_days": ["sat"]})
+    start = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # a Friday
+    assert cal.add_hours(start, 5) == datetime(2026, 3, 21, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+def test_bad_settings_and_naive_times_are_refused() -> None:
+    with pytest.raises(ValueError):
+        BusinessCalendar.from_settings({"business_start": "17:00", "business_end": "09:00"})
+    with pytest.raises(ValueError, match="naive"):
+        CAL.add_hours(datetime(2026, 3, 10, 9, 0), 1)
