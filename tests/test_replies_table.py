@@ -1,0 +1,268 @@
+"""Reply understanding over a table of realistic carrier replies, as raw emails.
+
+Each case is a reply as a carrier's mail client sends it (Gmail "On ... wrote:",
+Outlook "From:/Sent:" headers, Apple Mail, no quote at all, HTML only), with
+signatures, legal disclaimers and Spanish, and the answer a human reads in it.
+The test prints the accuracy (the README quotes it) and fails below 95%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from parsers.message import parse_message
+from parsers.records import Kind
+from parsers.reply import answers, strip_quoted
+
+NOTICE = """Call Details for Traceback #{n}
+
+Date/Time: 2026-10-30 14:05:00 UTC
+To: +1 (202) 555-0143
+From: +1 (646) 555-0178
+Campaign: SSA-Suspended-SSN
+Caller claims the recipient's social security number has been suspended.
+
+Please reply to this email with the upstream provider that sent this call into
+your network, or the customer that originated it, within 24 hours. Submit your
+response by replying to this message."""
+
+GMAIL_SIG = "--\nJohn Carter\nNOC Engineer | Smartbiz Telecom\n+1 305 555 0110"
+OUTLOOK_SIG = "Regards,\n\nMaria Lopez\nCompliance Manager\nSkyline Voice LLC\nDirect: 555-010-2234"
+DISCLAIMER = ("CONFIDENTIALITY NOTICE: This e-mail message, including any attachments, is for the sole use "
+              "of the intended recipient(s) and may contain confidential and privileged information. Any "
+              "unauthorized review, use, disclosure or distribution is prohibited. If you are not the intended "
+              "recipient, please contact the sender by reply e-mail and destroy all copies of the original message.")
+DISCLAIMER_ES = ("AVISO DE CONFIDENCIALIDAD: Este correo electrónico y sus anexos son confidenciales y para uso "
+                 "exclusivo del destinatario. Si usted lo recibió por error, notifique al remitente y elimínelo.")
+
+
+def gmail(body: str, n: int) -> str:
+    quoted = "\n".join("> " + line if line else ">" for line in NOTICE.format(n=n).split("\n"))
+    return f"{body}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb+x@desk.example> wrote:\n{quoted}\n"
+
+
+def gmail_wrapped(body: str, n: int) -> str:
+    quoted = "\n".join("> " + line for line in NOTICE.format(n=n).split("\n"))
+    return f"{body}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <\ntb+x@desk.example> wrote:\n\n{quoted}\n"
+
+
+def outlook(body: str, n: int) -> str:
+    return (f"{body}\n\n________________________________\nFrom: Traceback Desk <tb+x@desk.example>\n"
+            f"Sent: Monday, November 2, 2026 10:14 AM\nTo: noc@carrier.example\n"
+            f"Subject: [Traceback #{n}] Traceback request\n\n{NOTICE.format(n=n)}\n")
+
+
+def outlook_original(body: str, n: int) -> str:
+    return (f"{body}\n\n-----Original Message-----\nFrom: Traceback Desk [mailto:tb+x@desk.example]\n"
+            f"Sent: Monday, November 02, 2026 10:14 AM\nTo: NOC\nSubject: [Traceback #{n}] Traceback request\n\n"
+            f"{NOTICE.format(n=n)}\n")
+
+
+def spanish(body: str, n: int) -> str:
+    quoted = "\n".join("> " + line for line in NOTICE.format(n=n).split("\n"))
+    return f"{body}\n\nEl lun, 2 nov 2026 a las 10:14, Traceback Desk (<tb+x@desk.example>) escribió:\n{quoted}\n"
+
+
+def outlook_es(body: str, n: int) -> str:
+    return (f"{body}\n\n________________________________\nDe: Traceback Desk <tb+x@desk.example>\n"
+            f"Enviado: lunes, 2 de noviembre de 2026 10:14\nPara: noc@carrier.example\n"
+            f"Asunto: [Traceback #{n}] Traceback request\n\n{NOTICE.format(n=n)}\n")
+
+
+def bare(body: str, n: int) -> str:
+    return body + "\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    style: object
+    body: str
+    outcome: str
+    party: str | None = None  # upstream provider, or the originating customer
+    email: str | None = None
+    n: int = 4101
+
+
+CASES: tuple[Case, ...] = (
+    # --- upstream, English
+    Case("gmail upstream with email", gmail,
+         f"Hi,\n\nWe received this call from Lingo Telecom (tracebacks@lingo.example). Please follow up with them.\n\n{GMAIL_SIG}",
+         "upstream", "Lingo Telecom", "tracebacks@lingo.example"),
+    Case("outlook upstream provider colon", outlook,
+         f"Hello,\n\nUpstream provider: Peerless Network\nContact: abuse@peerless.example\n\n{OUTLOOK_SIG}\n\n{DISCLAIMER}",
+         "upstream", "Peerless Network", "abuse@peerless.example"),
+    Case("one-liner upstream is", bare, "The upstream carrier for this call is Bandwidth.com, noc@bandwidth.example",
+         "upstream", "Bandwidth.com", "noc@bandwidth.example"),
+    Case("came to us from", gmail, "This call came to us from Inteliquent. Their traceback contact is "
+         "traceback@inteliquent.example.\n\nThanks,\nNOC", "upstream", "Inteliquent", "traceback@inteliquent.example"),
+    Case("traffic was sent by", outlook, "Good morning,\n\nAfter reviewing our CDRs, the traffic was sent to us by "
+         "Voxbone SA. You can reach them at compliance@voxbone.example.\n\nBest regards,\nTom",
+         "upstream", "Voxbone SA", "compliance@voxbone.example"),
+    Case("please contact", gmail, "Please contact Telcon US at support@telconus.example, they handed us this call.\n\n"
+         "Sent from my iPhone", "upstream", "Telcon US", "support@telconus.example"),
+    Case("upstream without address", outlook_original, "Our upstream for this call was Whisl Telecom. We do not have "
+         "a contact address for them.\n\nKind Regards,\nNOC Team", "upstream", "Whisl Telecom", None),
+    Case("delivered by with LLC", gmail, "Team - this call was delivered by Great Lakes Comm, LLC (noc@glc.example). "
+         "We have blocked the calling number.\n\n" + GMAIL_SIG, "upstream", "Great Lakes Comm, LLC", "noc@glc.example"),
+    Case("we got the traffic via", bare, "we got the traffic via IPComms. abuse@ipcomms.example\n\nJ",
+         "upstream", "IPComms", "abuse@ipcomms.example"),
+    Case("received it from, long sig", outlook, f"We received it from NovaTel Carrier Services.\n\n{OUTLOOK_SIG}\n\n{DISCLAIMER}",
+         "upstream", "NovaTel Carrier Services", None),
+    Case("apple mail quote", gmail_wrapped, "We accepted this call from our upstream partner Atlas Voice "
+         "(ops@atlasvoice.example).\n\nCheers,\nSam", "upstream", "Atlas Voice", "ops@atlasvoice.example"),
+    Case("routed from, ticket words", outlook, "Ticket 55812 updated.\n\nCall was received from Clearwave Telecom; "
+         "their NOC is noc@clearwave.example. Customer notified.\n\n" + OUTLOOK_SIG,
+         "upstream", "Clearwave Telecom", "noc@clearwave.example"),
+    Case("previous hop", gmail, "Previous hop is Sipstream Networks - support@sipstream.example", "upstream",
+         "Sipstream Networks", "support@sipstream.example"),
+    Case("html reply upstream", "html", "<p>Hi team,</p><p>We received the call from <b>Halo Connect</b> "
+         "(<a href='mailto:noc@haloconnect.example'>noc@haloconnect.example</a>).</p><p>Thanks,<br>Ann</p>",
+         "upstream", "Halo Connect", "noc@haloconnect.example"),
+    Case("upstream with disclaimer first word", outlook, "The calls arrived from Zenith Carrier Group.\n\n"
+         f"Thank you,\nNOC\n\n{DISCLAIMER}", "upstream", "Zenith Carrier Group", None),
+    # --- upstream, Spanish
+    Case("es recibimos de", spanish, "Buenos días,\n\nRecibimos la llamada de Marcatel (soporte@marcatel.example).\n\n"
+         f"Saludos,\nLuis\n\n{DISCLAIMER_ES}", "upstream", "Marcatel", "soporte@marcatel.example"),
+    Case("es nos llegó de", outlook_es, "Hola, la llamada nos llegó de Axtel Mayorista. Contacto: noc@axtel.example\n\n"
+         "Atentamente,\nCarlos Ruiz", "upstream", "Axtel Mayorista", "noc@axtel.example"),
+    Case("es proveedor upstream", spanish, "El proveedor upstream es Telefonica Larga Distancia, correo "
+         "abuse@tld.example.\n\nGracias,\nAna", "upstream", "Telefonica Larga Distancia", "abuse@tld.example"),
+    Case("es a través de", bare, "El tráfico entró a través de IP Voice Colombia, pueden escribir a "
+         "ops@ipvoice.example", "upstream", "IP Voice Colombia", "ops@ipvoice.example"),
+    Case("es favor de contactar", spanish, "Favor de contactar a Maxcom Carrier en trafico@maxcom.example, ellos nos "
+         "enviaron la llamada.\n\nSaludos,", "upstream", "Maxcom Carrier", "trafico@maxcom.example"),
+    # --- origin
+    Case("origin our customer", gmail, "This call was originated by our customer Sunrise Solar Marketing LLC. We have "
+         "suspended their account pending review.\n\n" + GMAIL_SIG, "origin", "Sunrise Solar Marketing LLC"),
+    Case("origin end user", outlook, "Hi,\n\nThe call originated from our end user, Apex Debt Services. We have issued "
+         "a warning.\n\n" + OUTLOOK_SIG + "\n\n" + DISCLAIMER, "origin", "Apex Debt Services"),
+    Case("origin belongs to customer", bare, "The calling number belongs to our customer Blue Harbor Leads. Account "
+         "terminated.", "origin", "Blue Harbor Leads"),
+    Case("origin is a customer", outlook_original, "This traffic is from a customer of ours: Quantum Reach Inc. "
+         "They are a direct customer.\n\nBest,\nOps", "origin", None),
+    Case("origin es nuestro cliente", spanish, "La llamada fue originada por nuestro cliente Servicios Cobranza "
+         "del Norte. Ya suspendimos el servicio.\n\nSaludos,\nPedro", "origin", "Servicios Cobranza del Norte"),
+    Case("origin es cliente directo", outlook_es, "El número pertenece a un cliente directo, Call Center Rapido SA. "
+         "Lo hemos dado de baja.\n\nAtentamente,\nMarta", "origin", None),
+    Case("origin retail subscriber", gmail, "This was placed by a retail subscriber on our network (account 88121). "
+         "Service has been disconnected.\n\nThanks,\nNOC", "origin", None),
+    # --- not found
+    Case("not found cdrs", gmail, "We could not find any record of this call in our CDRs for that date.\n\n" + GMAIL_SIG,
+         "not_found"),
+    Case("not found no record", outlook, "Hello,\n\nNo record of this call on our switch. Please double check the "
+         "called number.\n\n" + OUTLOOK_SIG + "\n\n" + DISCLAIMER, "not_found"),
+    Case("not found unable to locate", bare, "Unable to locate the call. The number is not ours.", "not_found"),
+    Case("not found did not transit", outlook_original, "This call did not transit our network.\n\nRegards,\nVoIP Ops",
+         "not_found"),
+    Case("not found es no encontramos", spanish, "No encontramos registros de esa llamada en nuestros CDR.\n\nSaludos,\nLuis",
+         "not_found"),
+    Case("not found es sin registros", outlook_es, "Revisamos el switch y no hay registros de la llamada.\n\n"
+         "Atentamente,\nNOC", "not_found"),
+    # --- dispute
+    Case("dispute consent", gmail, "We dispute this traceback. Our customer has documented consent from the called "
+         "party and the campaign is lawful.\n\n" + GMAIL_SIG, "dispute"),
+    Case("dispute not our traffic", outlook, "This is not our traffic, the caller ID was spoofed and we disagree with "
+         "the listing.\n\n" + OUTLOOK_SIG, "dispute"),
+    Case("dispute es", spanish, "No estamos de acuerdo con este rastreo, la llamada es legítima.\n\nSaludos,", "dispute"),
+    # --- other (nothing decided yet)
+    Case("other looking into it", gmail, "Thanks, we are looking into this and will get back to you shortly.\n\n"
+         + GMAIL_SIG, "other"),
+    Case("other question", outlook, "Can you send the full called number and the time zone of the call?\n\n" + OUTLOOK_SIG,
+         "other"),
+    Case("other es revisando", spanish, "Estamos revisando, les respondemos mañana.\n\nSaludos,\nAna", "other"),
+    Case("other disclaimer only", outlook, "Acknowledged.\n\n" + DISCLAIMER, "other"),
+)
+
+
+@dataclass(frozen=True)
+class Multi:
+    name: str
+    body: str
+    expected: dict[str, tuple[str, str | None]]  # traceback -> (outcome, party)
+
+
+MULTI: tuple[Multi, ...] = (
+    Multi("two tracebacks, two upstreams",
+          "Hi,\n\nTraceback #4101: we received this call from Lingo Telecom (tracebacks@lingo.example).\n"
+          "Traceback #4102: this one was originated by our customer Sunrise Solar Marketing LLC.\n\nThanks,\nNOC",
+          {"4101": ("upstream", "Lingo Telecom"), "4102": ("origin", "Sunrise Solar Marketing LLC")}),
+    Multi("two tracebacks, one answer",
+          "For tracebacks #4101 and #4102, both calls came from Peerless Network (abuse@peerless.example).\n\nRegards,",
+          {"4101": ("upstream", "Peerless Network"), "4102": ("upstream", "Peerless Network")}),
+    Multi("es dos rastreos",
+          "Traceback #4101: no encontramos registros.\nTraceback #4102: recibimos la llamada de Marcatel "
+          "(soporte@marcatel.example).\n\nSaludos,",
+          {"4101": ("not_found", None), "4102": ("upstream", "Marcatel")}),
+)
+
+
+def _raw(case: Case) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "NOC <noc@carrier.example>"
+    msg["To"] = "tb+abc@desk.example"
+    msg["Subject"] = f"RE: [Traceback #{case.n}] Traceback request"
+    msg["Message-ID"] = f"<reply-{abs(hash(case.name))}@carrier.example>"
+    if case.style == "html":
+        html = case.body + f"<blockquote>{NOTICE.format(n=case.n).replace(chr(10), '<br>')}</blockquote>"
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(case.style(case.body, case.n))  # type: ignore[operator]
+    return bytes(msg)
+
+
+def _same(found: str | None, expected: str | None) -> bool:
+    return (found or "").casefold() == (expected or "").casefold()
+
+
+def _judge(case: Case) -> str | None:
+    """None when right; what went wrong otherwise."""
+    parsed = parse_message(_raw(case))
+    if parsed.kind != Kind.REPLY or parsed.reply is None:
+        return f"kind {parsed.kind}"
+    got = parsed.reply
+    party = got.upstream_name if case.outcome == "upstream" else got.customer_name
+    if got.outcome != case.outcome:
+        return f"outcome {got.outcome!r} (evidence {got.evidence!r})"
+    if case.party is not None and not _same(party, case.party):
+        return f"party {party!r}"
+    if case.email is not None and got.upstream_email != case.email:
+        return f"email {got.upstream_email!r}"
+    if str(case.n) not in got.incident_ids:
+        return f"ids {got.incident_ids}"
+    if got.outcome != "other" and not got.evidence:
+        return "no evidence"
+    return None
+
+
+def _judge_multi(case: Multi) -> str | None:
+    found = {}
+    for answer in answers(strip_quoted(case.body), ("4101",)):
+        for number in answer.incident_ids:
+            party = answer.upstream_name if answer.outcome == "upstream" else answer.customer_name
+            found[number] = (answer.outcome, party)
+    for number, (outcome, party) in case.expected.items():
+        got = found.get(number)
+        if got is None or got[0] != outcome or (party is not None and not _same(got[1], party)):
+            return f"#{number}: {got}"
+    return None
+
+
+def test_reply_table_accuracy() -> None:
+    assert len(CASES) + len(MULTI) >= 40
+    misses = {c.name: why for c in CASES if (why := _judge(c))}
+    misses |= {m.name: why for m in MULTI if (why := _judge_multi(m))}
+    total = len(CASES) + len(MULTI)
+    accuracy = (total - len(misses)) / total
+    print(f"\nreply understanding: {total - len(misses)}/{total} = {accuracy:.1%}")
+    for name, why in misses.items():
+        print(f"  miss: {name}: {why}")
+    assert accuracy >= 0.95, misses
+
+
+def test_quotes_signatures_and_disclaimers_never_decide() -> None:
+    # The quoted notice says "upstream provider"; the disclaimer says "received"; neither is the answer.
+    own = strip_quoted(outlook("Acknowledged.\n\n" + OUTLOOK_SIG + "\n\n" + DISCLAIMER, 4101))
+    assert own == "Acknowledged."
+    assert answers(own, ("4101",))[0].outcome == "other"
