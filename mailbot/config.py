@@ -12,6 +12,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///var/mailbot.sqlite3"},
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
+    # `mailbot serve` (README "Running the service").
+    "serve": {"poll_interval": 30.0},
+    "smtp": {"listen": "127.0.0.1:2525", "hostname": "", "max_size": 25 * 1024 * 1024, "timeout": 300.0,
+             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": ""},
+    "imap": {"host": "", "port": 993, "tls": True, "user": "", "password": "", "password_file": "",
+             "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
+             "batch_size": 100},
+    "ops": {"email": ["ops@localhost"]},
     # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
     "schedule": {
         "timezone": "America/New_York",
