@@ -37,9 +37,29 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "digest_to": ["ops@localhost"],
         "tick_seconds": 60,
     },
+    # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
+    "mail": {
+        "domain": "mailbot.localhost",
+        "from": "Traceback Desk <traceback@mailbot.localhost>",
+        "secret": "",
+        "secret_file": "var/mail.secret",
+    },
+    "outbound": {
+        "mode": "maildir",
+        "maildir": "var/outbox",
+        "host": "localhost",
+        "port": 587,
+        "starttls": True,
+        "username": "",
+        "password": "",
+        "cafile": "",
+        "timeout": 30,
+        "rate_per_hour": 30,
+        "retry_for": "2d",
+    },
 }
 # Keys holding filesystem paths, resolved against the config file's directory.
-PATH_KEYS = {("paths", "sample")}
+PATH_KEYS = {("paths", "sample"), ("mail", "secret_file"), ("outbound", "maildir"), ("outbound", "cafile")}
 
 
 @dataclass

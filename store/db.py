@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from store import models  # noqa: F401 - registers the tables
 from store import desk  # noqa: F401 - the traceback desk's tables
+from store import outbox  # noqa: F401 - the durable outbox of notices
 
 
 def make_engine(url: str) -> Engine:

@@ -1,0 +1,91 @@
+"""Signed reply tokens: which hop a carrier's reply answers, in the Reply-To address.
+
+Each notice's Reply-To is `local+<token>@domain`, the token being the hop id and
+an HMAC-SHA256 of it (as osTicket signs its reply addresses). A reply that comes
+back to that address names its hop; a token that was altered or made up does
+not verify and names nothing.
+
+Tokens are lower-case hex and digits only, because some mail systems fold the
+case of local parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from email.utils import getaddresses
+from pathlib import Path
+
+from mailbot.config import Config
+
+# 80 bits of signature: far beyond guessing by mail, short enough for a local part.
+_SIG_HEX = 20
+_TOKEN = re.compile(rf"^(\d{{1,18}})-([0-9a-f]{{{_SIG_HEX}}})$")
+
+
+def _signature(hop_id: int, secret: bytes) -> str:
+    return hmac.new(secret, f"hop:{hop_id}".encode(), hashlib.sha256).hexdigest()[:_SIG_HEX]
+
+
+def make_token(hop_id: int, secret: bytes) -> str:
+    if hop_id < 0:
+        raise ValueError(f"hop id must not be negative: {hop_id}")
+    return f"{hop_id}-{_signature(hop_id, secret)}"
+
+
+def read_token(token: str, secret: bytes) -> int | None:
+    """The hop id a token was made for, or None if it is forged, altered or malformed."""
+    m = _TOKEN.match(token.strip().lower())
+    if not m:
+        return None
+    hop_id = int(m.group(1))
+    return hop_id if hmac.compare_digest(m.group(2), _signature(hop_id, secret)) else None
+
+
+def reply_address(hop_id: int, secret: bytes, local_part: str, domain: str) -> str:
+    return f"{local_part}+{make_token(hop_id, secret)}@{domain}"
+
+
+def token_from_address(addr: str) -> str | None:
+    """The part after `+` in an address's local part (`"Desk" <a+TOKEN@d>` too), or None."""
+    pairs = getaddresses([addr])
+    address = pairs[0][1] if pairs else ""
+    local, at, _domain = address.rpartition("@")
+    if not at or "+" not in local:
+        return None
+    token = local.split("+", 1)[1]
+    return token or None
+
+
+def load_secret(config: Config) -> bytes:
+    """`[mail] secret`, else a secret generated once into `[mail] secret_file` (so a fresh machine works)."""
+    configured = config.get("mail", "secret")
+    if configured:
+        return str(configured).encode()
+    path = Path(config.get("mail", "secret_file"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            # link() fails if another process won the race; then everyone uses the winner's secret.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()
+
+
+def hop_reply_address(hop_id: int, config: Config) -> str:
+    """The Reply-To for a hop's notices, from `[mail] from` (local part) and `[mail] domain`."""
+    sender = getaddresses([str(config.get("mail", "from"))])[0][1]
+    local = sender.rpartition("@")[0] or "traceback"
+    return reply_address(hop_id, load_secret(config), local, str(config.get("mail", "domain")))

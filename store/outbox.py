@@ -1,0 +1,60 @@
+"""The outbox: every message mailbot means to send, recorded before it is sent.
+
+A row is written in the same transaction as the decision to send it, so a notice
+exists exactly when the state change that caused it does; delivery happens later
+from these rows. `dedupe_key` is unique, which is what makes a notice
+exactly-once per (hop, kind, sequence).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+def _utc(nullable: bool = True) -> Column:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class OutboxStatus:
+    QUEUED = "queued"  # waiting for its next attempt (new, deferred or retrying)
+    SENDING = "sending"  # claimed by a sender; stale claims are taken over after a lease
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure or retries exhausted; `last_error` says why
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True, max_length=255)  # e.g. "hop:12:reminder:1"
+    kind: str = Field(index=True, max_length=32)
+    traceback_id: int | None = Field(default=None, index=True)
+    hop_id: int | None = Field(default=None, index=True)
+    message_id: str = Field(unique=True, max_length=255)
+    sender: str = Field(max_length=512)
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = ""
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=16)
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    next_attempt_at: datetime = Field(sa_column=_utc(nullable=False))
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    last_error: str | None = None
+
+
+class OutboxRecipient(SQLModel, table=True):
+    """One row per (message, address): what the per-recipient rate limit counts."""
+
+    __tablename__ = "outbox_recipient"
+    __table_args__ = (Index("ix_outbox_recipient_address_sent", "address", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox_message.id", index=True)
+    address: str = Field(max_length=320)  # lower-cased
+    sent_at: datetime | None = Field(default=None, sa_column=_utc())
