@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+import click
 from sqlalchemy.engine import Engine
 
 from mailbot.config import Config
-from store.db import create_schema, make_engine
+from store.db import make_engine
+from store.schema import SchemaMismatch, ensure_schema
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -29,7 +31,10 @@ class App:
     @cached_property
     def engine(self) -> Engine:
         engine = make_engine(self.config.database_url)
-        create_schema(engine)
+        try:
+            ensure_schema(engine)  # an empty database is created at head; any other schema is refused
+        except SchemaMismatch as exc:
+            raise click.ClickException(str(exc)) from exc
         return engine
 
     def now(self) -> datetime:

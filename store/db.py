@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from store import models  # noqa: F401 - registers the tables
 from store import desk  # noqa: F401 - the traceback desk's tables
@@ -34,7 +34,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Every model's table, recorded as the newest migration (store/schema.py)."""
+    from store.schema import create_at_head  # late: store.schema needs every model imported here first
+
+    create_at_head(engine)
 
 
 @contextmanager
