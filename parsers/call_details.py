@@ -15,7 +15,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from parsers.phones import to_e164
 from parsers.records import CallDetails
 
-HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d+)", re.IGNORECASE)
+# Incident numbers are at most 15 digits: longer runs are junk, not a number to store.
+HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d{1,15})(?!\d)", re.IGNORECASE)
+# The same, for text already lowercased: a case-insensitive scan of a whole body
+# costs more than parsing the message, a lowercase literal scan almost nothing.
+_HEADING_LOWER = re.compile(r"call details for (?:incident|traceback)\s*#\s*(\d{1,15})(?!\d)")
+_MENTION_LOWER = re.compile(r"(?:traceback|incident)s?\s*#\s*(\d{1,15})(?!\d)")
+_NANP = re.compile(r"\+?1?([2-9]\d{9})")
+CAMPAIGN_MAX = 255  # longer is a damaged line, not a campaign name
 # Label as written -> CallDetails field.
 LABELS = {"date/time": "call_time", "to": "called", "from": "caller", "campaign": "campaign"}
 _LABEL = re.compile(r"^(date\s*/\s*time|to|from|campaign)\s*:\s*(.*)$", re.IGNORECASE)
@@ -49,6 +56,12 @@ def parse_call_time(value: str) -> datetime | None:
     except ValueError:
         return None
     return local.astimezone(UTC)
+
+
+def _phone(value: str) -> str | None:
+    """E.164 of a number; the common "+1NXXNXXXXXX" form without the library's full parse."""
+    plain = _NANP.fullmatch(value.strip())
+    return f"+1{plain.group(1)}" if plain else to_e164(value)
 
 
 def _clean(value: str) -> str:
@@ -89,16 +102,28 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
     return CallDetails(
         incident_id=incident_id,
         call_time=parse_call_time(fields["call_time"]) if "call_time" in fields else None,
-        called=to_e164(called) if called else None,
-        caller=to_e164(caller) if caller else None,
-        campaign=_clean(fields["campaign"]) or None if "campaign" in fields else None,
+        called=_phone(called) if called else None,
+        caller=_phone(caller) if caller else None,
+        campaign=_clean(fields["campaign"])[:CAMPAIGN_MAX] or None if "campaign" in fields else None,
         description=_clean(" ".join(description)) or None,
     )
 
 
-def extract(text: str) -> tuple[CallDetails, ...]:
-    """Every call-details block in `text`, in order; a block's end is the next heading."""
-    headings = list(HEADING.finditer(text))
+def _headings(text: str, lower: str | None) -> list[re.Match[str]]:
+    lower = text.lower() if lower is None else lower
+    if "call details for" not in lower:
+        return []
+    if len(lower) != len(text):  # lower() expanded a rare letter: its offsets would be off
+        return list(HEADING.finditer(text))
+    return list(_HEADING_LOWER.finditer(lower))
+
+
+def extract(text: str, lower: str | None = None) -> tuple[CallDetails, ...]:
+    """Every call-details block in `text`, in order; a block's end is the next heading.
+
+    `lower` is `text.lower()` when the caller has it already.
+    """
+    headings = _headings(text, lower)
     blocks: list[CallDetails] = []
     for i, heading in enumerate(headings):
         start = text.find("\n", heading.end())
@@ -113,5 +138,5 @@ def extract(text: str) -> tuple[CallDetails, ...]:
 
 def referenced_ids(text: str) -> tuple[str, ...]:
     """Incident numbers named anywhere: call-details headings and `Traceback #N` mentions."""
-    found = HEADING.findall(text) + re.findall(r"(?:Traceback|Incident)s?\s*#\s*(\d+)", text, re.I)
-    return tuple(dict.fromkeys(found))
+    lower = text.lower()
+    return tuple(dict.fromkeys(_HEADING_LOWER.findall(lower) + _MENTION_LOWER.findall(lower)))

@@ -7,9 +7,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from parsers.call_details import HEADING
 from parsers.mime import header_text
 from parsers.records import Envelope, Kind
+
+# Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
+# notice reads like the notice itself.
+_QUOTE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
+
+
+def unquote(text: str) -> str:
+    return _QUOTE_MARKS.sub("", text) if ">" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +25,14 @@ class Facts:
 
     msg: email.message.Message
     envelope: Envelope
-    text: str  # readable body
+    text: str  # readable body, as written
+    plain: str  # the body with quote markers removed
+    lower: str  # `plain` lowercased: body rules scan this without re.I, which is many times faster
+
+    @classmethod
+    def of(cls, msg: email.message.Message, envelope: Envelope, text: str) -> Facts:
+        plain = unquote(text)
+        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=plain.lower())
 
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
@@ -36,34 +50,68 @@ def _sender(pattern: str) -> Callable[[Facts], bool]:
     return lambda f: bool(rx.search(f.envelope.sender or ""))
 
 
-def _body(pattern: str) -> Callable[[Facts], bool]:
-    rx = re.compile(pattern, re.I | re.M)
-    return lambda f: bool(rx.search(f.text))
+def _body(pattern: str, guard: str) -> Callable[[Facts], bool]:
+    """`pattern`, written in lowercase, in the body; `guard` is a word it needs.
+
+    The guard is a plain substring test, so the regex runs only on the few
+    bodies that could match.
+    """
+    rx = re.compile(pattern, re.M)
+    return lambda f: guard in f.lower and rx.search(f.lower) is not None
+
+
+def _phrase(*phrases: str) -> Callable[[Facts], bool]:
+    """Any of these lowercase phrases in the body, words possibly wrapped onto the next line."""
+    rules = [_body(r"\s+".join(map(re.escape, p.split())), max(p.split(), key=len)) for p in phrases]
+    return lambda f: any(rule(f) for rule in rules)
 
 
 def _content_type(ctype: str) -> Callable[[Facts], bool]:
     return lambda f: f.msg.get_content_type() == ctype
 
 
-REPLY_PREFIX = r"^\s*(re|aw|sv|antw|resp|respuesta)\s*:"
-FORWARD_PREFIX = r"^\s*(fwd?|fw|tr|wg|rv)\s*:"
+# Subject tags mail gateways add ("[EXTERNAL]") and forward prefixes before a reply prefix.
+_TAGS = r"^\s*(?:\[[^\]]{0,40}\]\s*)*"
+FORWARD = r"(?:fwd?|fw|tr|wg|rv|enc|doorst)\s*(?:\[\d+\])?\s*:\s*"
+REPLY_PREFIX = _TAGS + rf"(?:{FORWARD})*(?:re|aw|sv|antw|resp|respuesta|r)\s*(?:\[\d+\])?\s*:"
+FORWARD_PREFIX = _TAGS + FORWARD
+HEADING = r"call\s+details\s+for\s+(?:incident|traceback)\s*#\s*\d"
+# Where a reply starts quoting what it answers (lowercased, quote markers kept).
+_QUOTE_START = re.compile(
+    r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )", re.M)
+_FORWARDED = re.compile(FORWARD_PREFIX, re.I)
+
+
+def _answers_quoted_notice(f: Facts) -> bool:
+    """A reply that kept the subject as it was: it answers a thread and quotes the notice below its own words."""
+    if not (f.envelope.in_reply_to or f.envelope.references) or _FORWARDED.match(f.envelope.subject):
+        return False
+    lower = f.text.lower()
+    heading = lower.find("call details for")
+    return heading > 0 and _QUOTE_START.search(lower, 0, heading) is not None
+
 
 RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
     (Kind.BOUNCE, _content_type("multipart/report")),
     (Kind.BOUNCE, _sender(r"^(mailer-daemon|postmaster)@")),
     (Kind.BOUNCE, _subject(r"undeliverable|undelivered mail|delivery status notification|mail delivery failed|returned mail")),
-    (Kind.AUTO_REPLY, _header("Auto-Submitted", r"^(?!\s*no\b)\S")),
+    # RFC 3834: only "auto-replied" is an answer; "auto-generated" is also what notice systems send.
+    (Kind.AUTO_REPLY, _header("Auto-Submitted", r"^\s*auto-replied")),
     (Kind.AUTO_REPLY, _header("X-Autoreply", r"\S")),
     (Kind.AUTO_REPLY, _header("X-Autorespond", r"\S")),
-    (Kind.AUTO_REPLY, _subject(r"out of (the )?office|automatic reply|auto[- ]?reply|respuesta autom[aá]tica|fuera de la oficina")),
+    (Kind.AUTO_REPLY, _header("Precedence", r"^\s*auto_reply")),
+    (Kind.AUTO_REPLY, _subject(r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|respuesta autom[aá]tica"
+                               r"|fuera de la oficina|abwesenheit")),
     (Kind.REPLY, _subject(REPLY_PREFIX)),
-    (Kind.MONTHLY_METRICS, _body(r"^\W*Monthly Metrics\s*[-–]")),
-    (Kind.UPSTREAM_NOT_RESPONDED, _body(r"has not yet responded to the request for")),
-    (Kind.NON_RESPONSIVE, _body(r"marked you as a non-responsive|as a result of your non-responsiveness")),
-    (Kind.STATUS_CHANGE, _body(r"alerting you to (your|a) change in status|designated a non-cooperative voice service provider")),
-    (Kind.COMMENT, _body(r"has sent you the following message")),
-    (Kind.REMINDER, _body(r"this is a reminder regarding a recent request")),
-    (Kind.TRACEBACK_REQUEST, lambda f: HEADING.search(f.text) is not None),
+    (Kind.REPLY, _answers_quoted_notice),
+    (Kind.MONTHLY_METRICS, _body(r"^\W*monthly\s+metrics\s*[-–]", "metrics")),
+    (Kind.UPSTREAM_NOT_RESPONDED, _phrase("has not yet responded to the request for")),
+    (Kind.NON_RESPONSIVE, _phrase("marked you as a non-responsive", "as a result of your non-responsiveness")),
+    (Kind.STATUS_CHANGE, _phrase("alerting you to your change in status", "alerting you to a change in status",
+                                 "designated a non-cooperative voice service provider")),
+    (Kind.COMMENT, _phrase("has sent you the following message")),
+    (Kind.REMINDER, _phrase("this is a reminder regarding a recent request")),
+    (Kind.TRACEBACK_REQUEST, _body(HEADING, "details")),
 )
 
 

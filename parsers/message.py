@@ -13,7 +13,7 @@ EMPTY_ENVELOPE = Envelope(message_id=None, date=None, subject="", sender=None, r
 
 
 def _sightings(facts: Facts, kind: Kind) -> dict:
-    blocks = call_details.extract(facts.text)
+    blocks = call_details.extract(facts.plain, facts.lower)
     if kind in (Kind.TRACEBACK_REQUEST, Kind.REMINDER) and not blocks:
         raise ParseError(f"{kind} without a readable call-details block")
     unreadable = [b.incident_id for b in blocks if b.call_time is None and b.campaign is None and b.called is None]
@@ -25,21 +25,21 @@ def _sightings(facts: Facts, kind: Kind) -> dict:
 
 
 def _metrics(facts: Facts, kind: Kind) -> dict:
-    parsed = metrics.parse(facts.text)
+    parsed = metrics.parse(facts.plain)
     if parsed is None or (parsed.your_summary is None and not parsed.upstream):
         raise ParseError("monthly metrics without a readable summary table")
     return {"metrics": parsed}
 
 
 def _upstream(facts: Facts, kind: Kind) -> dict:
-    notice = notices.upstream_notice(facts.text)
+    notice = notices.upstream_notice(facts.plain)
     if notice is None:
         raise ParseError("upstream-not-responded notice without provider or traceback number")
     return {"upstream_notice": notice, "referenced_ids": (notice.traceback_id,), **_optional_blocks(facts)}
 
 
 def _comment(facts: Facts, kind: Kind) -> dict:
-    found = notices.comment(facts.text)
+    found = notices.comment(facts.plain)
     if found is None:
         raise ParseError("comment notice without a readable message")
     return {"comment": found, "referenced_ids": call_details.referenced_ids(facts.envelope.subject + "\n" + facts.text)}
@@ -55,7 +55,7 @@ def _referenced(facts: Facts, kind: Kind) -> dict:
 
 
 def _optional_blocks(facts: Facts) -> dict:
-    return {"incidents": call_details.extract(facts.text)}
+    return {"incidents": call_details.extract(facts.plain, facts.lower)}
 
 
 # One extractor per kind; kinds not listed carry nothing beyond their kind.
@@ -84,7 +84,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return ParsedMessage(kind=Kind.OTHER, envelope=head, quarantine="empty message")
     kind = Kind.OTHER
     try:
-        facts = Facts(msg=msg, envelope=head, text=body_text(msg))
+        facts = Facts.of(msg, head, body_text(msg))
         kind = classify(facts)
         extracted = EXTRACTORS[kind](facts, kind) if kind in EXTRACTORS else {}
     except ParseError as exc:
