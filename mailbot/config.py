@@ -40,6 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
     "mail": {
         "domain": "mailbot.localhost",
+        "domains": [],  # more domains SMTP intake accepts mail for, beside `domain`
         "from": "Traceback Desk <traceback@mailbot.localhost>",
         "secret": "",
         "secret_file": "var/mail.secret",
