@@ -1,19 +1,25 @@
 """The business clock: business hours and days in one time zone, US federal holidays off.
 
-Deadlines are computed here and nowhere else. Times in and out are aware datetimes
-(any zone); the arithmetic happens in the calendar's zone so a deadline keeps its
-local wall-clock time across a daylight-saving change.
+Deadlines are computed here and nowhere else. Times in may be aware (any zone) or
+naive UTC (as SQLite returns stored times); times out are aware, in the calendar's
+zone, where the arithmetic happens, so a deadline keeps its local wall-clock time
+across a daylight-saving change. Store them with `as_utc`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC. The store keeps UTC, and SQLite hands it back naive, so naive means UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _parse_time(value: str | time) -> time:
@@ -55,9 +61,7 @@ class BusinessCalendar:
         return self.days_off.get(day)
 
     def local(self, moment: datetime) -> datetime:
-        if moment.tzinfo is None:
-            raise ValueError(f"naive datetime {moment}: the business clock needs aware times")
-        return moment.astimezone(self.zone)
+        return as_utc(moment).astimezone(self.zone)
 
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.zone)
@@ -104,6 +108,7 @@ class BusinessCalendar:
 
     def business_hours_between(self, start: datetime, end: datetime) -> float:
         """Open hours elapsed from `start` to `end` (negative when end is before start)."""
+        start, end = as_utc(start), as_utc(end)
         if end < start:
             return -self.business_hours_between(end, start)
         total = timedelta()

@@ -66,8 +66,8 @@ def test_configured_zone_hours_and_days() -> None:
     assert cal.add_hours(start, 5) == datetime(2026, 3, 21, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 
 
-def test_bad_settings_and_naive_times_are_refused() -> None:
+def test_bad_settings_are_refused_and_naive_times_are_utc() -> None:
     with pytest.raises(ValueError):
         BusinessCalendar.from_settings({"business_start": "17:00", "business_end": "09:00"})
-    with pytest.raises(ValueError, match="naive"):
-        CAL.add_hours(datetime(2026, 3, 10, 9, 0), 1)
+    # SQLite returns stored (UTC) times naive: 14:00 UTC is 10:00 in New York (EDT).
+    assert CAL.add_hours(datetime(2026, 3, 10, 14, 0), 1) == ny(2026, 3, 10, 11, 0)

@@ -1,0 +1,255 @@
+"""The daily digest for ops: what needs a human today, from the store.
+
+`collect` reads the sections into plain data, `render_text`/`render_html` fill the
+templates (`templates/digest.*.j2`), `campaign_chart` draws the top campaigns as a
+PNG (matplotlib, Agg: no display needed). In mail the chart is an inline CID part of
+a multipart/related HTML alternative, which common mail clients show; a browser
+preview embeds it as a data: URI instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from mailbot.app import App
+from scheduler.calendar import BusinessCalendar, as_utc
+from scheduler.rules import Rules
+from store.desk import Hop, Provider, Review, Traceback
+from store.models import CampaignName, Incident, Message, MessageStatus
+from store.schedule import ScheduleClaim, StatusChange
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+CHART_CID = "top-campaigns"
+TOP_CAMPAIGNS = 8
+SLOWEST = 5
+RECENT = timedelta(days=1)
+SLOW_WINDOW = timedelta(days=30)
+
+
+@dataclass
+class Digest:
+    day: str
+    generated_at: datetime
+    zone: str
+    new_tracebacks: list[dict[str, Any]] = field(default_factory=list)
+    open_hops: list[dict[str, Any]] = field(default_factory=list)
+    overdue: list[dict[str, Any]] = field(default_factory=list)
+    escalated: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    imports: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    quarantined_total: int = 0
+    top_campaigns: list[tuple[str, int]] = field(default_factory=list)
+    slowest: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def needs_attention(self) -> int:
+        return len(self.overdue) + len(self.escalated) + len(self.reviews) + len(self.quarantined)
+
+
+def _hours(value: float) -> str:
+    return f"{value:.1f} h"
+
+
+def window_start(cal: BusinessCalendar, now: datetime, digest_time: time) -> datetime:
+    """The previous business day's digest time: Monday's digest covers the weekend too."""
+    day = cal.local(now).date() - timedelta(days=1)
+    while not cal.is_business_day(day):
+        day -= timedelta(days=1)
+    return datetime.combine(day, digest_time, tzinfo=cal.zone)
+
+
+def collect(session: Session, rules: Rules, now: datetime, since: datetime | None = None) -> Digest:
+    """The digest's sections; "recent" means since `since` (default: a day ago)."""
+    cal = rules.calendar
+    now = as_utc(now)  # query parameters in UTC: SQLite compares stored times as text
+    since = as_utc(since) if since else now - RECENT
+    names = dict(session.execute(select(Provider.id, Provider.name)).all())
+    digest = Digest(day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone))
+
+    first_hop = {tb: pid for tb, pid in session.execute(select(Hop.traceback_id, Hop.provider_id).where(Hop.position == 0))}
+    for tb in session.scalars(select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now)
+                              .order_by(Traceback.id)):
+        digest.new_tracebacks.append({"id": tb.id, "campaign": tb.campaign, "status": tb.status,
+                                      "provider": names.get(first_hop.get(tb.id), "")})
+
+    for hop in session.scalars(select(Hop).where(Hop.answered_at.is_(None), Hop.outcome.is_(None),
+                                                 Hop.requested_at.is_not(None)).order_by(Hop.requested_at)):
+        due = hop.due_at or cal.add_days(hop.requested_at, rules.no_response_after_days)
+        age = cal.business_hours_between(hop.requested_at, now)
+        left = cal.business_hours_between(now, due)
+        digest.open_hops.append({
+            "traceback": hop.traceback_id, "position": hop.position, "provider": names[hop.provider_id],
+            "requested": cal.local(hop.requested_at), "due": cal.local(due), "age": _hours(age),
+            "left": _hours(left), "reminders": hop.reminders_sent, "late": left <= 0,
+            "share": min(1.0, max(0.0, age / max(age + left, 0.01))),
+        })
+
+    closed = aliased(Traceback)
+    for hop, closed_at in session.execute(
+            select(Hop, closed.closed_at).join(closed, closed.id == Hop.traceback_id)
+            .where(Hop.outcome == "no_response", closed.closed_at > since, closed.closed_at <= now)
+            .order_by(Hop.traceback_id)):
+        digest.overdue.append({"traceback": hop.traceback_id, "provider": names[hop.provider_id],
+                               "requested": cal.local(hop.requested_at), "closed": cal.local(closed_at),
+                               "reminders": hop.reminders_sent})
+    for key, at in session.execute(select(ScheduleClaim.key, ScheduleClaim.claimed_at)
+                                   .where(ScheduleClaim.key.like("provider:%:escalation:%"),
+                                          ScheduleClaim.claimed_at > since).order_by(ScheduleClaim.key)):
+        _, provider_id, _, hop_id = key.split(":")
+        digest.escalated.append({"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id),
+                                 "at": cal.local(at)})
+
+    for review in session.scalars(select(Review).where(Review.resolved.is_(False)).order_by(Review.created_at)):
+        digest.reviews.append({"kind": review.kind.replace("_", " "), "traceback": review.traceback_id,
+                               "provider": names.get(review.provider_id, ""), "detail": review.detail,
+                               "created": cal.local(review.created_at) if review.created_at else None})
+
+    for change in session.scalars(select(StatusChange).where(StatusChange.at > since).order_by(StatusChange.at)):
+        digest.status_changes.append({"provider": names[change.provider_id], "old": change.old_status,
+                                      "new": change.new_status, "at": cal.local(change.at)})
+
+    for origin, status, count in session.execute(
+            select(Message.origin, Message.status, func.count()).where(Message.received_at > since)
+            .group_by(Message.origin, Message.status).order_by(Message.origin, Message.status)):
+        digest.imports.append({"origin": origin, "status": status, "count": count})
+    for subject, reason, sender in session.execute(
+            select(Message.subject, Message.reason, Message.sender)
+            .where(Message.status == MessageStatus.QUARANTINED, Message.received_at > since).order_by(Message.id)):
+        digest.quarantined.append({"subject": subject, "reason": reason, "sender": sender})
+    digest.quarantined_total = session.scalar(
+        select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED)) or 0
+
+    digest.top_campaigns = top_campaigns(session)
+    digest.slowest = slowest_providers(session, cal, names, now)
+    return digest
+
+
+def top_campaigns(session: Session, limit: int = TOP_CAMPAIGNS) -> list[tuple[str, int]]:
+    """Campaigns by incidents stored plus tracebacks opened, spelling variants joined."""
+    canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
+    counts: Counter[str] = Counter()
+    for (name,) in session.execute(select(Incident.campaign).where(Incident.campaign.is_not(None))):
+        counts[canonical.get(name, name)] += 1
+    for (name,) in session.execute(select(Traceback.campaign).where(Traceback.campaign != "")):
+        counts[canonical.get(name, name)] += 1
+    return counts.most_common(limit)
+
+
+def slowest_providers(session: Session, cal: BusinessCalendar, names: dict[int, str], now: datetime,
+                      limit: int = SLOWEST) -> list[dict[str, Any]]:
+    """Mean business hours to answer, over hops answered in the last 30 days."""
+    now = as_utc(now)
+    spent: dict[int, list[float]] = {}
+    for provider_id, requested, answered in session.execute(
+            select(Hop.provider_id, Hop.requested_at, Hop.answered_at)
+            .where(Hop.answered_at > now - SLOW_WINDOW, Hop.answered_at <= now, Hop.requested_at.is_not(None))):
+        spent.setdefault(provider_id, []).append(cal.business_hours_between(requested, answered))
+    ranked = sorted(((sum(v) / len(v), len(v), pid) for pid, v in spent.items()), reverse=True)
+    return [{"provider": names[pid], "mean": _hours(mean), "answers": n} for mean, n, pid in ranked[:limit]]
+
+
+def campaign_chart(campaigns: list[tuple[str, int]]) -> bytes:
+    """A small horizontal bar chart (PNG) of the top campaigns."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a server draws to memory
+    from matplotlib import pyplot as plt
+
+    labels = [name if len(name) <= 38 else name[:37] + "…" for name, _ in campaigns][::-1]
+    values = [count for _, count in campaigns][::-1]
+    fig, ax = plt.subplots(figsize=(6.0, 0.34 * max(len(values), 1) + 0.6), dpi=100)
+    bars = ax.barh(labels or ["(none)"], values or [0], color="#2f6db5")
+    ax.bar_label(bars, padding=3, fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.margins(x=0.12)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                      autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["when"] = lambda value: value.strftime("%a %d %b %H:%M") if value else ""
+    return env
+
+
+_ENV = _environment()
+
+
+def render_text(digest: Digest) -> str:
+    return _ENV.get_template("digest.txt.j2").render(d=digest)
+
+
+def render_html(digest: Digest, chart_src: str) -> str:
+    """`chart_src` is `cid:...` in mail, a data: URI in a browser preview."""
+    return _ENV.get_template("digest.html.j2").render(d=digest, chart_src=chart_src)
+
+
+def preview_html(digest: Digest) -> str:
+    """The HTML as a browser shows it on its own (the chart embedded)."""
+    png = base64.b64encode(campaign_chart(digest.top_campaigns)).decode()
+    return render_html(digest, f"data:image/png;base64,{png}")
+
+
+def build_message(digest: Digest, sender: str, to: list[str], domain: str) -> EmailMessage:
+    """multipart/alternative: text, then multipart/related (HTML + the chart as a CID image)."""
+    msg = EmailMessage()
+    msg["Subject"] = f"mailbot daily digest {digest.day}: {digest.needs_attention} item(s) need attention"
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Date"] = format_datetime(digest.generated_at)
+    msg["Message-ID"] = make_msgid("digest", domain=domain)
+    msg.set_content(render_text(digest))
+    msg.add_alternative(render_html(digest, f"cid:{CHART_CID}"), subtype="html")
+    msg.get_payload()[1].add_related(campaign_chart(digest.top_campaigns), "image", "png",
+                                     cid=f"<{CHART_CID}>", filename="top-campaigns.png")
+    return msg
+
+
+def for_app(app: App, session: Session, now: datetime) -> Digest:
+    rules = Rules.from_settings(app.config.values["schedule"])
+    digest_time = time.fromisoformat(str(app.config.get("schedule", "digest_time")))
+    return collect(session, rules, now, window_start(rules.calendar, now, digest_time))
+
+
+def send(app: App, session: Session, now: datetime, key: str) -> EmailMessage:
+    """Queue the digest in the outbox (delivered like every notice); `key` makes it once."""
+    from mailbot import outbox
+    from store.outbox import OutboxMessage, OutboxRecipient, OutboxStatus
+    from store.upsert import insert_ignore
+
+    mail = outbox.settings()
+    to = list(app.config.get("schedule", "digest_to"))
+    msg = build_message(for_app(app, session, now), mail.sender, to, mail.domain)
+    addresses = [address for _name, address in outbox.clean_addresses(to)]
+    row = {"dedupe_key": key, "kind": "digest", "message_id": str(msg["Message-ID"]),
+           "sender": outbox.clean_addresses([mail.sender])[0][1], "recipients": addresses,
+           "subject": str(msg["Subject"]), "raw": msg.as_bytes(), "status": OutboxStatus.QUEUED,
+           "attempts": 0, "created_at": now, "next_attempt_at": now}
+    (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")
+    if outbox_id is not None:
+        session.execute(OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
+                        [{"outbox_id": outbox_id, "address": a.lower()} for a in dict.fromkeys(addresses)])
+    return msg

@@ -1,0 +1,316 @@
+"""`run_due(app)`: the scheduler's work, once (what `mailbot tick` and each serve trigger run).
+
+Exactly once, across processes: the due work is rows (hop deadlines on `Hop`,
+`ScheduleClaim` keys). Each hop and provider is handled in its own transaction
+holding its row lock (SKIP LOCKED on PostgreSQL, so a second instance moves on
+to other rows), and every notice goes through the outbox with a dedupe key
+(hop, kind, sequence) that the database keeps unique. After downtime a hop gets
+its latest reminder only, and a day's digest or a month's metrics are claimed
+by date: one catch-up send, never a burst.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from mailbot.app import App
+from scheduler.calendar import as_utc
+from scheduler.metrics import notice_context, previous_month, reports
+from scheduler.rules import (
+    NO_RESPONSE,
+    HopClock,
+    Identification,
+    Request,
+    Rules,
+    TrafficLink,
+    escalation_due,
+    plan_hop,
+    provider_status,
+    status_change_recipients,
+)
+from store.db import session_scope
+from store.desk import Hop, Provider, ProviderContact, Traceback, TracebackStatus
+from store.schedule import ScheduleClaim, StatusChange
+from store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+STATUS_NOTICE = {"YELLOW": "status_yellow", "RED": "status_red"}
+
+
+@dataclass
+class Summary:
+    reminders: int = 0
+    no_response: int = 0
+    escalations: int = 0
+    status_changes: int = 0
+    status_notices: int = 0
+    metrics: int = 0
+    digests: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def rules_of(app: App) -> Rules:
+    return Rules.from_settings(app.config.values["schedule"])
+
+
+def claim(session: Session, key: str, now: datetime, detail: str = "") -> bool:
+    """Take the unique key `key` in this transaction; False if someone already has."""
+    taken = insert_ignore(session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}],
+                          keys=["key"], returning="key")
+    return taken[0] is not None
+
+
+def _locked(session: Session, query: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        # Another instance holding this row is doing its work: skip it rather than wait.
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def contacts(session: Session, provider_id: int) -> list[str]:
+    return list(session.scalars(
+        select(ProviderContact.address).where(ProviderContact.provider_id == provider_id,
+                                              ProviderContact.undeliverable.is_(False))
+        .order_by(ProviderContact.id)))
+
+
+def _send(session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any], now: datetime,
+          hop: Hop | None = None) -> bool:
+    from mailbot import outbox  # late: the outbox imports the store, which must be set up first
+
+    to = contacts(session, provider_id)
+    if not to:
+        log.warning("%s: provider %s has no deliverable contact; %s not sent", key, provider_id, kind)
+        return False
+    return outbox.enqueue(session, dedupe_key=key, kind=kind, to=to, context=context, now=now,
+                          traceback_id=hop.traceback_id if hop else None, hop_id=hop.id if hop else None)
+
+
+def _call(tb: Traceback) -> dict[str, Any]:
+    return {"call_time": tb.call_time, "called": tb.called, "caller": tb.caller,
+            "campaign": tb.campaign, "description": tb.description}
+
+
+def _name(session: Session, provider_id: int | None) -> str | None:
+    return session.get(Provider, provider_id).name if provider_id is not None else None
+
+
+def _downstream(session: Session, hop: Hop) -> Hop | None:
+    return session.get(Hop, hop.downstream_hop_id) if hop.downstream_hop_id else None
+
+
+# --- hops ---------------------------------------------------------------------------------
+
+
+def _open_hops():  # type: ignore[no-untyped-def]
+    return select(Hop).where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
+
+
+def due_hop_ids(session: Session, now: datetime) -> list[int]:
+    """Open hops whose next visit is due (or never computed)."""
+    return list(session.scalars(
+        _open_hops().with_only_columns(Hop.id)
+        .where(or_(Hop.next_reminder_at.is_(None), Hop.next_reminder_at <= now, Hop.due_at <= now))
+        .order_by(Hop.requested_at, Hop.id)))
+
+
+def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summary: Summary) -> None:
+    hop = session.scalars(_locked(session, _open_hops().where(Hop.id == hop_id))).first()
+    if hop is None:
+        return  # answered meanwhile, or another instance holds it
+    answered = as_utc(hop.answered_at) if hop.answered_at else None
+    plan = plan_hop(rules, HopClock(as_utc(hop.requested_at), answered, hop.reminders_sent), now)
+    hop.due_at = as_utc(plan.due_at)
+    hop.next_reminder_at = as_utc(plan.next_reminder_at) if plan.next_reminder_at else None
+    tb = session.get(Traceback, hop.traceback_id)
+    downstream = _downstream(session, hop)
+    context = {"traceback_id": tb.id, "provider_name": _name(session, hop.provider_id), "call": _call(tb),
+               "downstream_name": _name(session, downstream.provider_id) if downstream else None,
+               "deadline": plan.due_at}
+    if plan.reminder:
+        hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
+        if _send(session, key=f"hop:{hop.id}:reminder:{plan.reminder}", kind="reminder",
+                 provider_id=hop.provider_id, context=context, now=now, hop=hop):
+            summary.reminders += 1
+    if plan.no_response:
+        _no_response(session, rules, hop, tb, downstream, context, now, summary)
+    session.add(hop)
+
+
+def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downstream: Hop | None,
+                 context: dict[str, Any], now: datetime, summary: Summary) -> None:
+    """The hop is silent past its deadline: the traceback ends at this provider."""
+    hop.outcome = NO_RESPONSE
+    hop.next_reminder_at = None
+    if tb.status == TracebackStatus.OPEN:
+        tb.status, tb.result, tb.closed_at = TracebackStatus.CLOSED, NO_RESPONSE, now
+        session.add(tb)
+    summary.no_response += 1
+    _send(session, key=f"hop:{hop.id}:non_responsive:0", kind="non_responsive",
+          provider_id=hop.provider_id, context=context, now=now, hop=hop)
+    if downstream is not None:
+        _send(session, key=f"hop:{hop.id}:upstream_not_responded:0", kind="upstream_not_responded",
+              provider_id=downstream.provider_id, now=now, hop=downstream,
+              context={**context, "provider_name": context["downstream_name"],
+                       "upstream_name": context["provider_name"], "downstream_name": None})
+    session.flush()
+    requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
+        select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
+    completing = escalation_due(rules, requests)
+    key = f"provider:{hop.provider_id}:escalation:{hop.id}"
+    # The claim row also lists the escalation in the digest.
+    if completing == hop.id and claim(session, key, now, detail=context["provider_name"] or ""):
+        _send(session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=hop,
+              context={**context, "downstream_name": None})
+        summary.escalations += 1
+
+
+# --- provider status ------------------------------------------------------------------------
+
+
+def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
+    rows = session.execute(
+        select(Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
+        .join(Traceback, Traceback.id == Hop.traceback_id)
+        .where(Hop.provider_id == provider_id, Hop.outcome.in_(sorted(rules.status_outcomes))))
+    return [Identification(campaign or "", as_utc(requested), as_utc(answered or due or requested))
+            for requested, answered, due, campaign in rows if requested]
+
+
+def _links(session: Session, provider_id: int) -> list[TrafficLink]:
+    down = aliased(Hop)
+    rows = session.execute(select(down.provider_id, Hop.requested_at)
+                           .join(down, down.id == Hop.downstream_hop_id).where(Hop.provider_id == provider_id))
+    return [TrafficLink(downstream_id, provider_id, as_utc(at)) for downstream_id, at in rows if at]
+
+
+def visit_provider(session: Session, rules: Rules, provider_id: int, now: datetime, summary: Summary) -> None:
+    provider = session.scalars(_locked(session, select(Provider).where(Provider.id == provider_id))).first()
+    if provider is None:
+        return
+    new = provider_status(rules, _identifications(session, rules, provider_id), now)
+    if new == provider.status:
+        return
+    change = StatusChange(provider_id=provider_id, old_status=provider.status, new_status=new, at=now)
+    provider.status = new
+    session.add_all([provider, change])
+    session.flush()
+    summary.status_changes += 1
+    if new not in STATUS_NOTICE:
+        return  # back to GREEN: recorded for the digest, no letter for it
+    if _send(session, key=f"status:{change.id}:{STATUS_NOTICE[new]}", kind=STATUS_NOTICE[new],
+             provider_id=provider_id, now=now, context={"provider_name": provider.name, "status": new}):
+        summary.status_notices += 1
+    # Sent in the same run, well within the 48 hours the process allows.
+    for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
+        if _send(session, key=f"status:{change.id}:status_change:{downstream_id}", kind="status_change",
+                 provider_id=downstream_id, now=now,
+                 context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name,
+                          "status": new}):
+            summary.status_notices += 1
+
+
+def providers_to_rate(session: Session, rules: Rules) -> list[int]:
+    """Providers identified on some hop, or not GREEN (whose status may decay)."""
+    named = select(Hop.provider_id).where(Hop.outcome.in_(sorted(rules.status_outcomes)))
+    return sorted(set(session.scalars(named)) | set(session.scalars(
+        select(Provider.id).where(Provider.status != "GREEN"))))
+
+
+# --- monthly metrics and the digest --------------------------------------------------------
+
+
+def _local_time(value: object) -> time:
+    return time.fromisoformat(str(value))
+
+
+def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary) -> None:
+    """On the 1st (or the first run after it, that month), last month's metrics to each provider."""
+    local = rules.calendar.local(now)
+    if local.time() < _local_time(app.config.get("schedule", "digest_time")) and local.day == 1:
+        return
+    start, end = previous_month(local.date())
+    with session_scope(app.engine) as session:
+        if not claim(session, f"metrics:{start:%Y-%m}", now):
+            return
+        for provider_id, report in reports(session, start, end, rules.calendar.zone):
+            if _send(session, key=f"metrics:{provider_id}:{report.period}", kind="monthly_metrics",
+                     provider_id=provider_id, now=now,
+                     context={"provider_name": report.organization, "metrics": notice_context(report)}):
+                summary.metrics += 1
+
+
+def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None:
+    """On business days, the digest once `digest_time` has passed; a missed day is not sent late."""
+    from scheduler import digest
+
+    local = rules.calendar.local(now)
+    if not rules.calendar.is_business_day(local.date()) or \
+            local.time() < _local_time(app.config.get("schedule", "digest_time")):
+        return
+    with session_scope(app.engine) as session:
+        key = f"digest:{local.date().isoformat()}"
+        if not claim(session, key, now):
+            return
+        digest.send(app, session, now, key)
+        summary.digests += 1
+
+
+def configure_outbox(app: App) -> None:
+    from mailbot import outbox
+
+    outbox.configure(app.config)
+
+
+def deliver(app: App) -> int:
+    """Send what the outbox holds now (what `serve`'s outbox service does)."""
+    from mailbot import outbox
+    from mailbot.transport import transport_from_config
+
+    configure_outbox(app)
+    return outbox.deliver_pending(app.engine, transport_from_config(app.config), app.now())
+
+
+def run_due(app: App, *, digest: bool = True) -> Summary:
+    """Everything due at `app.now()`, once. Safe to run from several processes at once."""
+    configure_outbox(app)
+    now = as_utc(app.now())  # the store keeps UTC (SQLite compares it as text)
+    rules = rules_of(app)
+    summary = Summary()
+    with session_scope(app.engine) as session:
+        hop_ids = due_hop_ids(session, now)
+    for hop_id in hop_ids:
+        with session_scope(app.engine) as session:
+            visit_hop(session, rules, hop_id, now, summary)
+    with session_scope(app.engine) as session:
+        provider_ids = providers_to_rate(session, rules)
+    for provider_id in provider_ids:
+        with session_scope(app.engine) as session:
+            visit_provider(session, rules, provider_id, now, summary)
+    send_monthly_metrics(app, rules, now, summary)
+    if digest:
+        send_digest(app, rules, now, summary)
+    return summary
+
+
+def replay(app: App, until: datetime, step: timedelta = timedelta(minutes=15), send: bool = False) -> Summary:
+    """Tick from `app.now()` to `until` in steps (re-running a missed stretch, or a test's week)."""
+    total = Summary()
+    moment = app.now()
+    while moment <= until:
+        app.fixed_now = moment
+        for name, value in run_due(app).as_dict().items():
+            setattr(total, name, getattr(total, name) + value)
+        if send:
+            deliver(app)
+        moment += step
+    return total

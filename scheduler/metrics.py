@@ -1,0 +1,130 @@
+"""Monthly metrics: the two tables of the sample's "Monthly Metrics" notice, from the store.
+
+"Your Summary" counts the provider's own hops requested in the month; "Upstream
+Summary" counts, per upstream provider, the hops that followed the provider's
+hops upstream. Columns and the outcome each counts are data, below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from scheduler.calendar import as_utc
+from store.desk import Hop, Provider, Traceback
+
+# Column -> the hop outcome it counts (None: still open). Hops that named their
+# upstream count only in "Total Hops", as in the sample.
+OUTCOME_COLUMNS: dict[str, str | None] = {
+    "Open": None,
+    "POE": "poe",
+    "Downstream": "downstream",
+    "Orig": "origin",
+    "No Resp": "no_response",
+    "Not Found": "not_found",
+}
+YOUR_COLUMNS = ("Total Hops", *OUTCOME_COLUMNS, "Avg Response", "Campaigns")
+UPSTREAM_COLUMNS = ("Provider", "Total Hops", "Open", "POE", "Orig", "No Resp", "Not Found")
+
+
+@dataclass(frozen=True)
+class HopFact:
+    provider: str
+    outcome: str | None
+    requested_at: datetime | None
+    answered_at: datetime | None
+    campaign: str = ""
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    organization: str
+    period: str  # "2026-03"
+    your: dict[str, str]
+    upstream: list[dict[str, str]]
+
+
+def duration_text(seconds: float) -> str:
+    """The sample's style: the two largest units, e.g. `1 hour 9 minutes`, `35 minutes 48 seconds`."""
+    left = int(round(seconds))
+    parts = []
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, left = divmod(left, size)
+        if count or parts:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    shown = [p for p in parts[:2] if not p.startswith("0 ")]
+    return " ".join(shown) or "0 seconds"
+
+
+def _counts(hops: list[HopFact], columns: Iterable[str]) -> dict[str, str]:
+    row = {"Total Hops": str(len(hops))}
+    for column in columns:
+        wanted = OUTCOME_COLUMNS[column]
+        row[column] = str(sum(1 for h in hops if h.outcome == wanted))
+    return row
+
+
+def summarize(organization: str, period: str, own: list[HopFact], upstream: list[HopFact]) -> MonthlyReport:
+    """The report from the provider's hops and the hops upstream of them (pure)."""
+    your = _counts(own, OUTCOME_COLUMNS)
+    answered = [(as_utc(h.answered_at) - as_utc(h.requested_at)).total_seconds() for h in own
+                if h.answered_at and h.requested_at]
+    your["Avg Response"] = duration_text(sum(answered) / len(answered)) if answered else "-"
+    your["Campaigns"] = str(len({h.campaign.strip().lower() for h in own if h.campaign}))
+    by_provider: dict[str, list[HopFact]] = {}
+    for hop in upstream:
+        by_provider.setdefault(hop.provider, []).append(hop)
+    rows = [{"Provider": name, **_counts(hops, UPSTREAM_COLUMNS[2:])} for name, hops in sorted(by_provider.items())]
+    return MonthlyReport(organization=organization, period=period, your=your, upstream=rows)
+
+
+def previous_month(today: date) -> tuple[date, date]:
+    """First day of last month and first day of this month."""
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), first
+
+
+def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo) -> list[tuple[int, MonthlyReport]]:
+    """(provider id, report) for every provider asked about at least one call in the month."""
+    start = as_utc(datetime.combine(month_start, datetime.min.time(), tzinfo=zone))
+    end = as_utc(datetime.combine(month_end, datetime.min.time(), tzinfo=zone))
+    up, up_provider = aliased(Hop), aliased(Provider)
+    own_rows = session.execute(
+        select(Hop.id, Hop.provider_id, Provider.name, Hop.outcome, Hop.requested_at, Hop.answered_at, Traceback.campaign)
+        .join(Provider, Provider.id == Hop.provider_id).join(Traceback, Traceback.id == Hop.traceback_id)
+        .where(Hop.requested_at >= start, Hop.requested_at < end)
+    ).all()
+    upstream_rows = session.execute(
+        select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at)
+        .join(up, up.downstream_hop_id == Hop.id).join(up_provider, up_provider.id == up.provider_id)
+        .where(Hop.requested_at >= start, Hop.requested_at < end)
+    ).all()
+    own: dict[int, list[HopFact]] = {}
+    names: dict[int, str] = {}
+    for _hop_id, provider_id, name, outcome, requested, answered, campaign in own_rows:
+        names[provider_id] = name
+        own.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered, campaign or ""))
+    upstream: dict[int, list[HopFact]] = {}
+    for provider_id, name, outcome, requested, answered in upstream_rows:
+        upstream.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered))
+    period = month_start.strftime("%Y-%m")
+    return [(pid, summarize(names[pid], period, hops, upstream.get(pid, []))) for pid, hops in sorted(own.items())]
+
+
+def notice_context(report: MonthlyReport, addressee: str | None = None) -> dict:
+    """The `metrics` value the monthly_metrics notice templates read."""
+    return {
+        "organization": report.organization,
+        "addressee": addressee,
+        "period": report.period,
+        "your_columns": list(YOUR_COLUMNS),
+        "your_row": [report.your[c] for c in YOUR_COLUMNS],
+        "upstream_columns": list(UPSTREAM_COLUMNS),
+        "upstream_rows": [[row[c] for c in UPSTREAM_COLUMNS] for row in report.upstream],
+    }
