@@ -128,10 +128,15 @@ async def outbox_service(ctx: Context) -> None:
     """Send what the outbox holds, every `[serve] poll_interval` seconds, and once more at stop."""
     deliver = _outbox_deliver()
     assert deliver is not None
+    from mailbot import outbox
+    from mailbot.transport import transport_from_config
+
+    outbox.configure(ctx.app.config)
+    transport = transport_from_config(ctx.app.config)
     interval = float(ctx.app.config.get("serve", "poll_interval"))
     while True:
         try:
-            await asyncio.to_thread(deliver, ctx.app.engine, ctx.app.now())
+            await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now())
         except Exception:  # noqa: BLE001 - a relay outage must not stop the service
             log.exception("outbox delivery failed; will retry")
         if ctx.stopping.is_set():
