@@ -21,7 +21,7 @@ from mailbot import sources
 from parsers.message import parse_message
 from parsers.records import ParsedMessage
 from store.db import session_scope
-from store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
+from store.ingest import Arrival, Tally, recluster_campaigns, save_batch
 from store.models import Message
 
 
@@ -54,14 +54,7 @@ def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None)
     tally.skipped = len(batch) - len(fresh)
     parsed = _parse_all([a.raw for a in fresh], pool)
     with session_scope(engine) as session:
-        for arrival, result in zip(fresh, parsed, strict=True):
-            key = message_key(result.envelope.message_id, arrival.raw)
-            pk = store_raw(session, arrival, key)
-            if pk is None:  # another importer stored this place meanwhile
-                tally.skipped += 1
-                continue
-            tally.stored += 1
-            apply(session, pk, key, result, tally)
+        save_batch(session, fresh, parsed, tally)  # places another importer stored meanwhile count as skipped
     return tally
 
 

@@ -2,7 +2,8 @@
 
 `store_raw` is the durable first step (done before an SMTP 250); `apply` records a
 parse result. `save_batch` does both for imports in one transaction, so a killed
-import leaves either a whole batch or none of it.
+import leaves either a whole batch or none of it, in a handful of statements
+whatever the batch size.
 """
 
 from __future__ import annotations
@@ -74,9 +75,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetime | None = None) -> int | None:
-    """Store the raw bytes; the new row's id, or None if this source place was stored before."""
-    row = {
+def _raw_row(arrival: Arrival, key: str, received_at: datetime | None = None) -> dict:
+    return {
         "source": arrival.source,
         "source_key": arrival.source_key,
         "message_key": key,
@@ -90,56 +90,112 @@ def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetim
         "recipients": [],
         "incident_ids": [],
     }
-    return insert_ignore(session, Message, [row], ["source", "source_key"], returning="id")[0]
 
 
-def _claim_key(session: Session, key: str, pk: int) -> bool:
-    """True if this message is the first stored with its key; the database decides races."""
-    insert_ignore(session, MessageKey, [{"message_key": key, "message_pk": pk}], ["message_key"])
-    owner = session.execute(select(MessageKey.message_pk).where(MessageKey.message_key == key)).scalar_one()
-    return owner == pk
+def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetime | None = None) -> int | None:
+    """Store the raw bytes; the new row's id, or None if this source place was stored before."""
+    return insert_ignore(session, Message, [_raw_row(arrival, key, received_at)], ["source", "source_key"],
+                         returning="id")[0]
+
+
+def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]:
+    """The messages that are the first stored with their key; the database decides races.
+
+    Within `claims` the first message with a key wins, as it would arriving alone.
+    """
+    first = list({key: (key, pk) for key, pk in reversed(claims)}.values())
+    insert_ignore(session, MessageKey, [{"message_key": k, "message_pk": pk} for k, pk in first], ["message_key"])
+    owners = session.execute(
+        select(MessageKey.message_key, MessageKey.message_pk).where(MessageKey.message_key.in_([k for k, _ in first]))
+    ).all()
+    return {pk for _, pk in owners}
+
+
+def _parsed_fields(parsed: ParsedMessage) -> dict:
+    env = parsed.envelope
+    incident_ids = [b.incident_id for b in parsed.incidents] or list(parsed.referenced_ids)
+    return {"kind": parsed.kind.value, "date": env.date, "subject": env.subject[:998], "sender": env.sender,
+            "recipients": list(env.recipients), "incident_ids": list(dict.fromkeys(incident_ids)), "parsed_at": now()}
+
+
+def _count(tally: Tally, status: str, parsed: ParsedMessage, reason: str | None) -> None:
+    tally.by_status[status] = tally.by_status.get(status, 0) + 1
+    tally.by_kind[parsed.kind.value] = tally.by_kind.get(parsed.kind.value, 0) + 1
+    if reason:
+        tally.quarantined[reason] = tally.quarantined.get(reason, 0) + 1
+
+
+def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[ParsedMessage], tally: Tally) -> None:
+    """Store a batch of arrivals with what their parse yielded; places stored before are skipped.
+
+    Rows go in with the status they will have if they win their Message-ID;
+    the few that lose the claim become duplicates.
+    """
+    rows, keys = [], []
+    for arrival, result in zip(arrivals, parsed, strict=True):
+        key = message_key(result.envelope.message_id, arrival.raw)
+        status = MessageStatus.QUARANTINED if result.quarantine else MessageStatus.PARSED
+        rows.append(_raw_row(arrival, key) | _parsed_fields(result) | {"status": status, "reason": result.quarantine})
+        keys.append(key)
+    pks = insert_ignore(session, Message, rows, ["source", "source_key"], returning="id")
+    stored = [(pk, key, result) for pk, key, result in zip(pks, keys, parsed, strict=True) if pk is not None]
+    tally.skipped += len(rows) - len(stored)
+    tally.stored += len(stored)
+    owners = _claim_keys(session, [(key, pk) for pk, key, _ in stored])
+    duplicates = [pk for pk, _, _ in stored if pk not in owners]
+    if duplicates:
+        session.execute(update(Message).where(Message.id.in_(duplicates))
+                        .values(status=MessageStatus.DUPLICATE, reason=None))
+    for pk, _, result in stored:
+        status = MessageStatus.DUPLICATE if pk not in owners else MessageStatus.QUARANTINED if result.quarantine \
+            else MessageStatus.PARSED
+        _count(tally, status, result, result.quarantine if status == MessageStatus.QUARANTINED else None)
+    _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally)
 
 
 def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tally | None = None) -> str:
     """Record a parse result for stored message `pk`; returns the status it ended with."""
     tally = tally if tally is not None else Tally()
-    env = parsed.envelope
     status, reason = MessageStatus.PARSED, None
-    if not _claim_key(session, key, pk):
+    if pk not in _claim_keys(session, [(key, pk)]):
         status = MessageStatus.DUPLICATE
     elif parsed.quarantine:
         status, reason = MessageStatus.QUARANTINED, parsed.quarantine
-    incident_ids = [b.incident_id for b in parsed.incidents] or list(parsed.referenced_ids)
-    session.execute(
-        update(Message)
-        .where(Message.id == pk)
-        .values(status=status, reason=reason, kind=parsed.kind.value, date=env.date, subject=env.subject[:998],
-                sender=env.sender, recipients=list(env.recipients), incident_ids=list(dict.fromkeys(incident_ids)),
-                parsed_at=now())
-    )
-    tally.by_status[status] = tally.by_status.get(status, 0) + 1
-    tally.by_kind[parsed.kind.value] = tally.by_kind.get(parsed.kind.value, 0) + 1
-    if reason:
-        tally.quarantined[reason] = tally.quarantined.get(reason, 0) + 1
+    session.execute(update(Message).where(Message.id == pk).values(status=status, reason=reason,
+                                                                   **_parsed_fields(parsed)))
+    _count(tally, status, parsed, reason)
     if status == MessageStatus.PARSED:
-        _derive(session, pk, parsed, tally)
+        _derive(session, [(pk, parsed)], tally)
     return status
 
 
-def _derive(session: Session, pk: int, parsed: ParsedMessage, tally: Tally) -> None:
+def _sighting_rows(pk: int, parsed: ParsedMessage) -> list[dict]:
     env = parsed.envelope
-    if parsed.kind in SIGHTING_KINDS and parsed.incidents:
-        rows = [
-            {"incident_id": b.incident_id, "message_pk": pk, "seen_at": env.date, "kind": parsed.kind.value,
-             "recipients": list(env.recipients), "campaign": b.campaign, "call_time": b.call_time,
-             "called": b.called, "caller": b.caller, "description": b.description}
-            for b in parsed.incidents
-        ]
-        # One sighting per incident per message, even if a notice repeats a block.
-        unique = list({r["incident_id"]: r for r in reversed(rows)}.values())[::-1]
-        insert_ignore(session, Sighting, unique, ["incident_id", "message_pk"])
-        refresh_incidents(session, [r["incident_id"] for r in unique], tally)
-        _register_campaigns(session, {b.campaign for b in parsed.incidents if b.campaign})
+    rows = [
+        {"incident_id": b.incident_id, "message_pk": pk, "seen_at": env.date, "kind": parsed.kind.value,
+         "recipients": list(env.recipients), "campaign": b.campaign, "call_time": b.call_time,
+         "called": b.called, "caller": b.caller, "description": b.description}
+        for b in parsed.incidents
+    ]
+    # One sighting per incident per message, even if a notice repeats a block.
+    return list({r["incident_id"]: r for r in reversed(rows)}.values())[::-1]
+
+
+def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tally: Tally) -> None:
+    """Rows derived from parsed messages; sightings and incidents in one pass for all of them."""
+    sightings = [row for pk, parsed in results if parsed.kind in SIGHTING_KINDS
+                 for row in _sighting_rows(pk, parsed)]
+    if sightings:
+        insert_ignore(session, Sighting, sightings, ["incident_id", "message_pk"])
+        refresh_incidents(session, [r["incident_id"] for r in sightings], tally)
+        _register_campaigns(session, {r["campaign"] for r in sightings if r["campaign"]})
+    for pk, parsed in results:
+        _derive_records(session, pk, parsed)
+    session.flush()
+
+
+def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
+    env = parsed.envelope
     if parsed.metrics:
         m = parsed.metrics
         report = MetricsReport(message_pk=pk, organization=m.organization, addressee=m.addressee, sent_at=env.date)
@@ -163,7 +219,6 @@ def _derive(session: Session, pk: int, parsed: ParsedMessage, tally: Tally) -> N
         session.add(Reply(message_pk=pk, incident_ids=list(r.incident_ids), outcome=r.outcome,
                           upstream_name=r.upstream_name, upstream_email=r.upstream_email,
                           customer_name=r.customer_name, evidence=r.evidence, text=r.text))
-    session.flush()
 
 
 def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None) -> None:
@@ -177,10 +232,12 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
         select(Incident.incident_id).where(Incident.incident_id.in_(ids), Incident.sightings > 0)
         .order_by(Incident.incident_id).with_for_update()
     ).scalars())
+    columns = (Sighting.incident_id, Sighting.message_pk, Sighting.seen_at, Sighting.campaign, Sighting.call_time,
+               Sighting.called, Sighting.caller, Sighting.description)
     sightings = session.execute(
-        select(Sighting).where(Sighting.incident_id.in_(ids))
+        select(*columns).where(Sighting.incident_id.in_(ids))
         .order_by(Sighting.incident_id, Sighting.seen_at.is_(None), Sighting.seen_at, Sighting.message_pk)
-    ).scalars().all()
+    ).all()
     grouped: dict[str, list[Sighting]] = {}
     for s in sightings:
         grouped.setdefault(s.incident_id, []).append(s)

@@ -26,11 +26,14 @@ def insert_ignore(
         session.execute(stmt, list(rows))
         return []
     table = model.__table__  # type: ignore[attr-defined]
+    # One statement for all rows (SQLAlchemy's insertmanyvalues); rows skipped by
+    # the conflict return nothing, so results are matched to rows by their keys.
+    result = session.execute(stmt.returning(table.c[returning], *(table.c[k] for k in keys)), list(rows))
+    got = {tuple(r[1:]): r[0] for r in result}
     out = []
-    # RETURNING with executemany is not portable across drivers: one row at a time.
     for row in rows:
-        result = session.execute(stmt.values(**row).returning(table.c[returning])).first()
-        out.append(result[0] if result else None)
+        place = tuple(row[k] for k in keys)
+        out.append(got.pop(place, None))  # pop: a key repeated in `rows` was inserted once
     return out
 
 
