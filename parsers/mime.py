@@ -26,6 +26,7 @@ _UNKNOWN_CHARSETS = frozenset({"unknown-8bit", "x-unknown", "unknown", "8bit", "
 _ANGLE = re.compile(r"<([^<>\s]{1,900})>")
 # getaddresses() is a full RFC 5322 parser and costs more than parsing the
 # whole message; an addr-spec regex finds the same addresses in real headers.
+_ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s]+@[^<>\s]+?)\s*>")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -92,8 +93,33 @@ def header_text(msg: email.message.Message, name: str) -> str:
 
 
 def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
-    found = [addr.lower() for name in names for addr in _ADDRESS.findall(header_text(msg, name))]
+    """Addresses read before RFC 2047 decoding, as RFC 2047 requires: an encoded display name
+    such as `=?utf-8?q?noc=40carrier.example?= <attacker@x>` must not pass for the sender."""
+    found: list[str] = []
+    for name in names:
+        value = msg.get(name)
+        if value is None:
+            continue
+        raw = " ".join(str(value).split())
+        found += [addr.lower() for addr in _header_addresses(raw)]
     return tuple(dict.fromkeys(found))
+
+
+def _header_addresses(raw: str) -> list[str]:
+    if not any(c in raw for c in '"(\\') and "=?" not in raw:
+        # No quoted names, comments or encoded words: commas split the list, and an
+        # address in <> is the address. getaddresses() would cost more than the whole
+        # message parse and find the same.
+        out = []
+        for item in raw.split(","):
+            angle = _ANGLE_ADDRESS.search(item)
+            out += [angle.group(1)] if angle else _ADDRESS.findall(item)
+        return [a for a in out if _ADDRESS.fullmatch(a)]
+    try:
+        parsed = [addr for _, addr in email.utils.getaddresses([raw]) if _ADDRESS.fullmatch(addr)]
+    except Exception:  # noqa: BLE001 - damaged headers fall back to the pattern
+        parsed = []
+    return parsed or _ADDRESS.findall(raw)
 
 
 def message_ids(value: str) -> tuple[str, ...]:
