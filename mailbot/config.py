@@ -34,8 +34,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "red_same_campaign_days": 10,
         "status_outcomes": ["origin", "poe", "no_response"],
         "digest_time": "07:00",
-        "digest_to": ["ops@localhost"],
+        "digest_to": [],  # ops addresses; no digest is sent until some are set
         "tick_seconds": 60,
+        "enabled": True,  # run the scheduler inside `mailbot serve`
     },
     # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
     "mail": {

@@ -148,11 +148,18 @@ def _imap_configured(app: App) -> bool:
     return bool(app.config.get("imap", "host"))
 
 
+async def scheduler_service(ctx: Context) -> None:
+    from scheduler.service import run as run_scheduler
+
+    await run_scheduler(ctx)
+
+
 SERVICES: list[Service] = [
     Service("smtp", smtp_service, enabled=lambda app: bool(app.config.get("smtp", "listen"))),
     Service("imap", imap_service, enabled=_imap_configured),
     Service("processing", processing_service, stage="work"),
     Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
+    Service("scheduler", scheduler_service, stage="work", enabled=lambda app: bool(app.config.get("schedule", "enabled"))),
 ]
 
 

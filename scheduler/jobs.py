@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from mailbot.app import App
+from mailbot.config import Config
 from scheduler.calendar import as_utc
 from scheduler.metrics import notice_context, previous_month, reports
 from scheduler.rules import (
@@ -36,7 +37,7 @@ from scheduler.rules import (
     status_change_recipients,
 )
 from store.db import session_scope
-from store.desk import Hop, Provider, ProviderContact, Traceback, TracebackStatus
+from store.desk import Hop, Provider, Traceback, TracebackStatus
 from store.schedule import ScheduleClaim, StatusChange
 from store.upsert import insert_ignore
 
@@ -76,22 +77,18 @@ def _locked(session: Session, query: Any) -> Any:
     return query
 
 
-def contacts(session: Session, provider_id: int) -> list[str]:
-    return list(session.scalars(
-        select(ProviderContact.address).where(ProviderContact.provider_id == provider_id,
-                                              ProviderContact.undeliverable.is_(False))
-        .order_by(ProviderContact.id)))
-
-
 def _send(session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any], now: datetime,
           hop: Hop | None = None) -> bool:
-    from mailbot import outbox  # late: the outbox imports the store, which must be set up first
+    """Queue one notice through the outbox, exactly once per `key`."""
+    from mailbot import outbox, providers, tokens  # late: they import the store, which must be set up first
 
-    to = contacts(session, provider_id)
+    to = providers.notice_addresses(session, provider_id)
     if not to:
         log.warning("%s: provider %s has no deliverable contact; %s not sent", key, provider_id, kind)
         return False
-    return outbox.enqueue(session, dedupe_key=key, kind=kind, to=to, context=context, now=now,
+    # Replies to a hop's notice carry the hop's token, so they find their hop.
+    reply_to = tokens.hop_reply_address(hop.id, _config) if hop is not None and _config is not None else None
+    return outbox.enqueue(session, dedupe_key=key, kind=kind, to=to, context=context, now=now, reply_to=reply_to,
                           traceback_id=hop.traceback_id if hop else None, hop_id=hop.id if hop else None)
 
 
@@ -163,6 +160,11 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
               context={**context, "provider_name": context["downstream_name"],
                        "upstream_name": context["provider_name"], "downstream_name": None})
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # Two hops of one provider may fall silent at once in two instances: waiting for
+        # the provider's row makes the second see the first's no_response, so a run of K
+        # silences earns one letter, as it would in one process.
+        session.execute(select(Provider.id).where(Provider.id == hop.provider_id).with_for_update())
     requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
         select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
     completing = escalation_due(rules, requests)
@@ -254,7 +256,7 @@ def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None
     from scheduler import digest
 
     local = rules.calendar.local(now)
-    if not rules.calendar.is_business_day(local.date()) or \
+    if not app.config.get("schedule", "digest_to") or not rules.calendar.is_business_day(local.date()) or \
             local.time() < _local_time(app.config.get("schedule", "digest_time")):
         return
     with session_scope(app.engine) as session:
@@ -265,9 +267,15 @@ def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None
         summary.digests += 1
 
 
+_config: Config | None = None
+
+
 def configure_outbox(app: App) -> None:
+    """Notices in this process use the app's mail settings (sender, domain, token secret)."""
     from mailbot import outbox
 
+    global _config
+    _config = app.config
     outbox.configure(app.config)
 
 

@@ -67,6 +67,7 @@ def add_providers(session: Session) -> dict[str, int]:
 
 
 def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event:
+    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
     def run(session: Session, world: World) -> None:
         row = Traceback(campaign=campaign, opened_at=at, call_time=at - timedelta(days=1),
                         called="+12025550143", caller="+18885550100", description=f"{campaign} robocall")
@@ -82,6 +83,7 @@ def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event
 
 def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | None = None) -> Event:
     """The hop's provider answers; naming an upstream opens the next hop."""
+    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
     def run(session: Session, world: World) -> None:
         hop = session.get(Hop, world.hops[(tb, position)])
         hop.answered_at, hop.outcome = at, outcome
@@ -100,6 +102,7 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
 
 
 def review(kind: str, at: datetime, detail: str, tb: str | None = None, provider: str | None = None) -> Event:
+    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
     def run(session: Session, world: World) -> None:
         session.add(Review(kind=kind, traceback_id=world.tracebacks.get(tb) if tb else None,
                            provider_id=world.providers.get(provider) if provider else None,

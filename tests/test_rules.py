@@ -134,3 +134,153 @@ def test_change_in_status_goes_to_recent_downstream_providers_only() -> None:
              TrafficLink(downstream_id=3, upstream_id=8, at=now - timedelta(days=1)),  # someone else's
              TrafficLink(downstream_id=4, upstream_id=9, at=now - timedelta(days=59))]
     assert status_change_recipients(RULES, links, 9, now) == [1, 4]
+
+
+# --- the same rules through the store and `mailbot tick` ------------------------------------
+
+import email  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from mailbot import config as config_module  # noqa: E402
+from mailbot.app import App  # noqa: E402
+from mailbot.cli import main  # noqa: E402
+from scheduler import jobs, simulate  # noqa: E402
+from store.db import session_scope  # noqa: E402
+from store.desk import Hop, Provider, Traceback  # noqa: E402
+from store.outbox import OutboxMessage  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Outbound mail into a Maildir under tmp_path; no config.toml read."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
+    return tmp_path / "outbox"
+
+
+def _app(db_url: str) -> App:
+    return App(config=config_module.load(None, db_url))
+
+
+def _world(app: App, *events: simulate.Event) -> simulate.World:
+    with session_scope(app.engine) as session:
+        world = simulate.World(providers=simulate.add_providers(session), tracebacks={}, hops={})
+    for _at, run in events:
+        with session_scope(app.engine) as session:
+            run(session, world)
+    return world
+
+
+def _keys(app: App) -> list[str]:
+    with session_scope(app.engine) as session:
+        return sorted(session.scalars(select(OutboxMessage.dedupe_key)))
+
+
+def _tick(db_url: str, now: datetime) -> dict[str, int]:
+    result = CliRunner().invoke(main, ["--db", db_url, "--now", now.isoformat(), "tick"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    import json
+
+    return json.loads(result.output)
+
+
+def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path) -> None:
+    app = _app(db_url)
+    world = _world(app, simulate.open_traceback("tb", "bluewave", "Tax-Debt-P1", ny(2026, 3, 9, 9, 0)),
+                   simulate.answer("tb", 0, ny(2026, 3, 10, 10, 0), "upstream", "silent"))
+    silent_hop = world.hops[("tb", 1)]
+    assert _tick(db_url, ny(2026, 3, 10, 13, 59))["reminders"] == 0
+    assert _tick(db_url, ny(2026, 3, 10, 14, 0))["reminders"] == 1
+    assert _tick(db_url, ny(2026, 3, 10, 14, 0))["reminders"] == 0  # a restart re-runs: nothing new
+    assert _tick(db_url, ny(2026, 3, 11, 14, 0))["reminders"] == 1
+    done = _tick(db_url, ny(2026, 3, 13, 10, 0))  # Thursday's reminder was missed; the deadline wins
+    assert done["no_response"] == 1 and done["reminders"] == 0
+    keys = _keys(app)
+    assert [k for k in keys if k.startswith("hop:")] == sorted([
+        f"hop:{silent_hop}:reminder:1", f"hop:{silent_hop}:reminder:2",
+        f"hop:{silent_hop}:non_responsive:0", f"hop:{silent_hop}:upstream_not_responded:0"])
+    # Marked as the originator of a silent traceback, Silent Route turns YELLOW; Bluewave took its traffic.
+    assert [k for k in keys if k.startswith("status:")] == [
+        f"status:1:status_change:{world.providers['bluewave']}", "status:1:status_yellow"]
+    with session_scope(app.engine) as session:
+        hop = session.get(Hop, silent_hop)
+        tb = session.get(Traceback, hop.traceback_id)
+        assert (hop.outcome, tb.status, tb.result) == ("no_response", "closed", "no_response")
+    # Delivered (tick sends what the outbox holds): the downstream provider hears about its upstream.
+    sent = {email.message_from_bytes(p.read_bytes())["X-Mailbot-Notice"]: email.message_from_bytes(p.read_bytes())
+            for p in (env / "new").iterdir()}
+    assert sorted(sent) == ["non_responsive", "reminder", "status_change", "status_yellow", "upstream_not_responded"]
+    assert sent["upstream_not_responded"]["To"] == "noc@bluewave.example"
+    assert "Silent Route VoIP" in sent["upstream_not_responded"]["Subject"]
+    assert sent["non_responsive"]["To"] == "noc@silent.example"
+    assert sent["reminder"]["Reply-To"].startswith("traceback+")  # replies find their hop
+
+
+def test_reply_one_minute_before_the_deadline_prevents_no_response(db_url: str, env: Path) -> None:
+    app = _app(db_url)
+    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", ny(2026, 3, 10, 10, 0)))
+    due = ny(2026, 3, 13, 10, 0)
+    _tick(db_url, due - timedelta(hours=1))
+    with session_scope(app.engine) as session:
+        simulate.answer("tb", 0, simulate.as_utc(due - MINUTE), "not_found")[1](session, world)
+    done = _tick(db_url, due)
+    assert done["no_response"] == 0
+    assert not [k for k in _keys(app) if "non_responsive" in k]
+    with session_scope(app.engine) as session:
+        assert session.get(Hop, world.hops[("tb", 0)]).outcome == "not_found"
+
+
+def test_catch_up_after_downtime_sends_one_reminder(db_url: str, env: Path) -> None:
+    app = _app(db_url)
+    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", ny(2026, 3, 9, 9, 0)))
+    done = _tick(db_url, ny(2026, 3, 11, 16, 0))  # first run since Monday morning
+    assert done["reminders"] == 1
+    assert _keys(app) == [f"hop:{world.hops[('tb', 0)]}:reminder:3"]
+
+
+def test_weekend_and_memorial_day_hold_the_clock(db_url: str, env: Path) -> None:
+    app = _app(db_url)
+    requested = ny(2026, 5, 22, 14, 0)  # the Friday before Memorial Day
+    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", simulate.as_utc(requested)))
+    app.fixed_now = requested
+    sent_at: dict[str, datetime] = {}
+    while app.now() <= ny(2026, 5, 28, 15, 0):
+        jobs.run_due(app)
+        for key in _keys(app):
+            sent_at.setdefault(key, app.now())
+        app.fixed_now = app.now() + timedelta(hours=1)
+    hop = world.hops[("tb", 0)]
+    assert sent_at == {
+        f"hop:{hop}:reminder:1": ny(2026, 5, 26, 10, 0),  # 2h Friday + 2h Tuesday (Mon is a holiday)
+        f"hop:{hop}:reminder:2": ny(2026, 5, 27, 10, 0),
+        f"hop:{hop}:reminder:3": ny(2026, 5, 28, 10, 0),
+        f"hop:{hop}:non_responsive:0": ny(2026, 5, 28, 14, 0),  # Tue, Wed, Thu
+        "status:1:status_yellow": ny(2026, 5, 28, 14, 0),  # marked originator of that traceback
+    }
+
+
+def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) -> None:
+    app = _app(db_url)
+    world = simulate.run_week(app, step=timedelta(hours=1))
+    keys = _keys(app)
+    silent, lata1 = world.providers["silent"], world.providers["lata1"]
+    # Three silent hops in a row: one escalation letter, keyed on the third.
+    assert [k for k in keys if ":escalation:" in k] == [f"provider:{silent}:escalation:{world.hops[('utility', 1)]}"]
+    with session_scope(app.engine) as session:
+        statuses = {p.name: p.status for p in session.scalars(select(Provider))}
+        changes = [(c.provider_id, c.old_status, c.new_status)
+                   for c in session.scalars(select(jobs.StatusChange).order_by(jobs.StatusChange.id))]
+    assert statuses["Lata 1 Communications Inc."] == "RED"  # origin for two campaigns
+    assert statuses["Bluewave Telecom"] == "GREEN"
+    assert (lata1, "GREEN", "YELLOW") in changes and (lata1, "YELLOW", "RED") in changes
+    red = next(i + 1 for i, c in enumerate(changes) if c == (lata1, "YELLOW", "RED"))
+    # The RED notice to Lata 1, and change-in-status to both providers that took its traffic.
+    assert f"status:{red}:status_red" in keys
+    assert {k for k in keys if k.startswith(f"status:{red}:status_change:")} == {
+        f"status:{red}:status_change:{world.providers['opextel']}",
+        f"status:{red}:status_change:{world.providers['telcon']}"}
