@@ -1,0 +1,228 @@
+"""Several mailbot processes on one PostgreSQL database, and the database going away.
+
+Real processes (the `mailbot` command, or a Python child), the real PostgreSQL,
+and a loopback TCP proxy standing between mailbot and PostgreSQL that the test
+stops (every connection cut, new ones refused) and starts again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import PG_ADMIN_URL, SAMPLE
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from mailbot import export
+from mailbot.pipeline import StoreUnavailable, process_pending, receive
+from store.db import create_schema, make_engine, session_scope
+from store.ingest import Arrival
+
+MAILBOT = str(Path(sys.executable).parent / "mailbot")
+NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+FILES = sorted(SAMPLE.glob("*.eml"))
+
+
+@pytest.fixture
+def other_pg_url() -> Iterator[str]:
+    """A second PostgreSQL schema, beside `pg_url`'s."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_ADMIN_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{name}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+    admin.dispose()
+
+
+def _mailbox(root: Path, name: str, files: list[Path]) -> Path:
+    folder = root / name
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def _import(url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([MAILBOT, "--db", url, "import", "--no-progress", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(*procs: subprocess.Popen[str]) -> list[str]:
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, out
+    return outputs
+
+
+def _exports(url: str) -> dict:
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        data = {name: fn(session) for name, fn in export.EXPORTS.items()}
+    engine.dispose()
+    return data
+
+
+def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlite_url: str, tmp_path: Path) -> None:
+    # Overlapping copies (same Message-IDs in different mailboxes) and one mailbox both import
+    # (same places), in small batches so the two processes' transactions interleave.
+    first = _mailbox(tmp_path, "first", FILES[:200])
+    second = _mailbox(tmp_path, "second", FILES[100:])
+    shared = _mailbox(tmp_path, "shared", FILES[150:250])
+    _finish(_import(pg_url, "--batch-size", "20", str(first), str(shared)),
+            _import(pg_url, "--batch-size", "20", str(second), str(shared)))
+    _finish(_import(sqlite_url, str(first), str(second), str(shared)))
+    together, alone = _exports(pg_url), _exports(sqlite_url)
+    assert len(together["messages"]) == 200 + 209 + 100
+    assert sum(m["status"] == "parsed" for m in together["messages"]) == 308
+    assert len(together["incidents"]) == 265
+    assert together == alone
+
+
+def test_jobs_2_equals_jobs_1(pg_url: str, other_pg_url: str) -> None:
+    _finish(_import(pg_url, "--jobs", "2", "--batch-size", "50", str(SAMPLE)))
+    _finish(_import(other_pg_url, "--jobs", "1", "--batch-size", "50", str(SAMPLE)))
+    assert _exports(pg_url) == _exports(other_pg_url)
+
+
+# A serve instance in miniature: the live pipeline's processing loop, with a desk handler
+# that writes down every message it is handed (inside the processing transaction).
+WORKER = """
+import sys
+from datetime import UTC, datetime
+from sqlalchemy import text
+from mailbot import pipeline
+from store.db import make_engine
+
+def record(session, delivery, now):
+    session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
+
+pipeline.HANDLERS.append(record)
+engine = make_engine(sys.argv[1])
+done = 0
+while n := pipeline.process_pending(engine, datetime(2026, 11, 2, 15, tzinfo=UTC), limit=10):
+    done += n
+print(done)
+"""
+
+
+def test_two_processing_instances_handle_each_message_once(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE handled (message_pk integer NOT NULL)"))
+    for f in FILES[:80]:
+        assert receive(engine, Arrival("smtp", f.name, f.read_bytes(), origin="smtp"), NOW)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    counts = [int(out.strip().splitlines()[-1]) for out in _finish(*workers)]
+    assert sum(counts) == 80
+    with engine.connect() as conn:
+        handled = conn.execute(text("SELECT message_pk FROM handled")).scalars().all()
+        statuses = conn.execute(text("SELECT status, count(*) FROM message GROUP BY status")).all()
+    assert len(handled) == len(set(handled)) == 80
+    assert dict(statuses) == {"parsed": 79, "duplicate": 1}  # 006.eml and 007.eml share a Message-ID
+    engine.dispose()
+
+
+class Proxy:
+    """A TCP proxy on loopback to PostgreSQL; `stop` cuts every connection and refuses new ones."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self.listener: socket.socket | None = None
+        self.sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        assert self.listener is not None
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
+        self.listener.close()
+        self.listener = None
+        with self.lock:
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.sockets |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[Proxy]:
+    url = make_url(PG_ADMIN_URL)
+    p = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    p.start()
+    yield p
+    if p.listener is not None:
+        p.stop()
+
+
+def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: Proxy) -> None:
+    create_schema(make_engine(pg_url))
+    engine = make_engine(str(make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)))
+    arrive = [Arrival("smtp", f.name, f.read_bytes(), origin="smtp") for f in FILES[:12]]
+    for a in arrive[:6]:
+        assert receive(engine, a, NOW)
+    assert process_pending(engine, NOW, limit=2) == 2
+
+    proxy.stop()  # the database goes away: open connections die, new ones are refused
+    with pytest.raises(StoreUnavailable):  # SMTP intake answers 4xx on this
+        receive(engine, arrive[6], NOW)
+    with pytest.raises(OperationalError):  # the service loop logs it and retries later
+        process_pending(engine, NOW)
+
+    proxy.start()  # it comes back; the same engine reconnects
+    for a in arrive[6:]:
+        assert receive(engine, a, NOW)
+    assert process_pending(engine, NOW) == 10
+    with session_scope(engine) as session:
+        messages = export.messages(session)
+    assert sorted(m["status"] for m in messages) == ["duplicate"] + ["parsed"] * 11  # 006 and 007 are one
+    engine.dispose()
