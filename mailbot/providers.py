@@ -140,7 +140,8 @@ def add(session: Session, name: str, *, emails: Sequence[str] = (), backups: Seq
 
     Raises ValueError for an address or status that cannot be right.
     """
-    names = parts(name)
+    # Names reach notices and headers: no line breaks or control characters survive.
+    names = parts(" ".join(re.sub(r"[\x00-\x1f\x7f]", " ", name).split()))
     if not names:
         raise ValueError(f"provider name {name!r} has no letters or digits")
     for address in [*emails, *backups]:
@@ -179,7 +180,7 @@ def _exact(session: Session, name: str) -> Provider | None:
 
 
 def add_alias(session: Session, provider_id: int, alias: str) -> None:
-    alias = " ".join(alias.split())
+    alias = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", alias).split())
     existing = session.exec(select(ProviderAlias).where(ProviderAlias.provider_id == provider_id,
                                                         ProviderAlias.alias == alias)).first()
     provider = session.get(Provider, provider_id)

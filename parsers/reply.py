@@ -36,7 +36,8 @@ _SIGNOFF = re.compile(
     re.I,
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_TRACEBACK_MENTION = re.compile(r"(?:traceback|incident|tb|rastreo|caso)?\s*#\s*(\d{2,})|(?:traceback|incident)s?\s+(\d{2,})", re.I)
+# "Traceback #7", "incident 4101", "TB#12", or a bare "#4101".
+_TRACEBACK_MENTION = re.compile(r"\b(?:traceback|incident|tb|rastreo|caso)s?\s*#?\s*(\d+)\b|#\s*(\d{2,})\b", re.I)
 
 # A provider or customer name: capitalised words (digits, &, dotted domains allowed),
 # joined by a few lower-case connectors, with an optional legal suffix after a comma.
