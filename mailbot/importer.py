@@ -40,22 +40,31 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival]) -> set[tuple[str, 
     return {(s, k) for s, k in rows}
 
 
-def _parse_all(raws: list[bytes], pool: Executor | None) -> list[ParsedMessage]:
+def _parse_all(raws: list[bytes], pool: Executor | None) -> Iterable[ParsedMessage]:
+    """Parsed messages; with a pool, an iterator over work already under way."""
     if pool is None:
         return [parse_message(raw) for raw in raws]
-    return list(pool.map(parse_message, raws, chunksize=32))
+    return pool.map(parse_message, raws, chunksize=32)
+
+
+def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None) -> tuple[list[Arrival], Iterable[ParsedMessage], int]:
+    """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
+    done = _already_stored(engine, batch)
+    fresh = [a for a in batch if (a.source, a.source_key) not in done]
+    return fresh, _parse_all([a.raw for a in fresh], pool), len(batch) - len(fresh)
+
+
+def _finish(engine: Engine, fresh: list[Arrival], parsed: Iterable[ParsedMessage], skipped: int) -> Tally:
+    tally = Tally(skipped=skipped)
+    results = list(parsed)
+    with session_scope(engine) as session:
+        save_batch(session, fresh, results, tally)  # places another importer stored meanwhile count as skipped
+    return tally
 
 
 def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None) -> Tally:
     """Store and parse one batch in one transaction; places already stored are skipped."""
-    tally = Tally()
-    done = _already_stored(engine, batch)
-    fresh = [a for a in batch if (a.source, a.source_key) not in done]
-    tally.skipped = len(batch) - len(fresh)
-    parsed = _parse_all([a.raw for a in fresh], pool)
-    with session_scope(engine) as session:
-        save_batch(session, fresh, parsed, tally)  # places another importer stored meanwhile count as skipped
-    return tally
+    return _finish(engine, *_start(engine, batch, pool))
 
 
 def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
@@ -67,9 +76,16 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     arrivals = (a for p in paths for a in sources.read(p))
     pool_cm = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext(None)
     with pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+        # With a pool, the next batch is parsed while this process stores the last one.
+        pending = None
         for batch in batched(arrivals, batch_size):
-            tally.add(save(engine, batch, pool))
+            started = _start(engine, batch, pool)
+            if pending is not None:
+                tally.add(_finish(engine, *pending))
+            pending = started
             bar.update(len(batch))
+        if pending is not None:
+            tally.add(_finish(engine, *pending))
     with session_scope(engine) as session:
         recluster_campaigns(session)
     return tally
