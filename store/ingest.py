@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session
 
 from parsers import campaigns
@@ -271,6 +271,10 @@ def _register_campaigns(session: Session, names: set[str]) -> None:
 
 def recluster_campaigns(session: Session) -> None:
     """Recompute every campaign's canonical name over all names seen so far."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Importers finishing together recluster in turn; the last one reads everything the
+        # others committed, so an earlier, partial view cannot overwrite it.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('recluster:' || current_schema()))"))
     counts = dict(session.execute(
         select(Incident.campaign, func.count()).where(Incident.campaign.is_not(None)).group_by(Incident.campaign)
     ).all())
