@@ -8,6 +8,7 @@ import click
 from sqlalchemy import func, select
 
 from mailbot import export as exports
+from mailbot import imap_source
 from mailbot.app import App
 from mailbot.importer import import_paths
 from mailbot.reparse import reparse as run_reparse
@@ -42,15 +43,27 @@ def print_incidents(app: App) -> None:
     click.echo(f"{len(rows)} incidents")
 
 
+class MailboxParam(click.Path):
+    """An existing file or directory, or an imap:// or imaps:// URL (password from `[imap]`)."""
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if not imap_source.is_url(value):
+            return super().convert(value, param, ctx)
+        try:
+            return imap_source.Mailbox.from_url(value, ctx.find_object(App).config)
+        except (ValueError, OSError) as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @click.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=MailboxParam(exists=True, path_type=Path))
 @click.option("--jobs", default=1, show_default=True, help="Processes parsing in parallel.")
 @click.option("--batch-size", type=int, help="Messages per transaction (default from config).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @pass_app
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
-    """Import mailboxes (.eml files, directories, mbox, Maildir) as archive: nothing is sent."""
+    """Import mailboxes (.eml files, directories, mbox, Maildir, imap[s]://user@host/Folder) as archive."""
     size = batch_size or int(app.config.get("import", "batch_size"))
     print_summary(import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress))
 

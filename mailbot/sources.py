@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailbot import imap_source
 from store.ingest import Arrival
 
 MBOX_SEPARATOR = b"From "
@@ -23,7 +24,10 @@ def detect(path: Path) -> str:
         return "mbox" if fh.read(len(MBOX_SEPARATOR)) == MBOX_SEPARATOR else "eml"
 
 
-def read(path: Path) -> Iterator[Arrival]:
+def read(path: Path | imap_source.Mailbox) -> Iterator[Arrival]:
+    if isinstance(path, imap_source.Mailbox):
+        yield from imap_source.read(path)
+        return
     path = path.resolve()
     kind = detect(path)
     if kind == "maildir":
@@ -36,8 +40,10 @@ def read(path: Path) -> Iterator[Arrival]:
         yield Arrival(source=f"file:{path}", source_key="", raw=path.read_bytes())
 
 
-def count_hint(path: Path) -> int | None:
+def count_hint(path: Path | imap_source.Mailbox) -> int | None:
     """A cheap message count for the progress bar, where one is cheap."""
+    if isinstance(path, imap_source.Mailbox):
+        return imap_source.count(path)
     path = path.resolve()
     kind = detect(path)
     if kind == "maildir":

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from store import models  # noqa: F401 - registers the tables
+from store import intake  # noqa: F401 - IMAP intake checkpoints
 from store import desk  # noqa: F401 - the traceback desk's tables
 from store import schedule  # noqa: F401 - the scheduler's claims and status history
 from store import outbox  # noqa: F401 - the durable outbox of notices
