@@ -23,6 +23,9 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
     if now:
         app.fixed_now = parse_now(now)
     ctx.obj = app
+    from mailbot import desk
+
+    desk.configure(settings)  # live mail (serve, receive) is answered with this config's domain and secret
 
 
 def _register() -> None:

@@ -17,11 +17,6 @@ from store.models import Incident
 pass_app = click.make_pass_decorator(App)
 
 
-def _configured(app: App) -> App:
-    desk.configure(app.config)
-    return app
-
-
 @click.group("providers")
 def providers_group() -> None:
     """The directory of providers: who gets notices, and who may answer them."""
@@ -100,7 +95,6 @@ def _when(value: str) -> datetime:
 def traceback_open(app: App, provider_name: str, incident_id: str | None, campaign: str | None,
                    call_time: str | None, called: str | None, caller: str | None, description: str | None) -> None:
     """Open a traceback; its first hop asks PROVIDER. Prints the traceback number."""
-    _configured(app)
     try:
         moment = _when(call_time) if call_time else None
     except ValueError as exc:
