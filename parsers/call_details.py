@@ -20,7 +20,7 @@ HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d{1,15})(
 # The same, for text already lowercased: a case-insensitive scan of a whole body
 # costs more than parsing the message, a lowercase literal scan almost nothing.
 _HEADING_LOWER = re.compile(r"call details for (?:incident|traceback)\s*#\s*(\d{1,15})(?!\d)")
-_MENTION_LOWER = re.compile(r"(?:traceback|incident)s?\s*#\s*(\d{1,15})(?!\d)")
+_MENTION_LOWER = re.compile(r"(?:traceback|incident)s?(?:\s+request)?\s*#\s*(\d{1,15})(?!\d)")
 _NANP = re.compile(r"\+?1?([2-9]\d{9})")
 CAMPAIGN_MAX = 255  # longer is a damaged line, not a campaign name
 # Label as written -> CallDetails field.
@@ -137,6 +137,6 @@ def extract(text: str, lower: str | None = None) -> tuple[CallDetails, ...]:
 
 
 def referenced_ids(text: str) -> tuple[str, ...]:
-    """Incident numbers named anywhere: call-details headings and `Traceback #N` mentions."""
+    """Incident numbers named anywhere: headings, `Traceback #N` and `Traceback Request #N` mentions."""
     lower = text.lower()
     return tuple(dict.fromkeys(_HEADING_LOWER.findall(lower) + _MENTION_LOWER.findall(lower)))

@@ -112,6 +112,9 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
     (Kind.COMMENT, _phrase("has sent you the following message")),
     (Kind.REMINDER, _phrase("this is a reminder regarding a recent request")),
     (Kind.TRACEBACK_REQUEST, _body(HEADING, "details")),
+    # Last: a notice whose body was lost still says what it was, and is quarantined for it.
+    (Kind.REMINDER, _subject(FORWARD_PREFIX.replace(FORWARD, f"(?:{FORWARD})*") + r"reminder:\s*traceback\s*#")),
+    (Kind.TRACEBACK_REQUEST, _subject(FORWARD_PREFIX.replace(FORWARD, f"(?:{FORWARD})*") + r"traceback request\s*#")),
 )
 
 

@@ -91,6 +91,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return ParsedMessage(kind=kind, envelope=head, quarantine=str(exc))
     except Exception as exc:  # noqa: BLE001
         return ParsedMessage(kind=kind, envelope=head, quarantine=f"parser error: {exc!r}")
+    if kind == Kind.OTHER and not msg.keys():
+        return ParsedMessage(kind=kind, envelope=head, quarantine="no mail headers and no notice text: not an email")
     if kind not in SIGHTING_KINDS:
         extracted.pop("incidents", None)
     return ParsedMessage(kind=kind, envelope=head, **extracted)
