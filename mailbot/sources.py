@@ -7,6 +7,7 @@ stable place in the source so that importing the same mailbox again is a no-op.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,34 +91,47 @@ def read_maildir(root: Path) -> Iterator[Arrival]:
             yield Arrival(source=f"maildir:{root}", source_key=key, raw=(root / sub / name).read_bytes())
 
 
+# A message ends where a blank line is followed by a "From " line.
+_NEXT_MESSAGE = re.compile(rb"\n\r?\nFrom ")
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
+_CHUNK = 1 << 22
+
+
 def read_mbox(path: Path) -> Iterator[Arrival]:
-    """Split on 'From ' lines that follow a blank line; undo mboxrd '>From ' quoting."""
+    """Split on 'From ' lines that follow a blank line; undo mboxrd '>From ' quoting.
+
+    Reads in blocks and finds separators with one regex scan, rather than a
+    Python step per line; a message is keyed by its "From " line's offset.
+    """
     source = f"mbox:{path}"
     with path.open("rb") as fh:
-        lines: list[bytes] = []
-        start = 0
-        offset = 0
-        previous_blank = True
-        for line in fh:
-            if line.startswith(MBOX_SEPARATOR) and previous_blank:
-                if lines:
-                    yield Arrival(source=source, source_key=str(start), raw=_mbox_message(lines))
-                lines = []
-                start = offset
-            else:
-                lines.append(line)
-            offset += len(line)
-            previous_blank = line in (b"\n", b"\r\n")
-        if lines:
-            yield Arrival(source=source, source_key=str(start), raw=_mbox_message(lines))
+        buf = fh.read(_CHUNK)
+        base = 0  # file offset of buf[0]
+        start = 0  # offset in buf of the current message's "From " line
+        scan = 0
+        eof = not buf
+        while not eof or start < len(buf):
+            found = _NEXT_MESSAGE.search(buf, scan)
+            if found is None and not eof:
+                more = fh.read(_CHUNK)
+                eof = not more
+                buf, base, scan = buf[start:] + more, base + start, max(0, len(buf) - start - 8)
+                start = 0
+                continue
+            end = found.start() + 1 if found else len(buf)
+            yield Arrival(source=source, source_key=str(base + start), raw=_mbox_message(buf, start, end, found is None))
+            if found is None:
+                break
+            start = scan = found.end() - len(MBOX_SEPARATOR)
+            if start > _CHUNK:  # keep the buffer small: drop what was yielded
+                buf, base, scan, start = buf[start:], base + start, 0, 0
 
 
-def _mbox_message(lines: list[bytes]) -> bytes:
-    if lines and lines[-1] in (b"\n", b"\r\n"):
-        lines = lines[:-1]  # the blank line that separates messages is not part of them
-    out = []
-    for line in lines:
-        if line.startswith(b">") and line.lstrip(b">").startswith(MBOX_SEPARATOR):
-            line = line[1:]
-        out.append(line)
-    return b"".join(out)
+def _mbox_message(buf: bytes, start: int, end: int, last: bool) -> bytes:
+    body_start = buf.find(b"\n", start, end)
+    raw = buf[body_start + 1:end] if body_start != -1 else b""
+    if last:  # the blank line that ends the file's last message is not part of it
+        cut = raw.rfind(b"\n", 0, len(raw) - 1) + 1
+        if raw[cut:] in (b"\n", b"\r\n"):
+            raw = raw[:cut]
+    return _QUOTED_FROM.sub(rb"\1", raw) if b">From " in raw or b">>" in raw else raw
