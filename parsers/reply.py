@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage
 
 from parsers.call_details import referenced_ids
 from parsers.records import ReplyResult
 
-_REPLY_PARSER = EmailReplyParser(languages=["en", "es"])
+# Carriers answer in bullet lists ("- Upstream: X"); only "--" starts a signature.
+_LANGUAGES = ("en", "es")
 
 # Where quoted text, forwarded text or boilerplate begins (the library misses some).
 _QUOTE_START = re.compile(
@@ -59,30 +60,39 @@ _P = r"(?:[\w.]+ ){0,3}"  # up to three words in between
 OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (outcome, re.compile(pattern, re.I))
     for outcome, pattern in (
-        ("dispute", r"\b(we )?(dispute|disagree|object to)\b|not (our|my) (traffic|call)|we are not the (originating|upstream)|"
+        ("dispute", r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
+                    r"we are not the (originating|upstream)|\b(written|documented|express|prior) consent\b|"
                     r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
                     r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"),
         ("not_found", r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
-                      rf"{_P}(find|locate|identify|see)\b|\bno (record|records|cdrs?|trace|evidence|match)\b|"
+                      rf"{_P}(find|locate|identify|see)\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
+                      r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
+                      r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
+                      r"\b(was|were) not found\b|"
                       r"\b(not|never) (found|present) in our (cdrs?|records|logs|switch|network)|"
                       r"\bdoes(n't| not) (appear|show)\b|did(n't| not) (transit|traverse|pass through|route through|hit)\b|"
                       r"\bno (encontramos|se encontr[oó]|hay registros?|tenemos registros?|localizamos|aparece)\b|"
                       r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b"),
         ("upstream", r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
                      r"\b(received|got) (it|them) (from|via)\b|"
-                     r"\bupstream (provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
-                     r"\b(came|comes|was sent|was delivered|was routed|was handed|arrived|routed) (to us |in to us |into our network )?(from|by|via)\b|"
+                     r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
+                     r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|"
+                     r"\b(came|comes|come|was sent|was delivered|was routed|was handed|arrived|routed|entered|entering) "
+                     r"(to us |in to us |in |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
+                     r"\bdirect (the|this) traceback to\b|"
                      r"\b(call|calls|traffic) (came|was received|were received|arrived) (in )?(from|via)\b|"
-                     r"\b(sent|delivered|handed off|routed) (to us )?(by|from)\b|"
+                     r"\b(sent|delivered|handed off|routed|passed) (to us )?(by|from)\b|"
                      r"\bplease (contact|reach out to|forward (this|it) to|send (this|it) to)\b|"
                      r"\bprevious hop (is|was)\b|\bour (upstream|source) (is|was)\b|"
                      r"\b(recibimos|recibi[oó]|lleg[oó]|nos lleg[oó]|provino|proviene|vino|entr[oó]) (la llamada |el tr[aá]fico |las llamadas )?"
                      r"(a trav[eé]s de|de parte de|desde|de|por|v[ií]a)\b|"
-                     r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|"
+                     r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|^\W*proveedor\s*:|"
+                     r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
                      r"\bfavor de contactar a\b|\bcontacten a\b"),
         ("origin", r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
                    r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)\b|"
                    r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
+                   r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
                    r"\b(nuestro|nuestra|un|una) (cliente|suscriptor|usuario final)\b|\boriginad[oa] por\b|"
                    r"\borigin[oó] (de|en|por)\b|\bes cliente\b"),
     )
@@ -92,17 +102,18 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _NAME_AFTER = {
     "upstream": re.compile(
         r"(?:from|via|by|is|was|were|:|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
-        r"a trav[eé]s de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue)\s+",
+        r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:)\s+",
         re.I),
     "origin": re.compile(
-        r"(?:customer|client|subscriber|end[- ]user|cliente|suscriptor|usuario final|by|por)[,:]?\s+(?:is |was |es |fue )?",
+        r"(?:customers?|clients?|subscribers?|end[- ]users?|cliente final|clientes?|suscriptor|usuario final|by|por)[,:]?\s+"
+        r"(?:is |was |es |fue )?",
         re.I),
 }
 
 
 def strip_quoted(text: str) -> str:
     """The reply's own words: quotes, forwarded text, signature and disclaimer removed."""
-    latest = _REPLY_PARSER.read(text)
+    latest = EmailMessage(text=text, languages=list(_LANGUAGES), keep_hyphen_lists=True).read()
     own = latest.replies[0].body if latest.replies else text
     kept: list[str] = []
     for line in own.split("\n"):
