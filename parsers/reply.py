@@ -62,10 +62,13 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for outcome, pattern in (
         ("dispute", r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
                     r"we are not the (originating|upstream)|\b(written|documented|express|prior) consent\b|"
+                    r"\b(we )?(contest|reject|deny|refute)s?\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                     r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
                     r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"),
         ("not_found", r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
-                      rf"{_P}(find|locate|identify|see)\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
+                      rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
+                      r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
+                      r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
                       r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
                       r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
                       r"\b(was|were) not found\b|"
@@ -76,9 +79,12 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("upstream", r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
                      r"\b(received|got) (it|them) (from|via)\b|"
                      r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
-                     r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|"
+                     r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
+                     r"\b(upstream|vendor|provider|carrier)( provider| carrier)? as\b|"
+                     r"\btraced? (this|the|that) (call|calls|traffic) back to\b|"
+                     r"\bingres[oó] (por|de|desde|a trav[eé]s de)\b|"
                      r"\b(came|comes|come|was sent|was delivered|was routed|was handed|arrived|routed|entered|entering) "
-                     r"(to us |in to us |in |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
+                     r"(to us |in to us |in |over |through |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
                      r"\bdirect (the|this) traceback to\b|"
                      r"\b(call|calls|traffic) (came|was received|were received|arrived) (in )?(from|via)\b|"
                      r"\b(sent|delivered|handed off|routed|passed) (to us )?(by|from)\b|"
@@ -101,7 +107,7 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Where the named party follows, for outcomes that name one.
 _NAME_AFTER = {
     "upstream": re.compile(
-        r"(?:from|via|by|is|was|were|:|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
+        r"(?:from|via|by|is|was|were|as|to|:|=|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:)\s+",
         re.I),
     "origin": re.compile(

@@ -211,6 +211,27 @@ CASES: tuple[Case, ...] = (
     Case("other resend question", gmail, "Could you please resend with the full timestamp? Thanks.\n\n" + GMAIL_SIG, "other"),
     Case("not found on our switches", outlook, "Our investigation shows the call was not found on our switches.\n\n" + OUTLOOK_SIG, "not_found"),
     Case("origin label", bare, "Origin: our customer Summit Debt Relief Inc.", "origin", "Summit Debt Relief Inc"),
+    # --- a fourth batch, first measured before the patterns saw it (README: 10/20 then)
+    Case("came over from our vendor", gmail, "Hey, looks like this one came over from our vendor Pinnacle Voice Group. Try noc@pinnaclevoice.example\n\n" + GMAIL_SIG, "upstream", "Pinnacle Voice Group", "noc@pinnaclevoice.example"),
+    Case("identified the upstream provider as", outlook, "Dear ITG,\n\nWe have identified the upstream provider as Vonix Communications. Their contact email is compliance@vonix.example.\n\n" + OUTLOOK_SIG + "\n\n" + DISCLAIMER, "upstream", "Vonix Communications", "compliance@vonix.example"),
+    Case("upstream equals", bare, "upstream = Kinetic Route Partners / noc@kineticroute.example", "upstream", "Kinetic Route Partners", "noc@kineticroute.example"),
+    Case("traced back to", gmail, "We trace this call back to Quickcom Networks, who delivered it to our SBC.\n\nThanks", "upstream", "Quickcom Networks", None),
+    Case("es proviene de", spanish, "Hola equipo, el tráfico proviene de Intercable Digital (noc@intercable.example).\n\nSaludos,", "upstream", "Intercable Digital", "noc@intercable.example"),
+    Case("es ingresó por nuestro proveedor", outlook_es, "La llamada ingresó por nuestro proveedor Conecta Voz, correo soporte@conectavoz.example\n\nAtentamente,", "upstream", "Conecta Voz", "soporte@conectavoz.example"),
+    Case("origin caller is our end user", gmail, "The caller is our end user Liberty Home Solutions. We have shut off their trunk.\n\n" + GMAIL_SIG, "origin", "Liberty Home Solutions"),
+    Case("origin originated with our client", outlook, "This traffic originated with our client Green Valley Insurance Agency; they claim consent, records attached.\n\n" + OUTLOOK_SIG, "origin", "Green Valley Insurance Agency"),
+    Case("origin subscriber of ours", bare, "The number belongs to a subscriber of ours (Atlas Collections). Suspended.", "origin", None),
+    Case("es un cliente nuestro", spanish, "Es un cliente nuestro: Grupo Promotor Sureste. Ya fue bloqueado.\n\nSaludos,", "origin", None),
+    Case("not found no trace", gmail, "We checked and there is no trace of this call in our systems.\n\n" + GMAIL_SIG, "not_found"),
+    Case("not found could not match", outlook, "Unfortunately we could not match this call in our switch logs.\n\n" + OUTLOOK_SIG, "not_found"),
+    Case("es no tenemos ningún registro", spanish, "No tenemos ningún registro de esa llamada.\n\nSaludos,", "not_found"),
+    Case("not found never hit", bare, "That call never hit our network.", "not_found"),
+    Case("dispute contest with permission", gmail, "We contest this request. The calls are informational and made with the consumer's permission.\n\n" + GMAIL_SIG, "dispute"),
+    Case("dispute reject spoofed", outlook, "We reject the traceback: the calling number was spoofed and isn't ours.\n\n" + OUTLOOK_SIG, "dispute"),
+    Case("other forwarding to fraud team", gmail, "Forwarding to our fraud team, stand by.\n\n" + GMAIL_SIG, "other"),
+    Case("other remove us", outlook, "Please remove us from this list.\n\n" + OUTLOOK_SIG, "other"),
+    Case("es other lo revisamos", spanish, "Gracias por el aviso, lo revisamos y les contestamos.\n\nSaludos,", "other"),
+    Case("delivered from via trunk", gmail, "Hi,\n\nThe calls were delivered from Stratus Telecom via SIP trunk 14. Contact them at traceback@stratus.example.\n\n" + GMAIL_SIG, "upstream", "Stratus Telecom", "traceback@stratus.example"),
 )
 
 
