@@ -24,6 +24,7 @@ from typing import Literal
 
 from mailbot.app import App
 from mailbot.pipeline import process_pending
+from mailbot.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Context:
     app: App
     stopping: asyncio.Event
     wakeup: asyncio.Event
+    gate: WriteGate
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -76,7 +78,7 @@ async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
 async def smtp_service(ctx: Context) -> None:
     from mailbot.smtp_intake import SMTPIntake
 
-    intake = SMTPIntake(ctx.app, ctx.wake)
+    intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
     await intake.start()
     await ctx.stopping.wait()
     await intake.stop(grace=float(ctx.app.config.get("smtp", "shutdown_grace")))
@@ -95,7 +97,7 @@ async def processing_service(ctx: Context) -> None:
     while True:
         ctx.wakeup.clear()
         try:
-            done = await asyncio.to_thread(process_pending, ctx.app.engine, ctx.app.now())
+            done = await asyncio.to_thread(_process_some, ctx)
             backoff = 1.0
         except Exception:  # noqa: BLE001 - the store may be down; the rows stay `new` and are retried
             log.exception("processing failed; retrying in %.0fs", backoff)
@@ -114,6 +116,17 @@ async def processing_service(ctx: Context) -> None:
         await asyncio.wait({waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         stopper.cancel()
+
+
+def _process_some(ctx: Context, limit: int = 100) -> int:
+    """Process up to `limit` messages, one per pass through the gate, so intake can cut in."""
+    done = 0
+    while done < limit:
+        with ctx.gate.work():
+            if not process_pending(ctx.app.engine, ctx.app.now(), limit=1):
+                break
+        done += 1
+    return done
 
 
 def _outbox_deliver() -> Callable[..., object] | None:
@@ -173,9 +186,10 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
     app.engine  # noqa: B018 - connect and create the schema before accepting anything
 
     wakeup = asyncio.Event()
+    gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
     tasks: dict[asyncio.Task[None], Service] = {}
     for stage, stopping in (("work", stop_work), ("intake", stop_intake)):
-        ctx = Context(app, stopping, wakeup)
+        ctx = Context(app, stopping, wakeup, gate)
         tasks.update({asyncio.create_task(_supervised(s, ctx), name=s.name): s for s in chosen if s.stage == stage})
     log.info("serving: %s", ", ".join(s.name for s in chosen))
     # Run until asked to stop, or until a service fails (then stop the others too).

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from mailbot.app import App
 from mailbot.pipeline import StoreUnavailable, receive
+from mailbot.write_gate import WriteGate
 from store.ingest import Arrival
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class IntakeHandler:
     domains: list[str]
     now: Callable[[], Any]
     on_stored: Callable[[], None] = lambda: None
+    gate: WriteGate = field(default_factory=lambda: WriteGate(enabled=False))
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -84,7 +86,7 @@ class IntakeHandler:
         arrival = Arrival(source="smtp", source_key=queue_id, raw=raw, origin="smtp")
         # A task of its own: if the client hangs up, the commit still finishes and
         # shutdown still waits for it.
-        task = asyncio.ensure_future(asyncio.to_thread(receive, self.engine, arrival, self.now()))
+        task = asyncio.ensure_future(asyncio.to_thread(self._store, arrival))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         try:
@@ -96,6 +98,11 @@ class IntakeHandler:
                  ",".join(envelope.rcpt_tos), len(raw))
         self.on_stored()
         return QUEUED.format(queue_id=queue_id)
+
+
+    def _store(self, arrival: Arrival) -> int | None:
+        with self.gate.intake():
+            return receive(self.engine, arrival, self.now())
 
 
 class TrackedSMTP(SMTP):
@@ -141,9 +148,9 @@ def tls_context(app: App) -> ssl.SSLContext | None:
 class SMTPIntake:
     """The listening server: start, stop accepting, wait for open sessions and commits."""
 
-    def __init__(self, app: App, on_stored: Callable[[], None]) -> None:
+    def __init__(self, app: App, on_stored: Callable[[], None], gate: WriteGate | None = None) -> None:
         self.app = app
-        self.handler = IntakeHandler(app.engine, domains(app), app.now, on_stored)
+        self.handler = IntakeHandler(app.engine, domains(app), app.now, on_stored, gate or WriteGate(enabled=False))
         self.sessions: set[TrackedSMTP] = set()
         self.server: asyncio.AbstractServer | None = None
 
