@@ -72,12 +72,17 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                       r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
                       r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
                       r"\b(was|were) not found\b|"
-                      r"\b(not|never) (found|present) in our (cdrs?|records|logs|switch|network)|"
+                      r"\b(not|never) (found |present )?in our (cdrs?|records|logs|switch|switches|network|systems?)\b|"
+                      r"\bno (pas[oó]|transit[oó]|curs[oó]) por nuestra red\b|"
                       r"\bdoes(n't| not) (appear|show)\b|did(n't| not) (transit|traverse|pass through|route through|hit)\b|"
                       r"\bno (encontramos|se encontr[oó]|hay registros?|tenemos registros?|localizamos|aparece)\b|"
                       r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b"),
         ("upstream", r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
-                     r"\b(received|got) (it|them) (from|via)\b|"
+                     r"\b(received|got|accepted) (it|them|this|these|that) (from|via)\b|\bsourced (from|by|via)\b|"
+                     r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) (route|call|calls|traffic) (is|was)\b|"
+                     r"\bupstream\s*(provider|carrier)?\s*name\s*:|"
+                     r"\b(entregad[oa]|enviad[oa]|enrutad[oa]) (por|desde)\b|"
+                     r"\bproveedor (para|de) (esa|esta|la) (ruta|llamada) (es|fue)\b|"
                      r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
                      r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
                      r"\b(upstream|vendor|provider|carrier)( provider| carrier)? as\b|"
@@ -111,7 +116,7 @@ _NAME_AFTER = {
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:)\s+",
         re.I),
     "origin": re.compile(
-        r"(?:customers?|clients?|subscribers?|end[- ]users?|cliente final|clientes?|suscriptor|usuario final|by|por)[,:]?\s+"
+        r"(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|by|por)[,:]?\s+"
         r"(?:is |was |es |fue )?",
         re.I),
 }

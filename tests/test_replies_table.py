@@ -232,6 +232,27 @@ CASES: tuple[Case, ...] = (
     Case("other remove us", outlook, "Please remove us from this list.\n\n" + OUTLOOK_SIG, "other"),
     Case("es other lo revisamos", spanish, "Gracias por el aviso, lo revisamos y les contestamos.\n\nSaludos,", "other"),
     Case("delivered from via trunk", gmail, "Hi,\n\nThe calls were delivered from Stratus Telecom via SIP trunk 14. Contact them at traceback@stratus.example.\n\n" + GMAIL_SIG, "upstream", "Stratus Telecom", "traceback@stratus.example"),
+    # --- a fifth batch, first measured before the patterns saw it (README: 11/20 then)
+    Case("sourced from", gmail, "Good morning - the call was sourced from Orion Telecom Group. Email: support@oriontg.example\n\n" + GMAIL_SIG, "upstream", "Orion Telecom Group", "support@oriontg.example"),
+    Case("our carrier for this route is", outlook, "Hi ITG team,\n\nOur carrier for this route is Meridian Voice Services (noc@meridianvoice.example).\n\n" + OUTLOOK_SIG, "upstream", "Meridian Voice Services", "noc@meridianvoice.example"),
+    Case("handed off from", bare, "Looks like it was handed off from Centurion Telecom to us. ops@centurion.example", "upstream", "Centurion Telecom", "ops@centurion.example"),
+    Case("we got this from", gmail, "We got this from Redline Carrier Services, their trace contact is trace@redline.example.\n\n" + GMAIL_SIG, "upstream", "Redline Carrier Services", "trace@redline.example"),
+    Case("upstream provider name label", outlook_original, "Upstream provider name: Falcon Networks LLC\nUpstream contact: abuse@falconnet.example\n\nRegards,", "upstream", "Falcon Networks LLC", "abuse@falconnet.example"),
+    Case("es entregada por", spanish, "Les informamos que la llamada fue entregada por Megacable Carrier (noc@megacable.example).\n\nSaludos,", "upstream", "Megacable Carrier", "noc@megacable.example"),
+    Case("es proveedor para esa ruta", outlook_es, "Nuestro proveedor para esa ruta es Totalplay Empresarial, contacto trafico@totalplay.example\n\nAtentamente,", "upstream", "Totalplay Empresarial", "trafico@totalplay.example"),
+    Case("origin originating party is our customer", gmail, "The originating party is our customer DirectReach Media Inc. We suspended them today.\n\n" + GMAIL_SIG, "origin", "DirectReach Media Inc"),
+    Case("origin direct customer of ours", outlook, "This is a direct customer of ours, Keystone Benefits Group. Account disabled pending review.\n\n" + OUTLOOK_SIG, "origin", "Keystone Benefits Group"),
+    Case("origin customer in parentheses", bare, "Our customer (Vertex Solar LLC) placed this call.", "origin", None),
+    Case("es la generó nuestro cliente", spanish, "La llamada la generó nuestro cliente Promociones del Pacifico. Lo suspendimos.\n\nSaludos,", "origin", "Promociones del Pacifico"),
+    Case("not found no CDR found", gmail, "No CDR found for that call.\n\n" + GMAIL_SIG, "not_found"),
+    Case("not found unable to find", outlook, "After a thorough search, we were unable to find the call in question.\n\n" + OUTLOOK_SIG, "not_found"),
+    Case("not found not in our cdrs", bare, "this call is not in our cdrs", "not_found"),
+    Case("es no pasó por nuestra red", spanish, "Esa llamada no pasó por nuestra red.\n\nSaludos,", "not_found"),
+    Case("dispute disagree TCPA", gmail, "We disagree with this traceback; the campaign is compliant with the TCPA.\n\n" + GMAIL_SIG, "dispute"),
+    Case("dispute legitimate calls", outlook, "We believe this request is in error; these are legitimate calls to existing customers.\n\n" + OUTLOOK_SIG, "dispute"),
+    Case("other ticket opened", gmail, "Thank you. Ticket #88231 has been opened for this request.\n\n" + GMAIL_SIG, "other"),
+    Case("other call me", outlook, "Can you call me to discuss? 555-0100.\n\n" + OUTLOOK_SIG, "other"),
+    Case("other sent to engineering", bare, "Sent to our engineering team for review.", "other"),
 )
 
 
