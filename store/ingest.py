@@ -104,7 +104,10 @@ def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]
     Within `claims` the first message with a key wins, as it would arriving alone.
     """
     first = list({key: (key, pk) for key, pk in reversed(claims)}.values())
-    insert_ignore(session, MessageKey, [{"message_key": k, "message_pk": pk} for k, pk in first], ["message_key"])
+    # In key order, so importers of one mailbox in different orders take the row locks in
+    # the same order and cannot deadlock.
+    insert_ignore(session, MessageKey, [{"message_key": k, "message_pk": pk} for k, pk in sorted(first)],
+                  ["message_key"])
     owners = session.execute(
         select(MessageKey.message_key, MessageKey.message_pk).where(MessageKey.message_key.in_([k for k, _ in first]))
     ).all()

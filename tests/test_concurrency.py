@@ -7,6 +7,7 @@ stops (every connection cut, new ones refused) and starts again.
 
 from __future__ import annotations
 
+import mailbox
 import shutil
 import socket
 import subprocess
@@ -54,6 +55,14 @@ def _mailbox(root: Path, name: str, files: list[Path]) -> Path:
     return folder
 
 
+def _mbox(root: Path, name: str, files: list[Path]) -> Path:
+    box = mailbox.mbox(root / name)
+    for f in files:
+        box.add(mailbox.mboxMessage(f.read_bytes()))
+    box.close()
+    return root / name
+
+
 def _import(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([MAILBOT, "--db", url, "import", "--no-progress", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -75,10 +84,10 @@ def _exports(url: str) -> dict:
 
 
 def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlite_url: str, tmp_path: Path) -> None:
-    # Overlapping copies (same Message-IDs in different mailboxes) and one mailbox both import
-    # (same places), in small batches so the two processes' transactions interleave.
+    # Overlapping copies (same Message-IDs in different mailboxes, in opposite orders) and one
+    # mailbox both import (same places), in small batches so the transactions interleave.
     first = _mailbox(tmp_path, "first", FILES[:200])
-    second = _mailbox(tmp_path, "second", FILES[100:])
+    second = _mbox(tmp_path, "second.mbox", FILES[100:][::-1])
     shared = _mailbox(tmp_path, "shared", FILES[150:250])
     _finish(_import(pg_url, "--batch-size", "20", str(first), str(shared)),
             _import(pg_url, "--batch-size", "20", str(second), str(shared)))
