@@ -110,10 +110,46 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
+PG_URL = os.environ.get("MAILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_schema(create: bool) -> str | None:
+    """A schema of this run's own in the CI PostgreSQL (created, or dropped); None if it is not there."""
+    from sqlalchemy import create_engine
+
+    name = f"bench_{os.getpid()}"
+    try:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {name}" if create else f"DROP SCHEMA {name} CASCADE")
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: measure SQLite alone
+        print(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}): SQLite only")
+        return None
+    return f"{PG_URL}?options=-csearch_path%3D{name}"
+
+
+def print_ratios(rates: dict[tuple[str, int], float]) -> None:
+    """The comparisons asked of every run: PostgreSQL against SQLite, and --jobs N against --jobs 1."""
+    backends = list(dict.fromkeys(b for b, _ in rates))
+    jobs = sorted({j for _, j in rates})
+    for other in backends[1:]:
+        pairs = [f"--jobs {j} {rates[other, j] / rates[backends[0], j]:.2f}x" for j in jobs
+                 if (other, j) in rates and (backends[0], j) in rates]
+        print(f"{other} / {backends[0]} (msg/s): " + ", ".join(pairs))
+    for backend in backends:
+        pairs = [f"--jobs {j} {rates[backend, j] / rates[backend, jobs[0]]:.2f}x" for j in jobs[1:]
+                 if (backend, j) in rates]
+        if pairs:
+            print(f"{backend}: against --jobs {jobs[0]} (msg/s): " + ", ".join(pairs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--db", action="append", help="database URL (repeat for several); default a temp SQLite")
+    parser.add_argument("--db", action="append",
+                        help="database URL (repeat for several); default a temp SQLite and, when it is reachable, "
+                             "a fresh schema in the PostgreSQL at $MAILBOT_TEST_PG (the CI one)")
     parser.add_argument("--jobs", type=int, action="append", help=f"--jobs to run (default 1 and {os.cpu_count()})")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,17 +168,22 @@ def main() -> None:
         base_rate = base["messages"] / base["seconds"]
         print(f"{'run':<34} {'msg/s':>8} {'x baseline':>10} {'peak MB':>8}")
         print(f"{'stdlib parse (baseline)':<34} {base_rate:>8.0f} {1.0:>10.2f} {base['peak_mb']:>8.0f}")
-        urls = args.db or [f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"]
+        pg = None if args.db else postgres_schema(create=True)
+        urls = args.db or [f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", *([pg] if pg else [])]
+        rates: dict[tuple[str, int], float] = {}
         for url in urls:
             backend = url.split(":", 1)[0]
             for jobs in args.jobs or sorted({1, os.cpu_count() or 1}):
                 reset_schema(url)
                 run = run_child("import", str(mbox), url, str(jobs))
-                rate = run["messages"] / run["seconds"]
+                rate = rates[backend, jobs] = run["messages"] / run["seconds"]
                 label = f"import {backend} --jobs {jobs}"
                 print(f"{label:<34} {rate:>8.0f} {run['seconds'] / base['seconds']:>10.2f} {run['peak_mb']:>8.0f}"
                       f"   ({run['messages']} stored, {run['incidents']} incidents, {run['by_status']})")
             reset_schema(url)
+        print_ratios(rates)
+        if pg:
+            postgres_schema(create=False)
 
 
 if __name__ == "__main__":
