@@ -201,7 +201,7 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
     tb = session.get(Traceback, hop.traceback_id)
     assert tb is not None and hop.id is not None
     if hop.answered_at is not None or tb.status != TracebackStatus.OPEN:
-        _review(session, ReviewKind.LOW_CONFIDENCE, now, f"a further answer ({answer.outcome}) on a hop already "
+        _review(session, ReviewKind.CORRECTION, now, f"a further answer ({answer.outcome}) on a hop already "
                 f"answered {hop.outcome}: {answer.evidence or answer.text[:200]!r}", hop=hop, message_pk=message_pk)
         return
     recorded = {"outcome": answer.outcome, "upstream_name": answer.upstream_name,
@@ -255,8 +255,7 @@ def is_automatic(msg: email.message.Message) -> bool:
     """RFC 3834 and the common vendor headers: mail no person wrote, never to be answered."""
     auto = header_text(msg, "Auto-Submitted").lower()
     return (bool(auto) and not auto.startswith("no")) or bool(_PRECEDENCE.match(header_text(msg, "Precedence"))) \
-        or any(header_text(msg, h) for h in ("X-Autoreply", "X-Autorespond", "X-Mailbot-Notice", "List-Id")) \
-        or header_text(msg, "X-Auto-Response-Suppress").lower() in ("all", "oof")
+        or any(header_text(msg, h) for h in ("X-Autoreply", "X-Autorespond", "X-Mailbot-Notice", "List-Id"))
 
 
 def _refuse(session: Session, sender: str | None, now: datetime) -> None:

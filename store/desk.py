@@ -148,6 +148,7 @@ class ReviewKind:
     UNAUTHORIZED_SENDER = "unauthorized_sender"
     FORGED_TOKEN = "forged_token"
     BOUNCE = "bounce"
+    CORRECTION = "correction"  # a further answer on a hop already answered
     UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)
 
 

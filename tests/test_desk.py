@@ -330,3 +330,16 @@ def test_open_from_incident_via_cli(engine: Engine, db_url: str) -> None:
                                    "--campaign", "X", "--call-time", "2026-10-30T14:05:00Z",
                                    "--called", "2025550143", "--caller", "6465550178"], env=env)
     assert missing.exit_code != 0 and "no provider named 'Nobody At All'" in missing.output
+
+
+def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(engine: Engine) -> None:
+    tb = open_tb(engine)
+    first = notice(engine, "first_contact", "noc@smartbiz.example")
+    deliver(engine, reply_to(first, "We received this call from Lingo Telecom <script>alert(1)</script>."))
+    ack = notice(engine, "acknowledgement", "noc@smartbiz.example")
+    html = ack.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    # Replying to the acknowledgement with a different answer does not silently rewrite the path.
+    deliver(engine, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))
+    assert [h.outcome for h in hops(engine, tb)] == ["upstream", None]
+    assert [k for k, _ in reviews(engine)] == ["correction"]
