@@ -65,7 +65,11 @@ def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int
                    progress: bool | None) -> None:
     """Import mailboxes (.eml files, directories, mbox, Maildir, imap[s]://user@host/Folder) as archive."""
     size = batch_size or int(app.config.get("import", "batch_size"))
-    print_summary(import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress))
+    try:
+        tally = import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress)
+    except imap_source.NETWORK_ERRORS as exc:  # an IMAP server unreachable or refusing the login
+        raise click.ClickException(f"cannot read the mailbox: {exc}") from exc
+    print_summary(tally)
 
 
 @click.command()

@@ -86,13 +86,12 @@ def source_keys(db_url: str) -> list[tuple[str, str]]:
     return [tuple(r) for r in rows]
 
 
-def test_serve_processes_appended_messages_once(db_url: str, tmp_path: Path, dovecot: Dovecot, user: str) -> None:
+def test_serve_processes_appended_messages_once(db_url: str, tmp_path: Path, dovecot: Dovecot, user: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
                     imap_password_env="TEST_IMAP_SECRET", imap_folders="INBOX", imap_after="flag",
                     imap_poll_interval="5")
-    import os
-
-    os.environ["TEST_IMAP_SECRET"] = PASSWORD  # inherited by the server: the password comes from a variable
+    monkeypatch.setenv("TEST_IMAP_SECRET", PASSWORD)  # inherited by the server: the password is in a variable
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 5)))
     server = Server(db_url, tmp_path, **settings)
     try:
@@ -233,3 +232,33 @@ def test_import_refuses_a_bad_imap_url(tmp_path: Path) -> None:
                                        "imap:///INBOX"])
     assert result.exit_code == 2
     assert "needs a user and a host" in result.output
+
+
+def test_import_with_a_wrong_password_fails_clearly(tmp_path: Path, dovecot: Dovecot, user: str) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = CliRunner().invoke(main, ["--config", str(empty), "--db", f"sqlite:///{tmp_path}/x.db", "import",
+                                       f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX"],
+                                env={"MAILBOT_IMAP_PASSWORD": "wrong"})
+    assert result.exit_code == 1
+    assert "cannot read the mailbox" in result.output
+
+
+def test_password_from_setting_file_or_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailbot.config import load
+    from mailbot.imap_source import password
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    secret = tmp_path / "imap.secret"
+    secret.write_text("from-file\n")
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PW", "from-variable")
+
+    def with_env(**env: str) -> str:
+        return password(load(empty, environ=env))
+
+    assert with_env(MAILBOT_IMAP_PASSWORD="direct", MAILBOT_IMAP_PASSWORD_FILE=str(secret)) == "direct"
+    assert with_env(MAILBOT_IMAP_PASSWORD_FILE=str(secret)) == "from-file"
+    assert with_env(MAILBOT_IMAP_PASSWORD_ENV="MAILBOT_TEST_IMAP_PW") == "from-variable"
+    with pytest.raises(ValueError, match="NOT_SET_ANYWHERE"):
+        with_env(MAILBOT_IMAP_PASSWORD_ENV="NOT_SET_ANYWHERE")
