@@ -165,12 +165,28 @@ def enqueue(
         context.setdefault("traceback_id", traceback_id)
     msg = build_message(kind=kind, to=to, context=context, now=now, sender=sender or mail.sender,
                         domain=mail.domain, reply_to=reply_to, in_reply_to=in_reply_to)
-    addresses = [addr for _name, addr in clean_addresses(to)]
+    return enqueue_message(session, dedupe_key=dedupe_key, kind=kind, msg=msg, now=now,
+                           traceback_id=traceback_id, hop_id=hop_id)
+
+
+def enqueue_message(
+    session: Session, *, dedupe_key: str, kind: str, msg: EmailMessage, now: datetime,
+    traceback_id: int | None = None, hop_id: int | None = None,
+) -> bool:
+    """Record an already-built message (e.g. the digest with its chart) exactly as `enqueue` does.
+
+    The envelope comes from its From and To headers; it needs a Message-ID.
+    """
+    if not msg["Message-ID"]:
+        raise ValueError("a queued message needs a Message-ID")
+    addresses = [addr for _name, addr in getaddresses([str(v) for v in msg.get_all("To", [])])]
+    if not addresses or not all(_ADDRESS.match(addr) for addr in addresses):
+        raise ValueError(f"a queued message needs plain addresses in To: {addresses!r}")
     moment = _utc(now)
     row = {
         "dedupe_key": dedupe_key, "kind": kind, "traceback_id": traceback_id, "hop_id": hop_id,
-        "message_id": str(msg["Message-ID"]), "sender": parseaddr(str(msg["From"]))[1],
-        "recipients": addresses, "subject": str(msg["Subject"]), "raw": msg.as_bytes(),
+        "message_id": str(msg["Message-ID"]).strip(), "sender": parseaddr(str(msg["From"]))[1],
+        "recipients": addresses, "subject": str(msg["Subject"] or ""), "raw": msg.as_bytes(),
         "status": OutboxStatus.QUEUED, "attempts": 0, "created_at": moment, "next_attempt_at": moment,
     }
     (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")

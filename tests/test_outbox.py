@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as modern
 from pathlib import Path
 
@@ -97,6 +98,23 @@ def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:  # 
         outbox.enqueue(session, dedupe_key="k", kind="request", to=["not an address"], now=NOW,
                        context={"call": CALL, "traceback_id": 1})
     assert rows(engine) == []
+
+
+def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Desk <d@mailbot.localhost>", "ops@a.example, Ops Two <ops2@b.example>", "Digest"
+    msg["Message-ID"] = "<digest-1@mailbot.localhost>"
+    msg.set_content("today")
+    with session_scope(engine) as session:
+        assert outbox.enqueue_message(session, dedupe_key="digest:2020-06-26", kind="digest", msg=msg, now=NOW)
+        assert not outbox.enqueue_message(session, dedupe_key="digest:2020-06-26", kind="digest", msg=msg, now=NOW)
+    (row,) = rows(engine)
+    assert (row.sender, row.recipients, row.message_id) == ("d@mailbot.localhost", ["ops@a.example", "ops2@b.example"],
+                                                             "<digest-1@mailbot.localhost>")
+    assert outbox.deliver_pending(engine, MaildirTransport(tmp_path / "outbox"), NOW) == 1
+    del msg["Message-ID"]
+    with pytest.raises(ValueError, match="Message-ID"), session_scope(engine) as session:
+        outbox.enqueue_message(session, dedupe_key="digest:2", kind="digest", msg=msg, now=NOW)
 
 
 CHILD = textwrap.dedent("""
