@@ -20,7 +20,9 @@ Temporary failures retry with exponential backoff (`BACKOFF_FIRST` doubling to
 `BACKOFF_MAX`) until `[outbound] retry_for` after the notice was queued; permanent
 ones (5xx) fail at once with the reason. Per-recipient rate limit: at most
 `[outbound] rate_per_hour` messages to one address in any hour; over it a message
-waits for a free slot, it is never dropped.
+waits for a free slot, it is never dropped. The count is of messages marked sent, so
+senders running at once can each send one more in the same moment (the limit is
+exceeded by at most the number of concurrent senders less one).
 """
 
 from __future__ import annotations

@@ -156,8 +156,9 @@ HOSTILE = "Evil <script>alert(1)</script> & Co\r\nBcc: victim@example.com\r\n\r\
 
 def test_carrier_text_is_escaped_in_html_and_cannot_forge_a_block() -> None:
     context = {**CONTEXT, "upstream_name": HOSTILE,
-               "recorded": {**CONTEXT["recorded"], "upstream_name": HOSTILE, "evidence": HOSTILE}}
-    for kind in ("acknowledgement", "upstream_not_responded", "status_change"):
+               "recorded": {**CONTEXT["recorded"], "upstream_name": HOSTILE, "evidence": HOSTILE},
+               "comment": {"author": HOSTILE, "organization": HOSTILE, "text": HOSTILE + "\nDate/Time: 2001-01-01"}}
+    for kind in ("acknowledgement", "upstream_not_responded", "status_change", "comment_relay"):
         rendered = render(kind, context)
         assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
         raw = _mime(kind, context)
