@@ -25,7 +25,7 @@ from conftest import ROOT
 from mailbot import outbox
 from mailbot.cli import main
 from mailbot.config import load
-from mailbot.transport import MaildirTransport, SmtpTransport
+from mailbot.transport import MaildirTransport, SmtpTransport, transport_from_config
 from store.db import create_schema, make_engine, session_scope
 from store.outbox import OutboxMessage, OutboxStatus
 
@@ -269,6 +269,21 @@ def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # t
     sent = message_from_bytes(content, policy=modern)
     assert sent["Message-ID"].strip() == rows(engine)[0].message_id
     assert sent["Auto-Submitted"] == "auto-generated"
+
+
+def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    handler, configured = smtp_server
+    config = load(environ={"MAILBOT_OUTBOUND_MODE": "smtp", "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
+                           "MAILBOT_OUTBOUND_PORT": str(configured.port), "MAILBOT_OUTBOUND_USERNAME": "desk",
+                           "MAILBOT_OUTBOUND_PASSWORD": "s3cret", "MAILBOT_OUTBOUND_CAFILE": str(certificate[0])})
+    transport = transport_from_config(config)
+    assert isinstance(transport, SmtpTransport) and transport.starttls
+    queue(engine, "hop:1:request:0")
+    assert outbox.deliver_pending(engine, transport, NOW) == 1 and len(handler.accepted) == 1
+    default = load(environ={"MAILBOT_OUTBOUND_MAILDIR": str(tmp_path / "md")})
+    assert isinstance(transport_from_config(default), MaildirTransport)  # the default mode
+    with pytest.raises(ValueError, match="mode must be"):
+        transport_from_config(load(environ={"MAILBOT_OUTBOUND_MODE": "carrier-pigeon"}))
 
 
 def test_smtp_wrong_password_keeps_the_mail_queued(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
