@@ -191,3 +191,17 @@ def test_hostile_in_reply_to_keeps_only_a_message_id() -> None:
                         in_reply_to="<abc@carrier.example>\r\nBcc: victim@example.com")
     parsed = email.message_from_bytes(msg.as_bytes(), policy=modern)
     assert parsed["In-Reply-To"] == "<abc@carrier.example>" and parsed["Bcc"] is None
+
+
+def test_a_top_posted_reply_quoting_a_notice_reads_as_an_answer_to_its_traceback() -> None:
+    notice = email.message_from_bytes(_mime("request"), policy=modern)
+    quoted = "\n".join("> " + line for line in notice.get_body(("plain",)).get_content().splitlines())
+    reply = email.message.EmailMessage()
+    reply["From"], reply["To"] = "noc@smartbiztel.com", notice["Reply-To"]
+    reply["Subject"], reply["In-Reply-To"] = "Re: " + str(notice["Subject"]), notice["Message-ID"]
+    reply.set_content("Hi,\n\nWe received this call from Chock Telecom (noc@chocktelecom.com).\n\nThanks,\nJR\n\n"
+                      "On Fri, Jun 26, 2020 at 5:44 PM Traceback Desk <traceback@mailbot.localhost> wrote:\n" + quoted)
+    parsed = parse_message(reply.as_bytes())
+    assert parsed.kind == Kind.REPLY and parsed.referenced_ids == ("2640",)
+    assert parsed.reply is not None and parsed.reply.outcome == "upstream"
+    assert (parsed.reply.upstream_name, parsed.reply.upstream_email) == ("Chock Telecom", "noc@chocktelecom.com")
