@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -43,6 +43,7 @@ from store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 STATUS_NOTICE = {"YELLOW": "status_yellow", "RED": "status_red"}
+ADVISORY_ESCALATION = 6_0001  # pg_advisory_xact_lock key space: one provider's escalation count at a time
 
 
 @dataclass
@@ -108,6 +109,13 @@ def _downstream(session: Session, hop: Hop) -> Hop | None:
 # --- hops ---------------------------------------------------------------------------------
 
 
+def _hop_context(session: Session, hop: Hop, tb: Traceback, downstream: Hop | None,
+                 due: datetime | None) -> dict[str, Any]:
+    """What a provider may see about its hop: the call, its direct downstream, the deadline."""
+    return {"traceback_id": tb.id, "provider_name": _name(session, hop.provider_id), "call": _call(tb),
+            "downstream_name": _name(session, downstream.provider_id) if downstream else None, "deadline": due}
+
+
 def _open_hops():  # type: ignore[no-untyped-def]
     return select(Hop).where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
 
@@ -130,9 +138,7 @@ def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summar
     hop.next_reminder_at = as_utc(plan.next_reminder_at) if plan.next_reminder_at else None
     tb = session.get(Traceback, hop.traceback_id)
     downstream = _downstream(session, hop)
-    context = {"traceback_id": tb.id, "provider_name": _name(session, hop.provider_id), "call": _call(tb),
-               "downstream_name": _name(session, downstream.provider_id) if downstream else None,
-               "deadline": plan.due_at}
+    context = _hop_context(session, hop, tb, downstream, plan.due_at)
     if plan.reminder:
         hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
         if _send(session, key=f"hop:{hop.id}:reminder:{plan.reminder}", kind="reminder",
@@ -161,19 +167,22 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
                        "upstream_name": context["provider_name"], "downstream_name": None})
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        # Two hops of one provider may fall silent at once in two instances: waiting for
-        # the provider's row makes the second see the first's no_response, so a run of K
-        # silences earns one letter, as it would in one process.
-        session.execute(select(Provider.id).where(Provider.id == hop.provider_id).with_for_update())
+        # Two hops of one provider may fall silent at once in two instances: taking turns
+        # per provider makes the second see the first's no_response, so a run of K
+        # silences earns one letter, as it would in one process. An advisory lock, not the
+        # provider's row: a row lock here deadlocked between two serve instances.
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :provider)"),
+                        {"space": ADVISORY_ESCALATION, "provider": hop.provider_id})
     requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
         select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
-    completing = escalation_due(rules, requests)
-    key = f"provider:{hop.provider_id}:escalation:{hop.id}"
-    # The claim row also lists the escalation in the digest.
-    if completing == hop.id and claim(session, key, now, detail=context["provider_name"] or ""):
-        _send(session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=hop,
-              context={**context, "downstream_name": None})
-        summary.escalations += 1
+    for completing in escalation_due(rules, requests):
+        key = f"provider:{hop.provider_id}:escalation:{completing}"
+        # The claim row also lists the escalation in the digest.
+        if claim(session, key, now, detail=context["provider_name"] or ""):
+            on = session.get(Hop, completing)
+            letter = _hop_context(session, on, session.get(Traceback, on.traceback_id), None, None)
+            _send(session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=on, context=letter)
+            summary.escalations += 1
 
 
 # --- provider status ------------------------------------------------------------------------
@@ -236,18 +245,21 @@ def _local_time(value: object) -> time:
 
 
 def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary) -> None:
-    """On the 1st (or the first run after it, that month), last month's metrics to each provider."""
+    """From the 1st (at `digest_time`), last month's metrics to each provider asked that month.
+
+    Claimed per provider and month, so a late run (or hops recorded late) still sends
+    each report once, and a run after downtime sends it once, not per missed tick.
+    """
     local = rules.calendar.local(now)
-    if local.time() < _local_time(app.config.get("schedule", "digest_time")) and local.day == 1:
+    if local.day == 1 and local.time() < _local_time(app.config.get("schedule", "digest_time")):
         return
     start, end = previous_month(local.date())
     with session_scope(app.engine) as session:
-        if not claim(session, f"metrics:{start:%Y-%m}", now):
-            return
         for provider_id, report in reports(session, start, end, rules.calendar.zone):
-            if _send(session, key=f"metrics:{provider_id}:{report.period}", kind="monthly_metrics",
-                     provider_id=provider_id, now=now,
-                     context={"provider_name": report.organization, "metrics": notice_context(report)}):
+            key = f"metrics:{provider_id}:{report.period}"
+            if claim(session, key, now) and _send(
+                    session, key=key, kind="monthly_metrics", provider_id=provider_id, now=now,
+                    context={"provider_name": report.organization, "metrics": notice_context(report)}):
                 summary.metrics += 1
 
 

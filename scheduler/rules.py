@@ -101,18 +101,22 @@ class Request:
     outcome: str | None  # None while the hop is open
 
 
-def escalation_due(rules: Rules, requests: Iterable[Request]) -> int | None:
-    """The hop that completes a run of K (2K, ...) consecutive no_response requests, if the
-    provider's latest decided request does; the escalation is keyed on that hop."""
-    decided = [r for r in sorted(requests, key=lambda r: (r.requested_at, r.hop_id)) if r.outcome]
-    run = 0
-    for request in reversed(decided):
-        if request.outcome != NO_RESPONSE:
+def escalation_due(rules: Rules, requests: Iterable[Request]) -> list[int]:
+    """Every hop that is the K-th (2K-th, ...) of a run of consecutive no_response requests.
+
+    Only the requests before the first still-open one count: whether a later silence
+    continues a run is not known until the open one is decided. So the answer does
+    not depend on the order in which two instances decide hops; the letter is keyed
+    on the hop, so asking again is harmless.
+    """
+    due, run = [], 0
+    for request in sorted(requests, key=lambda r: (r.requested_at, r.hop_id)):
+        if request.outcome is None:
             break
-        run += 1
-    if run and run % rules.escalate_after == 0:
-        return decided[-1].hop_id
-    return None
+        run = run + 1 if request.outcome == NO_RESPONSE else 0
+        if run and run % rules.escalate_after == 0:
+            due.append(request.hop_id)
+    return due
 
 
 # --- provider status (Appendix D) ---------------------------------------------------------

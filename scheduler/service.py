@@ -20,6 +20,8 @@ from mailbot.app import App
 from scheduler import jobs
 
 log = logging.getLogger(__name__)
+# APScheduler logs every run at INFO: once a minute is noise; our tick logs what it did.
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 def tick(app: App) -> None:

@@ -88,15 +88,18 @@ def _requests(*outcomes: str | None) -> list[Request]:
 
 
 def test_escalation_after_three_consecutive_no_responses() -> None:
-    assert escalation_due(RULES, _requests("no_response", "no_response")) is None
-    assert escalation_due(RULES, _requests("no_response", "no_response", "no_response")) == 3
+    assert escalation_due(RULES, _requests("no_response", "no_response")) == []
+    assert escalation_due(RULES, _requests("no_response", "no_response", "no_response")) == [3]
     # An answer in between breaks the run.
-    assert escalation_due(RULES, _requests("no_response", "upstream", "no_response", "no_response")) is None
-    # A still-open newer request does not hide a completed run.
-    assert escalation_due(RULES, _requests("no_response", "no_response", "no_response", None)) == 3
-    # The next letter comes at 2K, not on every further silence.
-    assert escalation_due(RULES, _requests(*["no_response"] * 4)) is None
-    assert escalation_due(RULES, _requests(*["no_response"] * 6)) == 6
+    assert escalation_due(RULES, _requests("no_response", "upstream", "no_response", "no_response")) == []
+    # A still-open newer request does not hide a completed run...
+    assert escalation_due(RULES, _requests("no_response", "no_response", "no_response", None)) == [3]
+    # ...and silences after an open one wait for it to be decided.
+    assert escalation_due(RULES, _requests("no_response", None, "no_response", "no_response")) == []
+    assert escalation_due(RULES, _requests("no_response", "no_response", None, "no_response")) == []
+    # One letter per K silences, not one for every further silence.
+    assert escalation_due(RULES, _requests(*["no_response"] * 4)) == [3]
+    assert escalation_due(RULES, _requests(*["no_response"] * 6)) == [3, 6]
 
 
 # --- status (Appendix D) ------------------------------------------------------------------
