@@ -44,6 +44,7 @@ class Digest:
     day: str
     generated_at: datetime
     zone: str
+    since: datetime  # "recent" sections cover since this moment (the previous digest)
     new_tracebacks: list[dict[str, Any]] = field(default_factory=list)
     open_hops: list[dict[str, Any]] = field(default_factory=list)
     overdue: list[dict[str, Any]] = field(default_factory=list)
@@ -79,7 +80,8 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     now = as_utc(now)  # query parameters in UTC: SQLite compares stored times as text
     since = as_utc(since) if since else now - RECENT
     names = dict(session.execute(select(Provider.id, Provider.name)).all())
-    digest = Digest(day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone))
+    digest = Digest(day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone),
+                    since=cal.local(since))
 
     first_hop = {tb: pid for tb, pid in session.execute(select(Hop.traceback_id, Hop.provider_id).where(Hop.position == 0))}
     for tb in session.scalars(select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now)
@@ -130,7 +132,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     for subject, reason, sender in session.execute(
             select(Message.subject, Message.reason, Message.sender)
             .where(Message.status == MessageStatus.QUARANTINED, Message.received_at > since).order_by(Message.id)):
-        digest.quarantined.append({"subject": subject, "reason": reason, "sender": sender})
+        digest.quarantined.append({"subject": subject or "(no subject)", "reason": reason, "sender": sender})
     digest.quarantined_total = session.scalar(
         select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED)) or 0
 
@@ -172,7 +174,7 @@ def campaign_chart(campaigns: list[tuple[str, int]]) -> bytes:
 
     labels = [name if len(name) <= 38 else name[:37] + "…" for name, _ in campaigns][::-1]
     values = [count for _, count in campaigns][::-1]
-    fig, ax = plt.subplots(figsize=(6.0, 0.34 * max(len(values), 1) + 0.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * max(len(values), 1) + 0.5), dpi=100)
     bars = ax.barh(labels or ["(none)"], values or [0], color="#2f6db5")
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.tick_params(axis="y", labelsize=8)

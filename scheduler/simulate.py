@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from mailbot.app import App
@@ -21,6 +22,7 @@ from scheduler import jobs
 from scheduler.calendar import as_utc
 from store.db import session_scope
 from store.desk import Hop, Provider, ProviderContact, Review, Traceback
+from store.ingest import Tally
 from store.models import Message
 
 NY = ZoneInfo("America/New_York")
@@ -161,7 +163,30 @@ def run_week(app: App, step: timedelta = timedelta(minutes=30), until: datetime 
     return world
 
 
-def mark_imported(app: App, at: datetime = IMPORTED_AT) -> None:
-    """Date the imported sample mailbox inside the simulated week (it was imported on the real clock)."""
+def import_mailbox(app: App, paths: list[Path], at: datetime = IMPORTED_AT) -> Tally:
+    """Import mailboxes (archive mode), dated inside the simulated week (the importer uses the real clock)."""
+    from mailbot.importer import import_paths
+
     with session_scope(app.engine) as session:
-        session.execute(update(Message).where(Message.origin == "import").values(received_at=as_utc(at)))
+        before = session.scalar(select(func.max(Message.id))) or 0
+    tally = import_paths(app.engine, paths, progress=False)
+    with session_scope(app.engine) as session:
+        session.execute(update(Message).where(Message.id > before).values(received_at=as_utc(at)))
+    return tally
+
+
+# Two files a staff member might find in an old mailbox: a notice whose call details are
+# unreadable, and something that is not an email at all. Both end in quarantine.
+BROKEN_MAIL = {
+    "unreadable-details.eml": (b"From: Industry Traceback Group <traceback-notice@tracebacks.org>\n"
+                               b"Subject: Traceback request #12\nMessage-ID: <broken-12@tracebacks.org>\n\n"
+                               b"Call Details for Traceback #12\nDate/Time: (illegible)\n"),
+    "not-an-email.eml": b"\x00\x01 scanned fax page 3 of 7",
+}
+
+
+def write_broken_mail(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, raw in BROKEN_MAIL.items():
+        (folder / name).write_bytes(raw)
+    return folder
