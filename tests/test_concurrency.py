@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from mailbot import export
+from mailbot import export, pipeline
 from mailbot.pipeline import StoreUnavailable, process_pending, receive
 from store.db import create_schema, make_engine, session_scope
 from store.ingest import Arrival
@@ -213,9 +213,21 @@ def proxy() -> Iterator[Proxy]:
         p.stop()
 
 
-def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: Proxy) -> None:
+def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: Proxy,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     create_schema(make_engine(pg_url))
     engine = make_engine(str(make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE handled (message_pk integer NOT NULL)"))
+    cut: list[int] = []
+
+    def record_and_cut_once(session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+        session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
+        if not cut:  # the database goes away in the middle of processing this message
+            cut.append(delivery.pk)
+            proxy.stop()
+
+    monkeypatch.setattr(pipeline, "HANDLERS", [])
     arrive = [Arrival("smtp", f.name, f.read_bytes(), origin="smtp") for f in FILES[:12]]
     for a in arrive[:6]:
         assert receive(engine, a, NOW)
@@ -230,8 +242,15 @@ def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: 
     proxy.start()  # it comes back; the same engine reconnects
     for a in arrive[6:]:
         assert receive(engine, a, NOW)
+    pipeline.HANDLERS.append(record_and_cut_once)
+    with pytest.raises(OperationalError):  # lost mid-transaction: that message's work rolls back
+        process_pending(engine, NOW)
+
+    proxy.start()
     assert process_pending(engine, NOW) == 10
     with session_scope(engine) as session:
         messages = export.messages(session)
+        handled = session.execute(text("SELECT message_pk FROM handled")).scalars().all()
     assert sorted(m["status"] for m in messages) == ["duplicate"] + ["parsed"] * 11  # 006 and 007 are one
+    assert len(handled) == len(set(handled)) == 10 and cut[0] in handled  # each handled once, the cut one too
     engine.dispose()
