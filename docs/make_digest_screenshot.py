@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def render(work: Path) -> Path:
     settings = config.load(None, f"sqlite:///{work / 'digest.sqlite3'}",
                            environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"), "MAILBOT_MAIL_SECRET": "docs",
-                                    "MAILBOT_SCHEDULE_DIGEST_TO": "ops@example.com"})
+                                    "MAILBOT_OPS_EMAIL": "ops@example.com"})
     app = App(config=settings)
     simulate.import_mailbox(app, [ROOT / "fixtures" / "emails", simulate.write_broken_mail(work / "broken")])
     simulate.run_week(app, step=timedelta(hours=1))

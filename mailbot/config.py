@@ -19,7 +19,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "imap": {"host": "", "port": 993, "tls": True, "user": "", "password": "", "password_file": "",
              "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
              "batch_size": 100},
-    "ops": {"email": ["ops@localhost"]},
+    "ops": {"email": []},  # who gets the daily digest; none until configured (config.toml sets one)
     # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
     "schedule": {
         "timezone": "America/New_York",
@@ -34,7 +34,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "red_same_campaign_days": 10,
         "status_outcomes": ["origin", "poe", "no_response"],
         "digest_time": "07:00",
-        "digest_to": [],  # ops addresses; no digest is sent until some are set
         "tick_seconds": 60,
         "enabled": True,  # run the scheduler inside `mailbot serve`
     },

@@ -243,7 +243,7 @@ def send(app: App, session: Session, now: datetime, key: str) -> EmailMessage:
     from store.upsert import insert_ignore
 
     mail = outbox.settings()
-    to = list(app.config.get("schedule", "digest_to"))
+    to = list(app.config.get("ops", "email"))
     msg = build_message(for_app(app, session, now), mail.sender, to, mail.domain)
     addresses = [address for _name, address in outbox.clean_addresses(to)]
     row = {"dedupe_key": key, "kind": "digest", "message_id": str(msg["Message-ID"]),

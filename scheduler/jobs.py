@@ -268,7 +268,7 @@ def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None
     from scheduler import digest
 
     local = rules.calendar.local(now)
-    if not app.config.get("schedule", "digest_to") or not rules.calendar.is_business_day(local.date()) or \
+    if not app.config.get("ops", "email") or not rules.calendar.is_business_day(local.date()) or \
             local.time() < _local_time(app.config.get("schedule", "digest_time")):
         return
     with session_scope(app.engine) as session:

@@ -27,7 +27,7 @@ def week(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
-    monkeypatch.setenv("MAILBOT_SCHEDULE_DIGEST_TO", "ops@example.com,noc-lead@example.com")
+    monkeypatch.setenv("MAILBOT_OPS_EMAIL", "ops@example.com,noc-lead@example.com")
     app = App(config=config_module.load(None, db_url))
     tally = simulate.import_mailbox(app, [SAMPLE, simulate.write_broken_mail(tmp_path / "broken")])
     assert tally.by_status == {"parsed": 308, "duplicate": 1, "quarantined": 2}

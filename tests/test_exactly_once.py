@@ -65,7 +65,7 @@ def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
 
 def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path) -> None:
     maildir = tmp_path / "outbox"
-    settings = {"now": NOW.isoformat(), "schedule_tick_seconds": "1", "schedule_digest_to": "ops@example.com",
+    settings = {"now": NOW.isoformat(), "schedule_tick_seconds": "1", "ops_email": "ops@example.com",
                 "outbound_maildir": str(maildir), "outbound_rate_per_hour": "1000", "mail_secret": "shared"}
     servers = [Server(pg_url, tmp_path / name, **settings) for name in ("a", "b")
                if (tmp_path / name).mkdir() is None]
