@@ -198,6 +198,9 @@ def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: dat
 def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, message_pk: int,
                  in_reply_to: str | None = None) -> None:
     """Record one understood (or not) answer on its hop and do what it calls for."""
+    # Several instances may process two answers to one hop at once: the later waits for the
+    # hop's row lock (PostgreSQL), then sees the hop answered and treats its answer as a correction.
+    session.refresh(hop, with_for_update=True)
     tb = session.get(Traceback, hop.traceback_id)
     assert tb is not None and hop.id is not None
     if hop.answered_at is not None or tb.status != TracebackStatus.OPEN:

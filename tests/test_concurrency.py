@@ -7,6 +7,8 @@ stops (every connection cut, new ones refused) and starts again.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import mailbox
 import shutil
 import socket
@@ -16,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from conftest import PG_ADMIN_URL, SAMPLE
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlmodel import select
 
 from mailbot import export, pipeline
 from mailbot.pipeline import StoreUnavailable, process_pending, receive
@@ -253,4 +257,67 @@ def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: 
         handled = session.execute(text("SELECT message_pk FROM handled")).scalars().all()
     assert sorted(m["status"] for m in messages) == ["duplicate"] + ["parsed"] * 11  # 006 and 007 are one
     assert len(handled) == len(set(handled)) == 10 and cut[0] in handled  # each handled once, the cut one too
+    engine.dispose()
+
+
+def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replies to one hop, processed at the same moment by two instances (two connections)."""
+    from mailbot import config as config_module
+    from mailbot import desk, providers
+    from store.desk import Hop, Review
+    from store.outbox import OutboxMessage
+
+    desk.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
+                                               "desk.example", "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>"}))
+    engine = make_engine(pg_url)
+    create_schema(engine)
+    with session_scope(engine) as s:
+        providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=NOW)
+        tb = desk.open_traceback(s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
+                                 called="+12025550143", caller="+16465550178").id
+        sent = s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).one()
+    notice = email.message_from_bytes(sent.raw, policy=email.policy.default)
+    for n in (1, 2):  # the carrier answers twice (two staff members, or a resend)
+        reply = EmailMessage()
+        reply["From"], reply["To"] = "NOC <noc@smartbiz.example>", str(notice["Reply-To"] or notice["From"])
+        reply["Subject"], reply["Message-ID"] = "Re: " + str(notice["Subject"]), f"<answer{n}@smartbiz.example>"
+        reply["In-Reply-To"] = reply["References"] = str(notice["Message-ID"])
+        reply.set_content("We received this call from Beta Voice Networks (noc@betavoice.example).\n")
+        assert receive(engine, Arrival("smtp", f"answer{n}", bytes(reply), origin="smtp"), NOW)
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold_the_first(session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "first":  # its transaction stays open, its answer uncommitted
+            inside.set()
+            release.wait(60)
+
+    monkeypatch.setattr(pipeline, "HANDLERS", [desk.handle, hold_the_first])
+    errors: list[BaseException] = []
+
+    def instance() -> None:
+        try:
+            assert process_pending(engine, NOW, limit=1) == 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    first = threading.Thread(target=instance, name="first")
+    first.start()
+    assert inside.wait(60)
+    second = threading.Thread(target=instance, name="second")
+    second.start()
+    second.join(1)  # give the second instance time to reach the hop (it must wait there, not go on)
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert errors == []
+    with session_scope(engine) as s:
+        path = [(h.position, h.outcome) for h in s.exec(select(Hop).where(Hop.traceback_id == tb)
+                                                        .order_by(Hop.position)).all()]
+        kinds = sorted(m.kind for m in s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).all())
+        flagged = [r.kind for r in s.exec(select(Review)).all()]
+    assert path == [(0, "upstream"), (1, None)]  # one next hop
+    assert kinds == ["acknowledgement", "first_contact", "first_contact"]  # one ack, one letter upstream
+    assert flagged == ["correction"]  # the later answer goes to a human
     engine.dispose()
