@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from click.testing import CliRunner, Result
 from sqlalchemy import MetaData, inspect, text
@@ -123,3 +126,13 @@ def test_empty_database_is_created_at_head(db_url: str) -> None:
     upgraded = _cli(db_url, "db", "upgrade")
     assert upgraded.output.strip() == f"schema: {schema.head()} (up to date)"
 
+
+
+def test_two_upgrades_at_once_wait_for_each_other(pg_url: str) -> None:
+    """Instances deployed together may all run `mailbot db upgrade`: one upgrades, the others find it done."""
+    mailbot = str(Path(sys.executable).parent / "mailbot")
+    procs = [subprocess.Popen([mailbot, "--db", pg_url, "db", "upgrade"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert outputs == sorted([f"schema: none -> {schema.head()}", f"schema: {schema.head()} (up to date)"])
