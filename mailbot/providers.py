@@ -113,9 +113,16 @@ def by_address(session: Session, address: str) -> Provider | None:
 
 
 def may_answer_for(session: Session, provider_id: int, address: str) -> bool:
-    """Only the provider's registered addresses, or addresses at its registered domains."""
-    owner = by_address(session, address)
-    return owner is not None and owner.id == provider_id
+    """Only the provider's registered addresses, or addresses at its registered domains.
+
+    One address may serve several providers (a shared NOC); it may answer for each of them.
+    """
+    address = address.strip().lower()
+    contact = session.exec(select(ProviderContact).where(ProviderContact.provider_id == provider_id,
+                                                         ProviderContact.address == address)).first()
+    domain = session.exec(select(ProviderDomain).where(ProviderDomain.provider_id == provider_id,
+                                                       ProviderDomain.domain == address.rpartition("@")[2])).first()
+    return contact is not None or domain is not None
 
 
 def contacts(session: Session, provider_id: int, deliverable_only: bool = True) -> list[ProviderContact]:

@@ -50,6 +50,9 @@ def test_addresses_and_domains_decide_who_may_answer(engine) -> None:  # type: i
         assert providers.may_answer_for(s, lingo.id, "anyone@lingo-noc.example")
         assert not providers.may_answer_for(s, lingo.id, "tb@lingo.example.evil.example")
         assert not providers.may_answer_for(s, lingo.id, "someone@gmail.com")
+        shared = providers.add(s, "Lingo Wholesale Partner", emails=["tb@lingo.example"], now=NOW)
+        assert providers.may_answer_for(s, shared.id, "tb@lingo.example")  # a shared NOC answers for both
+        assert providers.may_answer_for(s, lingo.id, "tb@lingo.example")
         with pytest.raises(ValueError, match="not an email address"):
             providers.add(s, "Broken", emails=["not-an-address"], now=NOW)
 
