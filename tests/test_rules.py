@@ -224,18 +224,29 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
     assert sent["reminder"]["Reply-To"].startswith("traceback+")  # replies find their hop
 
 
-def test_reply_one_minute_before_the_deadline_prevents_no_response(db_url: str, env: Path) -> None:
+@pytest.mark.parametrize("answered", [True, False], ids=["answered_a_minute_before", "silent"])
+def test_reply_one_minute_before_the_escalation(db_url: str, env: Path, answered: bool) -> None:
+    """Two silences already; the third request is answered a minute before it would be the third."""
     app = _app(db_url)
-    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", ny(2026, 3, 10, 10, 0)))
-    due = ny(2026, 3, 13, 10, 0)
+    world = _world(app, *(simulate.open_traceback(name, "silent", "Tax-Debt-P1", ny(2026, 3, day, 10, 0))
+                          for name, day in (("one", 2), ("two", 3), ("three", 10))))
+    _tick(db_url, ny(2026, 3, 6, 10, 0))  # "one" and "two" are past their deadlines
+    due = ny(2026, 3, 13, 10, 0)  # "three"'s deadline: it would complete a run of three
     _tick(db_url, due - timedelta(hours=1))
-    with session_scope(app.engine) as session:
-        simulate.answer("tb", 0, simulate.as_utc(due - MINUTE), "not_found")[1](session, world)
+    if answered:
+        with session_scope(app.engine) as session:
+            simulate.answer("three", 0, due - MINUTE, "not_found")[1](session, world)
     done = _tick(db_url, due)
-    assert done["no_response"] == 0
-    assert not [k for k in _keys(app) if "non_responsive" in k]
+    three = world.hops[("three", 0)]
+    keys = _keys(app)
+    if answered:
+        assert done["no_response"] == 0 and done["escalations"] == 0
+        assert not [k for k in keys if ":escalation:" in k or k == f"hop:{three}:non_responsive:0"]
+    else:
+        assert done["no_response"] == 1 and done["escalations"] == 1
+        assert f"provider:{world.providers['silent']}:escalation:{three}" in keys
     with session_scope(app.engine) as session:
-        assert session.get(Hop, world.hops[("tb", 0)]).outcome == "not_found"
+        assert session.get(Hop, three).outcome == ("not_found" if answered else "no_response")
 
 
 def test_catch_up_after_downtime_sends_one_reminder(db_url: str, env: Path) -> None:
