@@ -136,3 +136,15 @@ def test_two_upgrades_at_once_wait_for_each_other(pg_url: str) -> None:
     outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert outputs == sorted([f"schema: none -> {schema.head()}", f"schema: {schema.head()} (up to date)"])
+
+
+def test_database_url_from_the_environment_switches_to_postgresql(pg_url: str) -> None:
+    runner = CliRunner(env={"MAILBOT_DATABASE_URL": pg_url, "MAILBOT_CONFIG": None})
+    result = runner.invoke(main, ["import", "--no-progress", "fixtures/emails/001.eml"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(pg_url)
+    with session_scope(engine) as session:
+        assert [m["status"] for m in export.messages(session)] == ["parsed"]
+    with engine.connect() as conn:
+        assert schema.current(conn) == schema.head()
+    engine.dispose()
