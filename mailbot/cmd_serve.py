@@ -7,6 +7,7 @@ import sys
 import uuid
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot import serve as service
 from mailbot.app import App
@@ -31,8 +32,10 @@ def serve(app: App, log_level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         service.run(app)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # a service failed; the log above says why
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:  # the store is unreachable at start: accept nothing rather than 451 all
+        raise click.ClickException(f"cannot open the database: {exc}") from exc
 
 
 @click.command("receive")

@@ -277,3 +277,13 @@ def _refused(port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+
+
+def test_serve_refuses_to_start_without_its_database(tmp_path: Path) -> None:
+    from mailbot_proc import MAILBOT, free_port, mailbot_env
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=5"
+    done = subprocess.run([*MAILBOT, "serve"], cwd=tmp_path, capture_output=True, timeout=120,
+                          env=mailbot_env(url, smtp_listen=f"127.0.0.1:{free_port()}"))
+    assert done.returncode == 1
+    assert b"cannot open the database" in done.stderr
