@@ -16,11 +16,14 @@ from store.schema import SchemaMismatch, ensure_schema
 
 
 def parse_now(value: str | None) -> datetime | None:
-    """An ISO time for --now / MAILBOT_NOW; naive times are taken as UTC."""
+    """An ISO time for --now / MAILBOT_NOW, as UTC; naive times are taken as UTC.
+
+    Converted because the store keeps UTC: SQLite drops the offset of whatever it is given.
+    """
     if not value:
         return None
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @dataclass

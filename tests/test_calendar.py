@@ -71,3 +71,12 @@ def test_bad_settings_are_refused_and_naive_times_are_utc() -> None:
         BusinessCalendar.from_settings({"business_start": "17:00", "business_end": "09:00"})
     # SQLite returns stored (UTC) times naive: 14:00 UTC is 10:00 in New York (EDT).
     assert CAL.add_hours(datetime(2026, 3, 10, 14, 0), 1) == ny(2026, 3, 10, 11, 0)
+
+
+def test_now_option_is_kept_in_utc() -> None:
+    """`--now` with a New York offset means the same instant, stored as UTC (SQLite keeps no offset)."""
+    from mailbot.app import parse_now
+
+    moment = parse_now("2026-03-10T10:00-04:00")
+    assert moment == ny(2026, 3, 10, 10, 0) and moment.utcoffset().total_seconds() == 0
+    assert parse_now("2026-03-10T14:00") == ny(2026, 3, 10, 10, 0)
