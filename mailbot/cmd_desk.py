@@ -175,4 +175,66 @@ def traceback_list(app: App, only_open: bool, fmt: str) -> None:
                    f"at {row['current'] or '-'}  {row['campaign']}")
 
 
-COMMANDS = (providers_group, traceback_group)
+@traceback_group.command("forward")
+@click.argument("number", type=int)
+@click.option("--provider", "provider_name", required=True, help="The upstream provider to ask next.")
+@pass_app
+def traceback_forward(app: App, number: int, provider_name: str) -> None:
+    """Open the next hop of traceback NUMBER to PROVIDER (after a review); resolves its reviews."""
+    with session_scope(app.engine) as session:
+        try:
+            hop = desk.forward(session, number, provider_name, app.now())
+        except desk.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"traceback #{number}: hop {hop.position} requested")
+
+
+@traceback_group.command("close")
+@click.argument("number", type=int)
+@click.option("--result", required=True, help="origin, not_found, no_response, or another short label.")
+@pass_app
+def traceback_close(app: App, number: int, result: str) -> None:
+    """End traceback NUMBER with RESULT (after a review); resolves its reviews."""
+    with session_scope(app.engine) as session:
+        try:
+            desk.close(session, number, result, app.now())
+        except desk.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"traceback #{number}: closed ({result})")
+
+
+@click.group("review")
+def review_group() -> None:
+    """Items waiting for a human: disputes, unclear answers, unknown upstreams, refusals, bounces."""
+
+
+@review_group.command("list")
+@click.option("--all", "include_resolved", is_flag=True, help="Resolved ones too.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_app
+def review_list(app: App, include_resolved: bool, fmt: str) -> None:
+    with session_scope(app.engine) as session:
+        rows = desk.reviews(session, include_resolved)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        where = f"#{row['traceback_id']}" if row["traceback_id"] else "-"
+        click.echo(f"{row['id']:>4}  {row['kind']:<20} {where:<7} {row['provider'] or '':<24} {row['detail']}"
+                   + ("  (resolved)" if row["resolved"] else ""))
+
+
+@review_group.command("resolve")
+@click.argument("review_id", type=int)
+@pass_app
+def review_resolve(app: App, review_id: int) -> None:
+    """Mark review REVIEW_ID as dealt with."""
+    with session_scope(app.engine) as session:
+        try:
+            desk.resolve_review(session, review_id, app.now())
+        except desk.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"review {review_id} resolved")
+
+
+COMMANDS = (providers_group, traceback_group, review_group)

@@ -251,6 +251,77 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
     _open_hop(session, tb, upstream, now, downstream=hop)
 
 
+# --- what a human decides ------------------------------------------------------------------
+
+
+def _last_hop(session: Session, tb: Traceback) -> Hop | None:
+    return session.exec(select(Hop).where(Hop.traceback_id == tb.id)
+                        .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
+
+
+def _open_tb(session: Session, traceback_id: int) -> Traceback:
+    tb = session.get(Traceback, traceback_id)
+    if tb is None:
+        raise DeskError(f"no traceback #{traceback_id}")
+    if tb.status != TracebackStatus.OPEN:
+        raise DeskError(f"traceback #{traceback_id} is closed ({tb.result})")
+    return tb
+
+
+def forward(session: Session, traceback_id: int, provider_name: str, now: datetime) -> Hop:
+    """A human names the next provider (after an unknown upstream, a doubtful match, a dispute): open its hop."""
+    tb = _open_tb(session, traceback_id)
+    match = providers.find(session, provider_name)
+    if not match.sure or match.provider is None or match.provider.id is None:
+        raise DeskError(f"no provider named {provider_name!r} in the directory; add it with `mailbot providers add`")
+    if not providers.notice_addresses(session, match.provider.id):
+        raise DeskError(f"provider {match.provider.name!r} has no deliverable contact address")
+    last = _last_hop(session, tb)
+    if last is not None and last.answered_at is None:
+        last.outcome, last.answered_at, last.evidence = HopOutcome.UPSTREAM, now, "recorded by staff"
+    if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
+        last.upstream_name = match.provider.name
+    _resolve_for(session, tb, now)
+    return _open_hop(session, tb, match.provider, now, downstream=last)
+
+
+def close(session: Session, traceback_id: int, result: str, now: datetime) -> Traceback:
+    """A human ends the traceback with a label (origin, not_found, no_response, ...)."""
+    tb = _open_tb(session, traceback_id)
+    label = result.strip().lower()
+    if not re.fullmatch(r"[a-z_]{2,16}", label):
+        raise DeskError(f"a result is a short label such as origin, not_found, no_response; not {result!r}")
+    last = _last_hop(session, tb)
+    if last is not None and last.answered_at is None:
+        last.outcome, last.answered_at, last.evidence = label, now, "recorded by staff"
+    _close(tb, label, now)
+    _resolve_for(session, tb, now)
+    return tb
+
+
+def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
+    for review in session.exec(select(Review).where(Review.traceback_id == tb.id, Review.resolved.is_(False))).all():  # type: ignore[attr-defined]
+        review.resolved, review.resolved_at = True, now
+
+
+def resolve_review(session: Session, review_id: int, now: datetime) -> Review:
+    review = session.get(Review, review_id)
+    if review is None:
+        raise DeskError(f"no review {review_id}")
+    review.resolved, review.resolved_at = True, now
+    return review
+
+
+def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
+    query = select(Review).order_by(Review.id)
+    if not include_resolved:
+        query = query.where(Review.resolved.is_(False))  # type: ignore[attr-defined]
+    names = {p.id: p.name for p in session.exec(select(Provider)).all()}
+    return [{"id": r.id, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
+             "provider": names.get(r.provider_id), "message_pk": r.message_pk, "detail": r.detail,
+             "created_at": _iso(r.created_at), "resolved": r.resolved} for r in session.exec(query).all()]
+
+
 # --- incoming mail ---------------------------------------------------------------------------
 
 

@@ -343,3 +343,30 @@ def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(engine: E
     deliver(engine, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))
     assert [h.outcome for h in hops(engine, tb)] == ["upstream", None]
     assert [k for k, _ in reviews(engine)] == ["correction"]
+
+
+def test_a_human_resolves_reviews_by_forwarding_or_closing(engine: Engine, db_url: str) -> None:
+    tb = open_tb(engine)
+    deliver(engine, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
+                             "Our upstream for this call was Whisl Telecom."))
+    runner = CliRunner()
+    env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
+
+    def run(*args: str) -> str:
+        done = runner.invoke(main, ["--db", db_url, "--now", "2026-11-02T18:00:00Z", *args], env=env)
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    assert "unknown_upstream" in run("review", "list")
+    refused = runner.invoke(main, ["--db", db_url, "traceback", "forward", str(tb), "--provider", "Whisl"], env=env)
+    assert refused.exit_code != 0 and "no provider named 'Whisl'" in refused.output
+    run("providers", "add", "Whisl Telecom", "--email", "noc@whisl.example")
+    run("traceback", "forward", str(tb), "--provider", "whisl telecom")
+    assert [(h.position, h.outcome) for h in hops(engine, tb)] == [(0, "upstream"), (1, None)]
+    assert notice(engine, "first_contact", "noc@whisl.example")
+    assert run("review", "list").strip() == ""  # the traceback's reviews are resolved
+    run("traceback", "close", str(tb), "--result", "no_response")
+    with session_scope(engine) as s:
+        shown = desk.timeline(s, tb)
+    assert (shown["status"], shown["result"], shown["hops"][1]["outcome"]) == ("closed", "no_response", "no_response")
+    assert shown["closed_at"] == "2026-11-02T18:00:00Z"
