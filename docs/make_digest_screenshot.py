@@ -57,7 +57,7 @@ def screenshot(page: Path, out: Path, size: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "digest.png")
-    parser.add_argument("--window-size", default="1000,1440")
+    parser.add_argument("--window-size", default="1000,1450")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         page = render(Path(tmp))

@@ -1,29 +1,39 @@
-"""A simulated week of tracebacks, replayed through the real scheduler in seconds.
+"""A simulated week of tracebacks, replayed through the real desk and scheduler in seconds.
 
-The tests and `docs/make_digest_screenshot.py` use it: providers, tracebacks and
-answers are written as rows (what the desk would record), and between events the
-scheduler's `run_due` ticks on a clock set by `app.fixed_now`, so reminders,
-no_response, escalation and status changes happen as they would in real time.
+The tests and `docs/make_digest_screenshot.py` use it. Tracebacks are opened with the
+desk (`mailbot.desk.open_traceback`, which queues the request notices); carriers answer
+by email: each answer is a real reply to the notice the carrier got (its Reply-To,
+subject and In-Reply-To), stored and processed by the live pipeline, so the reply
+parser and the desk decide what it means. Between events the scheduler's `run_due`
+ticks on a clock set by `app.fixed_now`, so reminders, no_response, escalation and
+status changes happen as they would in real time.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import email
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from mailbot import desk, pipeline, providers
 from mailbot.app import App
 from scheduler import jobs
 from scheduler.calendar import as_utc
 from store.db import session_scope
-from store.desk import Hop, Provider, ProviderContact, Review, Traceback
-from store.ingest import Tally
+from store.desk import Hop, Traceback
+from store.ingest import Arrival, Tally
 from store.models import Message
+from store.outbox import OutboxMessage
 
 NY = ZoneInfo("America/New_York")
 WEEK_START = datetime(2026, 3, 9, 8, 0, tzinfo=NY)  # Monday
@@ -33,10 +43,19 @@ IMPORTED_AT = datetime(2026, 3, 15, 18, 0, tzinfo=NY)  # staff imported the samp
 PROVIDERS = {
     "bluewave": "Bluewave Telecom",
     "opextel": "Opextel, LLC",
-    "lata1": "Lata 1 Communications Inc.",
+    "lata1": "Lata 1 Communications Inc",  # as the directory keeps it (no trailing dot)
     "silent": "Silent Route VoIP",
     "telcon": "Telcon Voice",
     "keystone": "Keystone Networks",
+}
+# What carriers write for each answer (phrasings the reply parser's table covers).
+WORDS = {
+    "upstream": "Hi team,\n\nWe received this call from {upstream}.\n\nThanks,\nNOC",
+    "origin": "This call was originated by our customer Sunrise Solar Marketing LLC. Account suspended.",
+    "not_found": "Unable to locate the call. The number is not ours.",
+    "dispute": "We dispute this traceback. Our customer has documented consent from the called party "
+               "and the campaign is lawful.",
+    "other": "Thanks, we are looking into this and will get back to you shortly.",
 }
 
 
@@ -54,61 +73,80 @@ class World:
     hops: dict[tuple[str, int], int]
 
 
-Event = tuple[datetime, Callable[[Session, World], None]]
+Event = tuple[datetime, Callable[[App, World], None]]
+
+
+def address(provider: str) -> str:
+    return f"noc@{provider}.example"
 
 
 def add_providers(session: Session) -> dict[str, int]:
-    ids = {}
-    for key, name in PROVIDERS.items():
-        provider = Provider(name=name, known=True, created_at=WEEK_START)
-        session.add(provider)
-        session.flush()
-        session.add(ProviderContact(provider_id=provider.id, address=f"noc@{key}.example"))
-        ids[key] = provider.id
-    return ids
+    """The week's carriers in the provider directory, one NOC address each."""
+    return {key: providers.add(session, name, emails=[address(key)], now=as_utc(WEEK_START)).id
+            for key, name in PROVIDERS.items()}
+
+
+def _record_hops(app: App, world: World, tb: str) -> None:
+    with session_scope(app.engine) as session:
+        for position, hop_id in session.execute(select(Hop.position, Hop.id)
+                                                .where(Hop.traceback_id == world.tracebacks[tb])):
+            world.hops[(tb, position)] = hop_id
 
 
 def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event:
+    """Ops open a traceback at the terminating provider (the desk sends the request)."""
     at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
-    def run(session: Session, world: World) -> None:
-        row = Traceback(campaign=campaign, opened_at=at, call_time=at - timedelta(days=1),
-                        called="+12025550143", caller="+18885550100", description=f"{campaign} robocall")
-        session.add(row)
-        session.flush()
-        world.tracebacks[tb] = row.id
-        hop = Hop(traceback_id=row.id, position=0, provider_id=world.providers[provider], requested_at=at)
-        session.add(hop)
-        session.flush()
-        world.hops[(tb, 0)] = hop.id
+
+    def run(app: App, world: World) -> None:
+        with session_scope(app.engine) as session:
+            row = desk.open_traceback(session, provider_name=PROVIDERS[provider], campaign=campaign, now=at,
+                                      call_time=at - timedelta(days=1), called="+12025550143",
+                                      caller="+18885550100", description=f"{campaign} robocall")
+            world.tracebacks[tb] = row.id
+        _record_hops(app, world, tb)
     return at, run
+
+
+def _reply(notice: bytes, sender: str, words: str, at: datetime) -> bytes:
+    """A carrier's top-posted answer quoting the notice, as a mail client writes it."""
+    original = email.message_from_bytes(notice, policy=default_policy)
+    body = original.get_body(preferencelist=("plain",))
+    quoted = "\n".join("> " + line for line in (body.get_content() if body else "").split("\n"))
+    msg = EmailMessage()
+    msg["From"] = f"NOC <{sender}>"
+    msg["To"] = str(original["Reply-To"])
+    msg["Subject"] = "RE: " + str(original["Subject"])
+    msg["Date"] = format_datetime(at)
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.split('@')[1]}>"
+    msg["In-Reply-To"] = str(original["Message-ID"])
+    msg.set_content(f"{words}\n\nOn {format_datetime(at)} Traceback Desk wrote:\n{quoted}\n")
+    return msg.as_bytes()
 
 
 def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | None = None) -> Event:
-    """The hop's provider answers; naming an upstream opens the next hop."""
-    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
-    def run(session: Session, world: World) -> None:
-        hop = session.get(Hop, world.hops[(tb, position)])
-        hop.answered_at, hop.outcome = at, outcome
-        traceback = session.get(Traceback, hop.traceback_id)
-        if upstream:
-            hop.upstream_name = PROVIDERS[upstream]
-            nxt = Hop(traceback_id=hop.traceback_id, position=position + 1, provider_id=world.providers[upstream],
-                      downstream_hop_id=hop.id, requested_at=at)
-            session.add(nxt)
-            session.flush()
-            world.hops[(tb, position + 1)] = nxt.id
-        elif outcome in ("origin", "not_found"):
-            traceback.status, traceback.result, traceback.closed_at = "closed", outcome, at
-        session.add_all([hop, traceback])
-    return at, run
+    """The hop's provider replies by email to the last notice it got; `upstream` is a
+    provider key of the week or any other name."""
+    at = as_utc(at)
 
-
-def review(kind: str, at: datetime, detail: str, tb: str | None = None, provider: str | None = None) -> Event:
-    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
-    def run(session: Session, world: World) -> None:
-        session.add(Review(kind=kind, traceback_id=world.tracebacks.get(tb) if tb else None,
-                           provider_id=world.providers.get(provider) if provider else None,
-                           detail=detail, created_at=at))
+    def run(app: App, world: World) -> None:
+        hop_id = world.hops[(tb, position)]
+        with session_scope(app.engine) as session:
+            hop = session.get(Hop, hop_id)
+            provider = next(k for k, v in world.providers.items() if v == hop.provider_id)
+            notice = session.scalars(select(OutboxMessage.raw).where(OutboxMessage.hop_id == hop_id)
+                                     .order_by(OutboxMessage.id.desc())).first()
+        assert notice is not None, f"no notice was sent on hop {hop_id}"
+        words = WORDS[outcome].format(upstream=PROVIDERS.get(upstream or "", upstream))
+        raw = _reply(notice, address(provider), words, at)
+        recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
+        pipeline.receive(app.engine, Arrival(source="smtp", source_key=uuid.uuid4().hex, origin="smtp",
+                                             raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw), at)
+        pipeline.process_pending(app.engine, at)
+        with session_scope(app.engine) as session:
+            got = session.get(Hop, hop_id).outcome
+        expected = None if outcome == "other" else outcome  # "other" leaves the hop open, for a human
+        assert got == expected, f"{tb} hop {position}: the desk read {got!r}, the week expects {expected!r}"
+        _record_hops(app, world, tb)
     return at, run
 
 
@@ -131,16 +169,14 @@ def week() -> list[Event]:
         open_traceback("ssa", "telcon", "SSA-P1-TexasFraud (GovtImpers)", ny(11, 10, 0)),
         answer("ssa", 0, ny(13, 15, 0), "upstream", "lata1"),
         answer("ssa", 1, ny(13, 16, 30), "origin"),
-        # A dispute, a low-confidence reading and an unknown upstream wait for a human.
+        # Waiting for a human: a dispute, an answer naming an upstream nobody knows, a vague answer.
         open_traceback("testcall", "keystone", "TestCall-StaySafeStayHome", ny(12, 13, 0)),
         answer("testcall", 0, ny(12, 14, 0), "dispute"),
-        review("dispute", ny(12, 14, 0), "Keystone says the call was never on its network", "testcall", "keystone"),
+        open_traceback("student", "bluewave", "StudentLoan-Payments-P1", ny(13, 14, 0)),
+        answer("student", 0, ny(13, 14, 30), "upstream", "VoxRoute Global"),
         open_traceback("amazon", "bluewave", "Amazon-AuthorizeOrder", ny(13, 11, 0)),
         answer("amazon", 0, ny(13, 11, 20), "upstream", "telcon"),
-        review("low_confidence", ny(14, 9, 5), "reply 'checked our CDRs, see attached' read as not_found (0.41)",
-               "amazon", "telcon"),
-        review("unknown_upstream", ny(15, 12, 0), "upstream 'VoxRoute Global' is not in the provider directory",
-               "amazon", "telcon"),
+        answer("amazon", 1, ny(14, 9, 5), "other"),
         # Opened on Sunday evening: its clock starts Monday 9:00.
         open_traceback("debt", "opextel", "DebtRelief-ZeroTax", ny(15, 20, 0)),
     ], key=lambda event: event[0])
@@ -149,14 +185,14 @@ def week() -> list[Event]:
 def run_week(app: App, step: timedelta = timedelta(minutes=30), until: datetime = DIGEST_AT,
              events: list[Event] | None = None) -> World:
     """Create the providers, then replay the week's events with the scheduler ticking in between."""
+    desk.configure(app.config)
     with session_scope(app.engine) as session:
         world = World(providers=add_providers(session), tracebacks={}, hops={})
     pending = list(week() if events is None else events)
     moment = WEEK_START
     while moment <= until:
-        with session_scope(app.engine) as session:
-            while pending and pending[0][0] <= moment:
-                pending.pop(0)[1](session, world)
+        while pending and pending[0][0] <= moment:
+            pending.pop(0)[1](app, world)
         app.fixed_now = moment
         jobs.run_due(app)
         moment += step

@@ -49,33 +49,38 @@ def test_digest_sections_and_numbers(week: App) -> None:
     # Monday's digest covers the weekend: since Friday's digest.
     assert d.since == simulate.ny(13, 7).astimezone(simulate.NY)
     assert [(t["campaign"], t["provider"]) for t in d.new_tracebacks] == [
-        ("Amazon-AuthorizeOrder", "Bluewave Telecom"), ("DebtRelief-ZeroTax", "Opextel, LLC")]
+        ("Amazon-AuthorizeOrder", "Bluewave Telecom"), ("StudentLoan-Payments-P1", "Bluewave Telecom"),
+        ("DebtRelief-ZeroTax", "Opextel, LLC")]
     assert [(h["provider"], h["age"], h["left"], h["reminders"]) for h in d.open_hops] == [
         ("Telcon Voice", "5.7 h", "18.3 h", 1),  # asked Fri 11:20: 5h40 of business time, reminded Fri
         ("Opextel, LLC", "0.0 h", "24.0 h", 0),  # asked Sunday evening: its clock starts Monday 9:00
     ]
     assert [(o["provider"], o["reminders"]) for o in d.overdue] == [("Silent Route VoIP", 3)]
     assert [e["provider"] for e in d.escalated] == ["Silent Route VoIP"]
-    assert sorted(r["kind"] for r in d.reviews) == ["dispute", "low confidence", "unknown upstream"]
+    # Each decided by the desk from a carrier's emailed answer.
+    assert [(r["kind"], r["provider"]) for r in d.reviews] == [
+        ("dispute", "Keystone Networks"), ("unknown upstream", "Bluewave Telecom"), ("low confidence", "Telcon Voice")]
+    assert "VoxRoute Global" in d.reviews[1]["detail"]
     assert [(c["provider"], c["old"], c["new"]) for c in d.status_changes] == [
-        ("Lata 1 Communications Inc.", "YELLOW", "RED")]
+        ("Lata 1 Communications Inc", "YELLOW", "RED")]
+    # The import, and the carriers' five emailed answers since Friday morning.
     assert {(i["origin"], i["status"]): i["count"] for i in d.imports} == {
-        ("import", "parsed"): 308, ("import", "duplicate"): 1, ("import", "quarantined"): 2}
+        ("import", "parsed"): 308, ("import", "duplicate"): 1, ("import", "quarantined"): 2, ("smtp", "parsed"): 5}
     assert sorted(q["reason"] for q in d.quarantined) == [
         "call-details block #12 has no readable fields", "no mail headers and no notice text: not an email"]
     assert d.quarantined_total == 2
     assert d.top_campaigns[0] == ("TestCall-StaySafeStayHome", testcall + 1) and testcall >= 30
     assert len(d.top_campaigns) == digest.TOP_CAMPAIGNS and incidents > 250
-    assert [s["provider"] for s in d.slowest][:2] == ["Telcon Voice", "Lata 1 Communications Inc."]
+    assert [s["provider"] for s in d.slowest][:2] == ["Telcon Voice", "Lata 1 Communications Inc"]
     assert d.slowest[0]["mean"] == "21.0 h"  # Wed 10:00 to Fri 15:00 in business hours
     assert d.needs_attention == 1 + 1 + 3 + 2
 
     text = digest.render_text(d)
-    for heading in ("New tracebacks since Fri 13 Mar 07:00: 2", "Open hops: 2", "Overdue", "Escalated",
+    for heading in ("New tracebacks since Fri 13 Mar 07:00: 3", "Open hops: 2", "Overdue", "Escalated",
                     "Replies waiting for a human: 3", "Provider status changes", "Mail stored", "Top campaigns",
                     "Slowest to answer"):
         assert heading in text
-    assert "Lata 1 Communications Inc.: YELLOW -> RED" in text
+    assert "Lata 1 Communications Inc: YELLOW -> RED" in text
 
 
 def _parts(msg: EmailMsg) -> list[str]:
