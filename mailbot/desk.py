@@ -32,6 +32,7 @@ from mailbot.pipeline import HANDLERS, Delivery
 from parsers import reply as reply_parser
 from parsers.mime import body_text, header_text
 from parsers.records import Kind, ReplyResult
+from scheduler.rules import HopClock, Rules, plan_hop
 from store.desk import (
     Hop,
     HopMessage,
@@ -135,12 +136,17 @@ def _send(session: Session, hop: Hop, kind: str, now: datetime, *, sequence: obj
 def _open_hop(session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None) -> Hop:
     """The next hop, and its notice: a first-contact letter for a provider never contacted, else a short request."""
     assert tb.id is not None and provider.id is not None
+    # The scheduler's own rules set the deadline, so the notice can state it.
+    plan = plan_hop(Rules.from_settings(settings().values["schedule"]), HopClock(requested_at=now), now)
+    due = plan.due_at.astimezone(UTC)  # SQLite keeps no offset: store UTC only
+    remind = plan.next_reminder_at.astimezone(UTC) if plan.next_reminder_at else None
     hop = Hop(traceback_id=tb.id, position=downstream.position + 1 if downstream else 0, provider_id=provider.id,
-              downstream_hop_id=downstream.id if downstream else None, requested_at=now)
+              downstream_hop_id=downstream.id if downstream else None, requested_at=now,
+              due_at=due, next_reminder_at=remind)
     session.add(hop)
     session.flush()
     kind = "request" if provider.known else "first_contact"
-    _send(session, hop, kind, now, sequence=1)
+    _send(session, hop, kind, now, sequence=1, extra={"deadline": due})
     provider.known = True
     return hop
 

@@ -111,6 +111,9 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: E
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     assert f"[Traceback #{tb}]" in str(first["Subject"])
     assert parse_message(first.as_bytes()).incidents[0].incident_id == str(tb)  # the notice parses back
+    due = hops(engine, tb)[0].due_at  # set by the scheduler's rules, and stated in the notice
+    assert due is not None and due.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC") in text_of(first)
+    assert due.replace(tzinfo=UTC) == datetime(2026, 11, 5, 15, 0, tzinfo=UTC)  # 3 business days, 10:00 New York
 
     later = NOW + timedelta(hours=2)
     deliver(engine, reply_to(first, "Hi,\n\nWe received this call from Beta Voice Networks (noc@betavoice.example)."
