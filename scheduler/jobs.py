@@ -230,9 +230,11 @@ def visit_provider(session: Session, rules: Rules, provider_id: int, now: dateti
             summary.status_notices += 1
 
 
-def providers_to_rate(session: Session, rules: Rules) -> list[int]:
-    """Providers identified on some hop, or not GREEN (whose status may decay)."""
-    named = select(Hop.provider_id).where(Hop.outcome.in_(sorted(rules.status_outcomes)))
+def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int]:
+    """Providers identified on a hop within the window, or not GREEN (whose status may decay)."""
+    since = now - rules.status_window
+    named = select(Hop.provider_id).where(Hop.outcome.in_(sorted(rules.status_outcomes)),
+                                          or_(Hop.answered_at > since, Hop.due_at > since))
     return sorted(set(session.scalars(named)) | set(session.scalars(
         select(Provider.id).where(Provider.status != "GREEN"))))
 
@@ -312,7 +314,7 @@ def run_due(app: App, *, digest: bool = True) -> Summary:
         with session_scope(app.engine) as session:
             visit_hop(session, rules, hop_id, now, summary)
     with session_scope(app.engine) as session:
-        provider_ids = providers_to_rate(session, rules)
+        provider_ids = providers_to_rate(session, rules, now)
     for provider_id in provider_ids:
         with session_scope(app.engine) as session:
             visit_provider(session, rules, provider_id, now, summary)

@@ -306,3 +306,18 @@ def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) ->
     assert {k for k in keys if k.startswith(f"status:{red}:status_change:")} == {
         f"status:{red}:status_change:{world.providers['opextel']}",
         f"status:{red}:status_change:{world.providers['telcon']}"}
+
+
+def test_digest_after_downtime_is_one_send_for_today(db_url: str, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILBOT_OPS_EMAIL", "ops@example.com")
+    app = _app(db_url)
+    app.fixed_now = ny(2026, 3, 9, 6, 59)
+    assert jobs.run_due(app).digests == 0  # before digest_time
+    app.fixed_now = ny(2026, 3, 9, 8, 0)
+    assert jobs.run_due(app).digests == 1
+    assert jobs.run_due(app).digests == 0  # a second run (or instance) the same day
+    app.fixed_now = ny(2026, 3, 13, 15, 0)  # down Tuesday to Friday afternoon
+    assert jobs.run_due(app).digests == 1
+    app.fixed_now = ny(2026, 3, 14, 8, 0)  # Saturday: ops read it on business days
+    assert jobs.run_due(app).digests == 0
+    assert [k for k in _keys(app) if k.startswith("digest:")] == ["digest:2026-03-09", "digest:2026-03-13"]
