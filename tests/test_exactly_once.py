@@ -1,5 +1,6 @@
-"""Two real `mailbot serve` processes on one PostgreSQL database run the same due work:
-every scheduled notice is queued once and lands in the Maildir once."""
+"""Two real `mailbot serve` processes on one PostgreSQL database run the same due work,
+one of them restarted midway: every scheduled notice is queued once and lands in the
+Maildir once."""
 
 from __future__ import annotations
 
@@ -95,6 +96,12 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
             delivered = len(list((maildir / "new").glob("*"))) if (maildir / "new").exists() else 0
             return expected <= keys and all(r.status == "sent" for r in rows) and delivered == len(rows)
 
+        # A restart in the middle of the work: one instance stops (SIGTERM: its tick finishes
+        # its transaction), a fresh one starts; what is due is in the rows, not in a process.
+        wait_for(lambda: len(outbox()) >= 5, "the first notices queued")
+        assert servers[0].terminate() == 0, servers[0].output()
+        (tmp_path / "c").mkdir()
+        servers[0] = Server(pg_url, tmp_path / "c", **settings)
         try:
             wait_for(settled, "every due notice queued and delivered", timeout=60)
         except AssertionError:
