@@ -9,6 +9,7 @@ database, restarts and missed runs all send each notice once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -53,4 +54,5 @@ async def run(ctx) -> None:  # type: ignore[no-untyped-def] - a mailbot.serve se
     try:
         await ctx.stopping.wait()
     finally:
-        scheduler.shutdown(wait=True)  # let a running tick finish its transaction
+        # Let a running tick finish its transaction, without blocking the other services' loop.
+        await asyncio.to_thread(scheduler.shutdown, True)
