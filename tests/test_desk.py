@@ -333,6 +333,9 @@ def test_open_from_incident_via_cli(engine: Engine, db_url: str) -> None:
                                    "--campaign", "X", "--call-time", "2026-10-30T14:05:00Z",
                                    "--called", "2025550143", "--caller", "6465550178"], env=env)
     assert missing.exit_code != 0 and "no provider named 'Nobody At All'" in missing.output
+    listed = runner.invoke(main, ["--db", db_url, "traceback", "list", "--open", "--format", "json"], env=env)
+    assert [(t["traceback_id"], t["status"], t["current"]) for t in json.loads(listed.output)] == [
+        (number, "open", "Smartbiz Telecom")]
 
 
 def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(engine: Engine) -> None:

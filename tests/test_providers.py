@@ -74,3 +74,38 @@ def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:  # t
     assert listed["Axtel Mayorista"]["aliases"] == ["Axtel", "Axtel SA"]
     assert listed["Peerless Network"]["contacts"][1] == {"address": "abuse@peerless.example", "role": "backup",
                                                          "undeliverable": False}
+
+
+def test_providers_cli(db_url: str, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mailbot.cli import main
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        done = runner.invoke(main, ["--db", db_url, *args])
+        return done.exit_code, done.output
+
+    assert run("providers", "add", "Telconus / Telcon US", "--email", "noc@telconus.example",
+               "--email", "backup@telconus.example", "--alias", "Whisl")[0] == 0
+    assert run("providers", "add", "Telcon US", "--email", "ops@telconus.example")[0] == 0  # the same provider
+    code, out = run("providers", "add", "Broken", "--email", "nope")
+    assert code != 0 and "not an email address" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,emails\nFine Co,ok@fine.example\nBroken Co,nope\n")
+    code, out = run("providers", "import", str(bad))
+    assert code != 0 and "bad.csv:3" in out
+    good = tmp_path / "good.csv"
+    good.write_text("name,emails,aliases\nPeerless Network,noc@peerless.example,Peerless\n")
+    assert run("providers", "import", str(good)) == (0, f"imported 1 provider row(s) from {good}\n")
+    code, out = run("providers", "list", "--format", "json")
+    listed = {p["name"]: p for p in json.loads(out)}
+    assert sorted(listed) == ["Peerless Network", "Telconus"]
+    assert listed["Telconus"]["aliases"] == ["Telcon US", "Whisl"]
+    assert [(c["address"], c["role"]) for c in listed["Telconus"]["contacts"]] == [
+        ("noc@telconus.example", "primary"), ("ops@telconus.example", "primary"), ("backup@telconus.example", "backup")]
+    code, out = run("providers", "list")
+    assert code == 0 and "Telconus aka Telcon US / Whisl" in out
