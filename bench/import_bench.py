@@ -55,16 +55,20 @@ def build_mbox(path: Path, count: int) -> int:
 def child_baseline(mbox: Path) -> dict:
     from mailbot.sources import read_mbox
 
-    raws = [a.raw for a in read_mbox(mbox)]  # reading is not timed: the baseline is the parse alone
-    started = time.perf_counter()
-    for raw in raws:
-        msg = email.message_from_bytes(raw)
+    # Only the parse is timed (not reading the file), message by message, so the
+    # mailbox never has to sit in memory.
+    seconds, count = 0.0, 0
+    for arrival in read_mbox(mbox):
+        started = time.perf_counter()
+        msg = email.message_from_bytes(arrival.raw)
         for part in msg.walk():
             if part.get_content_maintype() == "text":
                 payload = part.get_payload(decode=True)
                 if isinstance(payload, bytes):
                     payload.decode(part.get_content_charset() or "utf-8", "replace")
-    return {"seconds": time.perf_counter() - started, "messages": len(raws)}
+        seconds += time.perf_counter() - started
+        count += 1
+    return {"seconds": seconds, "messages": count}
 
 
 def child_import(mbox: Path, url: str, jobs: int) -> dict:

@@ -74,12 +74,27 @@ def _safe(text: str) -> str:
     return text.replace("\x00", "")
 
 
+def _header(msg: email.message.Message, name: str) -> object:
+    """The first `name` header as Message.get gives it, from an index built once per message.
+
+    Message.get scans every header, lowercasing each name, per call; a message's
+    dozen look-ups did that work hundreds of times.
+    """
+    index = msg.__dict__.get("_first_headers")
+    if index is None:
+        index = {}
+        try:
+            for key, value in msg.items():
+                index.setdefault(key.lower(), value)
+        except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
+            pass
+        msg.__dict__["_first_headers"] = index
+    return index.get(name.lower())
+
+
 def header_text(msg: email.message.Message, name: str) -> str:
     """A header decoded from RFC 2047 words (or raw 8-bit), unfolded; '' when absent."""
-    try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
-        return ""
+    value = _header(msg, name)
     if value is None:
         return ""
     if isinstance(value, str) and "=?" not in value:
@@ -97,7 +112,7 @@ def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
     such as `=?utf-8?q?noc=40carrier.example?= <attacker@x>` must not pass for the sender."""
     found: list[str] = []
     for name in names:
-        value = msg.get(name)
+        value = _header(msg, name)
         if value is None:
             continue
         raw = " ".join(str(value).split())

@@ -192,24 +192,31 @@ def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tall
         insert_ignore(session, Sighting, sightings, ["incident_id", "message_pk"])
         refresh_incidents(session, [r["incident_id"] for r in sightings], tally)
         _register_campaigns(session, {r["campaign"] for r in sightings if r["campaign"]})
+    _derive_metrics(session, [(pk, parsed) for pk, parsed in results if parsed.metrics])
     for pk, parsed in results:
         _derive_records(session, pk, parsed)
     session.flush()
 
 
+def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]]) -> None:
+    reports = [{"message_pk": pk, "organization": p.metrics.organization, "addressee": p.metrics.addressee,
+                "sent_at": p.envelope.date} for pk, p in results if p.metrics]
+    ids = insert_ignore(session, MetricsReport, reports, ["message_pk"], returning="id")
+    rows = []
+    for report_id, (_, parsed) in zip(ids, results, strict=True):
+        m = parsed.metrics
+        if report_id is None or m is None:
+            continue
+        if m.your_summary:
+            rows.append({"report_id": report_id, "table": "your", "provider": None, "values": m.your_summary.values})
+        rows += [{"report_id": report_id, "table": "upstream", "provider": r.provider, "values": r.values}
+                 for r in m.upstream]
+    if rows:
+        session.execute(MetricsRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
 def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
     env = parsed.envelope
-    if parsed.metrics:
-        m = parsed.metrics
-        report = MetricsReport(message_pk=pk, organization=m.organization, addressee=m.addressee, sent_at=env.date)
-        session.add(report)
-        session.flush()
-        rows = ([{"report_id": report.id, "table": "your", "provider": None, "values": m.your_summary.values}]
-                if m.your_summary else [])
-        rows += [{"report_id": report.id, "table": "upstream", "provider": r.provider, "values": r.values}
-                 for r in m.upstream]
-        if rows:
-            session.execute(MetricsRow.__table__.insert(), rows)  # type: ignore[attr-defined]
     if parsed.upstream_notice:
         n = parsed.upstream_notice
         session.add(UpstreamNotice(message_pk=pk, provider=n.provider, traceback_id=n.traceback_id, sent_at=env.date))
