@@ -16,7 +16,7 @@ _QUOTE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
 
 
 def unquote(text: str) -> str:
-    return _QUOTE_MARKS.sub("", text) if ">" in text else text
+    return _QUOTE_MARKS.sub("", text) if "\n>" in text or "\n >" in text or text.lstrip().startswith(">") else text
 
 
 @dataclass(frozen=True, slots=True)
