@@ -29,9 +29,9 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
 
 
 def _register() -> None:
-    from mailbot import cmd_db, cmd_desk, cmd_import, cmd_outbox, cmd_schedule, cmd_serve
+    from mailbot import cmd_db, cmd_desk, cmd_diagnose, cmd_import, cmd_outbox, cmd_schedule, cmd_serve
 
-    for module in (cmd_import, cmd_db, cmd_serve, cmd_schedule, cmd_desk, cmd_outbox):
+    for module in (cmd_import, cmd_db, cmd_serve, cmd_schedule, cmd_desk, cmd_outbox, cmd_diagnose):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -164,3 +164,25 @@ def test_multi_megabyte_message(tmp_path: Path, sqlite_url: str) -> None:
     import_paths(engine, [tmp_path / "big.eml"], progress=False)
     with session_scope(engine) as session:
         assert export.incidents(session) == [incident("5002")]
+
+
+def test_diagnose_explains_a_damaged_message(sqlite_url: str) -> None:
+    """mail-parser runs only on demand, on one stored message: its defects and delivery hops."""
+    from click.testing import CliRunner
+
+    from mailbot.cli import main
+
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    import_paths(engine, [SHAPES / "bad_unclosed_boundary.eml", ROOT / "fixtures" / "emails" / "001.eml"],
+                 progress=False)
+    engine.dispose()
+    runner = CliRunner()
+    damaged = runner.invoke(main, ["--db", sqlite_url, "diagnose", "1"])
+    assert damaged.exit_code == 0, damaged.output
+    assert "status:  parsed  kind: traceback_request" in damaged.output
+    assert "defects: CloseBoundaryNotFoundDefect" in damaged.output
+    clean = runner.invoke(main, ["--db", sqlite_url, "diagnose", "2"])
+    assert "defects: none" in clean.output and "hop:     mail.tracebacks.org" in clean.output
+    missing = runner.invoke(main, ["--db", sqlite_url, "diagnose", "99"])
+    assert missing.exit_code != 0 and "no stored message 99" in missing.output
