@@ -82,11 +82,12 @@ class FolderWatcher:
 
     def __init__(self, engine: Engine, account: Account, folder: str, after: After, *, batch_size: int = 100,
                  poll_interval: float = 60.0, now: Callable[[], datetime], stop: threading.Event,
-                 on_stored: Callable[[], None] = lambda: None) -> None:
+                 on_stored: Callable[[], None] = lambda: None, idle: bool | None = None) -> None:
         self.engine, self.account, self.folder, self.after = engine, account, folder, after
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.now, self.stop, self.on_stored = now, stop, on_stored
         self.source = account.source(folder)
+        self.idle = idle  # None: IDLE when the server offers it, else poll
 
     def run(self) -> None:
         backoff = 1.0
@@ -102,7 +103,7 @@ class FolderWatcher:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     def _watch(self, client: IMAPClient) -> None:
-        idle = client.has_capability("IDLE")
+        idle = client.has_capability("IDLE") if self.idle is None else self.idle
         while not self.stop.is_set():
             info = client.select_folder(self.folder)
             self.catch_up(client, int(info[b"UIDVALIDITY"]))

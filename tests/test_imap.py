@@ -262,3 +262,24 @@ def test_password_from_setting_file_or_variable(tmp_path: Path, monkeypatch: pyt
     assert with_env(MAILBOT_IMAP_PASSWORD_ENV="MAILBOT_TEST_IMAP_PW") == "from-variable"
     with pytest.raises(ValueError, match="NOT_SET_ANYWHERE"):
         with_env(MAILBOT_IMAP_PASSWORD_ENV="NOT_SET_ANYWHERE")
+
+
+def test_without_idle_the_watcher_polls(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    append(dovecot, user, "INBOX", fixture_bytes(slice(0, 2)))
+    stop = threading.Event()
+    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(), poll_interval=0.2, now=lambda: NOW,
+                            stop=stop, idle=False)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        wait_for(lambda: len(stored(sqlite_url)) == 2, "the first two stored")
+        append(dovecot, user, "INBOX", fixture_bytes(slice(2, 5)))
+        wait_for(lambda: len(stored(sqlite_url)) == 5, "the next three found by polling")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert keyworded(dovecot, user, "INBOX") == (5, 5)
+    assert len(set(source_keys(sqlite_url))) == 5
