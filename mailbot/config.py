@@ -16,7 +16,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "serve": {"poll_interval": 30.0},
     "smtp": {"listen": "127.0.0.1:2525", "hostname": "", "max_size": 25 * 1024 * 1024, "timeout": 300.0,
              "shutdown_grace": 30.0, "tls_cert": "", "tls_key": ""},
-    "imap": {"host": "", "port": 993, "tls": True, "user": "", "password": "", "password_file": "",
+    "imap": {"host": "", "port": 993, "tls": True, "cafile": "", "user": "", "password": "", "password_file": "",
              "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
              "batch_size": 100},
     "ops": {"email": []},  # who gets the daily digest; none until configured (config.toml sets one)

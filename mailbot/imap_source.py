@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ def password(config: Config) -> str:
     return ""
 
 
+def cafile(config: Config) -> str:
+    value = config.get("imap", "cafile")
+    return str(config.path(str(value))) if value else ""
+
+
 @dataclass(frozen=True)
 class Account:
     host: str
@@ -52,12 +58,13 @@ class Account:
     tls: bool
     user: str
     password: str
+    cafile: str = ""  # CA bundle the server's certificate must chain to; empty: the system's
 
     @classmethod
     def from_config(cls, config: Config) -> Account:
         tls = bool(config.get("imap", "tls"))
         return cls(host=str(config.get("imap", "host")), port=int(config.get("imap", "port") or DEFAULT_PORTS[tls]),
-                   tls=tls, user=str(config.get("imap", "user")), password=password(config))
+                   tls=tls, user=str(config.get("imap", "user")), password=password(config), cafile=cafile(config))
 
     def source(self, folder: str) -> str:
         """The folder's name as Message.source and checkpoint key."""
@@ -66,7 +73,8 @@ class Account:
         return f"{scheme}://{quote(self.user, safe='')}@{self.host}{port}/{quote(folder, safe='/')}"
 
     def connect(self, timeout: float = 60.0) -> IMAPClient:
-        client = IMAPClient(self.host, port=self.port, ssl=self.tls, timeout=timeout)
+        context = ssl.create_default_context(cafile=self.cafile or None) if self.tls else None
+        client = IMAPClient(self.host, port=self.port, ssl=self.tls, ssl_context=context, timeout=timeout)
         try:
             client.login(self.user, self.password)
         except BaseException:
@@ -92,7 +100,7 @@ class Mailbox:
             raise ValueError(f"IMAP URL needs a user and a host: imap://user@host/Folder, got {url!r}")
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
         account = Account(host=parts.hostname, port=parts.port or DEFAULT_PORTS[tls], tls=tls,
-                          user=unquote(parts.username), password=password(config))
+                          user=unquote(parts.username), password=password(config), cafile=cafile(config))
         return cls(account, folder, int(config.get("imap", "batch_size")))
 
     @property

@@ -25,7 +25,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -42,7 +44,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service stats {{
@@ -88,6 +91,12 @@ class Dovecot:
         self.binary = _binary()
         self.root = root
         self.port = _free_port()
+        self.tls_port = _free_port()
+        # A throwaway certificate for 127.0.0.1; clients trust it through `cafile`.
+        self.cafile = root / "cert.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(root / "key.pem"),
+                        "-out", str(self.cafile)], check=True, capture_output=True)
         self.host = "127.0.0.1"
         # Dovecot refuses mail access as root: mail files belong to an unprivileged user.
         user = "nobody"
@@ -99,7 +108,7 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(root / sub, entry.pw_uid, entry.pw_gid)
         self.config = root / "dovecot.conf"
-        self.config.write_text(CONFIG.format(root=root, port=self.port, password=PASSWORD, uid=entry.pw_uid,
+        self.config.write_text(CONFIG.format(root=root, port=self.port, tls_port=self.tls_port, password=PASSWORD, uid=entry.pw_uid,
                                              gid=entry.pw_gid, user=user))
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -283,3 +283,20 @@ def test_without_idle_the_watcher_polls(sqlite_url: str, dovecot: Dovecot, user:
     assert not thread.is_alive()
     assert keyworded(dovecot, user, "INBOX") == (5, 5)
     assert len(set(source_keys(sqlite_url))) == 5
+
+
+def test_imaps_import_verifies_the_server_certificate(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
+                                                      user: str) -> None:
+    append(dovecot, user, "INBOX", fixture_bytes(slice(0, 3)))
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    url = f"imaps://{user}@127.0.0.1:{dovecot.tls_port}/INBOX"
+    command = ["--config", str(empty), "--db", sqlite_url, "import", url]
+    untrusted = CliRunner().invoke(main, command, env={"MAILBOT_IMAP_PASSWORD": PASSWORD})
+    assert untrusted.exit_code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.output
+    trusted = CliRunner().invoke(main, command, env={"MAILBOT_IMAP_PASSWORD": PASSWORD,
+                                                     "MAILBOT_IMAP_CAFILE": str(dovecot.cafile)})
+    assert trusted.exit_code == 0, trusted.output
+    assert "stored 3" in trusted.output
+    assert {s for s, _ in source_keys(sqlite_url)} == {url}
