@@ -62,12 +62,15 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for outcome, pattern in (
         ("dispute", r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
                     r"we are not the (originating|upstream)|\b(written|documented|express|prior) consent\b|"
-                    r"\b(we )?(contest|reject|deny|refute)s?\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
+                    r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
+                    r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                     r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
                     r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"),
         ("not_found", r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
                       rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
                       r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
+                      r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
+                      r"\bnothing (in|on) our (logs?|cdrs?|records|switch|systems?)\b|\bno hay (evidencia|registros?|rastro)\b|"
                       r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
                       r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
                       r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
@@ -85,6 +88,12 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                      r"\bproveedor (para|de) (esa|esta|la) (ruta|llamada) (es|fue)\b|"
                      r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
                      r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
+                     r"\b(reached|entered|hit) (us|our network|our switch) (through|via|from)\b|"
+                     r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us )?"
+                     r"(this|the|that) (call|traffic) (is|was)\b|"
+                     r"\bprevious (carrier|provider|hop)\b[\w ]{0,30}\b(is|was)\b|"
+                     r"\b(bought|purchased|buy) (this|the|that) (route|traffic|termination) from\b|"
+                     r"\bproveedor que nos (envi[oó]|entreg[oó]|pas[oó]) (la|esta|esa) llamada (es|fue)\b|"
                      r"\b(upstream|vendor|provider|carrier)( provider| carrier)? as\b|"
                      r"\btraced? (this|the|that) (call|calls|traffic) back to\b|"
                      r"\bingres[oó] (por|de|desde|a trav[eé]s de)\b|"
@@ -104,6 +113,7 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                    r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)\b|"
                    r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
                    r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
+                   r"\b(end|originating|responsible) (customer|client|user|party)\b|"
                    r"\b(nuestro|nuestra|un|una) (cliente|suscriptor|usuario final)\b|\boriginad[oa] por\b|"
                    r"\borigin[oó] (de|en|por)\b|\bes cliente\b"),
     )
@@ -112,11 +122,11 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Where the named party follows, for outcomes that name one.
 _NAME_AFTER = {
     "upstream": re.compile(
-        r"(?:from|via|by|is|was|were|as|to|:|=|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
+        r"(?:from|via|by|through|is|was|were|as|to|:|=|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:)\s+",
         re.I),
     "origin": re.compile(
-        r"(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|by|por)[,:]?\s+"
+        r"(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|by|por|is|es)[,:]?\s+"
         r"(?:is |was |es |fue )?",
         re.I),
 }
@@ -173,7 +183,7 @@ def _decide(text: str) -> ReplyResult | None:
             name = _name_after(outcome, sentence, m.start())
             email = None
             if outcome == "upstream":
-                nearby = " ".join(s for _, s in sentences[index:index + 2])
+                nearby = " ".join(s for _, s in sentences[index:index + 3])
                 found = _EMAIL.search(nearby)
                 email = found.group(0).lower().rstrip(".") if found else None
             return ReplyResult(

@@ -253,6 +253,27 @@ CASES: tuple[Case, ...] = (
     Case("other ticket opened", gmail, "Thank you. Ticket #88231 has been opened for this request.\n\n" + GMAIL_SIG, "other"),
     Case("other call me", outlook, "Can you call me to discuss? 555-0100.\n\n" + OUTLOOK_SIG, "other"),
     Case("other sent to engineering", bare, "Sent to our engineering team for review.", "other"),
+    # --- a sixth batch, first measured before the patterns saw it (README: 9/20 then)
+    Case("reached us through", gmail, "Hello, this traffic reached us through Skyway Connect. You can contact noc@skywayconnect.example for further tracing.\n\n" + GMAIL_SIG, "upstream", "Skyway Connect", "noc@skywayconnect.example"),
+    Case("carrier that sent us this call is", outlook, "Hi,\n\nThe carrier that sent us this call is Apex Transit Voice (apex-noc@apextransit.example).\n\n" + OUTLOOK_SIG, "upstream", "Apex Transit Voice", "apex-noc@apextransit.example"),
+    Case("upstream label with address", bare, "Upstream: Carolina Tel Exchange (tb@carolinatel.example)", "upstream", "Carolina Tel Exchange", "tb@carolinatel.example"),
+    Case("previous carrier in the path", gmail, "The previous carrier in the path was Voxtelesys. Their email: abuse@voxtelesys.example\n\nThanks!", "upstream", "Voxtelesys", "abuse@voxtelesys.example"),
+    Case("purchased this route from", outlook_original, "We purchased this route from Globalink Wholesale; the call arrived on their trunk. noc@globalink.example\n\nRegards,", "upstream", "Globalink Wholesale", "noc@globalink.example"),
+    Case("es entró desde", spanish, "Buenas tardes, la llamada entró desde Red Uno Telecom (soporte@reduno.example).\n\nSaludos,", "upstream", "Red Uno Telecom", "soporte@reduno.example"),
+    Case("es proveedor que nos envió", outlook_es, "Identificamos que el proveedor que nos envió la llamada es Convergia, correo noc@convergia.example\n\nAtentamente,", "upstream", "Convergia", "noc@convergia.example"),
+    Case("origin end customer responsible", gmail, "The end customer responsible is Bluewave Outreach LLC. We have terminated service.\n\n" + GMAIL_SIG, "origin", "Bluewave Outreach LLC"),
+    Case("origin initiated by our customer", outlook, "This call was initiated by our customer Harbor Point Dialers. Their account is now suspended.\n\n" + OUTLOOK_SIG, "origin", "Harbor Point Dialers"),
+    Case("origin originating customer label", bare, "Originating customer: Sterling Lead Partners", "origin", "Sterling Lead Partners"),
+    Case("es lo originó nuestro cliente", spanish, "El tráfico lo originó nuestro cliente Centro de Contacto Azteca.\n\nSaludos,", "origin", "Centro de Contacto Azteca"),
+    Case("not found no information", gmail, "We have no information on this call.\n\n" + GMAIL_SIG, "not_found"),
+    Case("not found does not appear", outlook, "Our NOC reviewed the CDRs and this call does not appear in them.\n\n" + OUTLOOK_SIG, "not_found"),
+    Case("not found nothing in our logs", bare, "Nothing in our logs for that number/time.", "not_found"),
+    Case("es no hay evidencia", spanish, "No hay evidencia de esa llamada en nuestros sistemas.\n\nSaludos,", "not_found"),
+    Case("dispute prior express consent", gmail, "This traceback is invalid; the customer has prior express consent for these calls.\n\n" + GMAIL_SIG, "dispute"),
+    Case("dispute do not accept", outlook, "We do not accept this finding. These calls are not robocalls.\n\n" + OUTLOOK_SIG, "dispute"),
+    Case("other received will review", gmail, "Received, thanks. Our team will review.\n\n" + GMAIL_SIG, "other"),
+    Case("other send future requests", outlook, "Please send future requests to compliance@ourcarrier.example instead of this address.\n\n" + OUTLOOK_SIG, "other"),
+    Case("other what is this", bare, "What is this regarding? We are a small carrier.", "other"),
 )
 
 
