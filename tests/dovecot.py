@@ -9,6 +9,7 @@ as a server restart does.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -100,16 +101,14 @@ class Dovecot:
         self.host = "127.0.0.1"
         # Dovecot refuses mail access as root: mail files belong to an unprivileged user.
         user = "nobody"
-        import pwd
-
         entry = pwd.getpwnam(user)
         for sub in ("run", "state", "mail", "home"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("mail", "home"):
             os.chown(root / sub, entry.pw_uid, entry.pw_gid)
         self.config = root / "dovecot.conf"
-        self.config.write_text(CONFIG.format(root=root, port=self.port, tls_port=self.tls_port, password=PASSWORD, uid=entry.pw_uid,
-                                             gid=entry.pw_gid, user=user))
+        self.config.write_text(CONFIG.format(root=root, port=self.port, tls_port=self.tls_port, password=PASSWORD,
+                                             uid=entry.pw_uid, gid=entry.pw_gid, user=user))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
