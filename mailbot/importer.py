@@ -29,12 +29,15 @@ from store.ingest import Arrival, Tally, recluster_campaigns, save_batch
 from store.models import Message
 
 
-def _exit_with_parent() -> None:
-    """Pool worker start-up: exit once the importer is gone (after a kill -9 nobody stops the pool)."""
-    parent = os.getppid()
+def _exit_with_parent(importer: int) -> None:
+    """Pool worker start-up: exit once the importer is gone (after a kill -9 nobody stops the pool).
+
+    The importer's pid is passed in: a worker still starting when the importer
+    died already has another parent, and must not take that one for it.
+    """
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == importer:
             time.sleep(0.5)
         os._exit(1)
 
@@ -96,7 +99,8 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     # Spawned, not forked: a forked worker would inherit this process's database
     # connection and, outliving a kill -9, hold its transaction's locks open.
     pool_cm = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_exit_with_parent) if jobs > 1 else nullcontext(None)
+                                  initializer=_exit_with_parent, initargs=(os.getpid(),)) if jobs > 1 \
+        else nullcontext(None)
     with pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
         # With a pool, the next batch is parsed while this process stores the last one.
         pending = None

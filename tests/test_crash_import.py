@@ -62,6 +62,31 @@ def _counts(url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (the import's parsing workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
 def _import(url: str, mbox: Path, cwd: Path, jobs: int) -> subprocess.Popen:
     return subprocess.Popen([*MAILBOT, "import", "--no-progress", "--batch-size", str(BATCH), "--jobs", str(jobs),
                              str(mbox)], cwd=cwd, env=mailbot_env(url), stdout=subprocess.DEVNULL,
@@ -81,8 +106,11 @@ def test_kill_9_then_rerun_equals_uninterrupted(db_url: str, sqlite_url: str, mb
 
     proc = _import(db_url, mbox, tmp_path, jobs)
     wait_for(lambda: _counts(db_url)[0] >= 3 * BATCH or proc.poll() is not None, "a few batches to commit")
+    workers = _children(proc.pid)
     proc.kill()  # SIGKILL: no cleanup, no rollback, the open transaction just dies
     proc.wait()
+    assert jobs == 1 or len(workers) >= jobs  # the parsing workers (and multiprocessing's resource tracker)
+    wait_for(lambda: not _alive(workers), "the parsing workers to exit after their importer")
     stored, unfinished = _counts(db_url)
     assert proc.returncode == -9, "the import finished before it could be killed"
     assert 0 < stored < MESSAGES
