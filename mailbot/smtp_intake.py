@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import uuid
 from collections.abc import Callable, Sequence
@@ -153,13 +154,18 @@ class SMTPIntake:
         self.handler = IntakeHandler(app.engine, domains(app), app.now, on_stored, gate or WriteGate(enabled=False))
         self.sessions: set[TrackedSMTP] = set()
         self.server: asyncio.AbstractServer | None = None
+        config = app.config
+        # Worked out once: aiosmtpd would look up the FQDN (DNS) for every connection.
+        self.options: dict[str, Any] = {
+            "data_size_limit": int(config.get("smtp", "max_size")),
+            "timeout": float(config.get("smtp", "timeout")),
+            "tls_context": tls_context(app),
+            "hostname": config.get("smtp", "hostname") or socket.getfqdn(),
+            "ident": "mailbot ESMTP",
+        }
 
     def _session(self) -> TrackedSMTP:
-        config = self.app.config
-        context = tls_context(self.app)
-        return TrackedSMTP(self.handler, self.sessions, data_size_limit=int(config.get("smtp", "max_size")),
-                           timeout=float(config.get("smtp", "timeout")), tls_context=context,
-                           hostname=config.get("smtp", "hostname") or None, ident="mailbot ESMTP")
+        return TrackedSMTP(self.handler, self.sessions, **self.options)
 
     async def start(self) -> None:
         host, port = parse_listen(self.app.config.get("smtp", "listen"))
