@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from alembic import command
+from alembic.util import CommandError
 
 from mailbot.app import App
 from store import schema
@@ -24,7 +25,10 @@ def upgrade(app: App, revision: str) -> None:
     """Apply schema migrations; an empty database is created, data is kept."""
     # Not app.engine: that refuses a database at an old schema, which is what this fixes.
     engine = make_engine(app.config.database_url)
-    before, after = schema.upgrade(engine, revision)
+    try:
+        before, after = schema.upgrade(engine, revision)
+    except CommandError as exc:  # an unknown or backward target: say so, change nothing
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"schema: {before or 'none'} -> {after}" if before != after else f"schema: {after} (up to date)")
 
 

@@ -125,6 +125,8 @@ def test_empty_database_is_created_at_head(db_url: str) -> None:
         assert set(SQLModel.metadata.tables) <= set(inspect(conn).get_table_names())
     upgraded = _cli(db_url, "db", "upgrade")
     assert upgraded.output.strip() == f"schema: {schema.head()} (up to date)"
+    unknown = _cli(db_url, "db", "upgrade", "--to", "nosuch")
+    assert unknown.exit_code == 1 and "Can't locate revision identified by 'nosuch'" in unknown.output
 
 
 
