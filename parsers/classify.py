@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from parsers.mime import header_text
+from parsers.mime import content_type, header_text
 from parsers.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
@@ -67,7 +67,7 @@ def _phrase(*phrases: str) -> Callable[[Facts], bool]:
 
 
 def _content_type(ctype: str) -> Callable[[Facts], bool]:
-    return lambda f: f.msg.get_content_type() == ctype
+    return lambda f: content_type(f.msg) == ctype
 
 
 # Subject tags mail gateways add ("[EXTERNAL]") and forward prefixes before a reply prefix.

@@ -45,7 +45,7 @@ def parse_bytes(raw: bytes) -> email.message.Message:
     if end is None:
         return email.message_from_bytes(raw)
     msg = email.message_from_bytes(raw[: end.end()])
-    if msg.get_content_maintype() != "text" or msg.get_payload():  # multipart, or headers the parser ended early
+    if not content_type(msg).startswith("text/") or msg.get_payload():  # multipart, or headers the parser ended early
         return email.message_from_bytes(raw)
     msg.set_payload(raw[end.end():].decode("ascii", "surrogateescape"))
     return msg
@@ -78,18 +78,36 @@ def _header(msg: email.message.Message, name: str) -> object:
     """The first `name` header as Message.get gives it, from an index built once per message.
 
     Message.get scans every header, lowercasing each name, per call; a message's
-    dozen look-ups did that work hundreds of times.
+    dozen look-ups did that work hundreds of times. The index holds the stored
+    values; only the few looked up go through the policy's fetch, as get() would.
     """
     index = msg.__dict__.get("_first_headers")
     if index is None:
         index = {}
-        try:
-            for key, value in msg.items():
-                index.setdefault(key.lower(), value)
-        except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
-            pass
+        for key, value in getattr(msg, "_headers", ()):
+            index.setdefault(key.lower(), (key, value))
         msg.__dict__["_first_headers"] = index
-    return index.get(name.lower())
+    found = index.get(name.lower())
+    if found is None:
+        return None
+    try:
+        return msg.policy.header_fetch_parse(*found)
+    except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
+        return None
+
+
+def content_type(msg: email.message.Message) -> str:
+    """Message.get_content_type, worked out once per part (it is asked several times)."""
+    cached = msg.__dict__.get("_content_type")
+    if cached is None:
+        value = _header(msg, "content-type")
+        if value is None:
+            cached = msg.get_default_type()
+        else:
+            cached = str(value).partition(";")[0].strip().lower()
+            cached = cached if cached.count("/") == 1 else "text/plain"
+        msg.__dict__["_content_type"] = cached
+    return cached
 
 
 def header_text(msg: email.message.Message, name: str) -> str:
@@ -182,7 +200,7 @@ def part_text(part: email.message.Message) -> str:
     if not isinstance(payload, bytes):
         return ""
     text = decode_bytes(payload, charset)
-    if part.get_content_type() == "text/html":
+    if content_type(part) == "text/html":
         text = html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
@@ -190,13 +208,13 @@ def part_text(part: email.message.Message) -> str:
 def _alternative(choices: list[email.message.Message]) -> email.message.Message | None:
     """The plain-text alternative when it has words, else the richest (last) one."""
     for choice in choices:
-        if choice.get_content_type() == "text/plain" and part_text(choice).strip():
+        if content_type(choice) == "text/plain" and part_text(choice).strip():
             return choice
     return choices[-1] if choices else None
 
 
 def _texts(part: email.message.Message) -> list[str]:
-    ctype = part.get_content_type()
+    ctype = content_type(part)
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, email.message.Message)]
         if ctype == "multipart/alternative":
