@@ -190,7 +190,7 @@ def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tall
                  for row in _sighting_rows(pk, parsed)]
     if sightings:
         insert_ignore(session, Sighting, sightings, ["incident_id", "message_pk"])
-        refresh_incidents(session, [r["incident_id"] for r in sightings], tally)
+        refresh_incidents(session, [r["incident_id"] for r in sightings], tally, fresh=sightings)
         _register_campaigns(session, {r["campaign"] for r in sightings if r["campaign"]})
     _derive_metrics(session, [(pk, parsed) for pk, parsed in results if parsed.metrics])
     for pk, parsed in results:
@@ -231,8 +231,14 @@ def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
                           customer_name=r.customer_name, evidence=r.evidence, text=r.text))
 
 
-def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None) -> None:
-    """Recompute incidents from all their sightings, so the result never depends on arrival order."""
+def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None,
+                      fresh: Sequence[dict] = ()) -> None:
+    """Recompute incidents from all their sightings, so the result never depends on arrival order.
+
+    `fresh` are sighting rows this transaction has just inserted. An incident that had
+    no sightings before (checked under its row lock) has no others, so it is computed
+    from these without reading them back; the rest are recomputed from the database.
+    """
     ids = sorted(set(ids))
     if not ids:
         return
@@ -242,15 +248,20 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
         select(Incident.incident_id).where(Incident.incident_id.in_(ids), Incident.sightings > 0)
         .order_by(Incident.incident_id).with_for_update()
     ).scalars())
-    columns = (Sighting.incident_id, Sighting.message_pk, Sighting.seen_at, Sighting.campaign, Sighting.call_time,
-               Sighting.called, Sighting.caller, Sighting.description)
-    sightings = session.execute(
-        select(*columns).where(Sighting.incident_id.in_(ids))
-        .order_by(Sighting.incident_id, Sighting.seen_at.is_(None), Sighting.seen_at, Sighting.message_pk)
-    ).all()
-    grouped: dict[str, list[Sighting]] = {}
-    for s in sightings:
-        grouped.setdefault(s.incident_id, []).append(s)
+    grouped: dict[str, list[dict]] = {}
+    for row in sorted(fresh, key=_sighting_order):
+        if row["incident_id"] not in existing:
+            grouped.setdefault(row["incident_id"], []).append(row)
+    reread = [i for i in ids if i in existing or i not in grouped]
+    if reread:
+        columns = (Sighting.incident_id, Sighting.message_pk, Sighting.seen_at, Sighting.campaign,
+                   Sighting.call_time, Sighting.called, Sighting.caller, Sighting.description)
+        sightings = session.execute(
+            select(*columns).where(Sighting.incident_id.in_(reread))
+            .order_by(Sighting.incident_id, Sighting.seen_at.is_(None), Sighting.seen_at, Sighting.message_pk)
+        ).all()
+        for s in sightings:
+            grouped.setdefault(s.incident_id, []).append(s._asdict())
     rows = [_incident_row(i, grouped.get(i, [])) for i in ids]
     upsert(session, Incident, rows, ["incident_id"])
     if tally is not None:
@@ -258,18 +269,23 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
         tally.updated_incidents |= (set(ids) & existing) - tally.new_incidents
 
 
-def _first(sightings: Iterable[Sighting], name: str):  # type: ignore[no-untyped-def]
-    return next((getattr(s, name) for s in sightings if getattr(s, name) is not None), None)
+def _sighting_order(row: dict) -> tuple:
+    """The order refresh_incidents reads sightings in: dated first, oldest first, then by message."""
+    return (row["seen_at"] is None, row["seen_at"] or datetime.min.replace(tzinfo=UTC), row["message_pk"])
 
 
-def _incident_row(incident_id: str, sightings: list[Sighting]) -> dict:
-    dates = [s.seen_at for s in sightings if s.seen_at is not None]
+def _first(sightings: Iterable[dict], name: str):  # type: ignore[no-untyped-def]
+    return next((s[name] for s in sightings if s[name] is not None), None)
+
+
+def _incident_row(incident_id: str, sightings: list[dict]) -> dict:
+    dates = [s["seen_at"] for s in sightings if s["seen_at"] is not None]
     return {
         "incident_id": incident_id,
         **{name: _first(sightings, name) for name in ("campaign", "call_time", "called", "caller", "description")},
         "first_seen": min(dates) if dates else None,
         "last_seen": max(dates) if dates else None,
-        "sightings": len({s.message_pk for s in sightings}),
+        "sightings": len({s["message_pk"] for s in sightings}),
     }
 
 
