@@ -62,18 +62,23 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival]) -> set[tuple[str, 
     return {(s, k) for s, k in rows} & places
 
 
-def _parse_all(raws: list[bytes], pool: Executor | None) -> Iterable[ParsedMessage]:
-    """Parsed messages; with a pool, an iterator over work already under way."""
+def _parse_all(raws: list[bytes], pool: Executor | None, jobs: int = 1) -> Iterable[ParsedMessage]:
+    """Parsed messages; with a pool, an iterator over work already under way.
+
+    One chunk per worker: every chunk is a hand-off through the pool's manager
+    thread, which competes with storing for this process's time.
+    """
     if pool is None:
         return [parse_message(raw) for raw in raws]
-    return pool.map(parse_message, raws, chunksize=32)
+    return pool.map(parse_message, raws, chunksize=max(1, -(-len(raws) // jobs)))
 
 
-def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None) -> tuple[list[Arrival], Iterable[ParsedMessage], int]:
+def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None,
+           jobs: int = 1) -> tuple[list[Arrival], Iterable[ParsedMessage], int]:
     """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
     done = _already_stored(engine, batch)
     fresh = [a for a in batch if (a.source, a.source_key) not in done]
-    return fresh, _parse_all([a.raw for a in fresh], pool), len(batch) - len(fresh)
+    return fresh, _parse_all([a.raw for a in fresh], pool, jobs), len(batch) - len(fresh)
 
 
 def _finish(engine: Engine, fresh: list[Arrival], parsed: Iterable[ParsedMessage], skipped: int) -> Tally:
@@ -105,7 +110,7 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
         # With a pool, the next batch is parsed while this process stores the last one.
         pending = None
         for batch in batched(arrivals, batch_size):
-            started = _start(engine, batch, pool)
+            started = _start(engine, batch, pool, jobs)
             if pending is not None:
                 tally.add(_finish(engine, *pending))
             pending = started
