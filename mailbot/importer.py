@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from itertools import islice
 from pathlib import Path
@@ -62,28 +62,44 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival]) -> set[tuple[str, 
     return {(s, k) for s, k in rows} & places
 
 
-def _parse_all(raws: list[bytes], pool: Executor | None, jobs: int = 1) -> Iterable[ParsedMessage]:
-    """Parsed messages; with a pool, an iterator over work already under way.
+CHUNK = 50  # messages per parsing task: small enough to share out, large enough to hand off cheaply
 
-    One chunk per worker: every chunk is a hand-off through the pool's manager
-    thread, which competes with storing for this process's time.
-    """
+# A batch's raw messages in chunks, each with the worker's task parsing it (None: none is).
+Parse = list[tuple[list[bytes], "Future[list[ParsedMessage]] | None"]]
+
+
+def _parse_chunk(raws: list[bytes]) -> list[ParsedMessage]:
+    return [parse_message(raw) for raw in raws]
+
+
+def _parse_all(raws: list[bytes], pool: Executor | None) -> Parse:
+    """Hand the batch's chunks to the workers, if there are any."""
     if pool is None:
-        return [parse_message(raw) for raw in raws]
-    return pool.map(parse_message, raws, chunksize=max(1, -(-len(raws) // jobs)))
+        return [(raws, None)]
+    chunks = [raws[i:i + CHUNK] for i in range(0, len(raws), CHUNK)]
+    return [(chunk, pool.submit(_parse_chunk, chunk)) for chunk in chunks]
 
 
-def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None,
-           jobs: int = 1) -> tuple[list[Arrival], Iterable[ParsedMessage], int]:
+def _results(parsed: Parse) -> list[ParsedMessage]:
+    """The batch's parse. This process is one of the --jobs: chunks no worker has
+    started yet it parses itself, from the end, while the workers work from the front."""
+    mine = {i: _parse_chunk(chunk) for i, (chunk, future) in reversed(list(enumerate(parsed)))
+            if future is None or future.cancel()}
+    return [m for i, (_, future) in enumerate(parsed)
+            for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
+
+
+def _start(engine: Engine, batch: Sequence[Arrival],
+           pool: Executor | None) -> tuple[list[Arrival], Parse, int]:
     """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
     done = _already_stored(engine, batch)
     fresh = [a for a in batch if (a.source, a.source_key) not in done]
-    return fresh, _parse_all([a.raw for a in fresh], pool, jobs), len(batch) - len(fresh)
+    return fresh, _parse_all([a.raw for a in fresh], pool), len(batch) - len(fresh)
 
 
-def _finish(engine: Engine, fresh: list[Arrival], parsed: Iterable[ParsedMessage], skipped: int) -> Tally:
+def _finish(engine: Engine, fresh: list[Arrival], parsed: Parse, skipped: int) -> Tally:
     tally = Tally(skipped=skipped)
-    results = list(parsed)
+    results = _results(parsed)
     with session_scope(engine) as session:
         save_batch(session, fresh, results, tally)  # places another importer stored meanwhile count as skipped
     return tally
@@ -103,14 +119,15 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     arrivals = (a for p in paths for a in sources.read(p))
     # Spawned, not forked: a forked worker would inherit this process's database
     # connection and, outliving a kill -9, hold its transaction's locks open.
-    pool_cm = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+    # This process parses too (see _results), so --jobs N starts N - 1 workers.
+    pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_exit_with_parent, initargs=(os.getpid(),)) if jobs > 1 \
         else nullcontext(None)
     with pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
-        # With a pool, the next batch is parsed while this process stores the last one.
+        # With a pool, the workers parse the next batch while this process stores the last one.
         pending = None
         for batch in batched(arrivals, batch_size):
-            started = _start(engine, batch, pool, jobs)
+            started = _start(engine, batch, pool)
             if pending is not None:
                 tally.add(_finish(engine, *pending))
             pending = started
