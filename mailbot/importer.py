@@ -6,6 +6,7 @@ incidents, but nothing is sent and no traceback workflow runs.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
 
@@ -29,6 +30,21 @@ from store.ingest import Arrival, Tally, recluster_campaigns, save_batch
 from store.models import Message
 
 
+# Collect young objects every 20 000 allocations rather than 700: parsing and storing
+# allocate heavily and keep little, and the frequent passes cost ~5% of an import.
+GC_THRESHOLD = 20_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _exit_with_parent(importer: int) -> None:
     """Pool worker start-up: exit once the importer is gone (after a kill -9 nobody stops the pool).
 
@@ -42,6 +58,7 @@ def _exit_with_parent(importer: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker lives for one import
 
 
 def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
@@ -123,7 +140,7 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_exit_with_parent, initargs=(os.getpid(),)) if jobs > 1 \
         else nullcontext(None)
-    with pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+    with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
         # With a pool, the workers parse the next batch while this process stores the last one.
         pending = None
         for batch in batched(arrivals, batch_size):
