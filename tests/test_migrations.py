@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner, Result
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
@@ -150,3 +152,24 @@ def test_database_url_from_the_environment_switches_to_postgresql(pg_url: str) -
     with engine.connect() as conn:
         assert schema.current(conn) == schema.head()
     engine.dispose()
+
+
+def test_older_schema_is_refused_until_upgraded(db_url: str) -> None:
+    engine = make_engine(db_url)
+    schema.upgrade(engine, schema.BASELINE)
+    assert schema.head() != schema.BASELINE
+    refused = _cli(db_url, "incidents")
+    assert refused.exit_code == 1
+    assert f"is at schema {schema.BASELINE}, this mailbot needs {schema.head()}" in refused.output
+    assert "run `mailbot db upgrade`" in refused.output
+    assert _cli(db_url, "db", "upgrade").exit_code == 0
+    assert _cli(db_url, "incidents").exit_code == 0
+
+
+def test_head_migration_matches_the_models(db_url: str) -> None:
+    """A table or column added to a model without a migration fails here."""
+    engine = make_engine(db_url)
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
