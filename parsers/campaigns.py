@@ -43,6 +43,7 @@ def same_campaign(a: str, b: str) -> bool:
 def canonical_names(counts: dict[str, int]) -> dict[str, str]:
     """Map every name to its cluster's canonical spelling: the most used, then alphabetical."""
     names = sorted(counts, key=lambda n: (-counts[n], n))
+    rank = {n: i for i, n in enumerate(names)}
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
@@ -57,7 +58,7 @@ def canonical_names(counts: dict[str, int]) -> dict[str, str]:
             if same_campaign(name, other):
                 a, b = root(name), root(other)
                 # The earlier name in `names` (more used) stays the root.
-                if names.index(a) < names.index(b):
+                if rank[a] < rank[b]:
                     parent[b] = a
                 else:
                     parent[a] = b
