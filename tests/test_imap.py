@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
+import random
+import re
 import shutil
+import signal
+import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -16,13 +24,15 @@ from click.testing import CliRunner
 from conftest import SAMPLE
 from dovecot import PASSWORD, Dovecot
 from imapclient import IMAPClient
-from mailbot_proc import Server, crlf, stored, wait_for
+from mailbot_proc import MAILBOT, Server, crlf, mailbot_env, stored, wait_for
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot import export
 from mailbot.cli import main
 from mailbot.imap_intake import PROCESSED_KEYWORD, After, FolderWatcher
 from mailbot.imap_source import Account
+from parsers.message import parse_message
 from store.db import create_schema, make_engine, session_scope
 from store.intake import ImapCheckpoint
 from store.models import Message
@@ -300,3 +310,262 @@ def test_imaps_import_verifies_the_server_certificate(sqlite_url: str, tmp_path:
     assert trusted.exit_code == 0, trusted.output
     assert "stored 3" in trusted.output
     assert {s for s, _ in source_keys(sqlite_url)} == {url}
+
+
+# --- Cutting the connection while FETCH responses are streaming (issue 5) ---------------------------------------
+
+BIG_COUNT, BIG_SIZE, BATCH = 36, 1_200_000, 4  # ~1.6 MB each once base64'd: FETCH responses of ~6.5 MB
+
+
+def with_attachment(raw: bytes, n: int, size: int = BIG_SIZE) -> bytes:
+    """The notice as the first part of a multipart/mixed, then a `size`-byte attachment of noise.
+
+    Real notices arrive with call-log PDFs; the attachment makes each FETCH response
+    long enough that a cut lands inside one, and leaves the notice's incidents as they were.
+    """
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\n" + line  # a folded header line
+        else:
+            fields.append(line)
+    outer = [f for f in fields if not f.lower().startswith((b"content-", b"mime-version:"))]
+    inner = [f for f in fields if f.lower().startswith(b"content-")] or [b"Content-Type: text/plain"]
+    noise = base64.encodebytes(random.Random(n).randbytes(size)).rstrip(b"\n")
+    boundary = f"--call-log-{n}".encode()
+    return b"\n".join([*outer, b"MIME-Version: 1.0", b'Content-Type: multipart/mixed; boundary="' + boundary[2:] + b'"',
+                       b"", boundary, *inner, b"", body.rstrip(b"\n"), boundary,
+                       b'Content-Type: application/pdf; name="call-log.pdf"', b"Content-Transfer-Encoding: base64",
+                       b'Content-Disposition: attachment; filename="call-log.pdf"', b"", noise, boundary + b"--", b""])
+
+
+def big_notices() -> list[bytes]:
+    """BIG_COUNT fixtures with distinct Message-IDs (so any duplicate would be ours), each with an attachment."""
+    chosen: dict[str, bytes] = {}
+    for path in FIXTURES:
+        raw = path.read_bytes()
+        chosen.setdefault(parse_message(raw).envelope.message_id or path.name, raw)
+        if len(chosen) == BIG_COUNT:
+            break
+    return [with_attachment(raw, n) for n, raw in enumerate(chosen.values())]
+
+
+def kill_dovecot(dovecot: Dovecot) -> None:
+    """SIGKILL Dovecot's master and every process under it at once: open connections are reset mid-stream,
+    with no BYE, as a crash or a network cut leaves them (`Dovecot.stop` is a clean shutdown)."""
+    assert dovecot.proc is not None
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [dovecot.proc.pid], [dovecot.proc.pid]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        tree += children
+        frontier = children
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    dovecot.proc.wait(30)
+    dovecot.proc = None
+    wait_for(lambda: not listening(dovecot), "Dovecot's port to close after the kill", timeout=30)
+
+
+class Wire:
+    """The network between mailbot and Dovecot: a loopback relay that, once armed, holds the Nth FETCH
+    response after its first CUT_AFTER bytes, so the test can kill Dovecot while that response is
+    half-delivered; then the client's connection is closed, the rest never arriving (as when a link dies
+    with its server). Otherwise it passes everything through; with Dovecot down it refuses connections."""
+
+    CUT_AFTER = 256 * 1024
+
+    def __init__(self, dovecot: Dovecot, cut_at_fetch: int) -> None:
+        self.upstream = (dovecot.host, dovecot.port)
+        self.cut_at_fetch = cut_at_fetch
+        self.fetches = 0
+        self.holding, self.release = threading.Event(), threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, user: str, folder: str) -> str:
+        return f"imap://{user}@127.0.0.1:{self.port}/{folder}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()  # Dovecot is down: the connection is refused
+                continue
+            response = [0]  # bytes of the current FETCH response relayed so far; -1: not in a FETCH
+            threading.Thread(target=self._commands, args=(client, server, response), daemon=True).start()
+            threading.Thread(target=self._responses, args=(server, client, response), daemon=True).start()
+
+    def _commands(self, client: socket.socket, server: socket.socket, response: list[int]) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if b" FETCH " in data.upper():
+                    self.fetches += 1
+                    response[0] = 0 if self.fetches == self.cut_at_fetch else -1
+                server.sendall(data)
+        self._hang_up(client, server)
+
+    def _responses(self, server: socket.socket, client: socket.socket, response: list[int]) -> None:
+        with contextlib.suppress(OSError):
+            while data := server.recv(65536):
+                client.sendall(data)
+                if response[0] >= 0:
+                    response[0] += len(data)
+                    if response[0] >= self.CUT_AFTER:
+                        self.holding.set()
+                        self.release.wait(60)
+                        break  # what Dovecot sent after this point never arrives
+        self._hang_up(client, server)
+
+    @staticmethod
+    def _hang_up(*sockets: socket.socket) -> None:
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)  # also wakes the other direction's thread, blocked reading
+            s.close()
+
+
+def listening(dovecot: Dovecot) -> bool:
+    try:
+        socket.create_connection((dovecot.host, dovecot.port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def message_rows(db_url: str) -> list[tuple[str, str, str, str]]:
+    """(message_key, source, source_key, status) of every stored message, without the raw bytes."""
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            return [tuple(r) for r in session.execute(select(
+                Message.message_key, Message.source, Message.source_key, Message.status).order_by(Message.id))]
+    finally:
+        engine.dispose()
+
+
+def rows_if_any(db_url: str) -> list[tuple[str, str, str, str]]:
+    """message_rows, or none while the importer has not yet made the tables."""
+    try:
+        return message_rows(db_url)
+    except SQLAlchemyError:
+        return []
+
+
+def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(db_url: str, tmp_path: Path,
+                                                                         dovecot: Dovecot, user: str) -> None:
+    raws = big_notices()
+    append(dovecot, user, "INBOX", raws)
+    wire = Wire(dovecot, cut_at_fetch=2)  # the first batch stored and moved, the second streaming
+    settings = dict(imap_host="127.0.0.1", imap_port=str(wire.port), imap_tls="false", imap_user=user,
+                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="move:Processed",
+                    imap_batch_size=str(BATCH), imap_poll_interval="5")
+    server = Server(db_url, tmp_path, **settings)
+    try:
+        wait_for(wire.holding.is_set, "the second FETCH response streaming")
+        kill_dovecot(dovecot)
+        wire.release.set()
+        at_cut = len(message_rows(db_url))
+        time.sleep(1.5)  # the watcher meets refused connections while it backs off
+        dovecot.start()
+        wait_for(lambda: len(message_rows(db_url)) == BIG_COUNT
+                 and all(status != "new" for *_, status in message_rows(db_url)),
+                 f"all {BIG_COUNT} messages stored and processed after the restart", timeout=120)
+        wait_for(lambda: keyworded(dovecot, user, "INBOX")[0] == 0, "every message moved out of INBOX", timeout=60)
+        assert server.terminate() == 0
+    finally:
+        server.close()
+        wire.close()
+        if dovecot.proc is None:
+            dovecot.start()  # the module's other tests share this server
+    cut = [line for line in server.output().splitlines() if "reconnecting" in line]
+    print(f"cut after {at_cut} of {BIG_COUNT} messages stored;", *cut[:1])
+    assert cut and "FETCH" in cut[0], "the watcher did not lose its connection during the FETCH"
+    rows = message_rows(db_url)
+    wanted = {parse_message(raw).envelope.message_id for raw in raws}
+    assert sorted(key for key, *_ in rows) == sorted(wanted)  # each Message-ID once, none missing
+    assert len({(source, key) for _, source, key, _ in rows}) == BIG_COUNT
+    assert {status for *_, status in rows} == {"parsed"}  # none quarantined (cut bytes), none a duplicate
+    assert sorted(raw for _, raw, _ in stored(db_url)) == sorted(crlf(r) for r in raws)  # whole, byte for byte
+    assert keyworded(dovecot, user, "Processed")[0] == BIG_COUNT
+
+
+def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(db_url: str, sqlite_url: str,
+                                                                         tmp_path: Path, dovecot: Dovecot,
+                                                                         user: str) -> None:
+    raws = big_notices()[:24]
+    append(dovecot, user, "Archive", raws)
+    wire = Wire(dovecot, cut_at_fetch=2)
+    try:
+        at_cut, first = cut_an_import(db_url, tmp_path, dovecot, wire, user)
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        # Run again (through the same wire, so the folder keeps its name): what the first run stored is
+        # skipped, the rest stored now; the source keys make either outcome of the first run whole.
+        rerun = CliRunner().invoke(main, ["--config", str(empty), "--db", db_url, "import", wire.url(user, "Archive")],
+                                   env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+    finally:
+        wire.close()
+    print(f"import cut after {at_cut} of {len(raws)} messages stored; first run exited {first.returncode};",
+          *[line for line in (tmp_path / "import.log").read_text(errors="replace").splitlines()
+            if "connection lost" in line][:1])
+    assert rerun.exit_code == 0, rerun.output
+    counts = re.search(r"stored (\d+), already stored (\d+)", rerun.output)
+    assert counts and int(counts[1]) + int(counts[2]) == len(raws) and int(counts[2]) >= at_cut, rerun.output
+    copies = tmp_path / "files"
+    copies.mkdir()
+    for n, raw in enumerate(raws):  # the same bytes the IMAP server hands out (CRLF lines)
+        (copies / f"{n:03}.eml").write_bytes(crlf(raw))
+    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import", str(copies)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    by_imap, by_file = make_engine(db_url), make_engine(sqlite_url)
+    for what in ("incidents", "messages", "replies"):
+        with session_scope(by_imap) as a, session_scope(by_file) as b:
+            assert export.EXPORTS[what](a) == export.EXPORTS[what](b), what
+    rows = message_rows(db_url)
+    assert len(rows) == len({(source, key) for _, source, key, _ in rows}) == len(raws)
+    assert {status for *_, status in rows} == {"parsed"}
+
+
+def cut_an_import(db_url: str, tmp_path: Path, dovecot: Dovecot, wire: Wire,
+                  user: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """`mailbot import` of the Archive folder, with Dovecot killed during its second FETCH response and
+    restarted 1.5 s later; (messages stored at the cut, the finished import process)."""
+    env = mailbot_env(db_url, imap_password=PASSWORD, imap_batch_size=str(BATCH))
+    with (tmp_path / "import.log").open("wb") as out:
+        first = subprocess.Popen([*MAILBOT, "import", "--batch-size", "2", wire.url(user, "Archive")], cwd=tmp_path,
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(wire.holding.is_set, "the import's second FETCH response streaming")
+        kill_dovecot(dovecot)
+        wire.release.set()
+        at_cut = len(rows_if_any(db_url))
+        time.sleep(1.5)
+        dovecot.start()
+        first.wait(120)  # it reconnects and finishes, or gives up with an error
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if dovecot.proc is None:
+            dovecot.start()
+    return at_cut, first
