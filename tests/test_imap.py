@@ -340,15 +340,19 @@ def with_attachment(raw: bytes, n: int, size: int = BIG_SIZE) -> bytes:
                        b'Content-Disposition: attachment; filename="call-log.pdf"', b"", noise, boundary + b"--", b""])
 
 
-def big_notices() -> list[bytes]:
-    """BIG_COUNT fixtures with distinct Message-IDs (so any duplicate would be ours), each with an attachment."""
+def distinct_notices(count: int) -> list[bytes]:
+    """The first `count` fixtures with distinct Message-IDs, so any duplicate would be ours."""
     chosen: dict[str, bytes] = {}
     for path in FIXTURES:
         raw = path.read_bytes()
         chosen.setdefault(parse_message(raw).envelope.message_id or path.name, raw)
-        if len(chosen) == BIG_COUNT:
+        if len(chosen) == count:
             break
-    return [with_attachment(raw, n) for n, raw in enumerate(chosen.values())]
+    return list(chosen.values())
+
+
+def big_notices() -> list[bytes]:
+    return [with_attachment(raw, n) for n, raw in enumerate(distinct_notices(BIG_COUNT))]
 
 
 def kill_dovecot(dovecot: Dovecot) -> None:
@@ -569,3 +573,41 @@ def cut_an_import(db_url: str, tmp_path: Path, dovecot: Dovecot, wire: Wire,
         if dovecot.proc is None:
             dovecot.start()
     return at_cut, first
+
+
+def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(pg_url: str, tmp_path: Path, dovecot: Dovecot,
+                                                                  user: str) -> None:
+    from conftest import PG_ADMIN_URL
+    from sqlalchemy.engine import make_url
+    from test_concurrency import Proxy
+
+    create_schema(make_engine(pg_url))
+    upstream = make_url(PG_ADMIN_URL)
+    database = Proxy((upstream.host or "127.0.0.1", upstream.port or 5432))  # stopped: PostgreSQL is unreachable
+    database.start()
+    proxied = make_url(pg_url).set(port=database.port).render_as_string(hide_password=False)
+    raws = distinct_notices(8)
+    append(dovecot, user, "INBOX", raws[:3])
+    settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
+                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="flag", imap_poll_interval="5")
+    server = Server(proxied, tmp_path, **settings)
+    try:
+        wait_for(lambda: keyworded(dovecot, user, "INBOX") == (3, 3), "the first 3 stored and marked")
+        database.stop()
+        append(dovecot, user, "INBOX", raws[3:])
+        wait_for(lambda: "reconnecting" in server.output(), "the watcher to meet the store outage")
+        # Not stored, so not marked: the five wait in the mailbox.
+        assert keyworded(dovecot, user, "INBOX") == (8, 3)
+        database.start()
+        wait_for(lambda: keyworded(dovecot, user, "INBOX") == (8, 8), "all 8 marked after the store is back",
+                 timeout=90)
+        wait_for(lambda: all(status != "new" for *_, status in message_rows(pg_url)), "all 8 processed")
+        assert server.terminate() == 0
+    finally:
+        server.close()
+        if database.listener is not None:
+            database.stop()
+    print(*[line for line in server.output().splitlines() if "reconnecting" in line][:1])
+    rows = message_rows(pg_url)
+    assert len(rows) == len({key for key, *_ in rows}) == len({(s, k) for _, s, k, _ in rows}) == 8
+    assert {status for *_, status in rows} == {"parsed"}
