@@ -78,6 +78,11 @@ EXPORTS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
 }
 
 
+def all_exports(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Every export by name: what equivalence tests compare between two stores."""
+    return {name: build(session) for name, build in EXPORTS.items()}
+
+
 def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

@@ -59,6 +59,18 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url")
 
 
+def exports_of(url: str) -> dict:
+    """All exports of the store at `url` (see mailbot.export.all_exports)."""
+    from mailbot.export import all_exports
+    from store.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        data = all_exports(session)
+    engine.dispose()
+    return data
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite database of its own, beside (not the same as) `db_url`'s."""

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import PG_ADMIN_URL, SAMPLE
+from conftest import PG_ADMIN_URL, SAMPLE, exports_of
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -79,13 +79,6 @@ def _finish(*procs: subprocess.Popen[str]) -> list[str]:
     return outputs
 
 
-def _exports(url: str) -> dict:
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        data = {name: fn(session) for name, fn in export.EXPORTS.items()}
-    engine.dispose()
-    return data
-
 
 def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlite_url: str, tmp_path: Path) -> None:
     # Overlapping copies (same Message-IDs in different mailboxes, in opposite orders) and one
@@ -96,7 +89,7 @@ def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlit
     _finish(_import(pg_url, "--batch-size", "20", str(first), str(shared)),
             _import(pg_url, "--batch-size", "20", str(second), str(shared)))
     _finish(_import(sqlite_url, str(first), str(second), str(shared)))
-    together, alone = _exports(pg_url), _exports(sqlite_url)
+    together, alone = exports_of(pg_url), exports_of(sqlite_url)
     assert len(together["messages"]) == 200 + 209 + 100
     assert sum(m["status"] == "parsed" for m in together["messages"]) == 308
     assert len(together["incidents"]) == 265
@@ -106,7 +99,7 @@ def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlit
 def test_jobs_2_equals_jobs_1(pg_url: str, other_pg_url: str) -> None:
     _finish(_import(pg_url, "--jobs", "2", "--batch-size", "50", str(SAMPLE)))
     _finish(_import(other_pg_url, "--jobs", "1", "--batch-size", "50", str(SAMPLE)))
-    assert _exports(pg_url) == _exports(other_pg_url)
+    assert exports_of(pg_url) == exports_of(other_pg_url)
 
 
 # A serve instance in miniature: the live pipeline's processing loop, with a desk handler

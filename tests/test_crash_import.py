@@ -7,11 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, exports_of
 from mailbot_proc import MAILBOT, mailbot_env, wait_for
 from sqlalchemy import func, select
 
-from mailbot import export
 from mailbot.importer import import_paths
 from store.db import create_schema, make_engine, session_scope
 from store.models import Message
@@ -38,13 +37,6 @@ def _build_mbox(path: Path) -> Path:
 def mbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build_mbox(tmp_path_factory.mktemp("crash") / "big.mbox")
 
-
-def _exports(url: str) -> dict:
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        data = {name: fn(session) for name, fn in export.EXPORTS.items()}
-    engine.dispose()
-    return data
 
 
 def _counts(url: str) -> tuple[int, int]:
@@ -102,7 +94,7 @@ def test_kill_9_then_rerun_equals_uninterrupted(db_url: str, sqlite_url: str, mb
     create_schema(reference)
     expected_tally = import_paths(reference, [mbox], progress=False)
     reference.dispose()
-    expected = _exports(sqlite_url)
+    expected = exports_of(sqlite_url)
 
     proc = _import(db_url, mbox, tmp_path, jobs)
     wait_for(lambda: _counts(db_url)[0] >= 3 * BATCH or proc.poll() is not None, "a few batches to commit")
@@ -121,4 +113,4 @@ def test_kill_9_then_rerun_equals_uninterrupted(db_url: str, sqlite_url: str, mb
     _, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err.decode()
     assert _counts(db_url) == (expected_tally.stored, 0)
-    assert _exports(db_url) == expected
+    assert exports_of(db_url) == expected

@@ -24,7 +24,7 @@ def _engine(url: str):  # type: ignore[no-untyped-def]
 
 def _exports(engine) -> dict:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
-        return {name: fn(session) for name, fn in export.EXPORTS.items()}
+        return export.all_exports(session)
 
 
 @pytest.fixture

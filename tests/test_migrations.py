@@ -67,7 +67,7 @@ def _load_baseline_rows(engine: Engine) -> None:
 
 def _check_baseline_rows(engine: Engine) -> None:
     with session_scope(engine) as session:
-        data = {name: fn(session) for name, fn in export.EXPORTS.items()}
+        data = export.all_exports(session)
         raw = session.execute(text("SELECT raw FROM message WHERE source_key = 'a.eml'")).scalar_one()
     assert bytes(raw) == RAW
     assert [(i["incident_id"], i["campaign_canonical"], i["call_time"], i["sightings"]) for i in data["incidents"]] \

@@ -113,7 +113,7 @@ def exports(backend: str, db_url: str) -> dict:
         tally = import_paths(engine, sorted(SHAPES.glob("*.eml")), batch_size=8, progress=False)
         assert tally.stored == len(TABLE)
         with session_scope(engine) as session:
-            _imported[backend] = {name: fn(session) for name, fn in export.EXPORTS.items()}
+            _imported[backend] = export.all_exports(session)
         engine.dispose()
     return _imported[backend]
 
