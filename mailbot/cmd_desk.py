@@ -29,14 +29,18 @@ def providers_group() -> None:
 @click.option("--alias", "aliases", multiple=True, help="Another name the provider goes by. Repeatable.")
 @click.option("--domain", "domains", multiple=True, help="A domain whose every address may answer. Repeatable.")
 @click.option("--status", type=click.Choice(["GREEN", "YELLOW", "RED"], case_sensitive=False))
+@click.option("--foreign/--domestic", default=None, help="Not a U.S. provider (as the FCC's Robocall Mitigation "
+              "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.")
+@click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
 @pass_app
 def providers_add(app: App, name: str, emails: tuple[str, ...], aliases: tuple[str, ...],
-                  domains: tuple[str, ...], status: str | None) -> None:
+                  domains: tuple[str, ...], status: str | None, foreign: bool | None, country: str | None) -> None:
     """Add provider NAME (or add addresses and aliases to it)."""
     with session_scope(app.engine) as session:
         try:
             provider = providers.add(session, name, emails=emails[:1], backups=emails[1:], aliases=aliases,
-                                     domains=domains, status=status, now=app.now())
+                                     domains=domains, status=status, foreign=foreign, country=country,
+                                     now=app.now())
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"provider {provider.id}: {provider.name}")
@@ -56,14 +60,17 @@ def providers_list(app: App, fmt: str) -> None:
         contacts = ", ".join(c["address"] + (" (backup)" if c["role"] == "backup" else "")
                              + (" UNDELIVERABLE" if c["undeliverable"] else "") for c in row["contacts"])
         aliases = f" aka {' / '.join(row['aliases'])}" if row["aliases"] else ""
-        click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}  <{contacts or 'no contact'}>")
+        where = f"  [foreign{', ' + row['country'] if row['country'] else ''}]" if row["foreign"] else \
+            (f"  [{row['country']}]" if row["country"] else "")
+        click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}{where}  <{contacts or 'no contact'}>")
 
 
 @providers_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_app
 def providers_import(app: App, file: Path) -> None:
-    """Import providers from a CSV with columns name,emails,backups,aliases,domains,status (lists split by ';')."""
+    """Import providers from a CSV with columns name,emails,backups,aliases,domains,status and optional
+    foreign (yes/no), country (lists split by ';')."""
     with session_scope(app.engine) as session:
         try:
             count = providers.import_csv(session, file, app.now())
@@ -151,6 +158,7 @@ def traceback_show(app: App, number: int, fmt: str) -> None:
         named = hop["upstream_name"] or hop["customer_name"]
         click.echo(f"  hop {hop['position']}: {hop['provider']}  requested {hop['requested_at']}  "
                    f"-> {answer}{f' ({named})' if named else ''}"
+                   + (f"  [{hop['label']}]" if hop.get("label") else "")
                    + (f"  answered {hop['answered_at']}" if hop["answered_at"] else ""))
         if hop["evidence"]:
             click.echo(f"      \"{hop['evidence']}\"")

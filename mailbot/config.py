@@ -32,7 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "escalate_after": 3,
         "status_window_days": 60,
         "red_same_campaign_days": 10,
-        "status_outcomes": ["origin", "poe", "no_response"],
+        "status_labels": ["us_origin", "international_origin", "us_poe", "no_response"],
         "digest_time": "07:00",
         "tick_seconds": 60,
         "enabled": True,  # run the scheduler inside `mailbot serve`

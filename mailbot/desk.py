@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 from mailbot import config as config_module
 from mailbot import matching, outbox, providers, tokens
 from mailbot.config import Config
+from mailbot.hop_labels import labels_by_hop
 from mailbot.pipeline import HANDLERS, Delivery
 from parsers import reply as reply_parser
 from parsers.mime import body_text, header_text
@@ -46,6 +47,7 @@ from store.desk import (
 )
 from store.models import Message
 from store.outbox import OutboxMessage
+from store.paths import paths
 
 # Answers that end a traceback, and the result they leave on it.
 ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
@@ -475,6 +477,7 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
     if tb is None:
         raise DeskError(f"no traceback #{traceback_id}")
     hops = []
+    labels = labels_by_hop(paths(session, [traceback_id]))
     for hop in session.exec(select(Hop).where(Hop.traceback_id == tb.id).order_by(Hop.position)).all():
         provider = session.get(Provider, hop.provider_id)
         out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id)
@@ -487,7 +490,8 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
         messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))  # an answer precedes its acknowledgement
         hops.append({
             "position": hop.position, "provider": provider.name if provider else None,
-            "outcome": hop.outcome, "requested_at": _iso(hop.requested_at), "answered_at": _iso(hop.answered_at),
+            "outcome": hop.outcome, "label": labels.get(hop.id),
+            "requested_at": _iso(hop.requested_at), "answered_at": _iso(hop.answered_at),
             "upstream_name": hop.upstream_name, "upstream_email": hop.upstream_email,
             "customer_name": hop.customer_name, "evidence": hop.evidence, "reminders_sent": hop.reminders_sent,
             "messages": messages,

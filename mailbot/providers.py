@@ -140,11 +140,19 @@ def notice_addresses(session: Session, provider_id: int) -> list[str]:
     return primary or [c.address for c in usable[:1]]
 
 
+# A country written as one of these keeps a provider domestic; any other makes it foreign.
+US_NAMES = frozenset({"us", "usa", "u.s.", "u.s.a.", "united states", "united states of america"})
+_YES = frozenset({"true", "yes", "y", "1", "foreign"})
+_NO = frozenset({"false", "no", "n", "0", "domestic"})
+
+
 def add(session: Session, name: str, *, emails: Sequence[str] = (), backups: Sequence[str] = (),
         aliases: Iterable[str] = (), domains: Iterable[str] = (), status: str | None = None,
-        now: datetime | None = None) -> Provider:
+        foreign: bool | None = None, country: str | None = None, now: datetime | None = None) -> Provider:
     """Create the provider, or extend the one with the same name; composite names become aliases.
 
+    `foreign`/`country` left None keep what the provider has (a new one is domestic); a
+    country other than the U.S. makes it foreign unless `foreign` is given as False.
     Raises ValueError for an address or status that cannot be right.
     """
     # Names reach notices and headers: no line breaks or control characters survive.
@@ -163,6 +171,12 @@ def add(session: Session, name: str, *, emails: Sequence[str] = (), backups: Seq
         session.flush()
     if status is not None:
         provider.status = status.upper()
+    if country is not None and country.strip():
+        provider.country = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", country).split())[:64]
+        if foreign is None:
+            foreign = provider.country.casefold() not in US_NAMES
+    if foreign is not None:
+        provider.foreign = foreign
     assert provider.id is not None
     for alias in [*names[1:], *aliases]:
         add_alias(session, provider.id, alias)
@@ -176,6 +190,16 @@ def add(session: Session, name: str, *, emails: Sequence[str] = (), backups: Seq
             session.add(ProviderDomain(provider_id=provider.id, domain=domain))
     session.flush()
     return provider
+
+
+def yes_no(value: str | None) -> bool | None:
+    """A CSV cell read as a flag: None when empty, ValueError when neither yes nor no."""
+    folded = (value or "").strip().casefold()
+    if not folded:
+        return None
+    if folded in _YES or folded in _NO:
+        return folded in _YES
+    raise ValueError(f"foreign must be yes/no (true/false, 1/0), not {value!r}")
 
 
 def _exact(session: Session, name: str) -> Provider | None:
@@ -217,6 +241,8 @@ def listing(session: Session) -> list[dict]:
             "name": provider.name,
             "status": provider.status,
             "known": provider.known,
+            "foreign": provider.foreign,
+            "country": provider.country,
             "aliases": sorted(aliases),
             "contacts": [{"address": c.address, "role": c.role, "undeliverable": c.undeliverable}
                          for c in contacts(session, provider.id, deliverable_only=False)],
@@ -230,7 +256,7 @@ def _cells(value: str | None) -> list[str]:
 
 
 def import_csv(session: Session, path: Path, now: datetime) -> int:
-    """Rows of `name,emails,backups,aliases,domains,status` (lists split by ';'); returns rows read.
+    """Rows of `name,emails,backups,aliases,domains,status[,foreign,country]` (lists split by ';'); returns rows read.
 
     Every row is checked before any is stored: one bad row stores nothing and names its line.
     """
@@ -245,8 +271,13 @@ def import_csv(session: Session, path: Path, now: datetime) -> int:
         for address in _cells(row.get("emails")) + _cells(row.get("backups")):
             if not valid_address(address):
                 raise ValueError(f"{path}:{line}: not an email address: {address!r}")
+        try:
+            yes_no(row.get("foreign"))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line}: {exc}") from exc
     for row in rows:
         add(session, row["name"], emails=_cells(row.get("emails")), backups=_cells(row.get("backups")),
             aliases=_cells(row.get("aliases")), domains=_cells(row.get("domains")),
-            status=row.get("status") or None, now=now)
+            status=row.get("status") or None, foreign=yes_no(row.get("foreign")),
+            country=row.get("country") or None, now=now)
     return len(rows)

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from mailbot.app import App
 from mailbot.config import Config
+from mailbot.hop_labels import labels_by_hop
 from scheduler.calendar import as_utc
 from scheduler.metrics import notice_context, previous_month, reports
 from scheduler.rules import (
@@ -38,6 +39,7 @@ from scheduler.rules import (
 )
 from store.db import session_scope
 from store.desk import Hop, Provider, Traceback, TracebackStatus
+from store.paths import paths
 from store.schedule import ScheduleClaim, StatusChange
 from store.upsert import insert_ignore
 
@@ -189,12 +191,15 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
 
 
 def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
+    # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
+    labels = labels_by_hop(paths(session, session.scalars(
+        select(Hop.traceback_id).where(Hop.provider_id == provider_id))))
     rows = session.execute(
-        select(Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
-        .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(Hop.provider_id == provider_id, Hop.outcome.in_(sorted(rules.status_outcomes))))
+        select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
+        .join(Traceback, Traceback.id == Hop.traceback_id).where(Hop.provider_id == provider_id))
     return [Identification(campaign or "", as_utc(requested), as_utc(answered or due or requested))
-            for requested, answered, due, campaign in rows if requested]
+            for hop_id, requested, answered, due, campaign in rows
+            if requested and labels.get(hop_id) in rules.status_labels]
 
 
 def _links(session: Session, provider_id: int) -> list[TrafficLink]:
@@ -233,10 +238,11 @@ def visit_provider(session: Session, rules: Rules, provider_id: int, now: dateti
 def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int]:
     """Providers identified on a hop within the window, or not GREEN (whose status may decay)."""
     since = now - rules.status_window
-    named = select(Hop.provider_id).where(Hop.outcome.in_(sorted(rules.status_outcomes)),
-                                          or_(Hop.answered_at > since, Hop.due_at > since))
-    return sorted(set(session.scalars(named)) | set(session.scalars(
-        select(Provider.id).where(Provider.status != "GREEN"))))
+    recent = session.scalars(select(Hop.traceback_id).where(or_(Hop.answered_at > since, Hop.due_at > since)))
+    found = paths(session, recent)
+    labels = labels_by_hop(found)
+    named = {row.provider_id for rows in found.values() for row in rows if labels[row.hop_id] in rules.status_labels}
+    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != "GREEN"))))
 
 
 # --- monthly metrics and the digest --------------------------------------------------------

@@ -16,18 +16,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from mailbot.hop_labels import ORIGINS, US_POE, labels_by_hop
 from scheduler.calendar import as_utc
 from store.desk import Hop, Provider, Traceback
+from store.paths import paths
 
-# Column -> the hop outcome it counts (None: still open). Hops that named their
-# upstream count only in "Total Hops", as in the sample.
-OUTCOME_COLUMNS: dict[str, str | None] = {
-    "Open": None,
-    "POE": "poe",
-    "Downstream": "downstream",
-    "Orig": "origin",
-    "No Resp": "no_response",
-    "Not Found": "not_found",
+# Column -> what it counts: hops with one of these outcomes (None: still open) or one of
+# these labels (mailbot.hop_labels: a POE or an origin depends on the whole path). Hops
+# that named their upstream count only in "Total Hops", as in the sample.
+OUTCOME_COLUMNS: dict[str, tuple[str, frozenset[str | None]]] = {
+    "Open": ("outcome", frozenset({None})),
+    "POE": ("label", frozenset({US_POE})),
+    "Downstream": ("outcome", frozenset({"downstream"})),
+    "Orig": ("label", ORIGINS),
+    "No Resp": ("outcome", frozenset({"no_response"})),
+    "Not Found": ("outcome", frozenset({"not_found"})),
 }
 YOUR_COLUMNS = ("Total Hops", *OUTCOME_COLUMNS, "Avg Response", "Campaigns")
 UPSTREAM_COLUMNS = ("Provider", "Total Hops", "Open", "POE", "Orig", "No Resp", "Not Found")
@@ -40,6 +43,7 @@ class HopFact:
     requested_at: datetime | None
     answered_at: datetime | None
     campaign: str = ""
+    label: str | None = None  # the hop's label on its path
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ def duration_text(seconds: float) -> str:
 def _counts(hops: list[HopFact], columns: Iterable[str]) -> dict[str, str]:
     row = {"Total Hops": str(len(hops))}
     for column in columns:
-        wanted = OUTCOME_COLUMNS[column]
-        row[column] = str(sum(1 for h in hops if h.outcome == wanted))
+        field, wanted = OUTCOME_COLUMNS[column]
+        row[column] = str(sum(1 for h in hops if getattr(h, field) in wanted))
     return row
 
 
@@ -96,23 +100,27 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
     end = as_utc(datetime.combine(month_end, datetime.min.time(), tzinfo=zone))
     up, up_provider = aliased(Hop), aliased(Provider)
     own_rows = session.execute(
-        select(Hop.id, Hop.provider_id, Provider.name, Hop.outcome, Hop.requested_at, Hop.answered_at, Traceback.campaign)
+        select(Hop.id, Hop.provider_id, Provider.name, Hop.outcome, Hop.requested_at, Hop.answered_at,
+               Traceback.campaign, Hop.traceback_id)
         .join(Provider, Provider.id == Hop.provider_id).join(Traceback, Traceback.id == Hop.traceback_id)
         .where(Hop.requested_at >= start, Hop.requested_at < end)
     ).all()
     upstream_rows = session.execute(
-        select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at)
+        select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at, up.id)
         .join(up, up.downstream_hop_id == Hop.id).join(up_provider, up_provider.id == up.provider_id)
         .where(Hop.requested_at >= start, Hop.requested_at < end)
     ).all()
+    labels = labels_by_hop(paths(session, {row[-1] for row in own_rows}))  # upstream hops share those paths
     own: dict[int, list[HopFact]] = {}
     names: dict[int, str] = {}
-    for _hop_id, provider_id, name, outcome, requested, answered, campaign in own_rows:
+    for hop_id, provider_id, name, outcome, requested, answered, campaign, _tb in own_rows:
         names[provider_id] = name
-        own.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered, campaign or ""))
+        own.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered, campaign or "",
+                                                       labels.get(hop_id)))
     upstream: dict[int, list[HopFact]] = {}
-    for provider_id, name, outcome, requested, answered in upstream_rows:
-        upstream.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered))
+    for provider_id, name, outcome, requested, answered, up_id in upstream_rows:
+        upstream.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered,
+                                                            label=labels.get(up_id)))
     period = month_start.strftime("%Y-%m")
     return [(pid, summarize(names[pid], period, hops, upstream.get(pid, []))) for pid, hops in sorted(own.items())]
 

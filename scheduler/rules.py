@@ -25,9 +25,9 @@ class Rules:
     escalate_after: int = 3
     status_window: timedelta = timedelta(days=60)
     red_same_campaign: timedelta = timedelta(days=10)
-    # Hop outcomes that identify a provider as originator or U.S. point of entry; the
-    # non-responsive letter says a silent provider is marked as the originator.
-    status_outcomes: frozenset[str] = frozenset({"origin", "poe", NO_RESPONSE})
+    # Hop labels (mailbot.hop_labels) that identify a provider as originator or U.S. point
+    # of entry; the non-responsive letter says a silent provider is marked as the originator.
+    status_labels: frozenset[str] = frozenset({"us_origin", "international_origin", "us_poe", NO_RESPONSE})
 
     @classmethod
     def from_settings(cls, settings: dict) -> Rules:
@@ -38,7 +38,7 @@ class Rules:
             escalate_after=int(settings["escalate_after"]),
             status_window=timedelta(days=float(settings["status_window_days"])),
             red_same_campaign=timedelta(days=float(settings["red_same_campaign_days"])),
-            status_outcomes=frozenset(settings["status_outcomes"]),
+            status_labels=frozenset(settings["status_labels"]),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import Column, DateTime, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -31,6 +31,10 @@ class Provider(SQLModel, table=True):
     status: str = Field(default=ProviderStatus.GREEN, max_length=8)
     known: bool = False
     created_at: datetime | None = Field(default=None, sa_column=_utc())
+    # Not a U.S. provider (the ITG reads it from the FCC's Robocall Mitigation Database):
+    # decides the U.S. Point of Entry and Foreign Point of Departure hop labels.
+    foreign: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    country: str | None = Field(default=None, max_length=64)  # ISO code or name, as given
 
 
 class ProviderAlias(SQLModel, table=True):

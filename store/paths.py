@@ -1,0 +1,36 @@
+"""Tracebacks' Call Paths as plain rows: each hop in order with its provider's `foreign` flag.
+
+What `mailbot.hop_labels` needs to label hops, read in one query for many tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from store.desk import Hop, Provider
+
+
+@dataclass(frozen=True)
+class PathRow:
+    hop_id: int
+    provider_id: int
+    foreign: bool
+    outcome: str | None
+
+
+def paths(session: Session, traceback_ids: Iterable[int]) -> dict[int, list[PathRow]]:
+    """traceback id -> its hops, terminating provider first."""
+    ids = sorted(set(traceback_ids))
+    found: dict[int, list[PathRow]] = {tb: [] for tb in ids}
+    for start in range(0, len(ids), 1000):  # bounded IN lists
+        rows = session.execute(
+            select(Hop.traceback_id, Hop.id, Hop.provider_id, Provider.foreign, Hop.outcome)
+            .join(Provider, Provider.id == Hop.provider_id)
+            .where(Hop.traceback_id.in_(ids[start:start + 1000])).order_by(Hop.traceback_id, Hop.position))
+        for tb, hop_id, provider_id, foreign, outcome in rows:
+            found[tb].append(PathRow(hop_id, provider_id, bool(foreign), outcome))
+    return found
