@@ -30,7 +30,7 @@ from mailbot.app import App
 from scheduler import jobs
 from scheduler.calendar import as_utc
 from store.db import session_scope
-from store.desk import Hop, Traceback
+from store.desk import Hop
 from store.ingest import Arrival, Tally
 from store.models import Message
 from store.outbox import OutboxMessage

@@ -178,11 +178,11 @@ def test_providers_stored_before_the_flag_upgrade_as_domestic(db_url: str) -> No
     from store import schema
     from store.db import make_engine
 
-    engine = make_engine(db_url)
-    schema.upgrade(engine, "0002")
-    with engine.begin() as conn:
+    upgraded = make_engine(db_url)
+    schema.upgrade(upgraded, "0002")
+    with upgraded.begin() as conn:
         conn.exec_driver_sql("INSERT INTO provider (name, status, known) VALUES ('Old Carrier', 'GREEN', false)")
-    schema.upgrade(engine)
-    with session_scope(engine) as session:
+    schema.upgrade(upgraded)
+    with session_scope(upgraded) as session:
         old = session.scalars(select(Provider)).one()
         assert (old.name, old.foreign, old.country) == ("Old Carrier", False, None)

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from mailbot import providers
 from store.db import create_schema, make_engine, session_scope
-from store.desk import Provider, Review
+from store.desk import Provider
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
