@@ -239,19 +239,9 @@ def for_app(app: App, session: Session, now: datetime) -> Digest:
 def send(app: App, session: Session, now: datetime, key: str) -> EmailMessage:
     """Queue the digest in the outbox (delivered like every notice); `key` makes it once."""
     from mailbot import outbox
-    from store.outbox import OutboxMessage, OutboxRecipient, OutboxStatus
-    from store.upsert import insert_ignore
 
     mail = outbox.settings()
     to = list(app.config.get("ops", "email"))
     msg = build_message(for_app(app, session, now), mail.sender, to, mail.domain)
-    addresses = [address for _name, address in outbox.clean_addresses(to)]
-    row = {"dedupe_key": key, "kind": "digest", "message_id": str(msg["Message-ID"]),
-           "sender": outbox.clean_addresses([mail.sender])[0][1], "recipients": addresses,
-           "subject": str(msg["Subject"]), "raw": msg.as_bytes(), "status": OutboxStatus.QUEUED,
-           "attempts": 0, "created_at": now, "next_attempt_at": now}
-    (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")
-    if outbox_id is not None:
-        session.execute(OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
-                        [{"outbox_id": outbox_id, "address": a.lower()} for a in dict.fromkeys(addresses)])
+    outbox.enqueue_message(session, dedupe_key=key, kind="digest", msg=msg, now=now)
     return msg
