@@ -31,6 +31,44 @@ _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# A header block the feed parser reads without a defect or a surprise: an
+# optional unix "From " line, then fields (a name of printable ASCII but ':',
+# then ':'), each with its continuation lines (starting with space or tab), each
+# line ending in LF or CRLF (a lone CR is a line end to the feed parser), then
+# the blank line. Possessive quantifiers: a block that is not plain fails in one
+# pass, without backtracking.
+_NAME_CHAR = r"[\x21-\x39\x3b-\x7e]"
+_PLAIN_HEAD = re.compile(
+    rf"(?:From [^\r\n]*+\r?\n)?(?:{_NAME_CHAR}++:[^\r\n]*+\r?\n(?:[ \t][^\r\n]*+\r?\n)*+)++\r?\n")
+# One field of such a block: its name, and its value as compat32's
+# header_source_parse gives it (leading blanks off, continuation lines kept as
+# they are, the last line end off; '.' takes the CR of a CRLF, removed after).
+_FIELD = re.compile(rf"^({_NAME_CHAR}+):[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
+
+
+def _read_head(block: bytes) -> email.message.Message | None:
+    """What email.message_from_bytes(block) gives for the plain header block of a text/* message, else None.
+
+    The feed parser walks the block line by line in Python and costs more than
+    the rest of the message's parse; two regex passes find the same fields.
+    Anything unusual (bare CR, a line that is neither field nor continuation,
+    a misplaced "From ") is left to the feed parser, so its defects stay its own;
+    so are multipart and message/* types, which it reads further.
+    """
+    text = block.decode("ascii", "surrogateescape")
+    if _PLAIN_HEAD.fullmatch(text) is None:
+        return None
+    msg = email.message.Message()
+    if text.startswith("From "):
+        unixfrom, _, text = text.partition("\n")
+        msg.set_unixfrom(unixfrom.removesuffix("\r"))
+    fields = _FIELD.findall(text)
+    if "\r" in text:
+        fields = [(name, value.removesuffix("\r")) for name, value in fields]
+    for name, value in fields:
+        msg.set_raw(name, value)
+    msg.set_payload("")
+    return msg if content_type(msg).startswith("text/") else None
 
 
 def parse_bytes(raw: bytes) -> email.message.Message:
@@ -44,7 +82,10 @@ def parse_bytes(raw: bytes) -> email.message.Message:
     end = _HEADER_END.search(raw)
     if end is None:
         return email.message_from_bytes(raw)
-    msg = email.message_from_bytes(raw[: end.end()])
+    block = raw[: end.end()]
+    msg = _read_head(block)
+    if msg is None:
+        msg = email.message_from_bytes(block)
     if not content_type(msg).startswith("text/") or msg.get_payload():  # multipart, or headers the parser ended early
         return email.message_from_bytes(raw)
     msg.set_payload(raw[end.end():].decode("ascii", "surrogateescape"))

@@ -1,0 +1,156 @@
+"""The parsers' fast paths give exactly what the stdlib (or the plain path) gives.
+
+Each fast path handles only input it recognises as plain and leaves the rest to
+the general code; these tests hold each one to its general counterpart on every
+fixture, and on generated and mutated input where it answers at all.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import re
+
+import pytest
+from conftest import ROOT, SAMPLE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parsers import mime
+
+FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))
+RAWS = [p.read_bytes() for p in FIXTURES]
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# What parse_bytes caches on a Message; not part of the parse.
+_CACHES = {"_first_headers", "_content_type"}
+
+
+def _state(msg: email.message.Message) -> dict:
+    """A Message's whole state, comparable: defects by class and text, attached parts recursively."""
+    state = {k: v for k, v in vars(msg).items() if k not in _CACHES}
+    state["defects"] = [(type(d), str(d)) for d in msg.defects]
+    if isinstance(msg._payload, list):
+        state["_payload"] = [_state(p) if isinstance(p, email.message.Message) else p for p in msg._payload]
+    return state
+
+
+def _head(raw: bytes) -> bytes:
+    end = _HEADER_END.search(raw)
+    assert end is not None
+    return raw[: end.end()]
+
+
+def _assert_head_as_stdlib(block: bytes) -> bool:
+    """The fast reader's Message equals the feed parser's whenever it answers; whether it answered."""
+    fast = mime._read_head(block)
+    if fast is not None:
+        assert _state(fast) == _state(email.message_from_bytes(block))
+    return fast is not None
+
+
+def test_header_reader_reads_every_fixture_header_as_the_feed_parser() -> None:
+    read = [_assert_head_as_stdlib(_head(raw)) for raw in RAWS if _HEADER_END.search(raw)]
+    # Nearly all real headers are plain: the fast reader must actually be the one reading them.
+    assert sum(read) >= 0.9 * len(read)
+
+
+@pytest.mark.parametrize(("block", "plain"), [
+    (b"Subject: a\n\n", True),
+    (b"Subject: a\r\n\r\n", True),
+    (b"Subject: a\r\n\n", True),
+    (b"From x@y Mon Jan  3 00:00:00 2022\r\nSubject: a\n\n", True),
+    (b"Subject:\n \n\n", True),  # a value of only a continuation of blanks
+    (b"Subject: \t\r\n\tb\r\n c\r\n\r\n", True),  # leading blanks, CRLF kept inside the value
+    (b"X:\x00\xff\xc3\xa9 ::\n\n", True),  # NUL and 8-bit bytes are value like any other
+    (b"Subject: a\rb\n\n", False),  # a lone CR ends a line for the feed parser
+    (b"Subject: a\n b\rc\n\n", False),
+    (b"From x\ry\nSubject: a\n\n", False),
+    (b" Subject: a\n\n", False),  # continuation first: a defect
+    (b"Subject a\n\n", False),  # not a field: the body starts here
+    (b": a\n\n", False),  # empty name: a defect
+    (b"Subject: a\nFrom x\n\n", False),  # misplaced unix From
+    (b"From x\n\n", False),  # unix From alone
+    (b"From : a\n\n", False),
+    (b"\n\n", False),
+])
+def test_header_reader_on_the_edges(block: bytes, plain: bool) -> None:
+    assert _assert_head_as_stdlib(block) is plain
+
+
+_EOL = st.sampled_from([b"\n", b"\r\n", b"\r", b""])
+_TEXT = st.binary(max_size=30) | st.lists(st.sampled_from([b"a", b" ", b"\t", b":", b"\r", b"\n", b"\x00", b"\xe9",
+                                                           b"From ", b"=?utf-8?q?x?="]), max_size=12).map(b"".join)
+_NAME = st.sampled_from([b"Subject", b"From", b"X-A", b"Content-Type", b"a b", b"", b"\xe9", b"\x7f", b"~!"]) | \
+    st.binary(max_size=8)
+_LINE = st.one_of(
+    st.tuples(_NAME, _TEXT).map(lambda nv: nv[0] + b":" + nv[1]),
+    st.tuples(st.sampled_from([b" ", b"\t"]), _TEXT).map(b"".join),
+    _TEXT.map(lambda t: b"From " + t),
+    _TEXT,
+)
+
+
+@st.composite
+def header_blocks(draw: st.DrawFn) -> bytes:
+    lines = draw(st.lists(st.tuples(_LINE, _EOL), min_size=1, max_size=8))
+    return b"".join(line + eol for line, eol in lines) + draw(st.sampled_from([b"\n", b"\r\n", b"\n\n"]))
+
+
+@st.composite
+def plain_header_blocks(draw: st.DrawFn) -> bytes:
+    """Blocks the fast reader must take: fields and continuations with LF or CRLF line ends."""
+    eol = st.sampled_from([b"\n", b"\r\n"])
+    value = st.binary(max_size=30).map(lambda v: v.replace(b"\r", b"").replace(b"\n", b""))
+    name = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters=":"),
+                   min_size=1, max_size=12).map(str.encode)
+    out = draw(st.sampled_from([b"", b"From someone Mon Jan  3 00:00:00 2022\n"]))
+    for _ in range(draw(st.integers(1, 6))):
+        out += draw(name) + b":" + draw(value) + draw(eol)
+        for _ in range(draw(st.integers(0, 2))):
+            out += draw(st.sampled_from([b" ", b"\t"])) + draw(value) + draw(eol)
+    return out + draw(eol)
+
+
+@st.composite
+def mutated_heads(draw: st.DrawFn) -> bytes:
+    raw = bytearray(_head(draw(st.sampled_from([r for r in RAWS if _HEADER_END.search(r)]))))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(raw)))
+        raw[at:at] = draw(_LINE | _EOL | st.binary(min_size=1, max_size=4))
+    return bytes(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(block=header_blocks() | mutated_heads())
+def test_header_reader_answers_only_as_the_feed_parser(block: bytes) -> None:
+    _assert_head_as_stdlib(block)
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=plain_header_blocks())
+def test_header_reader_reads_every_plain_block(block: bytes) -> None:
+    assert _assert_head_as_stdlib(block)
+
+
+def _parse_bytes_before(raw: bytes) -> email.message.Message:
+    """parse_bytes as it was before the fast header reader: the stdlib parses the header block."""
+    end = _HEADER_END.search(raw)
+    if end is None:
+        return email.message_from_bytes(raw)
+    msg = email.message_from_bytes(raw[: end.end()])
+    if not mime.content_type(msg).startswith("text/") or msg.get_payload():
+        return email.message_from_bytes(raw)
+    msg.set_payload(raw[end.end():].decode("ascii", "surrogateescape"))
+    return msg
+
+
+def test_parse_bytes_gives_the_same_tree_on_every_fixture() -> None:
+    for raw in RAWS:
+        assert _state(mime.parse_bytes(raw)) == _state(_parse_bytes_before(raw))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=mutated_heads(), body_of=st.sampled_from([r for r in RAWS if _HEADER_END.search(r)]))
+def test_parse_bytes_gives_the_same_tree_with_mutated_headers(head: bytes, body_of: bytes) -> None:
+    raw = head + body_of[len(_head(body_of)):]
+    assert _state(mime.parse_bytes(raw)) == _state(_parse_bytes_before(raw))
