@@ -28,7 +28,7 @@ LABELS = {"date/time": "call_time", "to": "called", "from": "caller", "campaign"
 _LABEL = re.compile(r"^(date\s*/\s*time|to|from|campaign)\s*:\s*(.*)$", re.IGNORECASE)
 _QUOTE = re.compile(r"^(?:\s*>)+ ?")
 # Lines that end a block even without a blank line before them.
-_TRAILERS = re.compile(r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.I)
+_TRAILERS = re.compile(r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.IGNORECASE)
 SEE_ABOVE = "(see description above)"
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!$%&])")
 _CALL_TIME = re.compile(

@@ -12,7 +12,7 @@ from parsers.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
 # notice reads like the notice itself.
-_QUOTE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.M)
+_QUOTE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 
 
 def unquote(text: str) -> str:
@@ -36,17 +36,17 @@ class Facts:
 
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
-    rx = re.compile(pattern, re.I)
+    rx = re.compile(pattern, re.IGNORECASE)
     return lambda f: bool(rx.search(header_text(f.msg, name)))
 
 
 def _subject(pattern: str) -> Callable[[Facts], bool]:
-    rx = re.compile(pattern, re.I)
+    rx = re.compile(pattern, re.IGNORECASE)
     return lambda f: bool(rx.search(f.envelope.subject))
 
 
 def _sender(pattern: str) -> Callable[[Facts], bool]:
-    rx = re.compile(pattern, re.I)
+    rx = re.compile(pattern, re.IGNORECASE)
     return lambda f: bool(rx.search(f.envelope.sender or ""))
 
 
@@ -56,7 +56,7 @@ def _body(pattern: str, guard: str) -> Callable[[Facts], bool]:
     The guard is a plain substring test, so the regex runs only on the few
     bodies that could match.
     """
-    rx = re.compile(pattern, re.M)
+    rx = re.compile(pattern, re.MULTILINE)
     return lambda f: guard in f.lower and rx.search(f.lower) is not None
 
 
@@ -78,8 +78,8 @@ FORWARD_PREFIX = _TAGS + FORWARD
 HEADING = r"call\s+details\s+for\s+(?:incident|traceback)\s*#\s*\d"
 # Where a reply starts quoting what it answers (lowercased, quote markers kept).
 _QUOTE_START = re.compile(
-    r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )", re.M)
-_FORWARDED = re.compile(FORWARD_PREFIX, re.I)
+    r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )", re.MULTILINE)
+_FORWARDED = re.compile(FORWARD_PREFIX, re.IGNORECASE)
 
 
 def _answers_quoted_notice(f: Facts) -> bool:

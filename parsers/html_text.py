@@ -8,6 +8,7 @@ A row of one cell is layout, not data: its lines are kept.
 
 from __future__ import annotations
 
+import contextlib
 from html.parser import HTMLParser
 
 _BLOCK = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr"})
@@ -93,11 +94,9 @@ class _Collector(HTMLParser):
 
 def html_to_text(markup: str) -> str:
     collector = _Collector()
-    try:
+    with contextlib.suppress(Exception):  # broken markup still yields what was read
         collector.feed(markup)
         collector.close()
-    except Exception:  # noqa: BLE001 - broken markup still yields what was read
-        pass
     lines = []
     for line in collector.finish().split("\n"):
         cells = [c.strip() for c in line.split("\t")]

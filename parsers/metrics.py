@@ -7,8 +7,8 @@ import re
 from parsers.call_details import unescape_markdown
 from parsers.records import MonthlyMetrics, SummaryRow
 
-_TITLE = re.compile(r"^\s*Monthly Metrics\s*[-–]\s*(.+?)\s*$", re.M)
-_ADDRESSEE = re.compile(r"^\s*(.+?), you can find your organization", re.M)
+_TITLE = re.compile(r"^\s*Monthly Metrics\s*[-–]\s*(.+?)\s*$", re.MULTILINE)
+_ADDRESSEE = re.compile(r"^\s*(.+?), you can find your organization", re.MULTILINE)
 
 
 def _strip(text: str) -> str:

@@ -10,12 +10,12 @@ from parsers.records import Comment, UpstreamNotice
 _UPSTREAM = re.compile(
     r"notifying you that\s+\**(?P<provider>.+?)\**\s+has not yet responded to the request for\s+"
     r"(?:Traceback|Incident)\s*#\s*(?P<id>\d+)",
-    re.I | re.S,
+    re.IGNORECASE | re.DOTALL,
 )
 _COMMENT = re.compile(
     r"^\s*(?P<author>[^\n]+?)\s+from\s+\**(?P<org>[^\n*]+?)\**\s+has sent you the following message:\s*\n(?P<text>.*?)"
     r"(?=\n\s*To respond, please|\n\s*Submit your response|\Z)",
-    re.I | re.S | re.M,
+    re.IGNORECASE | re.DOTALL | re.MULTILINE,
 )
 
 

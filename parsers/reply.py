@@ -28,17 +28,17 @@ _QUOTE_START = re.compile(
     r"call details for (traceback|incident)|confidentiality notice|aviso de confidencialidad|"
     r"this (e-?mail|message|communication)( and any (attachments|files)[\w ]*)? (is|are|may contain|contains)\b|"
     r"este (correo|mensaje)[\w ,]* (es|contiene|puede contener)\b)",
-    re.I,
+    re.IGNORECASE,
 )
 # Closing words after which only a signature follows.
 _SIGNOFF = re.compile(
     r"^(thanks|thank you|regards|best regards|kind regards|best|sincerely|cheers|saludos|atentamente|"
     r"gracias|cordialmente|un saludo|muchas gracias)\b[\w ,.!]*$",
-    re.I,
+    re.IGNORECASE,
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # "Traceback #7", "incident 4101", "TB#12", or a bare "#4101".
-_TRACEBACK_MENTION = re.compile(r"\b(?:traceback|incident|tb|rastreo|caso)s?\s*#?\s*(\d+)\b|#\s*(\d{2,})\b", re.I)
+_TRACEBACK_MENTION = re.compile(r"\b(?:traceback|incident|tb|rastreo|caso)s?\s*#?\s*(\d+)\b|#\s*(\d{2,})\b", re.IGNORECASE)
 
 # A provider or customer name: capitalised words (digits, &, dotted domains allowed),
 # joined by a few lower-case connectors, with an optional legal suffix after a comma.
@@ -50,7 +50,7 @@ _NAME = re.compile(
 _FILLER = re.compile(
     r"^(?:[\s:,\-–]|the|our|an?|upstream|provider|carrier|partner|vendor|customer|client|company|is|was|called|named|"
     r"el|la|los|un|una|nuestro|nuestra|proveedor|operador|cliente|es|fue|de|llamad[oa]|denominad[oa])+\b[\s:,\-–]*",
-    re.I,
+    re.IGNORECASE,
 )
 # Capitalised words that start sentences, not names.
 _NOT_A_NAME = re.compile(r"^(We|I|It|This|The|Our|They|Please|Nosotros|Este|Esta|El|La|Por|Unknown|N/?A)$")
@@ -58,15 +58,15 @@ _NOT_A_NAME = re.compile(r"^(We|I|It|This|The|Our|They|Please|Nosotros|Este|Esta
 _P = r"(?:[\w.]+ ){0,3}"  # up to three words in between
 # (outcome, pattern, where the name follows) in priority order; first match wins per sentence.
 OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (outcome, re.compile(pattern, re.I))
+    (outcome, re.compile(pattern, re.IGNORECASE))
     for outcome, pattern in (
-        ("dispute", r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
+        ("dispute", (r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
                     r"we are not the (originating|upstream)|\b(written|documented|express|prior) consent\b|"
                     r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
                     r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                     r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
-                    r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"),
-        ("not_found", r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
+                    r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b")),
+        ("not_found", (r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
                       rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
                       r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
                       r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
@@ -79,8 +79,8 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                       r"\bno (pas[oó]|transit[oó]|curs[oó]) por nuestra red\b|"
                       r"\bdoes(n't| not) (appear|show)\b|did(n't| not) (transit|traverse|pass through|route through|hit)\b|"
                       r"\bno (encontramos|se encontr[oó]|hay registros?|tenemos registros?|localizamos|aparece)\b|"
-                      r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b"),
-        ("upstream", r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
+                      r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b")),
+        ("upstream", (r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
                      r"\b(received|got|accepted) (it|them|this|these|that) (from|via)\b|\bsourced (from|by|via)\b|"
                      r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) (route|call|calls|traffic) (is|was)\b|"
                      r"\bupstream\s*(provider|carrier)?\s*name\s*:|"
@@ -108,14 +108,14 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                      r"(a trav[eé]s de|de parte de|desde|de|por|v[ií]a)\b|"
                      r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|^\W*proveedor\s*:|"
                      r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
-                     r"\bfavor de contactar a\b|\bcontacten a\b"),
-        ("origin", r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
+                     r"\bfavor de contactar a\b|\bcontacten a\b")),
+        ("origin", (r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
                    r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)\b|"
                    r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
                    r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
                    r"\b(end|originating|responsible) (customer|client|user|party)\b|"
                    r"\b(nuestro|nuestra|un|una) (cliente|suscriptor|usuario final)\b|\boriginad[oa] por\b|"
-                   r"\borigin[oó] (de|en|por)\b|\bes cliente\b"),
+                   r"\borigin[oó] (de|en|por)\b|\bes cliente\b")),
     )
 )
 
@@ -124,11 +124,11 @@ _NAME_AFTER = {
     "upstream": re.compile(
         r"(?:from|via|by|through|is|was|were|as|to|:|=|-|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:)\s+",
-        re.I),
+        re.IGNORECASE),
     "origin": re.compile(
         r"(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|by|por|is|es)[,:]?\s+"
         r"(?:is |was |es |fue )?",
-        re.I),
+        re.IGNORECASE),
 }
 
 
@@ -150,7 +150,7 @@ def strip_quoted(text: str) -> str:
 def _sentences(text: str) -> list[tuple[int, str]]:
     """(offset, sentence) pairs; sentences end at '.', '!', '?', ';' before a space, or a line break."""
     out: list[tuple[int, str]] = []
-    for m in re.finditer(r"[^\n]+?(?:[.!?;](?=\s|$)|$)", text, re.M):
+    for m in re.finditer(r"[^\n]+?(?:[.!?;](?=\s|$)|$)", text, re.MULTILINE):
         sentence = m.group(0).strip()
         if sentence:
             out.append((m.start(), sentence))
