@@ -10,8 +10,6 @@ import gc
 import multiprocessing
 import os
 import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -22,17 +20,12 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
-from mailbot import sources
-from parsers.message import parse_message
+from mailbot import parse_worker, sources
+from mailbot.parse_worker import GC_THRESHOLD
 from parsers.records import ParsedMessage
 from store.db import session_scope
 from store.ingest import Arrival, Tally, recluster_campaigns, save_batch
 from store.models import Message
-
-
-# Collect young objects every 20 000 allocations rather than 700: parsing and storing
-# allocate heavily and keep little, and the frequent passes cost ~5% of an import.
-GC_THRESHOLD = 20_000
 
 
 @contextmanager
@@ -43,22 +36,6 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-def _exit_with_parent(importer: int) -> None:
-    """Pool worker start-up: exit once the importer is gone (after a kill -9 nobody stops the pool).
-
-    The importer's pid is passed in: a worker still starting when the importer
-    died already has another parent, and must not take that one for it.
-    """
-
-    def watch() -> None:
-        while os.getppid() == importer:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker lives for one import
 
 
 def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
@@ -95,22 +72,18 @@ CHUNK = 50  # messages per parsing task: small enough to share out, large enough
 Parse = list[tuple[list[bytes], "Future[list[ParsedMessage]] | None"]]
 
 
-def _parse_chunk(raws: list[bytes]) -> list[ParsedMessage]:
-    return [parse_message(raw) for raw in raws]
-
-
 def _parse_all(raws: list[bytes], pool: Executor | None) -> Parse:
     """Hand the batch's chunks to the workers, if there are any."""
     if pool is None:
         return [(raws, None)]
     chunks = [raws[i:i + CHUNK] for i in range(0, len(raws), CHUNK)]
-    return [(chunk, pool.submit(_parse_chunk, chunk)) for chunk in chunks]
+    return [(chunk, pool.submit(parse_worker.parse_chunk, chunk)) for chunk in chunks]
 
 
 def _results(parsed: Parse) -> list[ParsedMessage]:
     """The batch's parse. This process is one of the --jobs: chunks no worker has
     started yet it parses itself, from the end, while the workers work from the front."""
-    mine = {i: _parse_chunk(chunk) for i, (chunk, future) in reversed(list(enumerate(parsed)))
+    mine = {i: parse_worker.parse_chunk(chunk) for i, (chunk, future) in reversed(list(enumerate(parsed)))
             if future is None or future.cancel()}
     return [m for i, (_, future) in enumerate(parsed)
             for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
@@ -148,7 +121,7 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     # connection and, outliving a kill -9, hold its transaction's locks open.
     # This process parses too (see _results), so --jobs N starts N - 1 workers.
     pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_exit_with_parent, initargs=(os.getpid(),)) if jobs > 1 \
+                                  initializer=parse_worker.start, initargs=(os.getpid(),)) if jobs > 1 \
         else nullcontext(None)
     with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
         # With a pool, the workers parse the next batch while this process stores the last one.
