@@ -91,16 +91,31 @@ def read_maildir(root: Path) -> Iterator[Arrival]:
             yield Arrival(source=f"maildir:{root}", source_key=key, raw=(root / sub / name).read_bytes())
 
 
-# A message ends where a blank line is followed by a "From " line.
-_NEXT_MESSAGE = re.compile(rb"\n\r?\nFrom ")
-_QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
+_SEPARATOR = b"\nFrom "  # a "From " line; it starts a message only after a blank line
+_QUOTED = b">From "  # every mboxrd-quoted line (">From ", ">>From ", ...) contains this
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 _CHUNK = 1 << 22
+
+
+def _separator(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """The first message boundary after `pos`: (end of the message before, start of the next).
+
+    A plain `find` for the "From " line and a look back for the blank line: a regex
+    scan for the same (`\\n\\r?\\nFrom `) took ~5x longer on 5 KB notices.
+    """
+    while (at := buf.find(_SEPARATOR, pos)) != -1:
+        if buf[at - 1:at] == b"\n":
+            return at, at + 1
+        if buf[at - 2:at] == b"\n\r":
+            return at - 1, at + 1
+        pos = at + 1
+    return None
 
 
 def read_mbox(path: Path) -> Iterator[Arrival]:
     """Split on 'From ' lines that follow a blank line; undo mboxrd '>From ' quoting.
 
-    Reads in blocks and finds separators with one regex scan, rather than a
+    Reads in blocks and finds separators by scanning each block once, rather than a
     Python step per line; a message is keyed by its "From " line's offset.
     """
     source = f"mbox:{path}"
@@ -109,29 +124,35 @@ def read_mbox(path: Path) -> Iterator[Arrival]:
         base = 0  # file offset of buf[0]
         start = 0  # offset in buf of the current message's "From " line
         scan = 0
+        quoted = -1  # offset in buf of the next ">From " at or after `start`; -1: look again
         eof = not buf
         while not eof or start < len(buf):
-            found = _NEXT_MESSAGE.search(buf, scan)
+            found = _separator(buf, scan)
             if found is None and not eof:
                 more = fh.read(_CHUNK)
                 eof = not more
                 buf, base, scan = buf[start:] + more, base + start, max(0, len(buf) - start - 8)
-                start = 0
+                start, quoted = 0, -1
                 continue
-            end = found.start() + 1 if found else len(buf)
-            yield Arrival(source=source, source_key=str(base + start), raw=_mbox_message(buf, start, end, found is None))
+            end, following = found if found else (len(buf), len(buf))
+            if quoted < start:
+                quoted = buf.find(_QUOTED, start)
+                quoted = len(buf) if quoted == -1 else quoted
+            raw = _mbox_message(buf, start, end, found is None, quoted < end)
+            yield Arrival(source=source, source_key=str(base + start), raw=raw)
             if found is None:
                 break
-            start = scan = found.end() - len(MBOX_SEPARATOR)
+            start = scan = following
             if start > _CHUNK:  # keep the buffer small: drop what was yielded
-                buf, base, scan, start = buf[start:], base + start, 0, 0
+                buf, base, scan, quoted = buf[start:], base + start, 0, quoted - start
+                start = 0
 
 
-def _mbox_message(buf: bytes, start: int, end: int, last: bool) -> bytes:
+def _mbox_message(buf: bytes, start: int, end: int, last: bool, quoted: bool) -> bytes:
     body_start = buf.find(b"\n", start, end)
     raw = buf[body_start + 1:end] if body_start != -1 else b""
     if last:  # the blank line that ends the file's last message is not part of it
         cut = raw.rfind(b"\n", 0, len(raw) - 1) + 1
         if raw[cut:] in (b"\n", b"\r\n"):
             raw = raw[:cut]
-    return _QUOTED_FROM.sub(rb"\1", raw) if b">From " in raw or b">>" in raw else raw
+    return _QUOTED_FROM.sub(rb"\1", raw) if quoted else raw
