@@ -12,7 +12,8 @@ import email.header
 import email.message
 import email.utils
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from email.policy import compat32
 
 from parsers.html_text import html_to_text
 from parsers.records import Envelope
@@ -28,6 +29,14 @@ _ANGLE = re.compile(r"<([^<>\s]{1,900})>")
 # whole message; an addr-spec regex finds the same addresses in real headers.
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s]+@[^<>\s]+?)\s*>")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_QUOTED_NAME_OR_COMMENT = re.compile(r'["(\\]|=\?')
+# A Date header as RFC 5322 writes it ("Fri, 26 Jun 2020 17:44:00 +0000"), which
+# parsedate_to_datetime reads the same way with a dozen splits and tests. Years
+# from 1000 only: it reads a year below 100 as two digits.
+_MONTHS = {name: number for number, name in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+                                                       "Oct", "Nov", "Dec"), 1)}
+_PLAIN_DATE = re.compile(rf"(?:[A-Za-z]{{3}}, )?([0-9]{{1,2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}})"
+                         r" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})")
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -131,6 +140,8 @@ def _header(msg: email.message.Message, name: str) -> object:
     found = index.get(name.lower())
     if found is None:
         return None
+    if msg.policy is compat32 and type(found[1]) is str and found[1].isascii():
+        return found[1]  # what compat32's fetch returns for text without raw 8-bit bytes, without its three calls
     try:
         return msg.policy.header_fetch_parse(*found)
     except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
@@ -180,7 +191,7 @@ def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
 
 
 def _header_addresses(raw: str) -> list[str]:
-    if not any(c in raw for c in '"(\\') and "=?" not in raw:
+    if _QUOTED_NAME_OR_COMMENT.search(raw) is None:
         # No quoted names, comments or encoded words: commas split the list, and an
         # address in <> is the address. getaddresses() would cost more than the whole
         # message parse and find the same.
@@ -200,12 +211,25 @@ def message_ids(value: str) -> tuple[str, ...]:
     return tuple(f"<{m}>" for m in _ANGLE.findall(value))
 
 
+def _parse_date(value: str) -> datetime:
+    """email.utils.parsedate_to_datetime(value), the plain RFC 5322 form read directly."""
+    plain = _PLAIN_DATE.fullmatch(value)
+    if plain is None:
+        return email.utils.parsedate_to_datetime(value)
+    day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = plain.groups()
+    offset = int(tz_hours) * 3600 + int(tz_minutes) * 60
+    if sign == "-" and not offset:  # -0000: the sender's zone is unknown, so no zone
+        return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                    tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)))
+
+
 def header_date(msg: email.message.Message) -> datetime | None:
     value = header_text(msg, "Date")
     if not value:
         return None
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
+        parsed = _parse_date(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import email
 import email.message
+import email.utils
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from conftest import ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import mime
+from parsers import call_details, mime
 
 FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))
 RAWS = [p.read_bytes() for p in FIXTURES]
@@ -144,13 +147,135 @@ def _parse_bytes_before(raw: bytes) -> email.message.Message:
     return msg
 
 
+def _tree(parse: Callable[[bytes], email.message.Message], raw: bytes) -> object:
+    """The parsed tree's state, or the error the parse raised (damaged headers can make the stdlib raise)."""
+    try:
+        return _state(parse(raw))
+    except Exception as exc:  # noqa: BLE001
+        return (type(exc), str(exc))
+
+
 def test_parse_bytes_gives_the_same_tree_on_every_fixture() -> None:
     for raw in RAWS:
-        assert _state(mime.parse_bytes(raw)) == _state(_parse_bytes_before(raw))
+        assert _tree(mime.parse_bytes, raw) == _tree(_parse_bytes_before, raw)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(head=mutated_heads(), body_of=st.sampled_from([r for r in RAWS if _HEADER_END.search(r)]))
 def test_parse_bytes_gives_the_same_tree_with_mutated_headers(head: bytes, body_of: bytes) -> None:
     raw = head + body_of[len(_head(body_of)):]
-    assert _state(mime.parse_bytes(raw)) == _state(_parse_bytes_before(raw))
+    assert _tree(mime.parse_bytes, raw) == _tree(_parse_bytes_before, raw)
+
+
+def test_header_lookup_gives_what_message_get_gives() -> None:
+    for raw in RAWS + [b"Subject: caf\xc3\xa9\nX: \xff\nSubject: second\n\nbody"]:
+        msg = mime.parse_bytes(raw)
+        for name in {name.lower() for name in msg} | {"absent"}:
+            found, expected = mime._header(msg, name), msg.get(name)
+            assert (type(found), str(found)) == (type(expected), str(expected))
+
+
+_DATES = st.builds(
+    lambda day_name, day, month, year, clock, zone: f"{day_name}{day} {month} {year} {clock} {zone}",
+    st.sampled_from(["", "Fri, ", "Xyz, ", "fri, "]),
+    st.integers(0, 40).map(str) | st.sampled_from(["07", "007"]),
+    st.sampled_from(["Jan", "Feb", "Jun", "Dec", "jun", "JUN", "June", "Foo"]),
+    st.integers(0, 10000).map(str) | st.sampled_from(["0001", "9999", "20", "2020"]),
+    st.builds(lambda h, m, s: f"{h:02d}:{m:02d}:{s:02d}", st.integers(0, 25), st.integers(0, 61), st.integers(0, 61))
+    | st.sampled_from(["7:44:00", "17:44", "17.44.00"]),
+    st.sampled_from(["+0000", "-0000", "+0530", "-0800", "+2359", "+2400", "-9999", "+0099", "UTC", "GMT", "EST"])
+    | st.builds(lambda sign, n: f"{sign}{n:04d}", st.sampled_from("+-"), st.integers(0, 9999)),
+)
+
+
+def _outcome(parse: Callable[[str], datetime], value: str) -> tuple:
+    try:
+        parsed = parse(value)
+    except Exception as exc:  # noqa: BLE001
+        return ("raised", type(exc))
+    return (parsed, repr(parsed.tzinfo), parsed.utcoffset())
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_DATES)
+def test_plain_dates_read_as_parsedate_to_datetime_reads_them(value: str) -> None:
+    assert _outcome(mime._parse_date, value) == _outcome(email.utils.parsedate_to_datetime, value)
+
+
+def test_fixture_dates_read_as_parsedate_to_datetime_reads_them() -> None:
+    dates = [mime.header_text(mime.parse_bytes(raw), "Date") for raw in RAWS]
+    assert sum(bool(mime._PLAIN_DATE.fullmatch(d)) for d in dates) >= 0.9 * len(dates)  # the fast form is the usual one
+    for value in dates:
+        assert _outcome(mime._parse_date, value) == _outcome(email.utils.parsedate_to_datetime, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.text(alphabet='ab@.<>,"()\\=? ', max_size=30))
+def test_address_shortcut_taken_exactly_when_nothing_needs_the_full_parser(raw: str) -> None:
+    assert (mime._QUOTED_NAME_OR_COMMENT.search(raw) is None) == \
+        (not any(c in raw for c in '"(\\') and "=?" not in raw)
+
+
+_NOTICE_TEXT = st.lists(st.sampled_from(["Call Details for Incident #12", "call details for traceback # 7", "call  details for",
+                                         "Date/Time:", "date / time :", "To:", "\n", " ", "\t", "> ", ">", "\\*", "\\",
+                                         "**", "x", "İ", "\u00a0", "#", "3"]), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_NOTICE_TEXT)
+def test_call_details_skip_only_work_that_would_change_nothing(text: str) -> None:
+    """Each shortcut in call_details skips a regex that could not have matched."""
+    if ">" not in text:
+        assert call_details._QUOTE.sub("", text) == text
+    if "\\" not in text:
+        assert call_details._MARKDOWN_ESCAPE.sub(r"\1", text) == text
+    assert call_details.unescape_markdown(text) == call_details._MARKDOWN_ESCAPE.sub(r"\1", text)
+    lower = text.lower()
+    found = [(m.span(), m.groups()) for m in call_details._headings(text, lower)]
+    if len(lower) == len(text):
+        assert found == [(m.span(), m.groups()) for m in call_details._HEADING_LOWER.finditer(lower)]
+    label = call_details._LABEL.match(text.strip())
+    if label and label.group(1).lower() in call_details.LABELS:
+        assert re.sub(r"\s+", "", label.group(1).lower()) == label.group(1).lower()
+
+
+def _call_time_before(value: str) -> datetime | None:
+    """parse_call_time as it was: every time gets its own zone, UTC too."""
+    m = call_details._CALL_TIME.search(value)
+    if not m:
+        return None
+    year, month, day, hour, minute = (int(g) for g in m.group(1, 2, 3, 4, 5))
+    second = int(m.group(6) or 0)
+    offset = timedelta(0)
+    if m.group(7):
+        offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+        offset = -offset if m.group(7) == "-" else offset
+    try:
+        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
+
+
+_CALL_TIMES = st.builds(
+    lambda date, clock, zone: f"{date} {clock}{zone}",
+    st.builds(lambda y, m, d: f"{y:04d}-{m}-{d}", st.integers(1, 9999), st.integers(0, 13), st.integers(0, 32)),
+    st.builds(lambda h, m, s: f"{h}:{m:02d}{s}", st.integers(0, 25), st.integers(0, 61),
+              st.sampled_from(["", ":00", ":59", ":61", ":00.123"])),
+    st.sampled_from(["", " UTC", " +0000 UTC", " -0000", "+00:00", " +0530", " -08:00", " +2400", " -99:99"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_CALL_TIMES)
+def test_call_times_read_as_before(value: str) -> None:
+    try:
+        expected: object = _call_time_before(value)
+    except OverflowError:
+        expected = OverflowError
+    try:
+        found: object = call_details.parse_call_time(value)
+    except OverflowError:
+        found = OverflowError
+    assert found == expected
+    assert repr(found) == repr(expected)
