@@ -37,7 +37,7 @@ _CALL_TIME = re.compile(
 
 
 def unescape_markdown(text: str) -> str:
-    return _MARKDOWN_ESCAPE.sub(r"\1", text)
+    return _MARKDOWN_ESCAPE.sub(r"\1", text) if "\\" in text else text  # no backslash, no escape to undo
 
 
 def parse_call_time(value: str) -> datetime | None:
@@ -45,14 +45,14 @@ def parse_call_time(value: str) -> datetime | None:
     m = _CALL_TIME.search(value)
     if not m:
         return None
-    year, month, day, hour, minute = (int(g) for g in m.group(1, 2, 3, 4, 5))
+    year, month, day, hour, minute = map(int, m.group(1, 2, 3, 4, 5))
     second = int(m.group(6) or 0)
-    offset = timedelta(0)
+    offset = None
     if m.group(7):
         offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
         offset = -offset if m.group(7) == "-" else offset
-    try:
-        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
+    try:  # timezone(timedelta(0)) is UTC itself: a time without an offset needs no zone made
+        local = datetime(year, month, day, hour, minute, second, tzinfo=UTC if offset is None else timezone(offset))
     except ValueError:
         return None
     return local.astimezone(UTC)
@@ -73,7 +73,7 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
     pending: str | None = None
     description: list[str] = []
     for raw_line in lines:
-        line = _QUOTE.sub("", raw_line).strip()
+        line = (_QUOTE.sub("", raw_line) if ">" in raw_line else raw_line).strip()
         if description:
             if not line or _TRAILERS.match(line):
                 break
@@ -83,7 +83,8 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
             continue
         label = _LABEL.match(line)
         if label:
-            name = LABELS[re.sub(r"\s+", "", label.group(1).lower())]
+            written = label.group(1).lower()
+            name = LABELS[written] if written in LABELS else LABELS[re.sub(r"\s+", "", written)]
             value = label.group(2).strip()
             if value:
                 fields.setdefault(name, value)
@@ -111,11 +112,12 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
 
 def _headings(text: str, lower: str | None) -> list[re.Match[str]]:
     lower = text.lower() if lower is None else lower
-    if "call details for" not in lower:
+    first = lower.find("call details for")
+    if first == -1:
         return []
     if len(lower) != len(text):  # lower() expanded a rare letter: its offsets would be off
         return list(HEADING.finditer(text))
-    return list(_HEADING_LOWER.finditer(lower))
+    return list(_HEADING_LOWER.finditer(lower, first))  # no heading starts before the first "call details for"
 
 
 def extract(text: str, lower: str | None = None) -> tuple[CallDetails, ...]:
