@@ -279,3 +279,51 @@ def test_call_times_read_as_before(value: str) -> None:
         found = OverflowError
     assert found == expected
     assert repr(found) == repr(expected)
+
+
+def _result(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001
+        return (type(exc), str(exc))
+
+
+def _assert_part_read_as_stdlib(part: email.message.Message) -> None:
+    assert _result(lambda: mime._payload_bytes(part)) == _result(lambda: part.get_payload(decode=True))
+    assert _result(lambda: mime._content_charset(part)) == _result(part.get_content_charset)
+
+
+def test_every_fixture_part_decodes_as_get_payload_and_get_content_charset() -> None:
+    parts = [part for raw in RAWS for part in mime.parse_bytes(raw).walk()]
+    for part in parts:
+        _assert_part_read_as_stdlib(part)
+    # The direct reading is the usual one, not a rarity.
+    plain = [p for p in parts if isinstance(p.get("content-type"), str)
+             and mime._PLAIN_CONTENT_TYPE.fullmatch(p.get("content-type"))]
+    assert len(plain) >= 0.8 * len(parts)
+
+
+_CONTENT_TYPES = st.lists(st.sampled_from([b"text/plain", b"text/html", b"TEXT/Plain", b"multipart/mixed", b"text", b";",
+                                           b" ", b"\n ", b"charset", b"CharSet", b"charset*", b"=", b'"', b"utf-8",
+                                           b"ISO-8859-1", b"x-unknown", b"us-ascii''utf%2D8", b"'", b"\\", b"format=flowed",
+                                           b"\xe9", b"\x00", b"(comment)", b"boundary=x"]),
+                          min_size=1, max_size=10).map(b"".join)
+_ENCODINGS = st.sampled_from([b"", b"quoted-printable", b"Quoted-Printable", b"7bit", b"8bit", b"binary", b"base64",
+                              b"x-uuencode", b" 7bit ", b"bogus", b"\xe9", b"quoted-printable\n extra"])
+_BODIES = st.lists(st.sampled_from([b"caf=C3=A9", b"=\n", b"=", b"=ZZ", b"line\r\n", b"\xe9\xff", b"\x00", b"aGVsbG8=",
+                                    b"plain text ", b"\n"]), max_size=12).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ctype=_CONTENT_TYPES, cte=st.none() | _ENCODINGS, body=_BODIES)
+def test_generated_parts_decode_as_get_payload_and_get_content_charset(ctype: bytes, cte: bytes | None,
+                                                                        body: bytes) -> None:
+    head = b"Subject: x\nContent-Type: " + ctype + b"\n"
+    if cte is not None:
+        head += b"Content-Transfer-Encoding: " + cte + b"\n"
+    try:
+        parts = list(mime.parse_bytes(head + b"\n" + body).walk())
+    except ValueError:  # e.g. a NUL in the charset: the stdlib fails before any part is read
+        return
+    for part in parts:
+        _assert_part_read_as_stdlib(part)
