@@ -13,10 +13,46 @@ from parsers.records import Envelope, Kind
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
 # notice reads like the notice itself.
 _QUOTE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
+_LEADING_QUOTE = re.compile(r"\s*>")
+_ASCII = bytes(range(128))
+
+
+def _has_quote_marks(text: str) -> bool:
+    """'\\n>' or '\\n >' in text, or text.lstrip() starting with '>', looked for at each '>' only.
+
+    A body has a few '>', found at memchr speed; three scans for the pairs, and
+    lstrip's copy, cost several times more.
+    """
+    if _LEADING_QUOTE.match(text):
+        return True
+    at = text.find(">")
+    while at != -1:
+        before = text[max(at - 2, 0):at]
+        if before.endswith("\n") or before == "\n ":
+            return True
+        at = text.find(">", at + 1)
+    return False
 
 
 def unquote(text: str) -> str:
-    return _QUOTE_MARKS.sub("", text) if "\n>" in text or "\n >" in text or text.lstrip().startswith(">") else text
+    return _QUOTE_MARKS.sub("", text) if _has_quote_marks(text) else text
+
+
+def lower(text: str) -> str:
+    """text.lower(), by way of bytes.lower() when the text's other characters have no case to change.
+
+    Once a text holds one non-ASCII character (the notices' '¶' will do),
+    str.lower() looks every character up in the Unicode database, at several
+    times the cost of this; bytes.lower() changes ASCII letters only, which is
+    all str.lower() changes when each non-ASCII character is its own lowercase.
+    """
+    if text.isascii():
+        return text.lower()
+    data = text.encode("utf-8", "surrogatepass")
+    others = data.translate(None, _ASCII).decode("utf-8", "surrogatepass")
+    if others.lower() != others:
+        return text.lower()
+    return data.lower().decode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +68,7 @@ class Facts:
     @classmethod
     def of(cls, msg: email.message.Message, envelope: Envelope, text: str) -> Facts:
         plain = unquote(text)
-        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=plain.lower())
+        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=lower(plain))
 
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
@@ -61,8 +97,18 @@ def _body(pattern: str, guard: str) -> Callable[[Facts], bool]:
 
 
 def _phrase(*phrases: str) -> Callable[[Facts], bool]:
-    """Any of these lowercase phrases in the body, words possibly wrapped onto the next line."""
-    rules = [_body(r"\s+".join(map(re.escape, p.split())), max(p.split(), key=len)) for p in phrases]
+    """Any of these lowercase phrases in the body, words possibly wrapped onto the next line.
+
+    Each phrase is guarded by its longest word, or by another phrase's guard
+    inside that word ("non-responsive" in "non-responsiveness"): one scan of the
+    body per distinct guard.
+    """
+    guards = {p: max(p.split(), key=len) for p in phrases}
+    by_guard: dict[str, list[str]] = {}
+    for phrase, word in guards.items():
+        shared = min((g for g in guards.values() if g in word), key=len)
+        by_guard.setdefault(shared, []).append(r"\s+".join(map(re.escape, phrase.split())))
+    rules = [_body("|".join(patterns), guard) for guard, patterns in by_guard.items()]
     return lambda f: any(rule(f) for rule in rules)
 
 

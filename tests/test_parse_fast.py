@@ -19,7 +19,7 @@ from conftest import ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import call_details, mime
+from parsers import call_details, classify, mime
 
 FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))
 RAWS = [p.read_bytes() for p in FIXTURES]
@@ -327,3 +327,37 @@ def test_generated_parts_decode_as_get_payload_and_get_content_charset(ctype: by
         return
     for part in parts:
         _assert_part_read_as_stdlib(part)
+
+
+_BODY_TEXT = st.lists(st.sampled_from(["a", "B", "\n", " ", "\t", ">", "\r", "\x1c", "\x85", "\u2028", "\u00a0", "\u200b",
+                                       "\u3000", "¶", "–", "İ", "Σ", "\u212a", "ẞ", "ǅ", "é", "É", "\ud800", "😀"]),
+                       max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_BODY_TEXT | st.text(max_size=40))
+def test_quote_marks_and_lowercase_as_the_plain_expressions(text: str) -> None:
+    assert classify._has_quote_marks(text) == ("\n>" in text or "\n >" in text or text.lstrip().startswith(">"))
+    assert classify.lower(text) == text.lower()
+
+
+def test_bodies_lowercase_as_str_lower() -> None:
+    texts = [mime.body_text(mime.parse_bytes(raw)) for raw in RAWS]
+    assert any(not t.isascii() and t.lower() != t for t in texts)  # non-ASCII bodies, which the bytes way is for
+    for text in texts:
+        assert classify.lower(text) == text.lower()
+
+
+_PHRASE_WORDS = ["alerting", "you", "to", "non-responsive", "non-responsiveness", "a", "change", "status"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrases=st.lists(st.lists(st.sampled_from(_PHRASE_WORDS), min_size=1, max_size=4).map(" ".join),
+                        min_size=1, max_size=4),
+       words=st.lists(st.sampled_from([*_PHRASE_WORDS, " ", "\n", "  ", ".", "x"]), max_size=30))
+def test_phrase_rules_find_any_phrase_as_its_own_pattern_would(phrases: list[str], words: list[str]) -> None:
+    text = "".join(words)
+    facts = classify.Facts(msg=email.message.Message(), envelope=mime.envelope(email.message.Message()), text=text,
+                           plain=text, lower=text.lower())
+    expected = any(re.search(r"\s+".join(map(re.escape, p.split())), text.lower()) for p in phrases)
+    assert classify._phrase(*phrases)(facts) == expected
