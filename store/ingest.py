@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session
@@ -31,7 +32,14 @@ from store.models import (
     StaffComment,
     UpstreamNotice,
 )
-from store.upsert import insert_ignore, upsert
+from store.upsert import (
+    Bulk,
+    Memo,
+    bulk_insert,
+    bulk_insert_returning,
+    insert_ignore,
+    upsert,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +106,46 @@ def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetim
                          returning="id")[0]
 
 
+# The import's hot inserts, written through the driver (store/upsert.py: Bulk).
+MESSAGES = Bulk(Message, ("source", "source_key", "message_key", "raw_sha256", "raw", "size", "origin", "received_at",
+                          "status", "reason", "kind", "date", "subject", "sender", "recipients", "incident_ids",
+                          "parsed_at"),
+                keys=("source", "source_key"), returning=("id", "source", "source_key"))
+MESSAGE_KEYS = Bulk(MessageKey, ("message_key", "message_pk"), keys=("message_key",))
+SIGHTINGS = Bulk(Sighting, ("incident_id", "message_pk", "seen_at", "kind", "recipients", "campaign", "call_time",
+                            "called", "caller", "description"), keys=("incident_id", "message_pk"))
+INCIDENT_IDS = Bulk(Incident, ("incident_id",), keys=("incident_id",))
+INCIDENTS = Bulk(Incident, ("incident_id", "campaign", "call_time", "called", "caller", "description", "first_seen",
+                            "last_seen", "sightings"), keys=("incident_id",), update=True)
+METRICS_REPORTS = Bulk(MetricsReport, ("message_pk", "organization", "addressee", "sent_at"), keys=("message_pk",),
+                       returning=("id", "message_pk"))
+METRICS_ROWS = Bulk(MetricsRow, ("report_id", "table", "provider", "values"))
+
+
 def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]:
     """The messages that are the first stored with their key; the database decides races.
 
     Within `claims` the first message with a key wins, as it would arriving alone.
     """
-    first = list({key: (key, pk) for key, pk in reversed(claims)}.values())
+    first = {key: pk for key, pk in reversed(claims)}
     # In key order, so importers of one mailbox in different orders take the row locks in
     # the same order and cannot deadlock.
-    insert_ignore(session, MessageKey, [{"message_key": k, "message_pk": pk} for k, pk in sorted(first)],
-                  ["message_key"])
+    if bulk_insert(session, MESSAGE_KEYS, sorted(first.items())) == len(first):
+        return set(first.values())  # every key was free: each message claimed its own
     owners = session.execute(
-        select(MessageKey.message_key, MessageKey.message_pk).where(MessageKey.message_key.in_([k for k, _ in first]))
+        select(MessageKey.message_key, MessageKey.message_pk).where(MessageKey.message_key.in_(list(first)))
     ).all()
     return {pk for _, pk in owners}
 
 
-def _parsed_fields(parsed: ParsedMessage) -> dict:
+def _parsed_fields(parsed: ParsedMessage, parsed_at: datetime) -> dict:
     env = parsed.envelope
-    incident_ids = [b.incident_id for b in parsed.incidents] or list(parsed.referenced_ids)
     return {"kind": parsed.kind.value, "date": env.date, "subject": env.subject[:998], "sender": env.sender,
-            "recipients": list(env.recipients), "incident_ids": list(dict.fromkeys(incident_ids)), "parsed_at": now()}
+            "recipients": list(env.recipients), "incident_ids": _incident_ids(parsed), "parsed_at": parsed_at}
+
+
+def _incident_ids(parsed: ParsedMessage) -> list[str]:
+    return list(dict.fromkeys([b.incident_id for b in parsed.incidents] or parsed.referenced_ids))
 
 
 def _count(tally: Tally, status: str, parsed: ParsedMessage, reason: str | None) -> None:
@@ -128,20 +155,32 @@ def _count(tally: Tally, status: str, parsed: ParsedMessage, reason: str | None)
         tally.quarantined[reason] = tally.quarantined.get(reason, 0) + 1
 
 
+def _message_row(arrival: Arrival, key: str, parsed: ParsedMessage, at: datetime) -> tuple:
+    """A MESSAGES row: stored and parsed at `at`, with the status it has if it wins its key."""
+    env = parsed.envelope
+    status = MessageStatus.QUARANTINED if parsed.quarantine else MessageStatus.PARSED
+    return (arrival.source, arrival.source_key, key, hashlib.sha256(arrival.raw).hexdigest(), arrival.raw,
+            len(arrival.raw), arrival.origin, at, status, parsed.quarantine, parsed.kind.value, env.date,
+            env.subject[:998], env.sender, env.recipients, _incident_ids(parsed), at)
+
+
 def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[ParsedMessage], tally: Tally) -> None:
     """Store a batch of arrivals with what their parse yielded; places stored before are skipped.
 
     Rows go in with the status they will have if they win their Message-ID;
     the few that lose the claim become duplicates.
     """
-    rows, keys = [], []
-    for arrival, result in zip(arrivals, parsed, strict=True):
-        key = message_key(result.envelope.message_id, arrival.raw)
-        status = MessageStatus.QUARANTINED if result.quarantine else MessageStatus.PARSED
-        rows.append(_raw_row(arrival, key) | _parsed_fields(result) | {"status": status, "reason": result.quarantine})
-        keys.append(key)
-    pks = insert_ignore(session, Message, rows, ["source", "source_key"], returning="id")
-    stored = [(pk, key, result) for pk, key, result in zip(pks, keys, parsed, strict=True) if pk is not None]
+    at, memo = now(), Memo()
+    keys = [message_key(result.envelope.message_id, arrival.raw) for arrival, result in
+            zip(arrivals, parsed, strict=True)]
+    rows = [_message_row(arrival, key, result, at) for arrival, key, result in zip(arrivals, keys, parsed)]
+    got = {(source, place): pk for pk, source, place in bulk_insert_returning(session, MESSAGES, rows, memo)}
+    stored = []
+    for arrival, key, result in zip(arrivals, keys, parsed):
+        # pop: a place repeated in the batch was stored once, for its first arrival
+        pk = got.pop((arrival.source, arrival.source_key), None)
+        if pk is not None:
+            stored.append((pk, key, result))
     tally.skipped += len(rows) - len(stored)
     tally.stored += len(stored)
     owners = _claim_keys(session, [(key, pk) for pk, key, _ in stored])
@@ -153,7 +192,8 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
         status = MessageStatus.DUPLICATE if pk not in owners else MessageStatus.QUARANTINED if result.quarantine \
             else MessageStatus.PARSED
         _count(tally, status, result, result.quarantine if status == MessageStatus.QUARANTINED else None)
-    _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally)
+    _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally,
+            memo)
 
 
 def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tally | None = None) -> str:
@@ -165,54 +205,66 @@ def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tal
     elif parsed.quarantine:
         status, reason = MessageStatus.QUARANTINED, parsed.quarantine
     session.execute(update(Message).where(Message.id == pk).values(status=status, reason=reason,
-                                                                   **_parsed_fields(parsed)))
+                                                                   **_parsed_fields(parsed, now())))
     _count(tally, status, parsed, reason)
     if status == MessageStatus.PARSED:
         _derive(session, [(pk, parsed)], tally)
     return status
 
 
-def _sighting_rows(pk: int, parsed: ParsedMessage) -> list[dict]:
+class SightingRow(NamedTuple):
+    """A SIGHTINGS row; read back from the database, rows have these names too."""
+
+    incident_id: str
+    message_pk: int
+    seen_at: datetime | None
+    kind: str
+    recipients: Sequence[str]
+    campaign: str | None
+    call_time: datetime | None
+    called: str | None
+    caller: str | None
+    description: str | None
+
+
+def _sighting_rows(pk: int, parsed: ParsedMessage) -> list[SightingRow]:
     env = parsed.envelope
-    rows = [
-        {"incident_id": b.incident_id, "message_pk": pk, "seen_at": env.date, "kind": parsed.kind.value,
-         "recipients": list(env.recipients), "campaign": b.campaign, "call_time": b.call_time,
-         "called": b.called, "caller": b.caller, "description": b.description}
-        for b in parsed.incidents
-    ]
+    rows = [SightingRow(b.incident_id, pk, env.date, parsed.kind.value, env.recipients, b.campaign,
+                        b.call_time, b.called, b.caller, b.description)
+            for b in parsed.incidents]
     # One sighting per incident per message, even if a notice repeats a block.
-    return list({r["incident_id"]: r for r in reversed(rows)}.values())[::-1]
+    return list({r.incident_id: r for r in reversed(rows)}.values())[::-1]
 
 
-def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tally: Tally) -> None:
+def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tally: Tally,
+            memo: Memo | None = None) -> None:
     """Rows derived from parsed messages; sightings and incidents in one pass for all of them."""
     sightings = [row for pk, parsed in results if parsed.kind in SIGHTING_KINDS
                  for row in _sighting_rows(pk, parsed)]
     if sightings:
-        insert_ignore(session, Sighting, sightings, ["incident_id", "message_pk"])
-        refresh_incidents(session, [r["incident_id"] for r in sightings], tally, fresh=sightings)
-        _register_campaigns(session, {r["campaign"] for r in sightings if r["campaign"]})
-    _derive_metrics(session, [(pk, parsed) for pk, parsed in results if parsed.metrics])
+        bulk_insert(session, SIGHTINGS, sightings, memo)
+        refresh_incidents(session, [r.incident_id for r in sightings], tally, fresh=sightings, memo=memo)
+        _register_campaigns(session, {r.campaign for r in sightings if r.campaign})
+    _derive_metrics(session, [(pk, parsed) for pk, parsed in results if parsed.metrics], memo)
     for pk, parsed in results:
         _derive_records(session, pk, parsed)
     session.flush()
 
 
-def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]]) -> None:
-    reports = [{"message_pk": pk, "organization": p.metrics.organization, "addressee": p.metrics.addressee,
-                "sent_at": p.envelope.date} for pk, p in results if p.metrics]
-    ids = insert_ignore(session, MetricsReport, reports, ["message_pk"], returning="id")
+def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]], memo: Memo | None) -> None:
+    reports = [(pk, p.metrics.organization, p.metrics.addressee, p.envelope.date)
+               for pk, p in results if p.metrics]
+    ids = {pk: report_id for report_id, pk in bulk_insert_returning(session, METRICS_REPORTS, reports, memo)}
     rows = []
-    for report_id, (_, parsed) in zip(ids, results, strict=True):
+    for pk, parsed in results:
         m = parsed.metrics
+        report_id = ids.pop(pk, None)  # pop: a message's first report only
         if report_id is None or m is None:
             continue
         if m.your_summary:
-            rows.append({"report_id": report_id, "table": "your", "provider": None, "values": m.your_summary.values})
-        rows += [{"report_id": report_id, "table": "upstream", "provider": r.provider, "values": r.values}
-                 for r in m.upstream]
-    if rows:
-        session.execute(MetricsRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+            rows.append((report_id, "your", None, m.your_summary.values))
+        rows += [(report_id, "upstream", r.provider, r.values) for r in m.upstream]
+    bulk_insert(session, METRICS_ROWS, rows, memo)
 
 
 def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
@@ -232,7 +284,7 @@ def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
 
 
 def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None,
-                      fresh: Sequence[dict] = ()) -> None:
+                      fresh: Sequence[SightingRow] = (), memo: Memo | None = None) -> None:
     """Recompute incidents from all their sightings, so the result never depends on arrival order.
 
     `fresh` are sighting rows this transaction has just inserted. An incident that had
@@ -242,16 +294,18 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
     ids = sorted(set(ids))
     if not ids:
         return
-    # Lock the incident rows (PostgreSQL) so concurrent importers recompute in turn.
-    insert_ignore(session, Incident, [{"incident_id": i} for i in ids], ["incident_id"])
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock the incident rows so concurrent importers recompute in turn (a SQLite
+        # writer has the whole database to itself).
+        bulk_insert(session, INCIDENT_IDS, [(i,) for i in ids])
     existing = set(session.execute(
         select(Incident.incident_id).where(Incident.incident_id.in_(ids), Incident.sightings > 0)
         .order_by(Incident.incident_id).with_for_update()
     ).scalars())
-    grouped: dict[str, list[dict]] = {}
+    grouped: dict[str, list] = {}
     for row in sorted(fresh, key=_sighting_order):
-        if row["incident_id"] not in existing:
-            grouped.setdefault(row["incident_id"], []).append(row)
+        if row.incident_id not in existing:
+            grouped.setdefault(row.incident_id, []).append(row)
     reread = [i for i in ids if i in existing or i not in grouped]
     if reread:
         columns = (Sighting.incident_id, Sighting.message_pk, Sighting.seen_at, Sighting.campaign,
@@ -261,32 +315,29 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
             .order_by(Sighting.incident_id, Sighting.seen_at.is_(None), Sighting.seen_at, Sighting.message_pk)
         ).all()
         for s in sightings:
-            grouped.setdefault(s.incident_id, []).append(s._asdict())
-    rows = [_incident_row(i, grouped.get(i, [])) for i in ids]
-    upsert(session, Incident, rows, ["incident_id"])
+            grouped.setdefault(s.incident_id, []).append(s)
+    bulk_insert(session, INCIDENTS, [_incident_row(i, grouped.get(i, [])) for i in ids], memo)
     if tally is not None:
         tally.new_incidents |= set(ids) - existing
         tally.updated_incidents |= (set(ids) & existing) - tally.new_incidents
 
 
-def _sighting_order(row: dict) -> tuple:
+def _sighting_order(row: SightingRow) -> tuple:
     """The order refresh_incidents reads sightings in: dated first, oldest first, then by message."""
-    return (row["seen_at"] is None, row["seen_at"] or datetime.min.replace(tzinfo=UTC), row["message_pk"])
+    return (row.seen_at is None, row.seen_at or datetime.min.replace(tzinfo=UTC), row.message_pk)
 
 
-def _first(sightings: Iterable[dict], name: str):  # type: ignore[no-untyped-def]
-    return next((s[name] for s in sightings if s[name] is not None), None)
+def _first(values: Iterable):  # type: ignore[no-untyped-def]
+    return next((v for v in values if v is not None), None)
 
 
-def _incident_row(incident_id: str, sightings: list[dict]) -> dict:
-    dates = [s["seen_at"] for s in sightings if s["seen_at"] is not None]
-    return {
-        "incident_id": incident_id,
-        **{name: _first(sightings, name) for name in ("campaign", "call_time", "called", "caller", "description")},
-        "first_seen": min(dates) if dates else None,
-        "last_seen": max(dates) if dates else None,
-        "sightings": len({s["message_pk"] for s in sightings}),
-    }
+def _incident_row(incident_id: str, sightings: Sequence) -> tuple:
+    """An INCIDENTS row from the incident's sightings, in `_sighting_order`."""
+    dates = [s.seen_at for s in sightings if s.seen_at is not None]
+    return (incident_id, _first(s.campaign for s in sightings), _first(s.call_time for s in sightings),
+            _first(s.called for s in sightings), _first(s.caller for s in sightings),
+            _first(s.description for s in sightings), min(dates) if dates else None, max(dates) if dates else None,
+            len({s.message_pk for s in sightings}))
 
 
 def _register_campaigns(session: Session, names: set[str]) -> None:
