@@ -31,7 +31,6 @@ _ANGLE = re.compile(r"<([^<>\s]{1,900})>")
 # whole message; an addr-spec regex finds the same addresses in real headers.
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s]+@[^<>\s]+?)\s*>")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
-_QUOTED_NAME_OR_COMMENT = re.compile(r'["(\\]|=\?')
 # A Date header as RFC 5322 writes it ("Fri, 26 Jun 2020 17:44:00 +0000"), which
 # parsedate_to_datetime reads the same way with a dozen splits and tests. Years
 # from 1000 only: it reads a year below 100 as two digits.
@@ -41,7 +40,10 @@ _PLAIN_DATE = re.compile(rf"(?:[A-Za-z]{{3}}, )?([0-9]{{1,2}}) ({'|'.join(_MONTH
                          r" ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})")
 
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# The blank line after the headers: where the first "\r?\n\r?\n" ends. Written
+# from its first LF, a literal the regex engine can skip to; an optional CR
+# before it would make it try every position.
+_HEADER_END = re.compile(rb"\n\r?\n")
 # A header block the feed parser reads without a defect or a surprise: an
 # optional unix "From " line, then fields (a name of printable ASCII but ':',
 # then ':'), each with its continuation lines (starting with space or tab), each
@@ -76,8 +78,7 @@ def _read_head(block: bytes) -> email.message.Message | None:
     fields = _FIELD.findall(text)
     if "\r" in text:
         fields = [(name, value.removesuffix("\r")) for name, value in fields]
-    for name, value in fields:
-        msg.set_raw(name, value)
+    msg._headers = fields  # what set_raw would append one by one
     msg.set_payload("")
     return msg if content_type(msg).startswith("text/") else None
 
@@ -94,11 +95,11 @@ def parse_bytes(raw: bytes) -> email.message.Message:
     if end is None:
         return email.message_from_bytes(raw)
     block = raw[: end.end()]
-    msg = _read_head(block)
+    msg = _read_head(block)  # a text/* message whose headers end at the blank line, or None
     if msg is None:
         msg = email.message_from_bytes(block)
-    if not content_type(msg).startswith("text/") or msg.get_payload():  # multipart, or headers the parser ended early
-        return email.message_from_bytes(raw)
+        if not content_type(msg).startswith("text/") or msg.get_payload():  # multipart, or headers ended early
+            return email.message_from_bytes(raw)
     msg.set_payload(raw[end.end():].decode("ascii", "surrogateescape"))
     return msg
 
@@ -193,15 +194,18 @@ def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
 
 
 def _header_addresses(raw: str) -> list[str]:
-    if _QUOTED_NAME_OR_COMMENT.search(raw) is None:
+    if '"' not in raw and "(" not in raw and "\\" not in raw and "=?" not in raw:
         # No quoted names, comments or encoded words: commas split the list, and an
         # address in <> is the address. getaddresses() would cost more than the whole
         # message parse and find the same.
         out = []
         for item in raw.split(","):
             angle = _ANGLE_ADDRESS.search(item)
-            out += [angle.group(1)] if angle else _ADDRESS.findall(item)
-        return [a for a in out if _ADDRESS.fullmatch(a)]
+            if angle is None:
+                out += _ADDRESS.findall(item)  # each one an _ADDRESS already
+            elif _ADDRESS.fullmatch(angle.group(1)):
+                out.append(angle.group(1))
+        return out
     try:
         parsed = [addr for _, addr in email.utils.getaddresses([raw]) if _ADDRESS.fullmatch(addr)]
     except Exception:  # noqa: BLE001 - damaged headers fall back to the pattern
@@ -210,7 +214,7 @@ def _header_addresses(raw: str) -> list[str]:
 
 
 def message_ids(value: str) -> tuple[str, ...]:
-    return tuple(f"<{m}>" for m in _ANGLE.findall(value))
+    return tuple([f"<{m}>" for m in _ANGLE.findall(value)])
 
 
 def _parse_date(value: str) -> datetime:
@@ -220,10 +224,11 @@ def _parse_date(value: str) -> datetime:
         return email.utils.parsedate_to_datetime(value)
     day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = plain.groups()
     offset = int(tz_hours) * 3600 + int(tz_minutes) * 60
-    if sign == "-" and not offset:  # -0000: the sender's zone is unknown, so no zone
-        return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
-                    tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)))
+    if offset:
+        zone: timezone | None = timezone(timedelta(seconds=-offset if sign == "-" else offset))
+    else:  # +0000 is UTC (timezone(timedelta(0)) is UTC itself); -0000 says the zone is unknown: none
+        zone = UTC if sign == "+" else None
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=zone)
 
 
 def header_date(msg: email.message.Message) -> datetime | None:

@@ -210,10 +210,22 @@ def test_fixture_dates_read_as_parsedate_to_datetime_reads_them() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(raw=st.text(alphabet='ab@.<>,"()\\=? ', max_size=30))
-def test_address_shortcut_taken_exactly_when_nothing_needs_the_full_parser(raw: str) -> None:
-    assert (mime._QUOTED_NAME_OR_COMMENT.search(raw) is None) == \
-        (not any(c in raw for c in '"(\\') and "=?" not in raw)
+@given(raw=st.lists(st.sampled_from(["a@b.example", "<x@y.example>", "< z@w.example >", "<not an address>", "Name",
+                                     " ", ",", "@", ".", "<", ">", "é", "_"]), max_size=12).map("".join))
+def test_plain_address_lists_read_as_before(raw: str) -> None:
+    """The quoted-name-free reading of an address list, against how it read before: every candidate re-checked."""
+    before = []
+    for item in raw.split(","):
+        angle = mime._ANGLE_ADDRESS.search(item)
+        before += [angle.group(1)] if angle else mime._ADDRESS.findall(item)
+    assert mime._header_addresses(raw) == [a for a in before if mime._ADDRESS.fullmatch(a)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.lists(st.sampled_from([b"a", b":", b" ", b"\r", b"\n"]), max_size=20).map(b"".join))
+def test_header_end_found_where_the_first_blank_line_ends(raw: bytes) -> None:
+    found, before = mime._HEADER_END.search(raw), _HEADER_END.search(raw)
+    assert (found and found.end()) == (before and before.end())
 
 
 _NOTICE_TEXT = st.lists(st.sampled_from(["Call Details for Incident #12", "call details for traceback # 7", "call  details for",
