@@ -45,14 +45,13 @@ def parse_call_time(value: str) -> datetime | None:
     m = _CALL_TIME.search(value)
     if not m:
         return None
-    year, month, day, hour, minute = map(int, m.group(1, 2, 3, 4, 5))
-    second = int(m.group(6) or 0)
-    offset = None
-    if m.group(7):
-        offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
-        offset = -offset if m.group(7) == "-" else offset
-    try:  # timezone(timedelta(0)) is UTC itself: a time without an offset needs no zone made
-        local = datetime(year, month, day, hour, minute, second, tzinfo=UTC if offset is None else timezone(offset))
+    year, month, day, hour, minute, second, sign, tz_hours, tz_minutes = m.groups()
+    zone = UTC  # timezone(timedelta(0)) is UTC itself: a time without an offset needs no zone made
+    try:
+        if sign:
+            offset = timedelta(hours=int(tz_hours), minutes=int(tz_minutes))
+            zone = timezone(-offset if sign == "-" else offset)
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=zone)
     except ValueError:
         return None
     return local.astimezone(UTC)
@@ -83,9 +82,9 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
             continue
         label = _LABEL.match(line)
         if label:
-            written = label.group(1).lower()
+            written, value = label.groups()
+            written, value = written.lower(), value.strip()
             name = LABELS[written] if written in LABELS else LABELS[re.sub(r"\s+", "", written)]
-            value = label.group(2).strip()
             if value:
                 fields.setdefault(name, value)
                 pending = None

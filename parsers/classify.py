@@ -96,6 +96,22 @@ def _body(pattern: str, guard: str) -> Callable[[Facts], bool]:
     return lambda f: guard in f.lower and rx.search(f.lower) is not None
 
 
+def _from_first_word(phrase: str) -> Callable[[str], bool]:
+    """Whether the phrase, words possibly wrapped onto the next line, is in a lowercase text.
+
+    The search starts at the first word's first occurrence, as no match can start
+    before it: a body that has the guard but not the phrase costs a substring
+    scan, not a regex run over all of it.
+    """
+    words = phrase.split()
+    rx = re.compile(r"\s+".join(map(re.escape, words)))
+
+    def found(lower: str) -> bool:
+        at = lower.find(words[0])
+        return at != -1 and rx.search(lower, at) is not None
+    return found
+
+
 def _phrase(*phrases: str) -> Callable[[Facts], bool]:
     """Any of these lowercase phrases in the body, words possibly wrapped onto the next line.
 
@@ -104,12 +120,12 @@ def _phrase(*phrases: str) -> Callable[[Facts], bool]:
     body per distinct guard.
     """
     guards = {p: max(p.split(), key=len) for p in phrases}
-    by_guard: dict[str, list[str]] = {}
+    by_guard: dict[str, list[Callable[[str], bool]]] = {}
     for phrase, word in guards.items():
         shared = min((g for g in guards.values() if g in word), key=len)
-        by_guard.setdefault(shared, []).append(r"\s+".join(map(re.escape, phrase.split())))
-    rules = [_body("|".join(patterns), guard) for guard, patterns in by_guard.items()]
-    return lambda f: any(rule(f) for rule in rules)
+        by_guard.setdefault(shared, []).append(_from_first_word(phrase))
+    groups = tuple(by_guard.items())
+    return lambda f: any(guard in f.lower and any(found(f.lower) for found in finds) for guard, finds in groups)
 
 
 def _content_type(ctype: str) -> Callable[[Facts], bool]:
@@ -126,6 +142,15 @@ HEADING = r"call\s+details\s+for\s+(?:incident|traceback)\s*#\s*\d"
 _QUOTE_START = re.compile(
     r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )", re.MULTILINE)
 _FORWARDED = re.compile(FORWARD_PREFIX, re.IGNORECASE)
+_HEADING = re.compile(HEADING)
+
+
+def _has_heading(f: Facts) -> bool:
+    """HEADING in the body; tried first where "call details for" is, as nearly every notice writes it."""
+    at = f.lower.find("call details for")
+    if at != -1 and _HEADING.match(f.lower, at):
+        return True
+    return "details" in f.lower and _HEADING.search(f.lower) is not None
 
 
 def _answers_quoted_notice(f: Facts) -> bool:
@@ -157,7 +182,7 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
                                  "designated a non-cooperative voice service provider")),
     (Kind.COMMENT, _phrase("has sent you the following message")),
     (Kind.REMINDER, _phrase("this is a reminder regarding a recent request")),
-    (Kind.TRACEBACK_REQUEST, _body(HEADING, "details")),
+    (Kind.TRACEBACK_REQUEST, _has_heading),
     # Last: a notice whose body was lost still says what it was, and is quarantined for it.
     (Kind.REMINDER, _subject(FORWARD_PREFIX.replace(FORWARD, f"(?:{FORWARD})*") + r"reminder:\s*traceback\s*#")),
     (Kind.TRACEBACK_REQUEST, _subject(FORWARD_PREFIX.replace(FORWARD, f"(?:{FORWARD})*") + r"traceback request\s*#")),

@@ -19,8 +19,9 @@ def _sightings(facts: Facts, kind: Kind) -> dict:
     unreadable = [b.incident_id for b in blocks if b.call_time is None and b.campaign is None and b.called is None]
     if unreadable and len(unreadable) == len(blocks):
         raise ParseError(f"call-details block #{unreadable[0]} has no readable fields")
-    problems = tuple(f"incident #{b.incident_id}: no {name}" for b in blocks
-                     for name in ("call_time", "called", "caller") if getattr(b, name) is None)
+    problems = tuple([f"incident #{b.incident_id}: no {name}" for b in blocks
+                      for name, value in (("call_time", b.call_time), ("called", b.called), ("caller", b.caller))
+                      if value is None])
     return {"incidents": blocks, "problems": problems}
 
 
@@ -80,7 +81,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         head = envelope(msg)
     except Exception as exc:  # noqa: BLE001 - damaged input is data, not a crash
         return ParsedMessage(kind=Kind.OTHER, envelope=EMPTY_ENVELOPE, quarantine=f"unreadable message: {exc!r}")
-    if not raw.strip():
+    if not raw or raw.isspace():  # what `not raw.strip()` says, without copying the message
         return ParsedMessage(kind=Kind.OTHER, envelope=head, quarantine="empty message")
     kind = Kind.OTHER
     try:

@@ -136,9 +136,8 @@ def _header(msg: email.message.Message, name: str) -> object:
     """
     index = msg.__dict__.get("_first_headers")
     if index is None:
-        index = {}
-        for key, value in getattr(msg, "_headers", ()):
-            index.setdefault(key.lower(), (key, value))
+        # Later entries are overwritten by earlier ones: the first of each name is kept, as get() finds it.
+        index = {key.lower(): (key, value) for key, value in reversed(getattr(msg, "_headers", ()))}
         msg.__dict__["_first_headers"] = index
     found = index.get(name.lower())
     if found is None:

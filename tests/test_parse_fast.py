@@ -373,3 +373,16 @@ def test_phrase_rules_find_any_phrase_as_its_own_pattern_would(phrases: list[str
                            plain=text, lower=text.lower())
     expected = any(re.search(r"\s+".join(map(re.escape, p.split())), text.lower()) for p in phrases)
     assert classify._phrase(*phrases)(facts) == expected
+
+
+_HEADING_TEXT = st.lists(st.sampled_from(["call details for incident #12", "call details for traceback # 7",
+                                          "call  details\nfor incident #3", "call details for incident #", "call details for",
+                                          "details", "call", " ", "\n", "#", "4", "x"]), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_HEADING_TEXT)
+def test_heading_rule_finds_what_a_search_for_the_heading_finds(text: str) -> None:
+    facts = classify.Facts(msg=email.message.Message(), envelope=mime.envelope(email.message.Message()), text=text,
+                           plain=text, lower=text)
+    assert classify._has_heading(facts) == (re.search(classify.HEADING, text) is not None)
