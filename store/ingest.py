@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from parsers import campaigns
@@ -120,6 +130,11 @@ INCIDENTS = Bulk(Incident, ("incident_id", "campaign", "call_time", "called", "c
 METRICS_REPORTS = Bulk(MetricsReport, ("message_pk", "organization", "addressee", "sent_at"), keys=("message_pk",),
                        returning=("id", "message_pk"))
 METRICS_ROWS = Bulk(MetricsRow, ("report_id", "table", "provider", "values"))
+CAMPAIGN_NAMES = Bulk(CampaignName, ("name", "canonical"), keys=("name",))
+UPSTREAM_NOTICES = Bulk(UpstreamNotice, ("message_pk", "provider", "traceback_id", "sent_at"))
+STAFF_COMMENTS = Bulk(StaffComment, ("message_pk", "author", "organization", "text", "sent_at"))
+REPLIES = Bulk(Reply, ("message_pk", "incident_ids", "outcome", "upstream_name", "upstream_email", "customer_name",
+                       "evidence", "text"))
 
 
 def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]:
@@ -228,10 +243,12 @@ class SightingRow(NamedTuple):
 
 
 def _sighting_rows(pk: int, parsed: ParsedMessage) -> list[SightingRow]:
-    env = parsed.envelope
-    rows = [SightingRow(b.incident_id, pk, env.date, parsed.kind.value, env.recipients, b.campaign,
-                        b.call_time, b.called, b.caller, b.description)
+    env, kind = parsed.envelope, parsed.kind.value
+    rows = [SightingRow(b.incident_id, pk, env.date, kind, env.recipients, b.campaign, b.call_time, b.called,
+                        b.caller, b.description)
             for b in parsed.incidents]
+    if len(rows) < 2:
+        return rows
     # One sighting per incident per message, even if a notice repeats a block.
     return list({r.incident_id: r for r in reversed(rows)}.values())[::-1]
 
@@ -246,9 +263,7 @@ def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tall
         refresh_incidents(session, [r.incident_id for r in sightings], tally, fresh=sightings, memo=memo)
         _register_campaigns(session, {r.campaign for r in sightings if r.campaign})
     _derive_metrics(session, [(pk, parsed) for pk, parsed in results if parsed.metrics], memo)
-    for pk, parsed in results:
-        _derive_records(session, pk, parsed)
-    session.flush()
+    _derive_records(session, results, memo)
 
 
 def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]], memo: Memo | None) -> None:
@@ -267,20 +282,20 @@ def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage
     bulk_insert(session, METRICS_ROWS, rows, memo)
 
 
-def _derive_records(session: Session, pk: int, parsed: ParsedMessage) -> None:
-    env = parsed.envelope
-    if parsed.upstream_notice:
-        n = parsed.upstream_notice
-        session.add(UpstreamNotice(message_pk=pk, provider=n.provider, traceback_id=n.traceback_id, sent_at=env.date))
-    if parsed.comment:
-        c = parsed.comment
-        session.add(StaffComment(message_pk=pk, author=c.author, organization=c.organization, text=c.text,
-                                 sent_at=env.date))
-    if parsed.reply:
-        r = parsed.reply
-        session.add(Reply(message_pk=pk, incident_ids=list(r.incident_ids), outcome=r.outcome,
-                          upstream_name=r.upstream_name, upstream_email=r.upstream_email,
-                          customer_name=r.customer_name, evidence=r.evidence, text=r.text))
+def _derive_records(session: Session, results: Sequence[tuple[int, ParsedMessage]], memo: Memo | None) -> None:
+    notices, comments, replies = [], [], []
+    for pk, parsed in results:
+        date = parsed.envelope.date
+        if n := parsed.upstream_notice:
+            notices.append((pk, n.provider, n.traceback_id, date))
+        if c := parsed.comment:
+            comments.append((pk, c.author, c.organization, c.text, date))
+        if r := parsed.reply:
+            replies.append((pk, list(r.incident_ids), r.outcome, r.upstream_name, r.upstream_email, r.customer_name,
+                            r.evidence, r.text))
+    bulk_insert(session, UPSTREAM_NOTICES, notices, memo)
+    bulk_insert(session, STAFF_COMMENTS, comments, memo)
+    bulk_insert(session, REPLIES, replies, memo)
 
 
 def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None,
@@ -298,21 +313,27 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
         # Lock the incident rows so concurrent importers recompute in turn (a SQLite
         # writer has the whole database to itself).
         bulk_insert(session, INCIDENT_IDS, [(i,) for i in ids])
-    existing = set(session.execute(
-        select(Incident.incident_id).where(Incident.incident_id.in_(ids), Incident.sightings > 0)
-        .order_by(Incident.incident_id).with_for_update()
+    incident, sighting = Incident.__table__.c, Sighting.__table__.c  # type: ignore[attr-defined]
+    # Core, not ORM, selects: the ORM's own work per statement was a tenth of a batch's.
+    connection = session.connection()
+    existing = set(connection.execute(
+        select(incident.incident_id).where(_among(session, incident.incident_id, ids), incident.sightings > 0)
+        .order_by(incident.incident_id).with_for_update()
     ).scalars())
     grouped: dict[str, list] = {}
-    for row in sorted(fresh, key=_sighting_order):
+    for row in fresh:
         if row.incident_id not in existing:
             grouped.setdefault(row.incident_id, []).append(row)
+    for group in grouped.values():
+        if len(group) > 1:
+            group.sort(key=_sighting_order)
     reread = [i for i in ids if i in existing or i not in grouped]
     if reread:
-        columns = (Sighting.incident_id, Sighting.message_pk, Sighting.seen_at, Sighting.campaign,
-                   Sighting.call_time, Sighting.called, Sighting.caller, Sighting.description)
-        sightings = session.execute(
-            select(*columns).where(Sighting.incident_id.in_(reread))
-            .order_by(Sighting.incident_id, Sighting.seen_at.is_(None), Sighting.seen_at, Sighting.message_pk)
+        columns = (sighting.incident_id, sighting.message_pk, sighting.seen_at, sighting.campaign,
+                   sighting.call_time, sighting.called, sighting.caller, sighting.description)
+        sightings = connection.execute(
+            select(*columns).where(_among(session, sighting.incident_id, reread))
+            .order_by(sighting.incident_id, sighting.seen_at.is_(None), sighting.seen_at, sighting.message_pk)
         ).all()
         for s in sightings:
             grouped.setdefault(s.incident_id, []).append(s)
@@ -320,6 +341,15 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
     if tally is not None:
         tally.new_incidents |= set(ids) - existing
         tally.updated_incidents |= (set(ids) & existing) - tally.new_incidents
+
+
+def _among(session: Session, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL one array parameter rather than one per value:
+    psycopg parses a long statement's placeholders in Python (a batch's incidents: 2.5 ms
+    against 0.4)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _sighting_order(row: SightingRow) -> tuple:
@@ -333,6 +363,9 @@ def _first(values: Iterable):  # type: ignore[no-untyped-def]
 
 def _incident_row(incident_id: str, sightings: Sequence) -> tuple:
     """An INCIDENTS row from the incident's sightings, in `_sighting_order`."""
+    if len(sightings) == 1:  # most incidents: its values are the one sighting's
+        s = sightings[0]
+        return (incident_id, s.campaign, s.call_time, s.called, s.caller, s.description, s.seen_at, s.seen_at, 1)
     dates = [s.seen_at for s in sightings if s.seen_at is not None]
     return (incident_id, _first(s.campaign for s in sightings), _first(s.call_time for s in sightings),
             _first(s.called for s in sightings), _first(s.caller for s in sightings),
@@ -341,9 +374,8 @@ def _incident_row(incident_id: str, sightings: Sequence) -> tuple:
 
 
 def _register_campaigns(session: Session, names: set[str]) -> None:
-    known = set(session.execute(select(CampaignName.name).where(CampaignName.name.in_(names))).scalars())
-    if names - known:
-        insert_ignore(session, CampaignName, [{"name": n, "canonical": n} for n in sorted(names - known)], ["name"])
+    """New names start as their own cluster (recluster_campaigns merges them); known ones are kept."""
+    bulk_insert(session, CAMPAIGN_NAMES, [(n, n) for n in sorted(names)])
 
 
 def recluster_campaigns(session: Session) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Row
 from sqlmodel import Session, SQLModel
 
 
@@ -148,16 +148,17 @@ def bulk_insert(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo 
     return _execute(session, spec, rows, memo)[2].rowcount if rows else 0
 
 
-def bulk_insert_returning(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo | None = None) -> list[tuple]:
+def bulk_insert_returning(session: Session, spec: Bulk, rows: Sequence[tuple],
+                          memo: Memo | None = None) -> Sequence[Row]:
     """Insert `rows` (tuples in `spec.columns` order); the `returning` values of the rows inserted."""
     if not rows:
         return []
     connection, plan, result = _execute(session, spec, rows, memo)
     if plan.unnest:
-        return [tuple(r) for r in result]
+        return result.all()
     if not (inserted := result.rowcount):
         return []
-    out = [tuple(r) for r in connection.exec_driver_sql(plan.read_back, (inserted,))]
+    out = connection.exec_driver_sql(plan.read_back, (inserted,)).all()
     if len(out) != inserted:  # rowids no longer ascending (the largest possible one was used): never seen
         raise RuntimeError(f"{spec.model.__name__}: inserted {inserted} rows, read back {len(out)}")
     return out
