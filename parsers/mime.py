@@ -11,6 +11,7 @@ import email
 import email.header
 import email.message
 import email.utils
+import functools
 import quopri
 import re
 from collections.abc import Callable
@@ -47,12 +48,12 @@ _HEADER_END = re.compile(rb"\n\r?\n")
 # A header block the feed parser reads without a defect or a surprise: an
 # optional unix "From " line, then fields (a name of printable ASCII but ':',
 # then ':'), each with its continuation lines (starting with space or tab), each
-# line ending in LF or CRLF (a lone CR is a line end to the feed parser), then
-# the blank line. Possessive quantifiers: a block that is not plain fails in one
-# pass, without backtracking.
+# line ending in LF or CRLF, then the blank line. '.' (anything but LF) is the
+# regex engine's fastest loop; the CR it may take is a CRLF's, as a block with
+# a lone CR (a line end to the feed parser) is turned away before. Possessive
+# quantifiers: a block that is not plain fails in one pass, without backtracking.
 _NAME_CHAR = r"[\x21-\x39\x3b-\x7e]"
-_PLAIN_HEAD = re.compile(
-    rf"(?:From [^\r\n]*+\r?\n)?(?:{_NAME_CHAR}++:[^\r\n]*+\r?\n(?:[ \t][^\r\n]*+\r?\n)*+)++\r?\n")
+_PLAIN_HEAD = re.compile(rf"(?:From .*+\n)?(?:{_NAME_CHAR}++:.*+\n(?:[ \t].*+\n)*+)++\r?\n")
 # One field of such a block: its name, and its value as compat32's
 # header_source_parse gives it (leading blanks off, continuation lines kept as
 # they are, the last line end off; '.' takes the CR of a CRLF, removed after).
@@ -69,6 +70,8 @@ def _read_head(block: bytes) -> email.message.Message | None:
     so are multipart and message/* types, which it reads further.
     """
     text = block.decode("ascii", "surrogateescape")
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return None  # a lone CR
     if _PLAIN_HEAD.fullmatch(text) is None:
         return None
     msg = email.message.Message()
@@ -170,7 +173,7 @@ def header_text(msg: email.message.Message, name: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str) and "=?" not in value:
-        return " ".join(_safe(value).split())
+        return " ".join((value.replace("\x00", "") if value.isascii() else _safe(value)).split())  # _safe of ASCII
     try:
         parts = email.header.decode_header(value)
     except Exception:  # noqa: BLE001 - damaged headers decode as-is
@@ -185,11 +188,19 @@ def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
     found: list[str] = []
     for name in names:
         value = _header(msg, name)
-        if value is None:
-            continue
-        raw = " ".join(str(value).split())
-        found += [addr.lower() for addr in _header_addresses(raw)]
+        if value is not None:
+            found += _lowered_addresses(str(value))
     return tuple(dict.fromkeys(found))
+
+
+@functools.lru_cache(maxsize=4096)
+def _lowered_addresses(value: str) -> tuple[str, ...]:
+    """The addresses in one header value, lowercased.
+
+    Cached: a mailbox's notices come from a few senders to a few recipient
+    lists, and reading a list costs several times the look-up.
+    """
+    return tuple([addr.lower() for addr in _header_addresses(" ".join(value.split()))])
 
 
 def _header_addresses(raw: str) -> list[str]:
@@ -199,7 +210,7 @@ def _header_addresses(raw: str) -> list[str]:
         # message parse and find the same.
         out = []
         for item in raw.split(","):
-            angle = _ANGLE_ADDRESS.search(item)
+            angle = _ANGLE_ADDRESS.search(item) if "<" in item else None
             if angle is None:
                 out += _ADDRESS.findall(item)  # each one an _ADDRESS already
             elif _ADDRESS.fullmatch(angle.group(1)):

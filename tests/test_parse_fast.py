@@ -386,3 +386,15 @@ def test_heading_rule_finds_what_a_search_for_the_heading_finds(text: str) -> No
     facts = classify.Facts(msg=email.message.Message(), envelope=mime.envelope(email.message.Message()), text=text,
                            plain=text, lower=text)
     assert classify._has_heading(facts) == (re.search(classify.HEADING, text) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(alphabet=" \t\n\x00ab=?<>,@.\x1c", max_size=30) | st.text(max_size=20))
+def test_plain_header_values_read_as_before(value: str) -> None:
+    """header_text's ASCII shortcut is _safe's result; addresses (cached by value) are the list's own."""
+    msg = email.message.Message()
+    msg._headers = [("X-Test", value)]
+    if "=?" not in value:
+        assert mime.header_text(msg, "X-Test") == " ".join(mime._safe(value).split())
+    listed = mime._header_addresses(" ".join(str(mime._header(msg, "X-Test")).split()))
+    assert mime.addresses(msg, "X-Test") == tuple(dict.fromkeys(a.lower() for a in listed))
