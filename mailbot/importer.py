@@ -44,8 +44,16 @@ def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
         yield batch
 
 
-def _already_stored(engine: Engine, batch: Sequence[Arrival]) -> set[tuple[str, str]]:
-    places = sorted({(a.source, a.source_key) for a in batch})
+def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, bool]) -> set[tuple[str, str]]:
+    """The batch's places stored before. `empty` remembers the sources that had no rows
+    when this import first met them: nothing of theirs needs looking up (another importer
+    storing the same mailbox meanwhile is still caught, by save_batch's ON CONFLICT)."""
+    for source in {a.source for a in batch} - empty.keys():
+        with session_scope(engine) as session:
+            empty[source] = session.execute(select(Message.id).where(Message.source == source).limit(1)).first() is None
+    places = sorted({(a.source, a.source_key) for a in batch if not empty[a.source]})
+    if not places:
+        return set()
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":
             # A join against the batch's places. With IN lists on the two columns, PostgreSQL
@@ -89,10 +97,10 @@ def _results(parsed: Parse) -> list[ParsedMessage]:
             for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
 
 
-def _start(engine: Engine, batch: Sequence[Arrival],
-           pool: Executor | None) -> tuple[list[Arrival], Parse, int]:
+def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None,
+           empty: dict[str, bool]) -> tuple[list[Arrival], Parse, int]:
     """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
-    done = _already_stored(engine, batch)
+    done = _already_stored(engine, batch, empty)
     fresh = [a for a in batch if (a.source, a.source_key) not in done]
     return fresh, _parse_all([a.raw for a in fresh], pool), len(batch) - len(fresh)
 
@@ -107,7 +115,7 @@ def _finish(engine: Engine, fresh: list[Arrival], parsed: Parse, skipped: int) -
 
 def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None) -> Tally:
     """Store and parse one batch in one transaction; places already stored are skipped."""
-    return _finish(engine, *_start(engine, batch, pool))
+    return _finish(engine, *_start(engine, batch, pool, {}))
 
 
 def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
@@ -125,9 +133,9 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
         else nullcontext(None)
     with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
         # With a pool, the workers parse the next batch while this process stores the last one.
-        pending = None
+        pending, empty = None, {}
         for batch in batched(arrivals, batch_size):
-            started = _start(engine, batch, pool)
+            started = _start(engine, batch, pool, empty)
             if pending is not None:
                 tally.add(_finish(engine, *pending))
             pending = started
