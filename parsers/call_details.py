@@ -20,6 +20,7 @@ HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d{1,15})(
 # The same, for text already lowercased: a case-insensitive scan of a whole body
 # costs more than parsing the message, a lowercase literal scan almost nothing.
 _HEADING_LOWER = re.compile(r"call details for (?:incident|traceback)\s*#\s*(\d{1,15})(?!\d)")
+HEADING_START = "call details for"  # what every match of _HEADING_LOWER starts with
 _MENTION_LOWER = re.compile(r"(?:traceback|incident)s?(?:\s+request)?\s*#\s*(\d{1,15})(?!\d)")
 _NANP = re.compile(r"\+?1?([2-9]\d{9})")
 CAMPAIGN_MAX = 255  # longer is a damaged line, not a campaign name
@@ -109,9 +110,9 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
     )
 
 
-def _headings(text: str, lower: str | None) -> list[re.Match[str]]:
+def _headings(text: str, lower: str | None, first: int | None) -> list[re.Match[str]]:
     lower = text.lower() if lower is None else lower
-    first = lower.find("call details for")
+    first = lower.find(HEADING_START) if first is None else first
     if first == -1:
         return []
     if len(lower) != len(text):  # lower() expanded a rare letter: its offsets would be off
@@ -119,12 +120,13 @@ def _headings(text: str, lower: str | None) -> list[re.Match[str]]:
     return list(_HEADING_LOWER.finditer(lower, first))  # no heading starts before the first "call details for"
 
 
-def extract(text: str, lower: str | None = None) -> tuple[CallDetails, ...]:
+def extract(text: str, lower: str | None = None, first: int | None = None) -> tuple[CallDetails, ...]:
     """Every call-details block in `text`, in order; a block's end is the next heading.
 
-    `lower` is `text.lower()` when the caller has it already.
+    `lower` is `text.lower()` when the caller has it already, and `first` where
+    its first HEADING_START is (-1: nowhere) when the caller has looked.
     """
-    headings = _headings(text, lower)
+    headings = _headings(text, lower, first)
     blocks: list[CallDetails] = []
     for i, heading in enumerate(headings):
         start = text.find("\n", heading.end())

@@ -13,7 +13,7 @@ EMPTY_ENVELOPE = Envelope(message_id=None, date=None, subject="", sender=None, r
 
 
 def _sightings(facts: Facts, kind: Kind) -> dict:
-    blocks = call_details.extract(facts.plain, facts.lower)
+    blocks = call_details.extract(facts.plain, facts.lower, facts.heading_at)
     if kind in (Kind.TRACEBACK_REQUEST, Kind.REMINDER) and not blocks:
         raise ParseError(f"{kind} without a readable call-details block")
     unreadable = [b.incident_id for b in blocks if b.call_time is None and b.campaign is None and b.called is None]
@@ -56,7 +56,7 @@ def _referenced(facts: Facts, kind: Kind) -> dict:
 
 
 def _optional_blocks(facts: Facts) -> dict:
-    return {"incidents": call_details.extract(facts.plain, facts.lower)}
+    return {"incidents": call_details.extract(facts.plain, facts.lower, facts.heading_at)}
 
 
 # One extractor per kind; kinds not listed carry nothing beyond their kind.

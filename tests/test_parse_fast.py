@@ -243,7 +243,9 @@ def test_call_details_skip_only_work_that_would_change_nothing(text: str) -> Non
         assert call_details._MARKDOWN_ESCAPE.sub(r"\1", text) == text
     assert call_details.unescape_markdown(text) == call_details._MARKDOWN_ESCAPE.sub(r"\1", text)
     lower = text.lower()
-    found = [(m.span(), m.groups()) for m in call_details._headings(text, lower)]
+    found = [(m.span(), m.groups()) for m in call_details._headings(text, lower, None)]
+    assert [m.span() for m in call_details._headings(text, lower, lower.find(call_details.HEADING_START))] == \
+        [span for span, _ in found]
     if len(lower) == len(text):
         assert found == [(m.span(), m.groups()) for m in call_details._HEADING_LOWER.finditer(lower)]
     label = call_details._LABEL.match(text.strip())
@@ -369,8 +371,8 @@ _PHRASE_WORDS = ["alerting", "you", "to", "non-responsive", "non-responsiveness"
        words=st.lists(st.sampled_from([*_PHRASE_WORDS, " ", "\n", "  ", ".", "x"]), max_size=30))
 def test_phrase_rules_find_any_phrase_as_its_own_pattern_would(phrases: list[str], words: list[str]) -> None:
     text = "".join(words)
-    facts = classify.Facts(msg=email.message.Message(), envelope=mime.envelope(email.message.Message()), text=text,
-                           plain=text, lower=text.lower())
+    facts = classify.Facts.of(email.message.Message(), mime.envelope(email.message.Message()), text)
+    assert facts.lower == text.lower()
     expected = any(re.search(r"\s+".join(map(re.escape, p.split())), text.lower()) for p in phrases)
     assert classify._phrase(*phrases)(facts) == expected
 
@@ -383,8 +385,7 @@ _HEADING_TEXT = st.lists(st.sampled_from(["call details for incident #12", "call
 @settings(max_examples=300, deadline=None)
 @given(text=_HEADING_TEXT)
 def test_heading_rule_finds_what_a_search_for_the_heading_finds(text: str) -> None:
-    facts = classify.Facts(msg=email.message.Message(), envelope=mime.envelope(email.message.Message()), text=text,
-                           plain=text, lower=text)
+    facts = classify.Facts.of(email.message.Message(), mime.envelope(email.message.Message()), text)
     assert classify._has_heading(facts) == (re.search(classify.HEADING, text) is not None)
 
 
