@@ -9,6 +9,7 @@ whatever the batch size.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -163,11 +164,13 @@ def _incident_ids(parsed: ParsedMessage) -> list[str]:
     return list(dict.fromkeys([b.incident_id for b in parsed.incidents] or parsed.referenced_ids))
 
 
-def _count(tally: Tally, status: str, parsed: ParsedMessage, reason: str | None) -> None:
-    tally.by_status[status] = tally.by_status.get(status, 0) + 1
-    tally.by_kind[parsed.kind.value] = tally.by_kind.get(parsed.kind.value, 0) + 1
-    if reason:
-        tally.quarantined[reason] = tally.quarantined.get(reason, 0) + 1
+def _count(tally: Tally, statuses: Sequence[str], parsed: Sequence[ParsedMessage]) -> None:
+    """Add the messages' statuses, kinds and quarantine reasons to the tally."""
+    reasons = [p.quarantine for s, p in zip(statuses, parsed, strict=True) if s == MessageStatus.QUARANTINED]
+    for counts, values in ((tally.by_status, statuses), (tally.by_kind, [p.kind.value for p in parsed]),
+                           (tally.quarantined, reasons)):
+        for key, n in Counter(values).items():
+            counts[key] = counts.get(key, 0) + n
 
 
 def _message_row(arrival: Arrival, key: str, parsed: ParsedMessage, at: datetime) -> tuple:
@@ -203,10 +206,8 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     if duplicates:
         session.execute(update(Message).where(Message.id.in_(duplicates))
                         .values(status=MessageStatus.DUPLICATE, reason=None))
-    for pk, _, result in stored:
-        status = MessageStatus.DUPLICATE if pk not in owners else MessageStatus.QUARANTINED if result.quarantine \
-            else MessageStatus.PARSED
-        _count(tally, status, result, result.quarantine if status == MessageStatus.QUARANTINED else None)
+    _count(tally, [MessageStatus.DUPLICATE if pk not in owners else MessageStatus.QUARANTINED if result.quarantine
+                   else MessageStatus.PARSED for pk, _, result in stored], [result for _, _, result in stored])
     _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally,
             memo)
 
@@ -221,7 +222,7 @@ def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tal
         status, reason = MessageStatus.QUARANTINED, parsed.quarantine
     session.execute(update(Message).where(Message.id == pk).values(status=status, reason=reason,
                                                                    **_parsed_fields(parsed, now())))
-    _count(tally, status, parsed, reason)
+    _count(tally, [status], [parsed])
     if status == MessageStatus.PARSED:
         _derive(session, [(pk, parsed)], tally)
     return status

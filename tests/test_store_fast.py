@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from parsers.message import parse_message
-from store import ingest
+from store import ingest, upsert
 from store.db import create_schema, make_engine, session_scope
 from store.ingest import Arrival, Tally, save_batch
 from store.models import (
@@ -208,3 +208,33 @@ def test_random_message_rows_are_stored_alike(two_urls: tuple[str, str], rows: l
     assert _contents(engines[0], Message) == _contents(engines[1], Message)
     for engine in engines:
         engine.dispose()
+
+
+def _processors(url: str) -> dict[str, Any]:
+    """SQLAlchemy's bind processors of the message table's DateTime, JSON and binary columns."""
+    dialect = make_engine(url).dialect
+    columns = Message.__table__.c  # type: ignore[attr-defined]
+    return {name: columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in ("date", "recipients", "raw")}
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text(),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text(8), inner, max_size=3),
+                           max_leaves=8)
+
+
+@settings(max_examples=300)
+@given(moment=st.datetimes(timezones=st.none() | offsets) | st.dates() | st.none(),
+       items=st.lists(text()) | st.lists(text()).map(tuple) | json_values)
+def test_faster_processors_give_what_sqlalchemys_give(moment: Any, items: Any) -> None:
+    processors = _processors("sqlite://")
+    date, recipients = processors["date"], processors["recipients"]
+    assert upsert._faster(date)(moment) == date(moment)
+    assert upsert._faster(recipients)(items) == recipients(items)
+
+
+def test_faster_processors_stand_in_only_where_they_agree(pg_url: str) -> None:
+    sqlite_processors, pg_processors = _processors("sqlite://"), _processors(pg_url)
+    assert upsert._faster(sqlite_processors["raw"]) is sqlite_processors["raw"]
+    assert all(upsert._faster(p) is p for p in pg_processors.values() if p is not None)  # JSON is psycopg's Json
+    assert all(upsert._faster(p) is not p for name, p in sqlite_processors.items() if name != "raw")
