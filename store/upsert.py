@@ -9,8 +9,10 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from sqlalchemy import String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel
 
 
@@ -81,6 +83,13 @@ class Bulk:
 Memo = dict[str, tuple[dict[int, Any], dict[int, Any]]]
 
 
+def _element_type(type_: TypeEngine, dialect: Dialect) -> str:
+    """A column's type for the elements of its array parameter. Strings lose their length,
+    so that one too long fails as in a plain INSERT: a cast to VARCHAR(n) cuts it short."""
+    base = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    return (String() if isinstance(base, String) else base).compile(dialect=dialect)
+
+
 class _Plan:
     """A Bulk's statements and value processing for one dialect."""
 
@@ -108,7 +117,7 @@ class _Plan:
         if self.unnest:
             # One statement whatever the row count, each column one array parameter, sent
             # in binary: psycopg parses a long statement's placeholders in Python.
-            arrays = ", ".join(f"%b::{c.type.compile(dialect=dialect)}[]" for c in cols)
+            arrays = ", ".join(f"%b::{_element_type(c.type, dialect)}[]" for c in cols)
             self.sql = f"{head} SELECT * FROM unnest({arrays}){action}" + (f" RETURNING {returning}" * bool(returning))
         else:
             # executemany, then the rows inserted read back by rowid: a multi-row INSERT ..

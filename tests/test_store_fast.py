@@ -238,3 +238,42 @@ def test_faster_processors_stand_in_only_where_they_agree(pg_url: str) -> None:
     assert upsert._faster(sqlite_processors["raw"]) is sqlite_processors["raw"]
     assert all(upsert._faster(p) is p for p in pg_processors.values() if p is not None)  # JSON is psycopg's Json
     assert all(upsert._faster(p) is not p for name, p in sqlite_processors.items() if name != "raw")
+
+
+def _outcome(engine: Engine, insert: Any, rows: list[tuple]) -> str | None:
+    """The name of the error inserting `rows` raised, or None if they were stored."""
+    try:
+        with session_scope(engine) as session:
+            insert(session, ingest.MESSAGES, rows)
+    except Exception as exc:  # noqa: BLE001 - compared below
+        return type(exc).__name__
+    return None
+
+
+def test_a_value_too_long_for_its_column_fails_as_through_sqlalchemy(two_urls: tuple[str, str]) -> None:
+    """PostgreSQL refuses it (a cast of the array to VARCHAR(n) would have cut it short); SQLite stores it."""
+    row = ("src", "k" * 600, "<id@x>", "0" * 64, b"raw", 3, "import", NOW, "parsed", None, "reply", None, "", None,
+           [], [], NOW)
+    engines = [_engine(url) for url in two_urls]
+    outcomes = [_outcome(engine, insert, [row]) for engine, insert in
+                zip(engines, (bulk_insert_returning, reference_insert), strict=True)]
+    assert outcomes[0] == outcomes[1] == (None if engines[0].dialect.name == "sqlite" else "DataError")
+    assert _contents(engines[0], Message) == _contents(engines[1], Message)
+    for engine in engines:
+        engine.dispose()
+
+
+def test_postgresql_sessions_compress_with_lz4_where_the_server_can(pg_url: str) -> None:
+    engine = _engine(pg_url)
+    with engine.connect() as conn:
+        lz4 = conn.exec_driver_sql("SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                                   " WHERE name = 'default_toast_compression'").scalar()
+        conn.rollback()  # what the pool does when a connection is returned
+        assert conn.exec_driver_sql("SHOW default_toast_compression").scalar() == ("lz4" if lz4 else "pglz")
+    arrival = Arrival("files", "big", (SAMPLE / "001.eml").read_bytes() * 4)
+    with session_scope(engine) as session:
+        save_batch(session, [arrival], [parse_message(arrival.raw)], Tally())
+    with engine.connect() as conn:
+        raw, method = conn.exec_driver_sql("SELECT raw, pg_column_compression(raw) FROM message").one()
+    assert bytes(raw) == arrival.raw and method == ("lz4" if lz4 else "pglz")
+    engine.dispose()
