@@ -74,12 +74,14 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
     description: list[str] = []
     for raw_line in lines:
         line = (_QUOTE.sub("", raw_line) if ">" in raw_line else raw_line).strip()
+        if not line:
+            if description:
+                break
+            continue
         if description:
-            if not line or _TRAILERS.match(line):
+            if _TRAILERS.match(line):
                 break
             description.append(line)
-            continue
-        if not line:
             continue
         label = _LABEL.match(line)
         if label:

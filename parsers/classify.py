@@ -76,7 +76,12 @@ class Facts:
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
     rx = re.compile(pattern, re.IGNORECASE)
-    return lambda f: bool(rx.search(header_text(f.msg, name)))
+    if_absent = rx.search("") is not None  # most messages have none of these headers
+
+    def rule(f: Facts) -> bool:
+        value = header_text(f.msg, name)
+        return rx.search(value) is not None if value else if_absent
+    return rule
 
 
 def _subject(pattern: str) -> Callable[[Facts], bool]:
@@ -133,7 +138,15 @@ def _phrase(*phrases: str) -> Callable[[Facts], bool]:
         shared = min((g for g in guards.values() if g in word), key=len)
         by_guard.setdefault(shared, []).append(_from_first_word(phrase))
     groups = tuple(by_guard.items())
-    return lambda f: any(guard in f.lower and any(found(f.lower) for found in finds) for guard, finds in groups)
+
+    def rule(f: Facts) -> bool:
+        for guard, finds in groups:
+            if guard in f.lower:
+                for found in finds:
+                    if found(f.lower):
+                        return True
+        return False
+    return rule
 
 
 def _content_type(ctype: str) -> Callable[[Facts], bool]:
@@ -197,4 +210,7 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
 
 
 def classify(facts: Facts) -> Kind:
-    return next((kind for kind, rule in RULES if rule(facts)), Kind.OTHER)
+    for kind, rule in RULES:
+        if rule(facts):
+            return kind
+    return Kind.OTHER

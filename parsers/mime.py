@@ -134,23 +134,27 @@ def _header(msg: email.message.Message, name: str) -> object:
     """The first `name` header as Message.get gives it, from an index built once per message.
 
     Message.get scans every header, lowercasing each name, per call; a message's
-    dozen look-ups did that work hundreds of times. The index holds the stored
-    values; only the few looked up go through the policy's fetch, as get() would.
+    dozen look-ups did that work hundreds of times.
     """
     index = msg.__dict__.get("_first_headers")
     if index is None:
-        # Later entries are overwritten by earlier ones: the first of each name is kept, as get() finds it.
-        index = {key.lower(): (key, value) for key, value in reversed(getattr(msg, "_headers", ()))}
-        msg.__dict__["_first_headers"] = index
+        index = msg.__dict__["_first_headers"] = _header_index(msg)
     found = index.get(name.lower())
-    if found is None:
-        return None
-    if msg.policy is compat32 and type(found[1]) is str and found[1].isascii():
-        return found[1]  # what compat32's fetch returns for text without raw 8-bit bytes, without its three calls
+    if type(found) is not tuple:
+        return found  # absent, or the value as its fetch would return it
     try:
         return msg.policy.header_fetch_parse(*found)
     except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
         return None
+
+
+def _header_index(msg: email.message.Message) -> dict[str, object]:
+    """Each header name's first value: as compat32 fetches it when that is the stored
+    text itself (a str without raw 8-bit bytes), else the (name, value) pair to fetch."""
+    plain = msg.policy is compat32
+    # Later entries are overwritten by earlier ones: the first of each name is kept, as get() finds it.
+    return {key.lower(): value if plain and type(value) is str and value.isascii() else (key, value)
+            for key, value in reversed(getattr(msg, "_headers", ()))}
 
 
 def content_type(msg: email.message.Message) -> str:

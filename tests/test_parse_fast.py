@@ -399,3 +399,15 @@ def test_plain_header_values_read_as_before(value: str) -> None:
         assert mime.header_text(msg, "X-Test") == " ".join(mime._safe(value).split())
     listed = mime._header_addresses(" ".join(str(mime._header(msg, "X-Test")).split()))
     assert mime.addresses(msg, "X-Test") == tuple(dict.fromkeys(a.lower() for a in listed))
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.none() | st.sampled_from(["", " ", "auto-replied", " Auto-Replied (vacation)", "no", "auto_reply", "x"]),
+       pattern=st.sampled_from([r"^\s*auto-replied", r"\S", r"^\s*auto_reply", r"^$", r"^\s*$"]))
+def test_header_rules_match_as_a_search_of_the_header_text(value: str | None, pattern: str) -> None:
+    msg = email.message.Message()
+    if value is not None:
+        msg["X-Test"] = value
+    facts = classify.Facts.of(msg, mime.envelope(msg), "")
+    expected = re.search(pattern, mime.header_text(msg, "X-Test"), re.IGNORECASE) is not None
+    assert classify._header("X-Test", pattern)(facts) == expected
