@@ -1,4 +1,8 @@
-"""INSERT ... ON CONFLICT for both backends, so uniqueness is the database's job."""
+"""INSERT ... ON CONFLICT for both backends, so uniqueness is the database's job.
+
+`insert_ignore` and `upsert` take dict rows through SQLAlchemy; `Bulk` writes many
+tuple rows through the driver, for the import's hot inserts.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,8 @@ class Bulk:
     own work. Here the statement text is built once per dialect, rows are tuples in
     `columns` order, and values go through each column type's own bind processor, so
     what is stored is exactly what SQLAlchemy would have stored. Rows colliding on
-    `keys` are skipped, or with `update` overwrite the other columns; no `keys`: a
+    `keys` are skipped, or with `update` overwrite the other columns (rows to update
+    must have distinct keys: PostgreSQL writes them in one statement); no `keys`: a
     plain INSERT. `returning` columns come back for the rows inserted.
     """
 
