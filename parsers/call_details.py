@@ -87,7 +87,7 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
         if label:
             written, value = label.groups()
             written, value = written.lower(), value.strip()
-            name = LABELS[written] if written in LABELS else LABELS[re.sub(r"\s+", "", written)]
+            name = LABELS.get(written) or LABELS[re.sub(r"\s+", "", written)]
             if value:
                 fields.setdefault(name, value)
                 pending = None

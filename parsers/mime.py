@@ -228,7 +228,7 @@ def _header_addresses(raw: str) -> list[str]:
 
 
 def message_ids(value: str) -> tuple[str, ...]:
-    return tuple([f"<{m}>" for m in _ANGLE.findall(value)])
+    return tuple([f"<{m}>" for m in _ANGLE.findall(value)]) if value else ()  # most messages have no In-Reply-To
 
 
 def _parse_date(value: str) -> datetime:
