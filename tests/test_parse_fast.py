@@ -411,3 +411,29 @@ def test_header_rules_match_as_a_search_of_the_header_text(value: str | None, pa
     facts = classify.Facts.of(msg, mime.envelope(msg), "")
     expected = re.search(pattern, mime.header_text(msg, "X-Test"), re.IGNORECASE) is not None
     assert classify._header("X-Test", pattern)(facts) == expected
+
+
+def _decode_bytes_before(data: bytes, charset: str | None) -> str:
+    """decode_bytes as it was: the charset worked out per call, NULs removed from every decoded text."""
+    name = (charset or "utf-8").strip().strip('"').lower()
+    name = mime._CHARSET_ALIASES.get(name, name)
+    for candidate in ("utf-8",) if name in mime._UNKNOWN_CHARSETS else (name, "utf-8"):
+        try:
+            return data.decode(candidate).replace("\x00", "")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace").replace("\x00", "")
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=40) | st.lists(st.sampled_from([b"a", b"\x00", b"\xc3\xa9", b"\xff", b"+AAA-", b"\r\n"]),
+                                              max_size=10).map(b"".join),
+       charset=st.none() | st.sampled_from(["utf-8", "UTF-8", ' "utf-8" ', "latin-1", "iso-8859-1", "us-ascii", "x-unknown",
+                                            "utf-7", "utf-16", "bogus", "", "cp1252"]))
+def test_decode_bytes_as_before(data: bytes, charset: str | None) -> None:
+    assert mime.decode_bytes(data, charset) == _decode_bytes_before(data, charset)
+
+
+@pytest.mark.parametrize(("data", "charset"), [(b"a\x00b", "utf-8"), (b"a+AAA-b", "utf-7"), (b"\x00a\x00b", "utf-16-be")])
+def test_decode_bytes_drops_nuls_however_the_charset_writes_them(data: bytes, charset: str) -> None:
+    assert mime.decode_bytes(data, charset) == "ab" == _decode_bytes_before(data, charset)
