@@ -10,6 +10,7 @@ import gc
 import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -74,6 +75,7 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, b
     return {(s, k) for s, k in rows} & set(places)
 
 
+PARSE_AHEAD = 2  # batches handed to the workers before the oldest is stored
 CHUNK = 50  # messages per parsing task: small enough to share out, large enough to hand off cheaply
 
 # A batch's raw messages in chunks, each with the worker's task parsing it (None: none is).
@@ -132,16 +134,18 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
                                   initializer=parse_worker.start, initargs=(os.getpid(),)) if jobs > 1 \
         else nullcontext(None)
     with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
-        # With a pool, the workers parse the next batch while this process stores the last one.
-        pending, empty = None, {}
+        # With a pool, the workers parse the next two batches while this process stores
+        # one: with only the next one queued they ran dry as a batch ended, and this
+        # process waited for the last chunks they held.
+        ahead: deque[tuple[list[Arrival], Parse, int]] = deque()
+        empty: dict[str, bool] = {}
         for batch in batched(arrivals, batch_size):
-            started = _start(engine, batch, pool, empty)
-            if pending is not None:
-                tally.add(_finish(engine, *pending))
-            pending = started
+            ahead.append(_start(engine, batch, pool, empty))
+            if len(ahead) > PARSE_AHEAD:
+                tally.add(_finish(engine, *ahead.popleft()))
             bar.update(len(batch))
-        if pending is not None:
-            tally.add(_finish(engine, *pending))
+        while ahead:
+            tally.add(_finish(engine, *ahead.popleft()))
     with session_scope(engine) as session:
         recluster_campaigns(session)
     return tally
