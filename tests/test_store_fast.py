@@ -277,3 +277,30 @@ def test_postgresql_sessions_compress_with_lz4_where_the_server_can(pg_url: str)
         raw, method = conn.exec_driver_sql("SELECT raw, pg_column_compression(raw) FROM message").one()
     assert bytes(raw) == arrival.raw and method == ("lz4" if lz4 else "pglz")
     engine.dispose()
+
+
+def _pragmas(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as connection:
+        return tuple(connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # type: ignore[return-value]
+                     for name in ("page_size", "wal_autocheckpoint", "cache_size"))
+
+
+def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(tmp_path: Path) -> None:
+    """The WAL checkpoints every ~40 MB whatever the page size."""
+    fresh = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    create_schema(fresh)
+    assert _pragmas(fresh) == (16384, 40_000_000 // 16384, -65536)
+    old_path = tmp_path / "old.sqlite3"
+    old = create_engine(f"sqlite:///{old_path}")  # made as before: 4 KiB pages
+    with old.begin() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    old.dispose()
+    reopened = make_engine(f"sqlite:///{old_path}")
+    assert _pragmas(reopened) == (4096, 40_000_000 // 4096, -65536)
+    with reopened.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+    with reopened.connect() as connection:
+        assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [1]
+    for engine in (fresh, reopened):
+        engine.dispose()
