@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from parsers.call_details import HEADING_START
-from parsers.mime import content_type, header_text
+from parsers.mime import content_type, header_text, utf8_of
 from parsers.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
@@ -39,17 +39,18 @@ def unquote(text: str) -> str:
     return _QUOTE_MARKS.sub("", text) if _has_quote_marks(text) else text
 
 
-def lower(text: str) -> str:
+def lower(text: str, utf8: bytes | None = None) -> str:
     """text.lower(), by way of bytes.lower() when the text's other characters have no case to change.
 
     Once a text holds one non-ASCII character (the notices' '¶' will do),
     str.lower() looks every character up in the Unicode database, at several
     times the cost of this; bytes.lower() changes ASCII letters only, which is
     all str.lower() changes when each non-ASCII character is its own lowercase.
+    `utf8` is text.encode("utf-8", "surrogatepass") when the caller has it.
     """
     if text.isascii():
         return text.lower()
-    data = text.encode("utf-8", "surrogatepass")
+    data = text.encode("utf-8", "surrogatepass") if utf8 is None else utf8
     others = data.translate(None, _ASCII).decode("utf-8", "surrogatepass")
     if others.lower() != others:
         return text.lower()
@@ -70,7 +71,7 @@ class Facts:
     @classmethod
     def of(cls, msg: email.message.Message, envelope: Envelope, text: str) -> Facts:
         plain = unquote(text)
-        low = lower(plain)
+        low = lower(plain, utf8_of(msg, text) if plain is text else None)
         return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=low, heading_at=low.find(HEADING_START))
 
 

@@ -109,14 +109,21 @@ def parse_bytes(raw: bytes) -> email.message.Message:
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode with the declared charset, falling back so no byte is ever fatal."""
+    return _decode(data, charset)[0]
+
+
+def _decode(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """decode_bytes' text, and whether that text is `data` read as UTF-8 as it is (so `data` is its UTF-8)."""
     for candidate in _codecs_to_try(charset):
         try:
             text = data.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
         # UTF-8 makes a NUL of a zero byte only: a memchr on the bytes spares a scan of the text.
-        return text.replace("\x00", "") if candidate != "utf-8" or b"\x00" in data else text
-    return data.decode("cp1252", errors="replace").replace("\x00", "")
+        if candidate == "utf-8" and b"\x00" not in data:
+            return text, True
+        return text.replace("\x00", ""), False
+    return data.decode("cp1252", errors="replace").replace("\x00", ""), False
 
 
 @functools.lru_cache(maxsize=256)
@@ -335,10 +342,25 @@ def part_text(part: email.message.Message) -> str:
         payload = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
     if not isinstance(payload, bytes):
         return ""
-    text = decode_bytes(payload, charset)
+    text, as_utf8 = _decode(payload, charset)
     if content_type(part) == "text/html":
-        text = html_to_text(text)
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        text, as_utf8 = html_to_text(text), False
+    if "\r" in text:
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    if as_utf8:
+        part.__dict__["_utf8"] = (text, payload)  # for utf8_of
+    return text
+
+
+def utf8_of(msg: email.message.Message, text: str) -> bytes | None:
+    """text.encode("utf-8") when `text` is msg's body as part_text read it from UTF-8 bytes left as
+    they were (a single-part message's body_text), else None.
+
+    Encoding a body again costs more than lowercasing it when it holds one
+    character above U+00FF (a '–' will do); the bytes it was read from are that encoding.
+    """
+    read = msg.__dict__.get("_utf8")
+    return read[1] if read is not None and read[0] is text else None
 
 
 def _alternative(choices: list[email.message.Message]) -> email.message.Message | None:

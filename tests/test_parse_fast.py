@@ -437,3 +437,38 @@ def test_decode_bytes_as_before(data: bytes, charset: str | None) -> None:
 @pytest.mark.parametrize(("data", "charset"), [(b"a\x00b", "utf-8"), (b"a+AAA-b", "utf-7"), (b"\x00a\x00b", "utf-16-be")])
 def test_decode_bytes_drops_nuls_however_the_charset_writes_them(data: bytes, charset: str) -> None:
     assert mime.decode_bytes(data, charset) == "ab" == _decode_bytes_before(data, charset)
+
+
+def _utf8_bodies(raws: list[bytes]) -> list[tuple[email.message.Message, str]]:
+    msgs = [mime.parse_bytes(raw) for raw in raws]
+    return [(msg, mime.body_text(msg)) for msg in msgs]
+
+
+def test_utf8_of_a_body_is_its_encoding_or_none() -> None:
+    bodies = _utf8_bodies(RAWS)
+    known = [(msg, text) for msg, text in bodies if mime.utf8_of(msg, text) is not None]
+    assert any(not text.isascii() for _, text in known)  # the case it is for
+    assert len(known) < len(bodies)  # multipart, HTML, other charsets: left to encode
+    for msg, text in bodies:
+        utf8 = mime.utf8_of(msg, text)
+        assert utf8 is None or utf8 == text.encode("utf-8", "surrogatepass")
+        if utf8 is not None and len(text) > 1:
+            assert mime.utf8_of(msg, text[:1] + text[1:]) is None  # the body read, not an equal text made elsewhere
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=60) | st.lists(st.sampled_from([b"a", b"\r\n", b"\r", b"\x00", b"\xc3\xa9", b"\xe2\x80\x93", b"\xff",
+                                                                 b"=\n", b"=E2=80=93", b"<p>", b"\n"]), max_size=20).map(b"".join),
+       ctype=st.sampled_from(["text/plain", "text/html"]),
+       charset=st.sampled_from([None, "utf-8", "UTF-8", "utf8", "iso-8859-1", "x-unknown", "bogus"]),
+       cte=st.sampled_from([None, "8bit", "quoted-printable", "base64"]))
+def test_utf8_of_random_single_part_bodies(body: bytes, ctype: str, charset: str | None, cte: str | None) -> None:
+    head = f"Content-Type: {ctype}" + (f"; charset={charset}" if charset else "") + "\n"
+    head += f"Content-Transfer-Encoding: {cte}\n" if cte else ""
+    msg = mime.parse_bytes(head.encode() + b"\n" + body)
+    text = mime.body_text(msg)
+    utf8 = mime.utf8_of(msg, text)
+    assert utf8 is None or utf8 == text.encode("utf-8", "surrogatepass")
+    low = classify.Facts.of(msg, mime.envelope(msg), text).lower
+    assert low == text.lower() or classify._has_quote_marks(text)
+    assert low == classify.unquote(text).lower()
