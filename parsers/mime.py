@@ -57,7 +57,9 @@ _PLAIN_HEAD = re.compile(rf"(?:From .*+\n)?(?:{_NAME_CHAR}++:.*+\n(?:[ \t].*+\n)
 # One field of such a block: its name, and its value as compat32's
 # header_source_parse gives it (leading blanks off, continuation lines kept as
 # they are, the last line end off; '.' takes the CR of a CRLF, removed after).
-_FIELD = re.compile(rf"^({_NAME_CHAR}+):[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
+# Each match ends with its field's last LF, so the next starts the next line:
+# no line-start anchor to test at every character.
+_FIELD = re.compile(rf"({_NAME_CHAR}+):[ \t]*+(.*+(?:\n[ \t].*+)*+)\n")
 
 
 def _read_head(block: bytes) -> email.message.Message | None:
@@ -82,6 +84,8 @@ def _read_head(block: bytes) -> email.message.Message | None:
     if "\r" in text:
         fields = [(name, value.removesuffix("\r")) for name, value in fields]
     msg._headers = fields  # what set_raw would append one by one
+    if block.isascii():  # every value a plain ASCII str: what _header_index makes, without its tests
+        msg.__dict__["_first_headers"] = {name.lower(): value for name, value in reversed(fields)}
     msg.set_payload("")
     return msg if content_type(msg).startswith("text/") else None
 

@@ -25,7 +25,7 @@ FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").
 RAWS = [p.read_bytes() for p in FIXTURES]
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # What parse_bytes caches on a Message; not part of the parse.
-_CACHES = {"_first_headers", "_content_type"}
+_CACHES = {"_first_headers", "_content_type", "_utf8"}
 
 
 def _state(msg: email.message.Message) -> dict:
@@ -48,6 +48,7 @@ def _assert_head_as_stdlib(block: bytes) -> bool:
     fast = mime._read_head(block)
     if fast is not None:
         assert _state(fast) == _state(email.message_from_bytes(block))
+        assert vars(fast)["_first_headers"] == mime._header_index(fast)  # the index made with the fields
     return fast is not None
 
 
