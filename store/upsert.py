@@ -6,6 +6,7 @@ tuple rows through the driver, for the import's hot inserts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -133,9 +134,11 @@ class _Plan:
             self.read_back = (f"SELECT {returning} FROM {dialect.identifier_preparer.format_table(table)}"
                               " WHERE rowid > last_insert_rowid() - ?")
 
-    def columns(self, rows: Sequence[tuple], memo: Memo) -> list[list[Any]]:
-        """The rows' values column by column (a list each, as psycopg takes arrays), bind-processed."""
-        columns: list[list[Any]] = [*map(list, zip(*rows, strict=True)), *([d] * len(rows) for d in self.defaults)]
+    def columns(self, rows: Sequence[tuple], memo: Memo) -> list[Sequence[Any]]:
+        """The rows' values column by column (lists on PostgreSQL, as psycopg takes arrays), bind-processed."""
+        columns: list[Sequence[Any]] = [*zip(*rows, strict=True), *((d,) * len(rows) for d in self.defaults)]
+        if self.unnest:
+            columns = [*map(list, columns)]
         for i, kind, process in self.processors:
             kept, done = memo.setdefault(kind, ({}, {}))
             ids = [*map(id, columns[i])]
@@ -149,7 +152,8 @@ class _Plan:
 def _datetime_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """SQLite's DATETIME text (wall clock, always microseconds, no zone), for datetimes."""
     def fast(value: Any) -> Any:
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds") if type(value) is datetime else process(value)
+        # The first 26 characters: a four-digit year always, so any zone suffix is all that is cut.
+        return value.isoformat(" ", "microseconds")[:26] if type(value) is datetime else process(value)
     return fast
 
 
@@ -162,19 +166,48 @@ def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return fast
 
 
+def _psycopg_json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The text psycopg sends for SQLAlchemy's JSON bind value (a psycopg Json wrapper), made
+    here: a column of such text goes as a text array that the statement casts to JSON[], which
+    the server stores as it stores the wrappers' text."""
+    text = _json_text(process)
+
+    def fast(value: Any) -> Any:
+        return _psycopg_sent(out) if (out := text(value)) is not None and type(out) is not str else out
+    return fast
+
+
+def _psycopg_sent(value: Any) -> str:
+    """The text psycopg sends for a Json wrapper with psycopg's default dumps; a TypeError for anything else."""
+    if type(value).__name__ != "Json" or type(value).__module__ != "psycopg.types.json":
+        raise TypeError(f"not a psycopg Json: {value!r}")
+    from psycopg.types.json import JsonDumper  # only where psycopg made the value
+
+    if JsonDumper._dumps is not json.dumps:  # changed by psycopg.types.json.set_json_dumps
+        raise TypeError("psycopg dumps JSON with its own function")
+    return (value.dumps or json.dumps)(value.obj)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 # Faster equals of bind processors for the values an import carries (each message's date,
 # recipients and incident ids cost more to process than to store). One stands in for a
 # processor only if they agree on a probe, and hands other values to it; tests hold them
 # to the processors they stand for on random values.
-_FASTER = ((datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))), _datetime_text),
-           (["\u00e9 \" \\ \n \u2603 \U0001f600 \x7f", ""], _json_text))
+# A rule is (probe, stand-in maker, what is stored given what the processor returns).
+_JSON_PROBE = ["\u00e9 \" \\ \n \u2603 \U0001f600 \x7f", ""]
+_FASTER = ((datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))), _datetime_text, _same),
+           (_JSON_PROBE, _json_text, _same),
+           (_JSON_PROBE, _psycopg_json_text, _psycopg_sent))
 
 
 def _faster(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    for probe, faster in _FASTER:
+    for probe, faster, stored in _FASTER:
         fast = faster(process)
         try:
-            if fast(probe) == process(probe):
+            if fast(probe) == stored(process(probe)):
                 return fast
         except (TypeError, ValueError):  # not a processor of such values
             continue

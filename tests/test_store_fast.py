@@ -8,6 +8,7 @@ as the database holds it.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -210,6 +211,9 @@ def test_random_message_rows_are_stored_alike(two_urls: tuple[str, str], rows: l
         engine.dispose()
 
 
+PG_DIALECT_URL = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # for its dialect: never connected to
+
+
 def _processors(url: str) -> dict[str, Any]:
     """SQLAlchemy's bind processors of the message table's DateTime, JSON and binary columns."""
     dialect = make_engine(url).dialect
@@ -231,12 +235,18 @@ def test_faster_processors_give_what_sqlalchemys_give(moment: Any, items: Any) -
     date, recipients = processors["date"], processors["recipients"]
     assert upsert._faster(date)(moment) == date(moment)
     assert upsert._faster(recipients)(items) == recipients(items)
+    # PostgreSQL: the text psycopg would have sent for SQLAlchemy's Json wrapper.
+    pg_recipients = _processors(PG_DIALECT_URL)["recipients"]
+    assert upsert._faster(pg_recipients)(items) == upsert._psycopg_sent(pg_recipients(items))
+    assert upsert._psycopg_sent(pg_recipients(items)) == json.dumps(items)
 
 
 def test_faster_processors_stand_in_only_where_they_agree(pg_url: str) -> None:
     sqlite_processors, pg_processors = _processors("sqlite://"), _processors(pg_url)
     assert upsert._faster(sqlite_processors["raw"]) is sqlite_processors["raw"]
-    assert all(upsert._faster(p) is p for p in pg_processors.values() if p is not None)  # JSON is psycopg's Json
+    assert pg_processors["date"] is None  # psycopg takes datetimes as they are
+    assert upsert._faster(pg_processors["raw"]) is pg_processors["raw"]
+    assert upsert._faster(pg_processors["recipients"]) is not pg_processors["recipients"]
     assert all(upsert._faster(p) is not p for name, p in sqlite_processors.items() if name != "raw")
 
 
