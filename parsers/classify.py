@@ -95,59 +95,101 @@ def _sender(pattern: str) -> Callable[[Facts], bool]:
     return lambda f: bool(rx.search(f.envelope.sender or ""))
 
 
-def _body(pattern: str, guard: str) -> Callable[[Facts], bool]:
+def _clear_of_heading(word: str) -> bool:
+    """Whether no occurrence of `word` in a lowercase body can take in the first character of
+    a call-details heading: no end of the word begins HEADING_START (a word, having no
+    space, could take in at most its "call")."""
+    return not any(HEADING_START.startswith(word[k:]) for k in range(len(word)))
+
+
+class _BodyRule:
+    """A rule on the lowercase body alone, which classify may split at the body's first heading.
+
+    The text before a notice's first call-details heading is boilerplate, the
+    same in every notice its sender writes, and most of the body. What a rule
+    finds there (`before`) is remembered by that text (see _before_heading), so
+    a notice like an earlier one costs a scan of what follows its heading
+    (`after`) instead of one scan of the whole body per rule. No word of a rule
+    can take in the heading's first character, so what a rule finds in the
+    whole body it finds wholly before the heading or wholly after it.
+    """
+
+    def __call__(self, f: Facts) -> bool:
+        raise NotImplementedError
+
+    def before(self, prefix: str) -> bool:
+        raise NotImplementedError
+
+    def after(self, lower: str, heading_at: int, before: bool) -> bool:
+        """The rule's verdict on `lower`, from its `before` on lower[:heading_at]."""
+        raise NotImplementedError
+
+
+class _Body(_BodyRule):
     """`pattern`, written in lowercase, in the body; `guard` is a word it needs.
 
     The guard is a plain substring test, so the regex runs only on the few
-    bodies that could match.
+    bodies that could match; only the guard is split at the heading.
     """
-    rx = re.compile(pattern, re.MULTILINE)
-    return lambda f: guard in f.lower and rx.search(f.lower) is not None
+
+    def __init__(self, pattern: str, guard: str) -> None:
+        if not _clear_of_heading(guard):
+            raise ValueError(f"{guard!r} could run into a heading")
+        self.rx = re.compile(pattern, re.MULTILINE)
+        self.guard = guard
+
+    def __call__(self, f: Facts) -> bool:
+        return self.guard in f.lower and self.rx.search(f.lower) is not None
+
+    def before(self, prefix: str) -> bool:
+        return self.guard in prefix
+
+    def after(self, lower: str, heading_at: int, before: bool) -> bool:
+        return (before or lower.find(self.guard, heading_at) != -1) and self.rx.search(lower) is not None
 
 
-def _from_first_word(phrase: str) -> Callable[[str], bool]:
-    """Whether the phrase, words possibly wrapped onto the next line, is in a lowercase text.
-
-    A match starts where the first word does, so the phrase is tried at each of
-    the first word's occurrences, found by substring search: a body that has the
-    guard but not the phrase costs a few substring scans, not a regex search
-    (several times slower per character) over all of it.
-    """
-    words = phrase.split()
-    rx = re.compile(r"\s+".join(map(re.escape, words)))
-
-    def found(lower: str) -> bool:
-        at = lower.find(words[0])
-        while at != -1:
-            if rx.match(lower, at):
-                return True
-            at = lower.find(words[0], at + 1)
-        return False
-    return found
-
-
-def _phrase(*phrases: str) -> Callable[[Facts], bool]:
+class _Phrases(_BodyRule):
     """Any of these lowercase phrases in the body, words possibly wrapped onto the next line.
 
     Each phrase is guarded by its longest word, or by another phrase's guard
     inside that word ("non-responsive" in "non-responsiveness"): one scan of the
-    body per distinct guard.
+    body per distinct guard. A match starts where the phrase's first word does,
+    so the phrase is tried at each of the first word's occurrences, found by
+    substring search: a body that has the guard but not the phrase costs a few
+    substring scans, not a regex search (several times slower per character).
     """
-    guards = {p: max(p.split(), key=len) for p in phrases}
-    by_guard: dict[str, list[Callable[[str], bool]]] = {}
-    for phrase, word in guards.items():
-        shared = min((g for g in guards.values() if g in word), key=len)
-        by_guard.setdefault(shared, []).append(_from_first_word(phrase))
-    groups = tuple(by_guard.items())
 
-    def rule(f: Facts) -> bool:
-        for guard, finds in groups:
-            if guard in f.lower:
-                for found in finds:
-                    if found(f.lower):
-                        return True
+    def __init__(self, *phrases: str) -> None:
+        if not all(_clear_of_heading(word) for phrase in phrases for word in phrase.split()):
+            raise ValueError(f"a word of {phrases!r} could run into a heading")
+        guards = {p: max(p.split(), key=len) for p in phrases}
+        by_guard: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for phrase, word in guards.items():
+            shared = min((g for g in guards.values() if g in word), key=len)
+            words = phrase.split()
+            by_guard.setdefault(shared, []).append((words[0], re.compile(r"\s+".join(map(re.escape, words)))))
+        self.groups = tuple(by_guard.items())
+
+    def _from(self, lower: str, start: int) -> bool:
+        """Whether a phrase starts at or after `start` in `lower`."""
+        for guard, tries in self.groups:
+            if lower.find(guard, start) != -1:
+                for first, rx in tries:
+                    at = lower.find(first, start)
+                    while at != -1:
+                        if rx.match(lower, at):
+                            return True
+                        at = lower.find(first, at + 1)
         return False
-    return rule
+
+    def __call__(self, f: Facts) -> bool:
+        return self._from(f.lower, 0)
+
+    def before(self, prefix: str) -> bool:
+        return self._from(prefix, 0)
+
+    def after(self, lower: str, heading_at: int, before: bool) -> bool:
+        return before or self._from(lower, heading_at)
 
 
 def _content_type(ctype: str) -> Callable[[Facts], bool]:
@@ -196,13 +238,13 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
                                r"|fuera de la oficina|abwesenheit")),
     (Kind.REPLY, _subject(REPLY_PREFIX)),
     (Kind.REPLY, _answers_quoted_notice),
-    (Kind.MONTHLY_METRICS, _body(r"^\W*monthly\s+metrics\s*[-–]", "metrics")),
-    (Kind.UPSTREAM_NOT_RESPONDED, _phrase("has not yet responded to the request for")),
-    (Kind.NON_RESPONSIVE, _phrase("marked you as a non-responsive", "as a result of your non-responsiveness")),
-    (Kind.STATUS_CHANGE, _phrase("alerting you to your change in status", "alerting you to a change in status",
-                                 "designated a non-cooperative voice service provider")),
-    (Kind.COMMENT, _phrase("has sent you the following message")),
-    (Kind.REMINDER, _phrase("this is a reminder regarding a recent request")),
+    (Kind.MONTHLY_METRICS, _Body(r"^\W*monthly\s+metrics\s*[-–]", "metrics")),
+    (Kind.UPSTREAM_NOT_RESPONDED, _Phrases("has not yet responded to the request for")),
+    (Kind.NON_RESPONSIVE, _Phrases("marked you as a non-responsive", "as a result of your non-responsiveness")),
+    (Kind.STATUS_CHANGE, _Phrases("alerting you to your change in status", "alerting you to a change in status",
+                                   "designated a non-cooperative voice service provider")),
+    (Kind.COMMENT, _Phrases("has sent you the following message")),
+    (Kind.REMINDER, _Phrases("this is a reminder regarding a recent request")),
     (Kind.TRACEBACK_REQUEST, _has_heading),
     # Last: a notice whose body was lost still says what it was, and is quarantined for it.
     (Kind.REMINDER, _subject(FORWARD_PREFIX.replace(FORWARD, f"(?:{FORWARD})*") + r"reminder:\s*traceback\s*#")),
@@ -210,8 +252,40 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
 )
 
 
+_BODY_RULES = tuple(rule for _, rule in RULES if isinstance(rule, _BodyRule))
+# Each body rule's `before` on the boilerplates met, as (lower[:heading_at], verdicts):
+# found by the boilerplate's length and last characters, then compared whole (a
+# boilerplate may differ from another only further up). A mailbox has a few.
+_BOILERPLATE: dict[tuple[int, str], list[tuple[str, dict[_BodyRule, bool]]]] = {}
+_BOILERPLATE_MAX = 64
+
+
+def _before_heading(lower: str, heading_at: int) -> dict[_BodyRule, bool]:
+    key = (heading_at, lower[max(heading_at - 64, 0):heading_at])
+    known = _BOILERPLATE.get(key)
+    if known is None:
+        if len(_BOILERPLATE) >= _BOILERPLATE_MAX:
+            _BOILERPLATE.clear()
+        known = _BOILERPLATE[key] = []
+    for prefix, verdicts in known:
+        if lower.startswith(prefix):
+            return verdicts
+    prefix = lower[:heading_at]
+    verdicts = {rule: rule.before(prefix) for rule in _BODY_RULES}
+    if len(known) >= 4:  # many boilerplates alike at the end: the oldest is forgotten
+        del known[0]
+    known.append((prefix, verdicts))
+    return verdicts
+
+
 def classify(facts: Facts) -> Kind:
+    before = None
     for kind, rule in RULES:
-        if rule(facts):
+        if facts.heading_at > 0 and isinstance(rule, _BodyRule):
+            if before is None:
+                before = _before_heading(facts.lower, facts.heading_at)
+            if rule.after(facts.lower, facts.heading_at, before[rule]):
+                return kind
+        elif rule(facts):
             return kind
     return Kind.OTHER

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parsers import call_details, classify, mime
+from parsers.records import Kind
 
 FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))
 RAWS = [p.read_bytes() for p in FIXTURES]
@@ -375,7 +376,7 @@ def test_phrase_rules_find_any_phrase_as_its_own_pattern_would(phrases: list[str
     facts = classify.Facts.of(email.message.Message(), mime.envelope(email.message.Message()), text)
     assert facts.lower == text.lower()
     expected = any(re.search(r"\s+".join(map(re.escape, p.split())), text.lower()) for p in phrases)
-    assert classify._phrase(*phrases)(facts) == expected
+    assert classify._Phrases(*phrases)(facts) == expected
 
 
 _HEADING_TEXT = st.lists(st.sampled_from(["call details for incident #12", "call details for traceback # 7",
@@ -473,3 +474,82 @@ def test_utf8_of_random_single_part_bodies(body: bytes, ctype: str, charset: str
     low = classify.Facts.of(msg, mime.envelope(msg), text).lower
     assert low == text.lower() or classify._has_quote_marks(text)
     assert low == classify.unquote(text).lower()
+
+
+def _classify_whole(facts: classify.Facts) -> Kind:
+    """classify as the plain loop over RULES: every rule on the whole body."""
+    for kind, rule in classify.RULES:
+        if rule(facts):
+            return kind
+    return Kind.OTHER
+
+
+def _facts(text: str, msg: email.message.Message | None = None) -> classify.Facts:
+    msg = email.message.Message() if msg is None else msg
+    return classify.Facts.of(msg, mime.envelope(msg), text)
+
+
+def test_every_fixture_classifies_as_every_rule_on_the_whole_body() -> None:
+    split = 0
+    for raw in RAWS:
+        msg = mime.parse_bytes(raw)
+        facts = _facts(mime.body_text(msg), msg)
+        split += facts.heading_at > 0
+        for _ in range(2):  # the boilerplate met first, then known
+            assert classify.classify(facts) == _classify_whole(facts)
+    assert split >= len(RAWS) // 2  # the notices: what the split is for
+
+
+_RULE_WORDS = ["has not yet responded to the request for", "marked you as a non-responsive", "as a result of your non-",
+               "responsiveness", "alerting you to a change in status", "designated a non-cooperative voice service provider",
+               "has sent you the following message", "this is a reminder regarding a recent request", "monthly metrics -",
+               "monthly", "metrics", "–", "responded", "alerting", "following", "reminder", "has", "you", "a", "for",
+               " ", "  ", "\n", "\n\n", "> ", "x", "call", "details", "#1", "\u212a", "İ"]
+_HEADINGS = ["call details for incident #1", "Call Details for Traceback # 22", "call details for", "CALL DETAILS FOR x", ""]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=st.lists(st.sampled_from(_RULE_WORDS), max_size=12).map("".join), heading=st.sampled_from(_HEADINGS),
+       after=st.lists(st.sampled_from(_RULE_WORDS + _HEADINGS), max_size=12).map("".join))
+def test_body_rules_split_at_the_heading_decide_as_on_the_whole_body(before: str, heading: str, after: str) -> None:
+    facts = _facts(before + heading + after)
+    if facts.heading_at > 0:
+        prefix = facts.lower[:facts.heading_at]
+        for rule in classify._BODY_RULES:
+            assert rule.after(facts.lower, facts.heading_at, rule.before(prefix)) == rule(facts)
+    assert classify.classify(facts) == _classify_whole(facts)
+    assert classify.classify(facts) == _classify_whole(facts)  # from what the first call remembered
+
+
+def test_boilerplates_alike_at_the_end_are_told_apart() -> None:
+    filler = "x" * len("has not yet responded to the request for")
+    tail = " the same last words of two boilerplates, longer than the part compared first.\n" * 2
+    heading = "Call Details for Incident #7\n\nDate/Time: 2020-06-26 15:34:00 UTC\n"
+    without, with_phrase = _facts(filler + tail + heading), _facts("has not yet responded to the request for" + tail + heading)
+    for facts in [without, with_phrase] * 3 + [_facts(f"{i:05d}" + tail + heading) for i in range(8)] + [with_phrase, without]:
+        assert classify.classify(facts) == _classify_whole(facts)
+    assert classify.classify(without) == Kind.TRACEBACK_REQUEST
+    assert classify.classify(with_phrase) == Kind.UPSTREAM_NOT_RESPONDED
+
+
+@pytest.mark.parametrize("phrase", ["a local call", "please call", "the chiropractic", "calling"])
+def test_a_rule_word_that_could_run_into_a_heading_is_refused(phrase: str) -> None:
+    clear = phrase in ("calling",)  # "calling" cannot end where "call details" goes on
+    if clear:
+        classify._Phrases(phrase)
+    else:
+        with pytest.raises(ValueError):
+            classify._Phrases(phrase)
+
+
+@pytest.mark.parametrize("words", ["has not yet responded to the request for", "marked you as a\nnon-responsive",
+                                   "alerting you to a change in status", "designated a non-cooperative voice service provider",
+                                   "has sent you the following message", "this is a reminder regarding a recent request",
+                                   "Monthly Metrics - May", "nothing of note"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_rule_finds_its_words_before_or_after_the_heading(words: str, where: str) -> None:
+    heading = "Call Details for Incident #1\n\nDate/Time: 2020-06-26 15:34:00 UTC\n\n"
+    text = f"Dear provider,\n{words}\n\n{heading}" if where == "before" else f"Dear provider,\n\n{heading}\n{words}\n"
+    for _ in range(2):
+        assert classify.classify(_facts(text)) == _classify_whole(_facts(text))
+    assert (_classify_whole(_facts(text)) == Kind.TRACEBACK_REQUEST) == (words == "nothing of note")
