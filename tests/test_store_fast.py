@@ -299,7 +299,7 @@ def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(tmp_path:
     """The WAL checkpoints every ~40 MB whatever the page size."""
     fresh = make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
     create_schema(fresh)
-    assert _pragmas(fresh) == (16384, 40_000_000 // 16384, -65536)
+    assert _pragmas(fresh) == (32768, 40_000_000 // 32768, -65536)
     old_path = tmp_path / "old.sqlite3"
     old = create_engine(f"sqlite:///{old_path}")  # made as before: 4 KiB pages
     with old.begin() as connection:
