@@ -71,8 +71,46 @@ class Facts:
     @classmethod
     def of(cls, msg: email.message.Message, envelope: Envelope, text: str) -> Facts:
         plain = unquote(text)
-        low = lower(plain, utf8_of(msg, text) if plain is text else None)
-        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=low, heading_at=low.find(HEADING_START))
+        low, heading_at = lower_to_heading(plain, utf8_of(msg, text) if plain is text else None)
+        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=low, heading_at=heading_at)
+
+
+# Text met before a notice's first heading, as written and lowercased, by its first
+# 64 characters; the last one found first. A mailbox has a few dozen.
+_LOWERED: dict[str, list[tuple[str, str]]] = {}
+_LOWERED_MAX = 64
+
+
+def lower_to_heading(plain: str, utf8: bytes | None = None) -> tuple[str, int]:
+    """(lower(plain), where its first HEADING_START is (-1: nowhere)), lowering known boilerplate once.
+
+    The text before a notice's first heading is its sender's boilerplate, most of
+    the body: lowercasing it and finding the heading in it again cost more than a
+    comparison with the boilerplate as met before. Sound because the heading is
+    ASCII and starts with a cased letter (str.lower's one context, a final sigma,
+    reads the same on both sides of it) and cannot overlap itself (no earlier
+    heading can end inside it); a boilerplate is kept only when lowercasing
+    changed no length, so its offsets are the body's.
+    """
+    key = plain[:64]
+    known = _LOWERED.get(key)
+    if known is not None:
+        for i, (prefix, low_prefix) in enumerate(known):
+            at = len(prefix)
+            if plain.startswith(prefix) and plain[at:at + len(HEADING_START)].lower() == HEADING_START:
+                if i:
+                    known.insert(0, known.pop(i))
+                return low_prefix + lower(plain[at:]), at
+    low = lower(plain, utf8)
+    at = low.find(HEADING_START)
+    if at > 0 and len(low) == len(plain):
+        if known is None:
+            if len(_LOWERED) >= _LOWERED_MAX:
+                _LOWERED.clear()
+            known = _LOWERED[key] = []
+        known.insert(0, (plain[:at], low[:at]))
+        del known[16:]
+    return low, at
 
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from conftest import ROOT, SAMPLE
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from parsers import call_details, classify, mime
@@ -553,3 +553,34 @@ def test_a_rule_finds_its_words_before_or_after_the_heading(words: str, where: s
     for _ in range(2):
         assert classify.classify(_facts(text)) == _classify_whole(_facts(text))
     assert (_classify_whole(_facts(text)) == Kind.TRACEBACK_REQUEST) == (words == "nothing of note")
+
+
+def _lower_to_heading_plain(text: str) -> tuple[str, int]:
+    low = text.lower()
+    return low, low.find(call_details.HEADING_START)
+
+
+# Boilerplate pieces with the letters whose lowercase depends on context or changes length.
+_PREFIX_PIECES = ["Dear provider,\n", "ΟΔΟΣ", "Σ", "Σ.", "İ", "\u212a", "call", "details", " for", "Call Details", "x", "\n",
+                  "Call Details for Incident #1\n"]
+_REST_PIECES = ["Call Details for Incident #2\n", "CALL DETAILS FOR traceback #3", "call details", "cALL dETAILS fOR x",
+                "Σ", "Σ ", "İ", "x", "\nDate/Time: 2020-06-26\n", "Call Details fo"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(prefix=st.lists(st.sampled_from(_PREFIX_PIECES), max_size=8).map("".join),
+       rests=st.lists(st.lists(st.sampled_from(_REST_PIECES), min_size=1, max_size=5).map("".join), min_size=2, max_size=4))
+@example(prefix="İ", rests=["xCall Details for Incident #2\n", "xCCall Details for Incident #2\n"])  # "İ" lowercases to 2
+def test_boilerplate_lowered_once_gives_what_lowering_the_body_gives(prefix: str, rests: list[str]) -> None:
+    classify._LOWERED.clear()
+    for rest in rests + rests:  # each body again, once its boilerplate is known
+        text = "Dear provider,\n" * 5 + prefix + rest  # an opener longer than the part boilerplates are found by
+        assert classify.lower_to_heading(text) == _lower_to_heading_plain(text)
+
+
+def test_every_fixture_body_lowered_to_its_heading_as_the_whole_body() -> None:
+    texts = [classify.unquote(mime.body_text(mime.parse_bytes(raw))) for raw in RAWS]
+    classify._LOWERED.clear()
+    for text in texts + texts:
+        assert classify.lower_to_heading(text) == _lower_to_heading_plain(text)
+    assert sum(map(len, classify._LOWERED.values())) > 3  # boilerplates remembered: the second pass read them
