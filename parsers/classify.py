@@ -5,10 +5,10 @@ from __future__ import annotations
 import email.message
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parsers.call_details import HEADING_START
-from parsers.mime import content_type, header_text, utf8_of
+from parsers.mime import content_type, header_index, header_text, utf8_of
 from parsers.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
@@ -67,22 +67,34 @@ class Facts:
     plain: str  # the body with quote markers removed
     lower: str  # `plain` lowercased: body rules scan this without re.I, which is many times faster
     heading_at: int  # where `lower`'s first "call details for" is (-1: nowhere), for the rule and the reader
+    boilerplate: Boilerplate | None  # lower[:heading_at] as remembered, when it is
+    headers: dict[str, object]  # msg's header_index: its headers by lowercase name
 
     @classmethod
     def of(cls, msg: email.message.Message, envelope: Envelope, text: str) -> Facts:
         plain = unquote(text)
-        low, heading_at = lower_to_heading(plain, utf8_of(msg, text) if plain is text else None)
-        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=low, heading_at=heading_at)
+        low, heading_at, boilerplate = lower_to_heading(plain, utf8_of(msg, text) if plain is text else None)
+        return cls(msg=msg, envelope=envelope, text=text, plain=plain, lower=low, heading_at=heading_at,
+                   boilerplate=boilerplate, headers=header_index(msg))
 
 
-# Text met before a notice's first heading, as written and lowercased, by its first
-# 64 characters; the last one found first. A mailbox has a few dozen.
-_LOWERED: dict[str, list[tuple[str, str]]] = {}
+@dataclass(slots=True)
+class Boilerplate:
+    """The text before a notice's first heading, met in an earlier notice."""
+
+    text: str  # as written
+    lower: str
+    verdicts: dict[_BodyRule, bool] | None = field(default=None)  # each body rule's `before` on `lower`, once asked
+
+
+# Boilerplates by their first 64 characters, the last one found first. A mailbox has a few dozen.
+_LOWERED: dict[str, list[Boilerplate]] = {}
 _LOWERED_MAX = 64
 
 
-def lower_to_heading(plain: str, utf8: bytes | None = None) -> tuple[str, int]:
-    """(lower(plain), where its first HEADING_START is (-1: nowhere)), lowering known boilerplate once.
+def lower_to_heading(plain: str, utf8: bytes | None = None) -> tuple[str, int, Boilerplate | None]:
+    """(lower(plain), where its first HEADING_START is (-1: nowhere), the Boilerplate before it or None),
+    lowering known boilerplate once.
 
     The text before a notice's first heading is its sender's boilerplate, most of
     the body: lowercasing it and finding the heading in it again cost more than a
@@ -95,29 +107,34 @@ def lower_to_heading(plain: str, utf8: bytes | None = None) -> tuple[str, int]:
     key = plain[:64]
     known = _LOWERED.get(key)
     if known is not None:
-        for i, (prefix, low_prefix) in enumerate(known):
-            at = len(prefix)
-            if plain.startswith(prefix) and plain[at:at + len(HEADING_START)].lower() == HEADING_START:
+        for i, met in enumerate(known):
+            at = len(met.text)
+            if plain.startswith(met.text) and plain[at:at + len(HEADING_START)].lower() == HEADING_START:
                 if i:
                     known.insert(0, known.pop(i))
-                return low_prefix + lower(plain[at:]), at
+                return met.lower + lower(plain[at:]), at, met
     low = lower(plain, utf8)
     at = low.find(HEADING_START)
-    if at > 0 and len(low) == len(plain):
-        if known is None:
-            if len(_LOWERED) >= _LOWERED_MAX:
-                _LOWERED.clear()
-            known = _LOWERED[key] = []
-        known.insert(0, (plain[:at], low[:at]))
-        del known[16:]
-    return low, at
+    if at <= 0 or len(low) != len(plain):
+        return low, at, None
+    if known is None:
+        if len(_LOWERED) >= _LOWERED_MAX:
+            _LOWERED.clear()
+        known = _LOWERED[key] = []
+    met = Boilerplate(plain[:at], low[:at])
+    known.insert(0, met)
+    del known[16:]
+    return low, at, met
 
 
 def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
     rx = re.compile(pattern, re.IGNORECASE)
     if_absent = rx.search("") is not None  # most messages have none of these headers
+    key = name.lower()
 
     def rule(f: Facts) -> bool:
+        if key not in f.headers:
+            return if_absent
         value = header_text(f.msg, name)
         return rx.search(value) is not None if value else if_absent
     return rule
@@ -291,29 +308,17 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
 
 
 _BODY_RULES = tuple(rule for _, rule in RULES if isinstance(rule, _BodyRule))
-# Each body rule's `before` on the boilerplates met, as (lower[:heading_at], verdicts):
-# found by the boilerplate's length and last characters, then compared whole (a
-# boilerplate may differ from another only further up). A mailbox has a few.
-_BOILERPLATE: dict[tuple[int, str], list[tuple[str, dict[_BodyRule, bool]]]] = {}
-_BOILERPLATE_MAX = 64
 
 
-def _before_heading(lower: str, heading_at: int) -> dict[_BodyRule, bool]:
-    key = (heading_at, lower[max(heading_at - 64, 0):heading_at])
-    known = _BOILERPLATE.get(key)
-    if known is None:
-        if len(_BOILERPLATE) >= _BOILERPLATE_MAX:
-            _BOILERPLATE.clear()
-        known = _BOILERPLATE[key] = []
-    for prefix, verdicts in known:
-        if lower.startswith(prefix):
-            return verdicts
-    prefix = lower[:heading_at]
-    verdicts = {rule: rule.before(prefix) for rule in _BODY_RULES}
-    if len(known) >= 4:  # many boilerplates alike at the end: the oldest is forgotten
-        del known[0]
-    known.append((prefix, verdicts))
-    return verdicts
+def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
+    """Each body rule's `before` on lower[:heading_at]: worked out once per boilerplate met."""
+    met = facts.boilerplate
+    if met is None:
+        prefix = facts.lower[:facts.heading_at]
+        return {rule: rule.before(prefix) for rule in _BODY_RULES}
+    if met.verdicts is None:
+        met.verdicts = {rule: rule.before(met.lower) for rule in _BODY_RULES}
+    return met.verdicts
 
 
 def classify(facts: Facts) -> Kind:
@@ -321,7 +326,7 @@ def classify(facts: Facts) -> Kind:
     for kind, rule in RULES:
         if facts.heading_at > 0 and isinstance(rule, _BodyRule):
             if before is None:
-                before = _before_heading(facts.lower, facts.heading_at)
+                before = _before_heading(facts)
             if rule.after(facts.lower, facts.heading_at, before[rule]):
                 return kind
         elif rule(facts):

@@ -166,6 +166,14 @@ def _header(msg: email.message.Message, name: str) -> object:
         return None
 
 
+def header_index(msg: email.message.Message) -> dict[str, object]:
+    """Each header name's first value by lowercase name (see _header_index), built once per message."""
+    index = msg.__dict__.get("_first_headers")
+    if index is None:
+        index = msg.__dict__["_first_headers"] = _header_index(msg)
+    return index
+
+
 def _header_index(msg: email.message.Message) -> dict[str, object]:
     """Each header name's first value: as compat32 fetches it when that is the stored
     text itself (a str without raw 8-bit bytes), else the (name, value) pair to fetch."""

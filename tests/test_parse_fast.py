@@ -575,12 +575,23 @@ def test_boilerplate_lowered_once_gives_what_lowering_the_body_gives(prefix: str
     classify._LOWERED.clear()
     for rest in rests + rests:  # each body again, once its boilerplate is known
         text = "Dear provider,\n" * 5 + prefix + rest  # an opener longer than the part boilerplates are found by
-        assert classify.lower_to_heading(text) == _lower_to_heading_plain(text)
+        low, at, met = classify.lower_to_heading(text)
+        assert (low, at) == _lower_to_heading_plain(text)
+        assert met is None or (met.text, met.lower) == (text[:at], low[:at])
 
 
 def test_every_fixture_body_lowered_to_its_heading_as_the_whole_body() -> None:
     texts = [classify.unquote(mime.body_text(mime.parse_bytes(raw))) for raw in RAWS]
     classify._LOWERED.clear()
     for text in texts + texts:
-        assert classify.lower_to_heading(text) == _lower_to_heading_plain(text)
+        low, at, met = classify.lower_to_heading(text)
+        assert (low, at) == _lower_to_heading_plain(text)
+        assert met is None or (met.text, met.lower) == (text[:at], low[:at])
     assert sum(map(len, classify._LOWERED.values())) > 3  # boilerplates remembered: the second pass read them
+
+
+def test_header_rules_see_exactly_the_headers_present() -> None:
+    msg = mime.parse_bytes(b"Subject: x\nX-Autoreply: yes\n\nbody\n")
+    facts = _facts("body", msg)
+    assert set(facts.headers) == {"subject", "x-autoreply"}
+    assert classify.classify(facts) == Kind.AUTO_REPLY
