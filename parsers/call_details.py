@@ -41,8 +41,18 @@ def unescape_markdown(text: str) -> str:
     return _MARKDOWN_ESCAPE.sub(r"\1", text) if "\\" in text else text  # no backslash, no escape to undo
 
 
+# The form nearly every notice writes: ISO 8601 as datetime.fromisoformat reads it in
+# one call, where the general pattern's groups take six int()s and a conversion.
+_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC")
+
+
 def parse_call_time(value: str) -> datetime | None:
     """`2020-06-26 15:34:00 UTC`, `2020-08-28 22:17 UTC`, `2021-05-12 15:07:12 +0000 UTC`."""
+    if _ISO_UTC.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value[:19] + "+00:00")  # in timezone.utc, which is UTC
+        except ValueError:  # e.g. 2020-02-30, as datetime() refuses it
+            return None
     m = _CALL_TIME.search(value)
     if not m:
         return None

@@ -595,3 +595,12 @@ def test_header_rules_see_exactly_the_headers_present() -> None:
     facts = _facts("body", msg)
     assert set(facts.headers) == {"subject", "x-autoreply"}
     assert classify.classify(facts) == Kind.AUTO_REPLY
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.builds(lambda y, mo, d, h, mi, s, zone: f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}{zone}",
+                       st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                       st.integers(0, 61), st.integers(0, 61), st.sampled_from([" UTC", " UTC ", " utc", "UTC", ""])))
+def test_iso_call_times_read_as_before(value: str) -> None:
+    found, expected = call_details.parse_call_time(value), _call_time_before(value)
+    assert (found, repr(found)) == (expected, repr(expected))
