@@ -200,6 +200,12 @@ def _outcome(parse: Callable[[str], datetime], value: str) -> tuple:
 
 @settings(max_examples=500, deadline=None)
 @given(value=_DATES)
+@example(value="Fri, 26 Jun 2020 17:44:00 -0000")
+@example(value="Fri, 26 Jun 2020 17:44:00 +0530")
+@example(value="26 Jun 2020 17:44:00 -0830")
+@example(value="26 Jun 2020 17:44:00 +0099")
+@example(value="26 Jun 2020 17:44:00 +2400")
+@example(value="31 Feb 2020 24:00:00 +0000")
 def test_plain_dates_read_as_parsedate_to_datetime_reads_them(value: str) -> None:
     assert _outcome(mime._parse_date, value) == _outcome(email.utils.parsedate_to_datetime, value)
 
