@@ -193,10 +193,16 @@ def content_type(msg: email.message.Message) -> str:
         if value is None:
             cached = msg.get_default_type()
         else:
-            cached = str(value).partition(";")[0].strip().lower()
-            cached = cached if cached.count("/") == 1 else "text/plain"
+            cached = _media_type(value if type(value) is str else str(value))
         msg.__dict__["_content_type"] = cached
     return cached
+
+
+@functools.lru_cache(maxsize=1024)
+def _media_type(value: str) -> str:
+    """A Content-Type value's type/subtype as get_content_type reads it; once per value (a mailbox has a few)."""
+    ctype = value.partition(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
 
 
 def header_text(msg: email.message.Message, name: str) -> str:
@@ -339,10 +345,17 @@ def _content_charset(part: email.message.Message) -> str | None:
     value = _header(part, "content-type")
     if value is None:
         return None
-    plain = _PLAIN_CONTENT_TYPE.fullmatch(value) if type(value) is str else None
+    plain = _plain_charset(value) if type(value) is str else None
+    return part.get_content_charset() if plain is None else plain[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_charset(value: str) -> tuple[str | None] | None:
+    """(its charset or None,) for a plain Content-Type value, None for another; once per value."""
+    plain = _PLAIN_CONTENT_TYPE.fullmatch(value)
     if plain is None:
-        return part.get_content_charset()
-    return plain.group(2).lower() if plain.group(2) else None
+        return None
+    return (plain.group(2).lower() if plain.group(2) else None,)
 
 
 def part_text(part: email.message.Message) -> str:

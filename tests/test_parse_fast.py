@@ -610,3 +610,17 @@ def test_header_rules_see_exactly_the_headers_present() -> None:
 def test_iso_call_times_read_as_before(value: str) -> None:
     found, expected = call_details.parse_call_time(value), _call_time_before(value)
     assert (found, repr(found)) == (expected, repr(expected))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.lists(st.sampled_from(["text/plain", "TEXT/HTML", "multipart/mixed", "text", "/", " ", ";", "charset=",
+                                       '"utf-8"', "UTF-8", "iso-8859-1", "; charset*=utf-8''x", "; format=flowed"]),
+                      max_size=6).map("".join))
+def test_content_type_values_read_once_as_each_time(value: str) -> None:
+    mime._media_type.cache_clear()
+    mime._plain_charset.cache_clear()
+    for _ in range(2):  # computed, then remembered
+        msg = email.message.Message()
+        msg["Content-Type"] = value
+        assert mime.content_type(msg) == mime._media_type.__wrapped__(value) == msg.get_content_type()
+        assert mime._content_charset(msg) == msg.get_content_charset()
