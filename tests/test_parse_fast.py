@@ -624,3 +624,22 @@ def test_content_type_values_read_once_as_each_time(value: str) -> None:
         msg["Content-Type"] = value
         assert mime.content_type(msg) == mime._media_type.__wrapped__(value) == msg.get_content_type()
         assert mime._content_charset(msg) == msg.get_content_charset()
+
+
+_SUBJECT_WORDS = ["undeliverable", "undelivered", "mail", "delivery", "status", "notification", "failed", "returned",
+                  "out", "of", "the", "office", "automatic", "reply", "auto", "-", "autoreply", "respuesta", "automatica",
+                  "fuera", "de", "la", "oficina", "abwesenheit", "traceback", "#1", " ", "  ", "re:", "ſ", "\u212a", "ı"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(words=st.lists(st.tuples(st.sampled_from(_SUBJECT_WORDS), st.sampled_from([str.lower, str.upper, str.title])),
+                      max_size=8))
+@example(words=[("delivery ſtatus notification", str.lower)])  # 'ſ' matches 's' in re.IGNORECASE
+def test_guarded_subject_rules_match_as_their_pattern(words: list[tuple[str, Callable[[str], str]]]) -> None:
+    subject = " ".join(case(word) for word, case in words)
+    msg = email.message.Message()
+    msg["Subject"] = subject
+    facts = _facts("", msg)
+    for pattern, *guards in (classify.BOUNCE_SUBJECT, classify.AUTO_REPLY_SUBJECT):
+        expected = re.search(pattern, facts.envelope.subject, re.IGNORECASE) is not None
+        assert classify._subject(pattern, *guards)(facts) == expected
