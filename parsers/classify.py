@@ -330,6 +330,8 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
 
 
 _BODY_RULES = tuple(rule for _, rule in RULES if isinstance(rule, _BodyRule))
+# RULES with whether each is a body rule, told once rather than per message and rule.
+_TOLD = tuple((kind, rule, isinstance(rule, _BodyRule)) for kind, rule in RULES)
 
 
 def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
@@ -344,12 +346,13 @@ def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
 
 
 def classify(facts: Facts) -> Kind:
+    split = facts.heading_at > 0
     before = None
-    for kind, rule in RULES:
-        if facts.heading_at > 0 and isinstance(rule, _BodyRule):
+    for kind, rule, on_body in _TOLD:
+        if on_body and split:
             if before is None:
                 before = _before_heading(facts)
-            if rule.after(facts.lower, facts.heading_at, before[rule]):
+            if rule.after(facts.lower, facts.heading_at, before[rule]):  # type: ignore[attr-defined]
                 return kind
         elif rule(facts):
             return kind
