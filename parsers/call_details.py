@@ -26,6 +26,7 @@ _NANP = re.compile(r"\+?1?([2-9]\d{9})")
 CAMPAIGN_MAX = 255  # longer is a damaged line, not a campaign name
 # Label as written -> CallDetails field.
 LABELS = {"date/time": "call_time", "to": "called", "from": "caller", "campaign": "campaign"}
+_LABEL_MAX = max(map(len, LABELS))
 _LABEL = re.compile(r"^(date\s*/\s*time|to|from|campaign)\s*:\s*(.*)$", re.IGNORECASE)
 _QUOTE = re.compile(r"^(?:\s*>)+ ?")
 # Lines that end a block even without a blank line before them.
@@ -93,11 +94,17 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
                 break
             description.append(line)
             continue
-        label = _LABEL.match(line)
-        if label:
-            written, value = label.groups()
-            written, value = written.lower(), value.strip()
-            name = LABELS.get(written) or LABELS[re.sub(r"\s+", "", written)]
+        # "Label: value", as nearly every block writes it, found without _LABEL's case-insensitive match
+        written, colon, value = line.partition(":")
+        name = LABELS.get(written.lower()) if colon and len(written) <= _LABEL_MAX else None
+        if name is None:
+            label = _LABEL.match(line)
+            if label:
+                written, value = label.groups()
+                written = written.lower()
+                name = LABELS.get(written) or LABELS[re.sub(r"\s+", "", written)]
+        if name is not None:
+            value = value.strip()
             if value:
                 fields.setdefault(name, value)
                 pending = None
