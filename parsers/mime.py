@@ -7,12 +7,12 @@ text a database would refuse (NUL characters, lone surrogates).
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.header
 import email.message
 import email.utils
 import functools
-import quopri
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -309,9 +309,10 @@ def envelope(msg: email.message.Message) -> Envelope:
 
 
 # Transfer encodings whose decoding get_payload(decode=True) does in one call on
-# the payload's bytes; base64 (which also notes defects) and uuencode stay its own.
+# the payload's bytes (quopri.decodestring is a2b_qp's wrapper); base64 (which
+# also notes defects) and uuencode stay its own.
 _DECODERS: dict[str, Callable[[bytes], bytes]] = {
-    "quoted-printable": quopri.decodestring, "": bytes, "7bit": bytes, "8bit": bytes, "binary": bytes}
+    "quoted-printable": binascii.a2b_qp, "": bytes, "7bit": bytes, "8bit": bytes, "binary": bytes}
 # Content-Type as nearly every text part writes it: `type/subtype` and at most a
 # plain charset, quoted or not (no RFC 2231, no other parameter).
 _PLAIN_CONTENT_TYPE = re.compile(r'\s*[\w.+-]+/[\w.+-]+\s*(?:;\s*(?i:charset)\s*=\s*("?)([\w.:+-]+)\1\s*)?', re.ASCII)
