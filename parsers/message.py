@@ -20,6 +20,7 @@ def _sightings(facts: Facts, kind: Kind) -> dict:
     if unreadable and len(unreadable) == len(blocks):
         raise ParseError(f"call-details block #{unreadable[0]} has no readable fields")
     problems = tuple([f"incident #{b.incident_id}: no {name}" for b in blocks
+                      if b.call_time is None or b.called is None or b.caller is None  # most blocks have all three
                       for name, value in (("call_time", b.call_time), ("called", b.called), ("caller", b.caller))
                       if value is None])
     return {"incidents": blocks, "problems": problems}
