@@ -262,7 +262,12 @@ def _header_addresses(raw: str) -> list[str]:
 
 
 def message_ids(value: str) -> tuple[str, ...]:
-    return tuple([f"<{m}>" for m in _ANGLE.findall(value)]) if value else ()  # most messages have no In-Reply-To
+    if not value:  # most messages have no In-Reply-To
+        return ()
+    if 2 < len(value) <= 902 and value[0] == "<" and value[-1] == ">" and value.count("<") == 1 \
+            and value.count(">") == 1 and " " not in value and value.isprintable():
+        return (value,)  # one <id> and nothing else, as a Message-ID is written: _ANGLE's one match, the value itself
+    return tuple([f"<{m}>" for m in _ANGLE.findall(value)])
 
 
 def _parse_date(value: str) -> datetime:
@@ -294,8 +299,9 @@ def header_date(msg: email.message.Message) -> datetime | None:
 
 
 def envelope(msg: email.message.Message) -> Envelope:
+    present = header_index(msg)
     mid = message_ids(header_text(msg, "Message-ID"))
-    irt = message_ids(header_text(msg, "In-Reply-To"))
+    irt = message_ids(header_text(msg, "In-Reply-To")) if "in-reply-to" in present else ()
     sender = addresses(msg, "From")
     return Envelope(
         message_id=mid[0] if mid else None,
@@ -304,7 +310,7 @@ def envelope(msg: email.message.Message) -> Envelope:
         sender=sender[0] if sender else None,
         recipients=addresses(msg, "To", "Cc"),
         in_reply_to=irt[0] if irt else None,
-        references=message_ids(header_text(msg, "References")),
+        references=message_ids(header_text(msg, "References")) if "references" in present else (),
     )
 
 

@@ -708,3 +708,12 @@ def test_block_labels_read_as_with_the_label_pattern(lines: list[str]) -> None:
     except KeyError:
         found = KeyError
     assert found == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.lists(st.sampled_from(["<", ">", "a", "@", "b.example", " ", "\t", "\x00", "\u00a0", "\u2028", "é",
+                                       "x" * 300]), max_size=8).map("".join))
+@example(value="<" + "x" * 900 + ">")
+@example(value="<" + "x" * 901 + ">")
+def test_message_ids_read_as_the_pattern(value: str) -> None:
+    assert mime.message_ids(value) == tuple(f"<{m}>" for m in mime._ANGLE.findall(value))
