@@ -56,7 +56,7 @@ def build_mbox(path: Path, count: int) -> int:
 
 
 def child_baseline(mbox: Path) -> dict:
-    from mailbot.sources import read_mbox
+    from mailbot.mailboxes.sources import read_mbox
 
     # Only the parse is timed (not reading the file), message by message, so the
     # mailbox never has to sit in memory.
@@ -82,8 +82,8 @@ def _children_cpu() -> float:
 
 def child_import(mbox: Path, url: str, jobs: int) -> dict:
     from mailbot.config import DEFAULTS
-    from mailbot.importer import import_paths
-    from store.db import create_schema, make_engine
+    from mailbot.archive.importer import import_paths
+    from mailbot.store.db import create_schema, make_engine
 
     engine = make_engine(url)
     create_schema(engine)
@@ -113,7 +113,7 @@ def reset_schema(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlmodel import SQLModel
 
-    from store.db import make_engine
+    from mailbot.store.db import make_engine
 
     if make_url(url).get_backend_name() == "sqlite":
         db = make_url(url).database

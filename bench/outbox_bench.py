@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
-from mailbot import outbox  # noqa: E402
+from mailbot.outbound import outbox  # noqa: E402
 from mailbot.config import load  # noqa: E402
-from mailbot.transport import MaildirTransport  # noqa: E402
-from store.db import create_schema, make_engine, session_scope  # noqa: E402
+from mailbot.outbound.transport import MaildirTransport  # noqa: E402
+from mailbot.store.db import create_schema, make_engine, session_scope  # noqa: E402
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
 CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+14072223658",

@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from mailbot import config  # noqa: E402
 from mailbot.app import App  # noqa: E402
-from scheduler import jobs, simulate  # noqa: E402
-from scheduler.calendar import as_utc  # noqa: E402
-from store.db import session_scope  # noqa: E402
-from store.desk import Hop, Traceback  # noqa: E402
+from mailbot.scheduler import jobs  # noqa: E402
+from mailbot.testing import simulate
+from mailbot.domain.calendar import as_utc  # noqa: E402
+from mailbot.store.db import session_scope  # noqa: E402
+from mailbot.store.tables.desk import Hop, Traceback  # noqa: E402
 
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 3, 9, 9, 0, tzinfo=NY)

@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from mailbot import config  # noqa: E402
 from mailbot.app import App  # noqa: E402
-from scheduler import digest, simulate  # noqa: E402
-from store.db import session_scope  # noqa: E402
+from mailbot.scheduler import digest  # noqa: E402
+from mailbot.testing import simulate
+from mailbot.store.db import session_scope  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

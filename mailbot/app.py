@@ -11,8 +11,8 @@ import click
 from sqlalchemy.engine import Engine
 
 from mailbot.config import Config
-from store.db import make_engine
-from store.schema import SchemaMismatch, ensure_schema
+from mailbot.store.db import make_engine
+from mailbot.store.schema import SchemaMismatch, ensure_schema
 
 
 def parse_now(value: str | None) -> datetime | None:

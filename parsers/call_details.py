@@ -12,8 +12,8 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from parsers.phones import to_e164
-from parsers.records import CallDetails
+from mailbot.parsers.phones import to_e164
+from mailbot.domain.records import CallDetails
 
 # Incident numbers are at most 15 digits: longer runs are junk, not a number to store.
 HEADING = re.compile(r"Call Details for (?:Incident|Traceback)\s*#\s*(\d{1,15})(?!\d)", re.IGNORECASE)

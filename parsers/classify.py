@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from parsers.call_details import HEADING_START
-from parsers.mime import content_type, header_index, header_text, utf8_of
-from parsers.records import Envelope, Kind
+from mailbot.parsers.call_details import HEADING_START
+from mailbot.parsers.mime import content_type, header_index, header_text, utf8_of
+from mailbot.domain.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
 # notice reads like the notice itself.

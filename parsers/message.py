@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from parsers import call_details, metrics, notices, reply
-from parsers.classify import Facts, classify
-from parsers.mime import body_text, envelope, parse_bytes
-from parsers.records import SIGHTING_KINDS, Envelope, Kind, ParsedMessage, ParseError
+from mailbot.parsers import call_details, metrics_notice as metrics, itg_notices as notices, reply
+from mailbot.parsers.classify import Facts, classify
+from mailbot.parsers.mime import body_text, envelope, parse_bytes
+from mailbot.domain.records import SIGHTING_KINDS, Envelope, Kind, ParsedMessage, ParseError
 
 EMPTY_ENVELOPE = Envelope(message_id=None, date=None, subject="", sender=None, recipients=())
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.policy import compat32
 
-from parsers.html_text import html_to_text
-from parsers.records import Envelope
+from mailbot.parsers.html_text import html_to_text
+from mailbot.domain.records import Envelope
 
 # Charsets mislabelled in the wild, mapped to what senders actually meant:
 # windows-1252 is a superset of latin-1 in practice (smart quotes, dashes).

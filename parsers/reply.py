@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from mailparser_reply.parser import EmailMessage
 
-from parsers.call_details import referenced_ids
-from parsers.records import ReplyResult
+from mailbot.parsers.call_details import referenced_ids
+from mailbot.domain.records import ReplyResult
 
 # Carriers answer in bullet lists ("- Upstream: X"); only "--" starts a signature.
 _LANGUAGES = ("en", "es")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -24,14 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from mailbot.templates import TEMPLATES_DIR
 from mailbot.app import App
-from scheduler.calendar import BusinessCalendar, as_utc
-from scheduler.rules import Rules
-from store.desk import Hop, Provider, Review, Traceback
-from store.models import CampaignName, Incident, Message, MessageStatus
-from store.schedule import ScheduleClaim, StatusChange
+from mailbot.domain.calendar import BusinessCalendar, as_utc
+from mailbot.domain.status_rules import Rules
+from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
+from mailbot.store.tables.messages import CampaignName, Incident, Message, MessageStatus
+from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = TEMPLATES_DIR
 CHART_CID = "top-campaigns"
 TOP_CAMPAIGNS = 8
 SLOWEST = 5
@@ -238,7 +238,7 @@ def for_app(app: App, session: Session, now: datetime) -> Digest:
 
 def send(app: App, session: Session, now: datetime, key: str) -> EmailMessage:
     """Queue the digest in the outbox (delivered like every notice); `key` makes it once."""
-    from mailbot import outbox
+    from mailbot.outbound import outbox
 
     mail = outbox.settings()
     to = list(app.config.get("ops", "email"))

@@ -22,10 +22,10 @@ from sqlmodel import Session
 
 from mailbot.app import App
 from mailbot.config import Config
-from mailbot.hop_labels import labels_by_hop
-from scheduler.calendar import as_utc
-from scheduler.metrics import notice_context, previous_month, reports
-from scheduler.rules import (
+from mailbot.domain.hop_labels import labels_by_hop
+from mailbot.domain.calendar import as_utc
+from mailbot.scheduler.metrics import notice_context, previous_month, reports
+from mailbot.domain.status_rules import (
     NO_RESPONSE,
     HopClock,
     Identification,
@@ -37,11 +37,11 @@ from scheduler.rules import (
     provider_status,
     status_change_recipients,
 )
-from store.db import session_scope
-from store.desk import Hop, Provider, Traceback, TracebackStatus
-from store.paths import paths
-from store.schedule import ScheduleClaim, StatusChange
-from store.upsert import insert_ignore
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Hop, Provider, Traceback, TracebackStatus
+from mailbot.store.paths import paths
+from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
+from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 STATUS_NOTICE = {"YELLOW": "status_yellow", "RED": "status_red"}
@@ -83,7 +83,9 @@ def _locked(session: Session, query: Any) -> Any:
 def _send(session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any], now: datetime,
           hop: Hop | None = None) -> bool:
     """Queue one notice through the outbox, exactly once per `key`."""
-    from mailbot import outbox, providers, tokens  # late: they import the store, which must be set up first
+    from mailbot.outbound import outbox  # late: they import the store, which must be set up first
+    from mailbot.desk import providers
+    from mailbot.domain import tokens
 
     to = providers.notice_addresses(session, provider_id)
     if not to:
@@ -273,7 +275,7 @@ def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary
 
 def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None:
     """On business days, the digest once `digest_time` has passed; a missed day is not sent late."""
-    from scheduler import digest
+    from mailbot.scheduler import digest
 
     local = rules.calendar.local(now)
     if not app.config.get("ops", "email") or not rules.calendar.is_business_day(local.date()) or \
@@ -292,7 +294,7 @@ _config: Config | None = None
 
 def configure_outbox(app: App) -> None:
     """Notices in this process use the app's mail settings (sender, domain, token secret)."""
-    from mailbot import outbox
+    from mailbot.outbound import outbox
 
     global _config
     _config = app.config
@@ -301,8 +303,8 @@ def configure_outbox(app: App) -> None:
 
 def deliver(app: App) -> int:
     """Send what the outbox holds now (what `serve`'s outbox service does)."""
-    from mailbot import outbox
-    from mailbot.transport import transport_from_config
+    from mailbot.outbound import outbox
+    from mailbot.outbound.transport import transport_from_config
 
     configure_outbox(app)
     return outbox.deliver_pending(app.engine, transport_from_config(app.config), app.now())

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from mailbot.hop_labels import ORIGINS, US_POE, labels_by_hop
-from scheduler.calendar import as_utc
-from store.desk import Hop, Provider, Traceback
-from store.paths import paths
+from mailbot.domain.hop_labels import ORIGINS, US_POE, labels_by_hop
+from mailbot.domain.calendar import as_utc
+from mailbot.store.tables.desk import Hop, Provider, Traceback
+from mailbot.store.paths import paths
 
 # Column -> what it counts: hops with one of these outcomes (None: still open) or one of
 # these labels (mailbot.hop_labels: a POE or an origin depends on the whole path). Hops

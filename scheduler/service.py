@@ -18,7 +18,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailbot.app import App
-from scheduler import jobs
+from mailbot.scheduler import jobs
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO: once a minute is noise; our tick logs what it did.

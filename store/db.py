@@ -9,13 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from store import (
-    desk,  # noqa: F401 - the traceback desk's tables
-    intake,  # noqa: F401 - IMAP intake checkpoints
-    models,  # noqa: F401 - registers the tables
-    outbox,  # noqa: F401 - the durable outbox of notices
-    schedule,  # noqa: F401 - the scheduler's claims and status history
-)
+import mailbot.store.tables  # noqa: F401 - registers every table in the metadata
 
 
 def make_engine(url: str) -> Engine:
@@ -76,7 +70,7 @@ def _page_size(cursor) -> int:  # type: ignore[no-untyped-def]
 def create_schema(engine: Engine) -> None:
     """Every model's table, recorded as the newest migration (store/schema.py)."""
     # Imported late: store.schema needs every model imported here first.
-    from store.schema import create_at_head
+    from mailbot.store.schema import create_at_head
 
     create_at_head(engine)
 

@@ -28,9 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from parsers import campaigns
-from parsers.records import SIGHTING_KINDS, ParsedMessage
-from store.models import (
+from mailbot.parsers import campaigns
+from mailbot.domain.records import SIGHTING_KINDS, ParsedMessage
+from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
     Message,
@@ -43,7 +43,7 @@ from store.models import (
     StaffComment,
     UpstreamNotice,
 )
-from store.upsert import (
+from mailbot.store.upsert import (
     Bulk,
     Memo,
     bulk_insert,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session
 
-from store.desk import Hop, Provider
+from mailbot.store.tables.desk import Hop, Provider
 
 
 @dataclass(frozen=True)

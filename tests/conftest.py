@@ -61,8 +61,8 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 
 def exports_of(url: str) -> dict:
     """All exports of the store at `url` (see mailbot.export.all_exports)."""
-    from mailbot.export import all_exports
-    from store.db import make_engine, session_scope
+    from mailbot.archive.export import all_exports
+    from mailbot.store.db import make_engine, session_scope
 
     engine = make_engine(url)
     with session_scope(engine) as session:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from store.db import make_engine, session_scope
-from store.models import Message
+from mailbot.store.db import make_engine, session_scope
+from mailbot.store.tables.messages import Message
 
 ROOT = Path(__file__).resolve().parents[1]
 MAILBOT = [sys.executable, "-c", "from mailbot.cli import main; main()"]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbot.config import DEFAULTS
-from scheduler.calendar import BusinessCalendar
+from mailbot.domain.calendar import BusinessCalendar
 
 NY = ZoneInfo("America/New_York")
 CAL = BusinessCalendar.from_settings(DEFAULTS["schedule"])

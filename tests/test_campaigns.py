@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import SAMPLE
 
-from mailbot import export
-from mailbot.importer import import_paths
-from parsers.campaigns import canonical_names, same_campaign
-from store.db import create_schema, make_engine, session_scope
+from mailbot.archive import export
+from mailbot.archive.importer import import_paths
+from mailbot.parsers.campaigns import canonical_names, same_campaign
+from mailbot.store.db import create_schema, make_engine, session_scope
 
 
 @pytest.fixture(scope="module")

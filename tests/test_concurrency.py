@@ -28,10 +28,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from mailbot import export, pipeline
-from mailbot.pipeline import StoreUnavailable, process_pending, receive
-from store.db import create_schema, make_engine, session_scope
-from store.ingest import Arrival
+from mailbot.archive import export
+
+from mailbot.intake import pipeline
+from mailbot.intake.pipeline import StoreUnavailable, process_pending, receive
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
 
 MAILBOT = str(Path(sys.executable).parent / "mailbot")
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -108,8 +110,8 @@ WORKER = """
 import sys
 from datetime import UTC, datetime
 from sqlalchemy import text
-from mailbot import pipeline
-from store.db import make_engine
+from mailbot.intake import pipeline
+from mailbot.store.db import make_engine
 
 def record(session, delivery, now):
     session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
@@ -257,17 +259,17 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Two replies to one hop, processed at the same moment by two instances (two connections)."""
     from mailbot import config as config_module
-    from mailbot import desk, providers
-    from store.desk import Hop, Review
-    from store.outbox import OutboxMessage
+    from mailbot.desk import inbound, providers, workflow
+    from mailbot.store.tables.desk import Hop, Review
+    from mailbot.store.tables.outbox import OutboxMessage
 
-    desk.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
+    workflow.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
                                                "desk.example", "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>"}))
     engine = make_engine(pg_url)
     create_schema(engine)
     with session_scope(engine) as s:
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=NOW)
-        tb = desk.open_traceback(s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
+        tb = workflow.open_traceback(s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
                                  called="+12025550143", caller="+16465550178").id
         sent = s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).one()
     notice = email.message_from_bytes(sent.raw, policy=email.policy.default)
@@ -286,7 +288,7 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
             inside.set()
             release.wait(60)
 
-    monkeypatch.setattr(pipeline, "HANDLERS", [desk.handle, hold_the_first])
+    monkeypatch.setattr(pipeline, "HANDLERS", [inbound.handle, hold_the_first])
     errors: list[BaseException] = []
 
     def instance() -> None:

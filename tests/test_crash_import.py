@@ -11,9 +11,9 @@ from conftest import ROOT, exports_of
 from mailbot_proc import MAILBOT, mailbot_env, wait_for
 from sqlalchemy import func, select
 
-from mailbot.importer import import_paths
-from store.db import create_schema, make_engine, session_scope
-from store.models import Message
+from mailbot.archive.importer import import_paths
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.messages import Message
 
 MESSAGES = 4000
 BATCH = 50

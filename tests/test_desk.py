@@ -21,15 +21,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from mailbot import config as config_module
-from mailbot import desk, providers
+from mailbot.desk import inbound, providers, views, workflow  # noqa: F401 - inbound registers the desk handler
 from mailbot.cli import main
-from mailbot.pipeline import process_pending, receive
-from parsers.message import parse_message
-from store.db import create_schema, make_engine, session_scope
-from store.desk import Hop, Provider, ProviderContact, Review, Traceback
-from store.ingest import Arrival
-from store.models import Incident
-from store.outbox import OutboxMessage
+from mailbot.intake.pipeline import process_pending, receive
+from mailbot.parsers.message import parse_message
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Review, Traceback
+from mailbot.store.ingest import Arrival
+from mailbot.store.tables.messages import Incident
+from mailbot.store.tables.outbox import OutboxMessage
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 CALL = {"campaign": "SSA-Suspended-SSN", "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
@@ -38,7 +38,7 @@ CALL = {"campaign": "SSA-Suspended-SSN", "call_time": datetime(2026, 10, 30, 14,
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    desk.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret",
+    workflow.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret",
                                                "MAILBOT_MAIL_DOMAIN": "desk.example",
                                                "MAILBOT_MAIL_FROM": "Traceback Desk <traceback@desk.example>"}))
     engine = make_engine(db_url)
@@ -52,7 +52,7 @@ def engine(db_url: str) -> Engine:
 
 def open_tb(engine: Engine, provider: str = "Smartbiz Telecom") -> int:
     with session_scope(engine) as s:
-        tb = desk.open_traceback(s, provider_name=provider, now=NOW, **CALL)
+        tb = workflow.open_traceback(s, provider_name=provider, now=NOW, **CALL)
         assert tb.id is not None
         return tb.id
 
@@ -136,7 +136,7 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: E
     deliver(engine, reply_to(letter, "This call was originated by our customer Sunrise Solar Marketing LLC. "
                                      "Account suspended.", sender="noc@betavoice.example"), later)
     with session_scope(engine) as s:
-        shown = desk.timeline(s, tb)
+        shown = views.timeline(s, tb)
     assert shown["status"] == "closed" and shown["result"] == "origin"
     assert shown["origin_customer"] == "Sunrise Solar Marketing LLC"
     assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [("Smartbiz Telecom", "upstream"),
@@ -373,6 +373,6 @@ def test_a_human_resolves_reviews_by_forwarding_or_closing(engine: Engine, db_ur
     assert run("review", "list").strip() == ""  # the traceback's reviews are resolved
     run("traceback", "close", str(tb), "--result", "no_response")
     with session_scope(engine) as s:
-        shown = desk.timeline(s, tb)
+        shown = views.timeline(s, tb)
     assert (shown["status"], shown["result"], shown["hops"][1]["outcome"]) == ("closed", "no_response", "no_response")
     assert shown["closed_at"] == "2026-11-02T18:00:00Z"

@@ -16,10 +16,11 @@ from conftest import SAMPLE
 from mailbot import config as config_module
 from mailbot.app import App
 from mailbot.cli import main
-from scheduler import digest, simulate
-from store.db import session_scope
-from store.models import CampaignName, Incident
-from store.outbox import OutboxMessage
+from mailbot.scheduler import digest
+from mailbot.testing import simulate
+from mailbot.store.db import session_scope
+from mailbot.store.tables.messages import CampaignName, Incident
+from mailbot.store.tables.outbox import OutboxMessage
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from mailbot_proc import Server, wait_for
-from scheduler import simulate
-from scheduler.calendar import as_utc
-from store.db import make_engine, session_scope
-from store.desk import Hop, Provider, Traceback
-from store.outbox import OutboxMessage
-from store.schedule import StatusChange
+from mailbot.testing import simulate
+from mailbot.domain.calendar import as_utc
+from mailbot.store.db import make_engine, session_scope
+from mailbot.store.tables.desk import Hop, Provider, Traceback
+from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.store.tables.schedule import StatusChange
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 4, 1, 10, 0, tzinfo=NY)  # a Wednesday, the 1st: March's metrics are due

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from mailbot.importer import save
-from parsers.message import parse_message
-from parsers.records import Kind, ParsedMessage
-from store.db import create_schema, make_engine, session_scope
-from store.ingest import Arrival
-from store.models import Message, MessageStatus
+from mailbot.archive.importer import save
+from mailbot.parsers.message import parse_message
+from mailbot.domain.records import Kind, ParsedMessage
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
+from mailbot.store.tables.messages import Message, MessageStatus
 
 SEEDS = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))] + \
     [p.read_bytes() for p in sorted(SAMPLE.glob("*.eml"))[:40]]

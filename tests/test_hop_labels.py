@@ -13,16 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from mailbot import config as config_module
-from mailbot import desk
+from mailbot.desk import inbound, workflow  # noqa: F401 - inbound registers the desk handler
 from mailbot.app import App
 from mailbot.cli import main
-from mailbot.hop_labels import PathHop, label_path
-from parsers.message import parse_message
-from scheduler import jobs, simulate
-from store.db import session_scope
-from store.desk import Provider
-from store.outbox import OutboxMessage
-from store.schedule import StatusChange
+from mailbot.domain.hop_labels import PathHop, label_path
+from mailbot.parsers.message import parse_message
+from mailbot.scheduler import jobs
+from mailbot.testing import simulate
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Provider
+from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.store.tables.schedule import StatusChange
 from test_desk import deliver, notice, open_tb, reply_to
 from test_desk import engine  # noqa: F401  (the fixture)
 
@@ -127,7 +128,7 @@ def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
     app = App(config=config_module.load(None, db_url))
-    desk.configure(app.config)
+    workflow.configure(app.config)
     return app
 
 
@@ -175,8 +176,8 @@ def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: Ap
 
 
 def test_providers_stored_before_the_flag_upgrade_as_domestic(db_url: str) -> None:
-    from store import schema
-    from store.db import make_engine
+    from mailbot.store import schema
+    from mailbot.store.db import make_engine
 
     upgraded = make_engine(db_url)
     schema.upgrade(upgraded, "0002")

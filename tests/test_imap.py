@@ -28,14 +28,14 @@ from mailbot_proc import MAILBOT, Server, crlf, mailbot_env, stored, wait_for
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailbot import export
+from mailbot.archive import export
 from mailbot.cli import main
-from mailbot.imap_intake import PROCESSED_KEYWORD, After, FolderWatcher
-from mailbot.imap_source import Account
-from parsers.message import parse_message
-from store.db import create_schema, make_engine, session_scope
-from store.intake import ImapCheckpoint
-from store.models import Message
+from mailbot.intake.imap_watch import PROCESSED_KEYWORD, After, FolderWatcher
+from mailbot.mailboxes.imap import Account
+from mailbot.parsers.message import parse_message
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.intake import ImapCheckpoint
+from mailbot.store.tables.messages import Message
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 FIXTURES = sorted(SAMPLE.glob("*.eml"))
@@ -170,8 +170,8 @@ def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(sqlite_u
     with connect(dovecot, user) as client:
         uidvalidity = client.select_folder("INBOX")[b"UIDVALIDITY"]
         # As if a connection died after the store committed the first two, before marking them.
-        from mailbot.pipeline import receive
-        from store.ingest import Arrival
+        from mailbot.intake.pipeline import receive
+        from mailbot.store.ingest import Arrival
 
         for uid, data in client.fetch([1, 2], ["BODY.PEEK[]"]).items():
             receive(engine, Arrival(watcher.source, f"{uidvalidity}:{uid}", data[b"BODY[]"], origin="imap"), NOW)
@@ -256,7 +256,7 @@ def test_import_with_a_wrong_password_fails_clearly(tmp_path: Path, dovecot: Dov
 
 def test_password_from_setting_file_or_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mailbot.config import load
-    from mailbot.imap_source import password
+    from mailbot.mailboxes.imap import password
 
     empty = tmp_path / "empty.toml"
     empty.write_text("")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from conftest import SAMPLE
 
-from mailbot import export, sources
-from mailbot.importer import save
-from store.db import create_schema, make_engine, session_scope
-from store.ingest import Arrival
+from mailbot.archive import export
+
+from mailbot.mailboxes import sources
+from mailbot.archive.importer import save
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
 
 
 def _incidents(url: str, batches: list[list[Arrival]]) -> list[dict]:

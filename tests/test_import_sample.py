@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE
 
-from mailbot import export
-from mailbot.importer import import_paths
-from mailbot.reparse import reparse
-from store.db import create_schema, make_engine, session_scope
+from mailbot.archive import export
+from mailbot.archive.importer import import_paths
+from mailbot.archive.reparse import reparse
+from mailbot.store.db import create_schema, make_engine, session_scope
 
 
 def _engine(url: str):  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_descriptions(imported) -> None:  # type: ignore[no-untyped-def]
 def test_other_records(imported) -> None:  # type: ignore[no-untyped-def]
     from sqlmodel import select
 
-    from store.models import MetricsReport, MetricsRow, StaffComment, UpstreamNotice
+    from mailbot.store.tables.messages import MetricsReport, MetricsRow, StaffComment, UpstreamNotice
 
     engine, _ = imported
     with session_scope(engine) as session:

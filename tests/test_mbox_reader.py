@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot import sources
+from mailbot.mailboxes import sources
 
 # Lines chosen to sit near the reader's edge cases: "From " lines that must be quoted,
 # lines already quoted, blank lines, CRLF and lone CR, and ordinary text.

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from conftest import SAMPLE
 from mailbot import config as config_module
 from mailbot.app import App
-from parsers.message import parse_message
-from parsers.records import Kind
-from scheduler import jobs, simulate
-from scheduler.metrics import HopFact, duration_text, summarize
-from store.db import session_scope
-from store.outbox import OutboxMessage
+from mailbot.parsers.message import parse_message
+from mailbot.domain.records import Kind
+from mailbot.scheduler import jobs
+from mailbot.testing import simulate
+from mailbot.scheduler.metrics import HopFact, duration_text, summarize
+from mailbot.store.db import session_scope
+from mailbot.store.tables.outbox import OutboxMessage
 
 NY = ZoneInfo("America/New_York")
 

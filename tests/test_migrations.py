@@ -14,10 +14,10 @@ from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from mailbot import export
+from mailbot.archive import export
 from mailbot.cli import main
-from store import schema
-from store.db import make_engine, session_scope
+from mailbot.store import schema
+from mailbot.store.db import make_engine, session_scope
 
 SENT = datetime(2025, 3, 4, 15, 30, tzinfo=UTC)
 RAW = b"Message-ID: <n1@example.test>\r\nSubject: Traceback request\r\n\r\nbody\r\n"

@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from conftest import ROOT
-from mailbot import outbox
+from mailbot.outbound import outbox
 from mailbot.cli import main
 from mailbot.config import load
-from mailbot.transport import MaildirTransport, SmtpTransport, transport_from_config
-from store.db import create_schema, make_engine, session_scope
-from store.outbox import OutboxMessage, OutboxStatus
+from mailbot.outbound.transport import MaildirTransport, SmtpTransport, transport_from_config
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.outbox import OutboxMessage, OutboxStatus
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
 CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+14072223658",
@@ -120,10 +120,10 @@ def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path)
 CHILD = textwrap.dedent("""
     import sys, time
     from datetime import datetime, UTC
-    from mailbot import outbox
+    from mailbot.outbound import outbox
     from mailbot.config import load
-    from mailbot.transport import MaildirTransport
-    from store.db import make_engine, session_scope
+    from mailbot.outbound.transport import MaildirTransport
+    from mailbot.store.db import make_engine, session_scope
 
     url, maildir, stage = sys.argv[1:4]
     outbox.configure(load(environ={}))

@@ -19,8 +19,8 @@ from conftest import ROOT, SAMPLE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from parsers import call_details, classify, mime
-from parsers.records import Kind
+from mailbot.parsers import call_details, classify, mime
+from mailbot.domain.records import Kind
 
 FIXTURES = sorted(SAMPLE.glob("*.eml")) + sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))
 RAWS = [p.read_bytes() for p in FIXTURES]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from conftest import SAMPLE
 
-from mailbot import export
-from mailbot.pipeline import process_pending, receive
-from store.db import create_schema, make_engine, session_scope
-from store.ingest import Arrival
+from mailbot.archive import export
+from mailbot.intake.pipeline import process_pending, receive
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from mailbot import providers
-from store.db import create_schema, make_engine, session_scope
-from store.desk import Provider
+from mailbot.desk import providers
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.desk import Provider
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 

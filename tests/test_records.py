@@ -6,8 +6,8 @@ import pickle
 
 from conftest import ROOT
 
-from parsers.message import parse_message
-from parsers.records import CallDetails, Envelope, Kind, ParsedMessage
+from mailbot.parsers.message import parse_message
+from mailbot.domain.records import CallDetails, Envelope, Kind, ParsedMessage
 
 
 def _results() -> list[ParsedMessage]:

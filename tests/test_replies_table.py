@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from parsers.message import parse_message
-from parsers.records import Kind
-from parsers.reply import answers, strip_quoted
+from mailbot.parsers.message import parse_message
+from mailbot.domain.records import Kind
+from mailbot.parsers.reply import answers, strip_quoted
 
 NOTICE = """Call Details for Traceback #{n}
 

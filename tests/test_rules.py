@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mailbot.config import DEFAULTS
-from scheduler.rules import (
+from mailbot.domain.status_rules import (
     GREEN,
     RED,
     YELLOW,
@@ -149,13 +149,14 @@ from click.testing import CliRunner  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from mailbot import config as config_module  # noqa: E402
-from mailbot import desk  # noqa: E402
+from mailbot.desk import inbound, workflow  # noqa: E402,F401 - inbound registers the desk handler
 from mailbot.app import App  # noqa: E402
 from mailbot.cli import main  # noqa: E402
-from scheduler import jobs, simulate  # noqa: E402
-from store.db import session_scope  # noqa: E402
-from store.desk import Hop, Provider, Traceback  # noqa: E402
-from store.outbox import OutboxMessage  # noqa: E402
+from mailbot.scheduler import jobs  # noqa: E402
+from mailbot.testing import simulate
+from mailbot.store.db import session_scope  # noqa: E402
+from mailbot.store.tables.desk import Hop, Provider, Traceback  # noqa: E402
+from mailbot.store.tables.outbox import OutboxMessage  # noqa: E402
 
 
 @pytest.fixture
@@ -173,7 +174,7 @@ def _app(db_url: str) -> App:
 
 def _world(app: App, *events: simulate.Event) -> simulate.World:
     """Providers, then the events (tracebacks opened by the desk, answers by email)."""
-    desk.configure(app.config)
+    workflow.configure(app.config)
     with session_scope(app.engine) as session:
         world = simulate.World(providers=simulate.add_providers(session), tracebacks={}, hops={})
     for _at, run in events:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from mailbot import export
-from mailbot.importer import import_paths
-from store.db import create_schema, make_engine, session_scope
+from mailbot.archive import export
+from mailbot.archive.importer import import_paths
+from mailbot.store.db import create_schema, make_engine, session_scope
 
 SHAPES = ROOT / "fixtures" / "shapes"
 DESCRIPTION = ("Likely FRAUD. Recorded message says your electric service will be disconnected in 30 minutes; "

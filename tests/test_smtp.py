@@ -19,9 +19,9 @@ from mailbot_proc import Server, crlf, message, stored, wait_for
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from mailbot.pipeline import receive
-from store.db import create_schema, make_engine
-from store.ingest import Arrival
+from mailbot.intake.pipeline import receive
+from mailbot.store.db import create_schema, make_engine
+from mailbot.store.ingest import Arrival
 
 OURS = "tb+2640@mailbot.localhost"
 SENDER = "noc@carrier.example"

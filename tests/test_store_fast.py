@@ -25,11 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from parsers.message import parse_message
-from store import ingest, upsert
-from store.db import create_schema, make_engine, session_scope
-from store.ingest import Arrival, Tally, save_batch
-from store.models import (
+from mailbot.parsers.message import parse_message
+from mailbot.store import ingest, upsert
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival, Tally, save_batch
+from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
     Message,
@@ -41,7 +41,7 @@ from store.models import (
     StaffComment,
     UpstreamNotice,
 )
-from store.upsert import Bulk, bulk_insert, bulk_insert_returning
+from mailbot.store.upsert import Bulk, bulk_insert, bulk_insert_returning
 
 NOW = datetime(2026, 11, 2, 15, 0, 0, 123456, tzinfo=UTC)
 TABLES = [Message, MessageKey, Sighting, Incident, CampaignName, MetricsReport, MetricsRow, UpstreamNotice,

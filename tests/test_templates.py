@@ -9,12 +9,12 @@ from email.policy import default as modern
 
 import pytest
 
-from mailbot.notices import render
-from mailbot.outbox import build_message
-from parsers import call_details
-from parsers.message import parse_message
-from parsers.mime import body_text, parse_bytes
-from parsers.records import CallDetails, Kind
+from mailbot.outbound.render import render
+from mailbot.outbound.outbox import build_message
+from mailbot.parsers import call_details
+from mailbot.parsers.message import parse_message
+from mailbot.parsers.mime import body_text, parse_bytes
+from mailbot.domain.records import CallDetails, Kind
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
 CALL = {

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 from mailbot.config import load
-from mailbot.tokens import hop_reply_address, load_secret, make_token, read_token, reply_address, token_from_address
+from mailbot.domain.tokens import hop_reply_address, load_secret, make_token, read_token, reply_address, token_from_address
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 

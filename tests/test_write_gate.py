@@ -6,7 +6,7 @@ import threading
 
 from mailbot_proc import wait_for
 
-from mailbot.write_gate import WriteGate
+from mailbot.store.write_gate import WriteGate
 
 
 def test_waiting_intake_goes_before_waiting_processing() -> None:

@@ -1,0 +1,95 @@
+"""Exports other tools read. The keys of each row are a contract: add, never rename."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from mailbot.store.tables.messages import CampaignName, Incident, Message, Reply
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def incidents(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Incident, CampaignName.canonical)
+        .outerjoin(CampaignName, CampaignName.name == Incident.campaign)
+        .where(Incident.sightings > 0)
+    ).all()
+    out = [
+        {
+            "incident_id": i.incident_id,
+            "campaign": i.campaign,
+            "campaign_canonical": canonical or i.campaign,
+            "call_time": iso(_aware(i.call_time)),
+            "called": i.called,
+            "caller": i.caller,
+            "description": i.description,
+            "first_seen": iso(_aware(i.first_seen)),
+            "last_seen": iso(_aware(i.last_seen)),
+            "sightings": i.sightings,
+        }
+        for i, canonical in rows
+    ]
+    return sorted(out, key=lambda r: int(r["incident_id"]))
+
+
+def messages(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Message.message_key, Message.kind, Message.incident_ids, Message.status, Message.reason, Message.date)
+    ).all()
+    out = [
+        {"message_id": key, "kind": kind, "incident_ids": list(ids or []), "status": status, "reason": reason,
+         "date": iso(_aware(date))}
+        for key, kind, ids, status, reason, date in rows
+    ]
+    return sorted(out, key=lambda r: (r["date"] or "", r["message_id"], r["status"]))
+
+
+def replies(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(Reply, Message.message_key).join(Message, Message.id == Reply.message_pk)).all()
+    out = [
+        {"message_id": key, "incident_ids": list(r.incident_ids), "outcome": r.outcome,
+         "upstream_name": r.upstream_name, "upstream_email": r.upstream_email,
+         "customer_name": r.customer_name, "evidence": r.evidence}
+        for r, key in rows
+    ]
+    return sorted(out, key=lambda r: r["message_id"])
+
+
+EXPORTS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
+    "incidents": incidents,
+    "messages": messages,
+    "replies": replies,
+}
+
+
+def all_exports(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Every export by name: what equivalence tests compare between two stores."""
+    return {name: build(session) for name, build in EXPORTS.items()}
+
+
+def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    fields = columns or (list(rows[0]) if rows else [])
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    return buffer.getvalue()

@@ -1,0 +1,153 @@
+"""Bulk import of historical mailboxes, in archive mode.
+
+Archive mode (as Zammad's import): messages are stored and parsed into
+incidents, but nothing is sent and no traceback workflow runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from mailbot.archive import parse_worker
+
+from mailbot.mailboxes import sources
+from mailbot.archive.parse_worker import GC_THRESHOLD
+from mailbot.domain.records import ParsedMessage
+from mailbot.store.db import session_scope
+from mailbot.store.ingest import Arrival, Tally, recluster_campaigns, save_batch
+from mailbot.store.tables.messages import Message
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, bool]) -> set[tuple[str, str]]:
+    """The batch's places stored before. `empty` remembers the sources that had no rows
+    when this import first met them: nothing of theirs needs looking up (another importer
+    storing the same mailbox meanwhile is still caught, by save_batch's ON CONFLICT)."""
+    for source in {a.source for a in batch} - empty.keys():
+        with session_scope(engine) as session:
+            empty[source] = session.execute(select(Message.id).where(Message.source == source).limit(1)).first() is None
+    places = sorted({(a.source, a.source_key) for a in batch if not empty[a.source]})
+    if not places:
+        return set()
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            # A join against the batch's places. With IN lists on the two columns, PostgreSQL
+            # (its statistics behind a growing table) read every message of the source for
+            # each batch, so batches got slower as the import went on; a list of row values
+            # is planned as 500 ORed index probes (~100 ms).
+            rows = session.execute(
+                text("SELECT m.source, m.source_key FROM message AS m"
+                     " JOIN unnest(CAST(:sources AS text[]), CAST(:keys AS text[])) AS p(source, source_key)"
+                     " ON m.source = p.source AND m.source_key = p.source_key"),
+                {"sources": [s for s, _ in places], "keys": [k for _, k in places]},
+            ).all()
+        else:
+            rows = session.execute(
+                select(Message.source, Message.source_key)
+                .where(Message.source.in_({s for s, _ in places}), Message.source_key.in_({k for _, k in places}))
+            ).all()
+    return {(s, k) for s, k in rows} & set(places)
+
+
+PARSE_AHEAD = 2  # batches handed to the workers before the oldest is stored
+CHUNK = 50  # messages per parsing task: small enough to share out, large enough to hand off cheaply
+
+# A batch's raw messages in chunks, each with the worker's task parsing it (None: none is).
+Parse = list[tuple[list[bytes], "Future[list[ParsedMessage]] | None"]]
+
+
+def _parse_all(raws: list[bytes], pool: Executor | None) -> Parse:
+    """Hand the batch's chunks to the workers, if there are any."""
+    if pool is None:
+        return [(raws, None)]
+    chunks = [raws[i:i + CHUNK] for i in range(0, len(raws), CHUNK)]
+    return [(chunk, pool.submit(parse_worker.parse_chunk, chunk)) for chunk in chunks]
+
+
+def _results(parsed: Parse) -> list[ParsedMessage]:
+    """The batch's parse. This process is one of the --jobs: chunks no worker has
+    started yet it parses itself, from the end, while the workers work from the front."""
+    mine = {i: parse_worker.parse_chunk(chunk) for i, (chunk, future) in reversed(list(enumerate(parsed)))
+            if future is None or future.cancel()}
+    return [m for i, (_, future) in enumerate(parsed)
+            for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
+
+
+def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None,
+           empty: dict[str, bool]) -> tuple[list[Arrival], Parse, int]:
+    """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
+    done = _already_stored(engine, batch, empty)
+    fresh = [a for a in batch if (a.source, a.source_key) not in done]
+    return fresh, _parse_all([a.raw for a in fresh], pool), len(batch) - len(fresh)
+
+
+def _finish(engine: Engine, fresh: list[Arrival], parsed: Parse, skipped: int) -> Tally:
+    tally = Tally(skipped=skipped)
+    results = _results(parsed)
+    with session_scope(engine) as session:
+        save_batch(session, fresh, results, tally)  # places another importer stored meanwhile count as skipped
+    return tally
+
+
+def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None) -> Tally:
+    """Store and parse one batch in one transaction; places already stored are skipped."""
+    return _finish(engine, *_start(engine, batch, pool, {}))
+
+
+def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
+                 progress: bool | None = None) -> Tally:
+    show = sys.stderr.isatty() if progress is None else progress
+    hints = [sources.count_hint(p) for p in paths]
+    total = sum(h for h in hints if h is not None) if all(h is not None for h in hints) else None
+    tally = Tally()
+    arrivals = (a for p in paths for a in sources.read(p))
+    # Spawned, not forked: a forked worker would inherit this process's database
+    # connection and, outliving a kill -9, hold its transaction's locks open.
+    # This process parses too (see _results), so --jobs N starts N - 1 workers.
+    pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=parse_worker.start, initargs=(os.getpid(),)) if jobs > 1 \
+        else nullcontext(None)
+    with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+        # With a pool, the workers parse the next two batches while this process stores
+        # one: with only the next one queued they ran dry as a batch ended, and this
+        # process waited for the last chunks they held.
+        ahead: deque[tuple[list[Arrival], Parse, int]] = deque()
+        empty: dict[str, bool] = {}
+        for batch in batched(arrivals, batch_size):
+            ahead.append(_start(engine, batch, pool, empty))
+            if len(ahead) > PARSE_AHEAD:
+                tally.add(_finish(engine, *ahead.popleft()))
+            bar.update(len(batch))
+        while ahead:
+            tally.add(_finish(engine, *ahead.popleft()))
+    with session_scope(engine) as session:
+        recluster_campaigns(session)
+    return tally

@@ -1,0 +1,61 @@
+"""`mailbot db`: the database schema's version, and upgrading it."""
+
+from __future__ import annotations
+
+import click
+from alembic import command
+from alembic.util import CommandError
+
+from mailbot.app import App
+from mailbot.store import schema
+from mailbot.store.db import make_engine
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group()
+def db() -> None:
+    """Schema migrations (Alembic) for SQLite and PostgreSQL."""
+
+
+@db.command()
+@click.option("--to", "revision", default="head", show_default=True, help="Target revision.")
+@pass_app
+def upgrade(app: App, revision: str) -> None:
+    """Apply schema migrations; an empty database is created, data is kept."""
+    # Not app.engine: that refuses a database at an old schema, which is what this fixes.
+    engine = make_engine(app.config.database_url)
+    try:
+        before, after = schema.upgrade(engine, revision)
+    except CommandError as exc:  # an unknown or backward target: say so, change nothing
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"schema: {before or 'none'} -> {after}" if before != after else f"schema: {after} (up to date)")
+
+
+@db.command()
+@pass_app
+def current(app: App) -> None:
+    """Print the database's schema revision and the newest this mailbot knows."""
+    engine = make_engine(app.config.database_url)
+    with engine.connect() as connection:
+        revision = schema.current(connection)
+    newest = schema.head()
+    state = "up to date" if revision == newest else "run `mailbot db upgrade`"
+    click.echo(f"database: {revision or 'none'}\nmailbot:  {newest}\n{state}")
+
+
+@db.command(hidden=True)
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--rev-id", help="Revision id (default: next number).")
+@pass_app
+def revision(app: App, message: str, rev_id: str | None) -> None:
+    """(Developers) Write a migration from the models' difference to head, into store/migrations."""
+    engine = make_engine(app.config.database_url)
+    schema.upgrade(engine)
+    rev_id = rev_id or f"{len(list(schema.scripts().walk_revisions())) + 1:04d}"
+    with engine.begin() as connection:
+        command.revision(schema.alembic_config(connection), message=message, autogenerate=True, rev_id=rev_id)
+    click.echo(f"wrote store/migrations/versions/{rev_id}_*.py: review it on SQLite and PostgreSQL")
+
+
+COMMANDS = (db,)

@@ -1,0 +1,72 @@
+"""`mailbot outbox list|send`: what mailbot has queued, sent or failed to send; send what is due."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mailbot.outbound import outbox
+from mailbot.app import App
+from mailbot.outbound.transport import transport_from_config
+from mailbot.store.db import session_scope
+from mailbot.store.tables.outbox import OutboxStatus
+
+pass_app = click.make_pass_decorator(App)
+STATUSES = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED)
+
+
+def _time(value) -> str | None:  # type: ignore[no-untyped-def]
+    return outbox._utc(value).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """The durable outbox of notices."""
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only rows in this status.")
+@click.option("--traceback", "traceback_id", type=int, help="Only notices of this traceback.")
+@click.option("--limit", default=50, show_default=True, help="Newest rows shown.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def list_command(app: App, status: str | None, traceback_id: int | None, limit: int, fmt: str) -> None:
+    """Notices, newest first: kind, recipients, status, attempts, last error."""
+    with session_scope(app.engine) as session:
+        rows = outbox.outbox_rows(session, status=status, traceback_id=traceback_id, limit=limit)
+        counts = outbox.status_counts(session)
+    records = [{
+        "id": r.id, "dedupe_key": r.dedupe_key, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
+        "message_id": r.message_id, "to": list(r.recipients), "subject": r.subject, "status": r.status,
+        "attempts": r.attempts, "created_at": _time(r.created_at), "next_attempt_at": _time(r.next_attempt_at),
+        "sent_at": _time(r.sent_at), "last_error": r.last_error,
+    } for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2))
+        return
+    for r in records:
+        when = r["sent_at"] or r["next_attempt_at"]
+        click.echo(f"{r['id']:>6}  {r['status']:<8} {when}  {r['kind']:<22} {', '.join(r['to'])}")
+        if r["last_error"] and r["status"] != OutboxStatus.SENT:
+            click.echo(f"        {r['last_error']}")
+    click.echo(", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))
+
+
+@outbox_group.command("send")
+@click.option("--limit", default=1000, show_default=True, help="At most this many notices.")
+@pass_app
+def send_command(app: App, limit: int) -> None:
+    """Send the notices that are due, once (what `serve` does continuously)."""
+    outbox.configure(app.config)
+    try:
+        transport = transport_from_config(app.config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sent = outbox.deliver_pending(app.engine, transport, app.now(), limit=limit)
+    with session_scope(app.engine) as session:
+        counts = outbox.status_counts(session)
+    click.echo(f"sent {sent}; " + ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))
+
+
+COMMANDS = (outbox_group,)

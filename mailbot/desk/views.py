@@ -1,0 +1,93 @@
+"""Read models of the desk: reviews, a traceback's timeline, the listing (JSON contracts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+from sqlmodel import Session, select
+
+from mailbot.domain.hop_labels import labels_by_hop
+from mailbot.store.tables.desk import (
+    Hop,
+    HopMessage,
+    Provider,
+    Review,
+    Traceback,
+    TracebackStatus,
+)
+from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.store.paths import paths
+
+from mailbot.desk.workflow import DeskError
+
+
+def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
+    query = select(Review).order_by(Review.id)
+    if not include_resolved:
+        query = query.where(Review.resolved.is_(False))  # type: ignore[attr-defined]
+    names = {p.id: p.name for p in session.exec(select(Provider)).all()}
+    return [{"id": r.id, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
+             "provider": names.get(r.provider_id), "message_pk": r.message_pk, "detail": r.detail,
+             "created_at": _iso(r.created_at), "resolved": r.resolved} for r in session.exec(query).all()]
+
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
+    """The `traceback show --format json` contract: the traceback, its hops in path order, and their mail."""
+    tb = session.get(Traceback, traceback_id)
+    if tb is None:
+        raise DeskError(f"no traceback #{traceback_id}")
+    hops = []
+    labels = labels_by_hop(paths(session, [traceback_id]))
+    for hop in session.exec(select(Hop).where(Hop.traceback_id == tb.id).order_by(Hop.position)).all():
+        provider = session.get(Provider, hop.provider_id)
+        out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id)
+                           .order_by(OutboxMessage.id)).all()
+        incoming = session.exec(select(HopMessage).where(HopMessage.hop_id == hop.id).order_by(HopMessage.id)).all()
+        messages = [{"direction": "out", "kind": m.kind, "at": _iso(m.created_at), "to": m.recipients,
+                     "status": m.status, "message_id": m.message_id} for m in out]
+        messages += [{"direction": "in", "kind": m.kind, "at": _iso(m.at), "from": m.address,
+                      "message_id": m.message_id} for m in incoming]
+        messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))  # an answer precedes its acknowledgement
+        hops.append({
+            "position": hop.position, "provider": provider.name if provider else None,
+            "outcome": hop.outcome, "label": labels.get(hop.id),
+            "requested_at": _iso(hop.requested_at), "answered_at": _iso(hop.answered_at),
+            "upstream_name": hop.upstream_name, "upstream_email": hop.upstream_email,
+            "customer_name": hop.customer_name, "evidence": hop.evidence, "reminders_sent": hop.reminders_sent,
+            "messages": messages,
+        })
+    return {
+        "traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
+        "call_time": _iso(tb.call_time), "called": tb.called, "caller": tb.caller, "description": tb.description,
+        "incident_id": tb.incident_id, "origin_customer": tb.origin_customer,
+        "opened_at": _iso(tb.opened_at), "closed_at": _iso(tb.closed_at), "hops": hops,
+    }
+
+
+def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
+    query = select(Traceback).order_by(Traceback.id)
+    if only_open:
+        query = query.where(Traceback.status == TracebackStatus.OPEN)
+    out = []
+    for tb in session.exec(query).all():
+        last = session.exec(select(Hop).where(Hop.traceback_id == tb.id)
+                            .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
+        provider = session.get(Provider, last.provider_id) if last else None
+        out.append({"traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
+                    "hops": (last.position + 1) if last else 0, "current": provider.name if provider else None,
+                    "opened_at": _iso(tb.opened_at)})
+    return out
+

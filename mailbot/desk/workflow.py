@@ -1,0 +1,309 @@
+"""The traceback desk: open a traceback, understand each answer, move hop by hop upstream.
+
+`handle` is registered in `pipeline.HANDLERS`, so every live message (SMTP, IMAP,
+pipe; never an import) comes here after it is stored and parsed, inside its
+transaction: bounces mark a contact undeliverable and resend to the backup;
+automatic mail is kept and never answered; `status` gets the sender's open
+requests; an answer from the hop's own provider moves the traceback; anything
+else is kept, put in front of a human (`Review`) and, where a person wrote it,
+politely refused. Every notice goes through the durable outbox.
+
+Confidentiality: a provider's notices carry the call details and the name of its
+direct downstream provider, nothing about other hops.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import getaddresses
+from typing import Any
+
+
+from sqlmodel import Session, select
+
+from mailbot import config as config_module
+from mailbot.desk import providers
+from mailbot.outbound import outbox
+from mailbot.domain import tokens
+from mailbot.config import Config
+from mailbot.domain.records import Kind, ReplyResult
+from mailbot.domain.status_rules import HopClock, Rules, plan_hop
+from mailbot.store.tables.desk import (
+    Hop,
+    HopOutcome,
+    Provider,
+    Review,
+    ReviewKind,
+    Traceback,
+    TracebackStatus,
+)
+
+# Answers that end a traceback, and the result they leave on it.
+ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
+# Kinds that are a notice somebody forwarded us, not an answer.
+NOTICE_KINDS = frozenset({Kind.TRACEBACK_REQUEST, Kind.REMINDER, Kind.UPSTREAM_NOT_RESPONDED, Kind.NON_RESPONSIVE,
+                          Kind.STATUS_CHANGE, Kind.COMMENT, Kind.MONTHLY_METRICS})
+
+
+class DeskError(ValueError):
+    """A desk command that cannot be done as asked; the text says why."""
+
+
+_config: Config | None = None
+
+
+def configure(config: Config) -> None:
+    """Use these settings (mail domain, token secret) in this process."""
+    global _config
+    _config = config
+    outbox.configure(config)
+
+
+def settings() -> Config:
+    global _config
+    if _config is None:
+        _config = config_module.load()
+    return _config
+
+
+@dataclass(frozen=True)
+class DeskAddress:
+    local: str
+    domain: str
+
+
+def desk_address() -> DeskAddress:
+    sender = getaddresses([str(settings().get("mail", "from"))])[0][1]
+    return DeskAddress(local=(sender.rpartition("@")[0] or "traceback").lower(),
+                       domain=str(settings().get("mail", "domain")).lower())
+
+
+# --- opening and moving -------------------------------------------------------------------
+
+
+def call_of(tb: Traceback) -> dict[str, Any]:
+    return {"call_time": tb.call_time, "called": tb.called, "caller": tb.caller,
+            "campaign": tb.campaign, "description": tb.description}
+
+
+def open_review(session: Session, kind: str, now: datetime, detail: str, *, hop: Hop | None = None,
+            provider_id: int | None = None, message_pk: int | None = None, traceback_id: int | None = None) -> Review:
+    row = Review(kind=kind, detail=detail, created_at=now, message_pk=message_pk,
+                 hop_id=hop.id if hop else None, traceback_id=hop.traceback_id if hop else traceback_id,
+                 provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def hop_context(session: Session, hop: Hop) -> dict[str, Any]:
+    """What a provider may see about its hop: the call and who its direct downstream is."""
+    tb = session.get(Traceback, hop.traceback_id)
+    provider = session.get(Provider, hop.provider_id)
+    assert tb is not None and provider is not None
+    downstream = session.get(Hop, hop.downstream_hop_id) if hop.downstream_hop_id else None
+    down_provider = session.get(Provider, downstream.provider_id) if downstream else None
+    return {"traceback_id": tb.id, "provider_name": provider.name, "call": call_of(tb),
+            "downstream_name": down_provider.name if down_provider else None}
+
+
+def send_hop_notice(session: Session, hop: Hop, kind: str, now: datetime, *, sequence: object, to: list[str] | None = None,
+          extra: dict[str, Any] | None = None, in_reply_to: str | None = None) -> bool:
+    """Queue one notice about `hop`, exactly once per (hop, kind, sequence)."""
+    recipients = to if to is not None else providers.notice_addresses(session, hop.provider_id)
+    if not recipients:
+        return False
+    assert hop.id is not None
+    context = {**hop_context(session, hop), **(extra or {})}
+    return outbox.enqueue(session, dedupe_key=f"hop:{hop.id}:{kind}:{sequence}", kind=kind, to=recipients,
+                          context=context, now=now, traceback_id=hop.traceback_id, hop_id=hop.id,
+                          reply_to=tokens.hop_reply_address(hop.id, settings()), in_reply_to=in_reply_to)
+
+
+def _open_hop(session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None) -> Hop:
+    """The next hop, and its notice: a first-contact letter for a provider never contacted, else a short request."""
+    assert tb.id is not None and provider.id is not None
+    # The scheduler's own rules set the deadline, so the notice can state it.
+    plan = plan_hop(Rules.from_settings(settings().values["schedule"]), HopClock(requested_at=now), now)
+    due = plan.due_at.astimezone(UTC)  # SQLite keeps no offset: store UTC only
+    remind = plan.next_reminder_at.astimezone(UTC) if plan.next_reminder_at else None
+    hop = Hop(traceback_id=tb.id, position=downstream.position + 1 if downstream else 0, provider_id=provider.id,
+              downstream_hop_id=downstream.id if downstream else None, requested_at=now,
+              due_at=due, next_reminder_at=remind)
+    session.add(hop)
+    session.flush()
+    kind = "request" if provider.known else "first_contact"
+    send_hop_notice(session, hop, kind, now, sequence=1, extra={"deadline": due})
+    provider.known = True
+    return hop
+
+
+def open_traceback(session: Session, *, provider_name: str, campaign: str, now: datetime,
+                   call_time: datetime | None = None, called: str | None = None, caller: str | None = None,
+                   description: str | None = None, incident_id: str | None = None) -> Traceback:
+    """A new traceback whose first hop asks `provider_name`; DeskError if that provider cannot be reached."""
+    match = providers.find(session, provider_name)
+    if not match.sure or match.provider is None:
+        hint = f" (closest: {match.matched!r}, {match.score:.0f}%)" if match.provider else ""
+        raise DeskError(f"no provider named {provider_name!r} in the directory{hint}; add it with `mailbot providers add`")
+    provider = match.provider
+    assert provider.id is not None
+    if not providers.notice_addresses(session, provider.id):
+        raise DeskError(f"provider {provider.name!r} has no deliverable contact address")
+    tb = Traceback(campaign=campaign, call_time=call_time, called=called, caller=caller, description=description,
+                   incident_id=incident_id, opened_at=now)
+    session.add(tb)
+    session.flush()
+    _open_hop(session, tb, provider, now, downstream=None)
+    return tb
+
+
+def close_traceback(tb: Traceback, result: str, now: datetime) -> None:
+    tb.status = TracebackStatus.CLOSED
+    tb.result = result
+    tb.closed_at = now
+
+
+def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
+                       message_pk: int) -> Provider | None:
+    """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review."""
+    name, address = answer.upstream_name, answer.upstream_email
+    if address and (owner := providers.by_address(session, address)) is not None:
+        return owner
+    if name:
+        match = providers.find(session, name)
+        if match.sure:
+            if address and match.provider is not None and match.provider.id is not None:
+                providers.add_contact(session, match.provider.id, address, "primary")
+            return match.provider
+        if match.doubtful and match.provider is not None:
+            open_review(session, ReviewKind.PROVIDER_MATCH, now, f"upstream named {name!r} may be "
+                    f"{match.provider.name!r} ({match.score:.0f}%); confirm or add it", hop=hop, message_pk=message_pk)
+            return None
+        if address:
+            return providers.add(session, name, emails=[address], now=now)
+    what = f"named upstream {name!r}" if name else "an upstream without a name"
+    open_review(session, ReviewKind.UNKNOWN_UPSTREAM, now, f"{what} with no address and no directory match"
+            + (f" (address given: {address})" if address and not name else ""), hop=hop, message_pk=message_pk)
+    return None
+
+
+def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, message_pk: int,
+                 in_reply_to: str | None = None) -> None:
+    """Record one understood (or not) answer on its hop and do what it calls for."""
+    # Several instances may process two answers to one hop at once: the later waits for the
+    # hop's row lock (PostgreSQL), then sees the hop answered and treats its answer as a correction.
+    session.refresh(hop, with_for_update=True)
+    tb = session.get(Traceback, hop.traceback_id)
+    assert tb is not None and hop.id is not None
+    if hop.answered_at is not None or tb.status != TracebackStatus.OPEN:
+        open_review(session, ReviewKind.CORRECTION, now, f"a further answer ({answer.outcome}) on a hop already "
+                f"answered {hop.outcome}: {answer.evidence or answer.text[:200]!r}", hop=hop, message_pk=message_pk)
+        return
+    recorded = {"outcome": answer.outcome, "upstream_name": answer.upstream_name,
+                "upstream_email": answer.upstream_email, "customer_name": answer.customer_name,
+                "evidence": answer.evidence}
+    if answer.outcome in (HopOutcome.OTHER, HopOutcome.DISPUTE):
+        kind = ReviewKind.DISPUTE if answer.outcome == HopOutcome.DISPUTE else ReviewKind.LOW_CONFIDENCE
+        open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
+        if answer.outcome == HopOutcome.DISPUTE:
+            # A dispute is an answer: reminders stop while a human looks at it.
+            hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
+            hop.reply_message_pk = message_pk
+        question = "you dispute the request; please tell us where the call came from" \
+            if answer.outcome == HopOutcome.DISPUTE else None
+        hop.clarifications_sent += 1
+        send_hop_notice(session, hop, "clarification", now, sequence=message_pk, in_reply_to=in_reply_to,
+              extra={"question": question})
+        return
+    hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
+    hop.upstream_name, hop.upstream_email, hop.customer_name = answer.upstream_name, answer.upstream_email, \
+        answer.customer_name
+    hop.reply_message_pk = message_pk
+    hop.next_reminder_at = None
+    send_hop_notice(session, hop, "acknowledgement", now, sequence=message_pk, in_reply_to=in_reply_to,
+          extra={"recorded": recorded})
+    if answer.outcome in ENDINGS:
+        if answer.outcome == HopOutcome.ORIGIN:
+            tb.origin_customer = answer.customer_name
+        close_traceback(tb, ENDINGS[answer.outcome], now)
+        return
+    upstream = _upstream_provider(session, hop, answer, now, message_pk)
+    if upstream is None:
+        return
+    assert upstream.id is not None
+    in_path = set(session.exec(select(Hop.provider_id).where(Hop.traceback_id == tb.id)).all())
+    if upstream.id in in_path:
+        open_review(session, ReviewKind.LOW_CONFIDENCE, now, f"upstream {upstream.name!r} is already on this "
+                "traceback's path (a loop)", hop=hop, message_pk=message_pk)
+        return
+    if not providers.notice_addresses(session, upstream.id):
+        open_review(session, ReviewKind.UNKNOWN_UPSTREAM, now, f"upstream {upstream.name!r} has no deliverable address",
+                hop=hop, provider_id=upstream.id, message_pk=message_pk)
+        return
+    _open_hop(session, tb, upstream, now, downstream=hop)
+
+
+# --- what a human decides ------------------------------------------------------------------
+
+
+def _last_hop(session: Session, tb: Traceback) -> Hop | None:
+    return session.exec(select(Hop).where(Hop.traceback_id == tb.id)
+                        .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
+
+
+def _open_tb(session: Session, traceback_id: int) -> Traceback:
+    tb = session.get(Traceback, traceback_id)
+    if tb is None:
+        raise DeskError(f"no traceback #{traceback_id}")
+    if tb.status != TracebackStatus.OPEN:
+        raise DeskError(f"traceback #{traceback_id} is closed ({tb.result})")
+    return tb
+
+
+def forward(session: Session, traceback_id: int, provider_name: str, now: datetime) -> Hop:
+    """A human names the next provider (after an unknown upstream, a doubtful match, a dispute): open its hop."""
+    tb = _open_tb(session, traceback_id)
+    match = providers.find(session, provider_name)
+    if not match.sure or match.provider is None or match.provider.id is None:
+        raise DeskError(f"no provider named {provider_name!r} in the directory; add it with `mailbot providers add`")
+    if not providers.notice_addresses(session, match.provider.id):
+        raise DeskError(f"provider {match.provider.name!r} has no deliverable contact address")
+    last = _last_hop(session, tb)
+    if last is not None and last.answered_at is None:
+        last.outcome, last.answered_at, last.evidence = HopOutcome.UPSTREAM, now, "recorded by staff"
+    if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
+        last.upstream_name = match.provider.name
+    _resolve_for(session, tb, now)
+    return _open_hop(session, tb, match.provider, now, downstream=last)
+
+
+def close(session: Session, traceback_id: int, result: str, now: datetime) -> Traceback:
+    """A human ends the traceback with a label (origin, not_found, no_response, ...)."""
+    tb = _open_tb(session, traceback_id)
+    label = result.strip().lower()
+    if not re.fullmatch(r"[a-z_]{2,16}", label):
+        raise DeskError(f"a result is a short label such as origin, not_found, no_response; not {result!r}")
+    last = _last_hop(session, tb)
+    if last is not None and last.answered_at is None:
+        last.outcome, last.answered_at, last.evidence = label, now, "recorded by staff"
+    close_traceback(tb, label, now)
+    _resolve_for(session, tb, now)
+    return tb
+
+
+def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
+    for review in session.exec(select(Review).where(Review.traceback_id == tb.id, Review.resolved.is_(False))).all():  # type: ignore[attr-defined]
+        review.resolved, review.resolved_at = True, now
+
+
+def resolve_review(session: Session, review_id: int, now: datetime) -> Review:
+    review = session.get(Review, review_id)
+    if review is None:
+        raise DeskError(f"no review {review_id}")
+    review.resolved, review.resolved_at = True, now
+    return review
+
+

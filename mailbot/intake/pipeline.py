@@ -1,0 +1,86 @@
+"""Live mail: store first, process after (as Mailman's LMTP runner only stores and queues).
+
+`receive` is what every live intake (SMTP, IMAP, the MTA pipe) calls before it
+acknowledges a message: it commits the raw bytes, status `new`. `process_pending`
+later parses what is `new`, records it, and hands it to the traceback desk.
+Processing survives restarts because `new` rows are the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from mailbot.parsers.message import parse_message
+from mailbot.domain.records import ParsedMessage
+from mailbot.store.db import session_scope
+from mailbot.store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
+from mailbot.store.tables.messages import Message, MessageStatus
+
+
+class StoreUnavailable(Exception):
+    """The message could not be stored; the sender must retry (SMTP 4xx, EX_TEMPFAIL)."""
+
+
+@dataclass
+class Delivery:
+    """A stored message travelling through processing, with its metadata dict."""
+
+    pk: int
+    origin: str
+    parsed: ParsedMessage
+    status: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# Called for each processed live message inside its transaction (the desk registers here).
+Handler = Callable[[Session, Delivery, datetime], None]
+HANDLERS: list[Handler] = []
+
+
+def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
+    """Commit the raw message; its id, or None if this source place was stored before."""
+    try:
+        with session_scope(engine) as session:
+            # The key is refined at processing; a provisional one keeps this step parse-free.
+            return store_raw(session, arrival, key="pending", received_at=now)
+    except Exception as exc:  # noqa: BLE001 - any storage failure means "try again later"
+        raise StoreUnavailable(str(exc)) from exc
+
+
+def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
+    query = (select(Message.id, Message.raw, Message.origin).where(Message.status == MessageStatus.NEW)
+             .order_by(Message.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        # Several instances share the queue: each row is processed by whoever locks it.
+        query = query.with_for_update(skip_locked=True, of=Message)
+    return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]
+
+
+def process_pending(engine: Engine, now: datetime, limit: int = 100) -> int:
+    """Process up to `limit` stored-but-new messages, one transaction each; returns how many."""
+    done = 0
+    while done < limit:
+        with session_scope(engine) as session:
+            claimed = _claim(session, 1)
+            if not claimed:
+                break
+            pk, raw, origin = claimed[0]
+            parsed = parse_message(raw)
+            key = message_key(parsed.envelope.message_id, raw)
+            session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
+            status = apply(session, pk, key, parsed, Tally())
+            delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
+            if origin != "import":
+                for handler in HANDLERS:
+                    handler(session, delivery, now)
+            if parsed.incidents:
+                recluster_campaigns(session)
+        done += 1
+    return done

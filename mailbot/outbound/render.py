@@ -1,0 +1,130 @@
+"""Notices: every email mailbot writes, rendered from `templates/notices/`.
+
+`render(kind, context)` gives a subject, a plain-text body and an HTML body. The
+wording lives in the templates (`<kind>.txt.j2`, `<kind>.html.j2`, subjects in
+`subjects.toml`); this module only fills them in and keeps carrier text harmless.
+
+Context keys (all optional unless the template needs them; missing ones are None):
+
+- `traceback_id` (int): the traceback; its `[Traceback #N]` tag ends the subject.
+- `provider_name` (str): the addressee provider.
+- `call` (dict): `call_time` (aware datetime), `called`, `caller` (E.164),
+  `campaign`, `description`; rendered as the "Call Details for Traceback #N" block.
+- `downstream_name` (str): who sent the call to the addressee (the only other hop a
+  provider may see).
+- `upstream_name` (str): the upstream provider a notice is about.
+- `recorded` (dict): what mailbot recorded from an answer, for `acknowledgement`:
+  `outcome`, `upstream_name`, `upstream_email`, `customer_name`, `evidence`.
+- `question` (str): what `clarification` asks.
+- `status` (str): `YELLOW`/`RED` for `status_change`.
+- `open_requests` (list of dicts): for `status_list`, each `traceback_id`, `call`,
+  `requested_at`, `downstream_name`.
+- `comment` (dict): `author`, `organization`, `text`, for `comment_relay`.
+- `deadline` (aware datetime): when an answer is due.
+- `sender` (str): the address a `refusal` answers.
+- `desk_name` (str): who signs; default "Traceback Desk".
+- `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
+
+Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
+line break could forge structure, stripped of call-details headings it did not
+write, and never reaches a header unsanitised (`header_text`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from mailbot.templates import TEMPLATES_DIR
+
+TEMPLATES = TEMPLATES_DIR / "notices"
+KINDS = (
+    "first_contact", "request", "reminder", "acknowledgement", "clarification", "upstream_not_responded",
+    "non_responsive", "escalation", "status_yellow", "status_red", "status_change", "comment_relay",
+    "status_list", "refusal", "monthly_metrics",
+)
+CONTEXT_KEYS = (
+    "traceback_id", "provider_name", "call", "downstream_name", "upstream_name", "recorded", "question",
+    "status", "open_requests", "comment", "deadline", "sender", "desk_name", "metrics",
+)
+# RFC 5322 asks for lines under 998 characters; a subject is one header line.
+SUBJECT_MAX = 200
+UNTRUSTED_MAX = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A carrier writing this phrase could make a notice parse as carrying an incident it does not.
+_HEADING = re.compile(r"call\s+details\s+for", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def header_text(value: object, limit: int = SUBJECT_MAX) -> str:
+    """One safe header line: no CR/LF or control characters, whitespace folded, length capped."""
+    line = " ".join(_CONTROL.sub(" ", str(value)).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def untrusted(value: object) -> str:
+    """Carrier text for a one-line slot: folded, capped, and unable to open a call-details block."""
+    if value is None:
+        return ""
+    return _HEADING.sub("call details (quoted) for", header_text(value, UNTRUSTED_MAX))
+
+
+def untrusted_lines(value: object) -> str:
+    """Carrier text kept as paragraphs (comments), still unable to open a call-details block."""
+    if value is None:
+        return ""
+    text = _CONTROL.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
+    return _HEADING.sub("call details (quoted) for", text[:UNTRUSTED_MAX * 5]).strip()
+
+
+def utc_time(value: datetime | str | None) -> str:
+    """`2020-06-26 15:34:00 UTC`, the way the sample notices write call times."""
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(untrusted=untrusted, untrusted_lines=untrusted_lines, utc=utc_time, oneline=header_text)
+    return env
+
+
+_ENV = _environment()
+_SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
+
+
+def render(kind: str, context: dict[str, Any]) -> Rendered:
+    """The notice of this kind; ValueError for an unknown kind, jinja2 errors for a missing value."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}; known: {', '.join(KINDS)}")
+    values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
+    values["desk_name"] = "Traceback Desk"
+    values.update({k: v for k, v in context.items() if v is not None})
+    subject = _ENV.from_string(_SUBJECTS[kind]).render(values)
+    if values["traceback_id"] is not None:
+        subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
+    return Rendered(
+        subject=header_text(subject),
+        text=_ENV.get_template(f"{kind}.txt.j2").render(values),
+        html=_ENV.get_template(f"{kind}.html.j2").render(values),
+    )

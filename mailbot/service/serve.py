@@ -1,0 +1,221 @@
+"""`mailbot serve`: one process running a list of services on one asyncio loop.
+
+A service is an async function `run(ctx)` that works until its stop event is
+set, then finishes what it holds and returns. Intake services (SMTP, IMAP) are
+stopped first; work services (processing, outbox, scheduler) after every intake
+has returned, so what intake accepted last is still processed before exit.
+
+To add a service, append one line to SERVICES, e.g.
+    Service("scheduler", scheduler.service.run, stage="work"),
+where `run(ctx)` returns when `ctx.stopping` is set. A `enabled(app)` that
+returns False leaves it out (IMAP without a host, outbox without its module).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mailbot.app import App
+from mailbot.intake.pipeline import process_pending
+from mailbot.store.write_gate import WriteGate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What a running service gets: the app, its stop signal, and a way to wake processing."""
+
+    app: App
+    stopping: asyncio.Event
+    wakeup: asyncio.Event
+    gate: WriteGate
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def wake(self) -> None:
+        """New mail is stored: run processing now. Safe from any thread."""
+        self.loop.call_soon_threadsafe(self.wakeup.set)
+
+    def thread_stop(self) -> threading.Event:
+        """A threading.Event that is set with `stopping`, for blocking code run in a thread."""
+        event = threading.Event()
+
+        async def mirror() -> None:
+            await self.stopping.wait()
+            event.set()
+
+        task = self.loop.create_task(mirror())
+        self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
+        return event
+
+
+Run = Callable[[Context], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    run: Run
+    stage: Literal["intake", "work"] = "intake"
+    enabled: Callable[[App], bool] = lambda app: True
+
+
+async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def smtp_service(ctx: Context) -> None:
+    from mailbot.intake.smtp import SMTPIntake
+
+    intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
+    await intake.start()
+    await ctx.stopping.wait()
+    await intake.stop(grace=float(ctx.app.config.get("smtp", "shutdown_grace")))
+
+
+async def imap_service(ctx: Context) -> None:
+    from mailbot.intake.imap_watch import watch_all
+
+    await asyncio.to_thread(watch_all, ctx.app, ctx.thread_stop(), ctx.wake)
+
+
+async def processing_service(ctx: Context) -> None:
+    """Parse and hand on stored-but-new messages: at start (what a crash left), on wake, and by poll."""
+    interval = float(ctx.app.config.get("serve", "poll_interval"))
+    backoff = 1.0
+    while True:
+        ctx.wakeup.clear()
+        try:
+            done = await asyncio.to_thread(_process_some, ctx)
+            backoff = 1.0
+        except Exception:  # noqa: BLE001 - the store may be down; the rows stay `new` and are retried
+            log.exception("processing failed; retrying in %.0fs", backoff)
+            if ctx.stopping.is_set():
+                return
+            await _sleep_or(ctx.stopping, backoff)
+            backoff = min(backoff * 2, 60.0)
+            continue
+        if done:
+            log.info("processed %d message(s)", done)
+            continue
+        if ctx.stopping.is_set():
+            return
+        waiter = asyncio.ensure_future(ctx.wakeup.wait())
+        stopper = asyncio.ensure_future(ctx.stopping.wait())
+        await asyncio.wait({waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+
+
+def _process_some(ctx: Context, limit: int = 100) -> int:
+    """Process up to `limit` messages, one per pass through the gate, so intake can cut in."""
+    done = 0
+    while done < limit:
+        with ctx.gate.work():
+            if not process_pending(ctx.app.engine, ctx.app.now(), limit=1):
+                break
+        done += 1
+    return done
+
+
+def _outbox_deliver() -> Callable[..., object] | None:
+    try:
+        module = importlib.import_module("mailbot.outbound.outbox")
+    except ImportError:
+        return None
+    return getattr(module, "deliver_pending", None)
+
+
+async def outbox_service(ctx: Context) -> None:
+    """Send what the outbox holds, every `[serve] poll_interval` seconds, and once more at stop."""
+    deliver = _outbox_deliver()
+    assert deliver is not None
+    from mailbot.outbound import outbox
+    from mailbot.outbound.transport import transport_from_config
+
+    outbox.configure(ctx.app.config)
+    transport = transport_from_config(ctx.app.config)
+    interval = float(ctx.app.config.get("serve", "poll_interval"))
+    while True:
+        try:
+            await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now())
+        except Exception:  # noqa: BLE001 - a relay outage must not stop the service
+            log.exception("outbox delivery failed; will retry")
+        if ctx.stopping.is_set():
+            return
+        await _sleep_or(ctx.stopping, interval)
+
+
+def _imap_configured(app: App) -> bool:
+    return bool(app.config.get("imap", "host"))
+
+
+async def scheduler_service(ctx: Context) -> None:
+    from mailbot.scheduler.service import run as run_scheduler
+
+    await run_scheduler(ctx)
+
+
+SERVICES: list[Service] = [
+    Service("smtp", smtp_service, enabled=lambda app: bool(app.config.get("smtp", "listen"))),
+    Service("imap", imap_service, enabled=_imap_configured),
+    Service("processing", processing_service, stage="work"),
+    Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
+    Service("scheduler", scheduler_service, stage="work", enabled=lambda app: bool(app.config.get("schedule", "enabled"))),
+]
+
+
+async def serve(app: App, services: list[Service] | None = None) -> None:
+    """Run the enabled services until SIGTERM or SIGINT; then stop intake, then work."""
+    chosen = [s for s in (SERVICES if services is None else services) if s.enabled(app)]
+    stop_intake, stop_work = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_intake.set)
+    app.engine  # noqa: B018 - connect and create the schema before accepting anything
+
+    wakeup = asyncio.Event()
+    gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
+    tasks: dict[asyncio.Task[None], Service] = {}
+    for stage, stopping in (("work", stop_work), ("intake", stop_intake)):
+        ctx = Context(app, stopping, wakeup, gate)
+        tasks.update({asyncio.create_task(_supervised(s, ctx), name=s.name): s for s in chosen if s.stage == stage})
+    log.info("serving: %s", ", ".join(s.name for s in chosen))
+    # Run until asked to stop, or until a service fails (then stop the others too).
+    stopper = asyncio.create_task(stop_intake.wait())
+    await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stop_intake.set()
+    log.info("stopping: intake first, then work")
+    await asyncio.wait([t for t, s in tasks.items() if s.stage == "intake"] or [stopper])
+    stop_work.set()
+    wakeup.set()
+    await asyncio.wait(list(tasks))
+    failed = [s.name for t, s in tasks.items() if t.exception() is not None]
+    if failed:
+        raise RuntimeError(f"service(s) failed: {', '.join(failed)}")
+    log.info("stopped cleanly")
+
+
+async def _supervised(service: Service, ctx: Context) -> None:
+    try:
+        await service.run(ctx)
+        if not ctx.stopping.is_set():
+            raise RuntimeError("returned before it was asked to stop")
+    except Exception:
+        log.exception("service %s failed", service.name)
+        raise
+
+
+def run(app: App) -> None:
+    asyncio.run(serve(app))
