@@ -56,10 +56,11 @@ def digest(app: App, show: bool, send: bool, html_file: Path | None) -> None:
         html_file.write_text(digest_module.preview_html(data), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
     if send:
+        from mailbot.desk import notices
+
         # A manual send is its own message (ops asked for it), so it is keyed by the moment.
-        jobs.configure_outbox(app)
         with session_scope(app.engine) as session:
-            msg = digest_module.send(app, session, now, key=f"digest:manual:{now.isoformat()}")
+            msg = digest_module.send(app, session, now, key=notices.manual_digest_key(now))
         jobs.deliver(app)
         click.echo(f"queued {msg['Message-ID']} to {msg['To']}", err=True)
 
