@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -280,7 +281,9 @@ class ScheduleSection:
         except (ZoneInfoNotFoundError, ValueError):
             raise s.fail("timezone", 'an IANA time zone like "America/New_York"') from None
         opens, closes = s.clock_time("business_start"), s.clock_time("business_end")
-        if opens >= closes:
+        if opens >= closes:  # blame the one that was set, not the default it disagrees with
+            if s.origins["business_end"] == "default":
+                raise s.fail("business_start", f"earlier than business_end ({s['business_end']!r})")
             raise s.fail("business_end", f"later than business_start ({s['business_start']!r})")
         days = s.strings("business_days")
         if not days or any(d.strip().lower()[:3] not in WEEKDAYS for d in days):
@@ -448,4 +451,5 @@ def load(config_file: str | os.PathLike[str] | None = None, database_url: str | 
                                             base))
                 for name, cls in SECTIONS.items()}
     return Settings(**{("import_" if n == "import" else n): v for n, v in sections.items()},
-                    file=found, base_dir=base, values=values, sources=origins)
+                    file=found, base_dir=base, sources=MappingProxyType(origins),
+                    values=MappingProxyType({name: MappingProxyType(keys) for name, keys in values.items()}))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mailbot.app import App, parse_now
+from mailbot.desk import notices
 from mailbot.store.db import session_scope
 
 
@@ -56,8 +57,6 @@ def digest(app: App, show: bool, send: bool, html_file: Path | None) -> None:
         html_file.write_text(digest_module.preview_html(data), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
     if send:
-        from mailbot.desk import notices
-
         # A manual send is its own message (ops asked for it), so it is keyed by the moment.
         with session_scope(app.engine) as session:
             msg = digest_module.send(app, session, now, key=notices.manual_digest_key(now))
