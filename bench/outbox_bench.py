@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--db", action="append", default=[])
     args = parser.parse_args()
     n = args.notices
-    outbox.configure(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": str(n + 1)}))
+    mail = outbox.MailSettings.from_settings(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": str(n + 1)}))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sample = outbox.build_message(kind="request", to=["noc@example.com"], context={"traceback_id": 1, "call": CALL},
@@ -75,14 +75,14 @@ def main() -> None:
                 for start in range(0, n, 100):
                     with session_scope(engine) as session:
                         for i in range(start, min(start + 100, n)):
-                            outbox.enqueue(session, dedupe_key=f"hop:{i}:request:0", kind="request",
+                            outbox.enqueue(session, mail=mail, dedupe_key=f"hop:{i}:request:0", kind="request",
                                            to=[f"noc{i % 50}@example.com"], now=NOW, traceback_id=i,
                                            context={"call": CALL})
 
             enq = _timed(enqueue_all)
             transport = MaildirTransport(folder / f"out-{abs(hash(url))}")
             sent: list[int] = []
-            dlv = _timed(lambda: sent.append(outbox.deliver_pending(engine, transport, NOW, limit=n)))
+            dlv = _timed(lambda: sent.append(outbox.deliver_pending(engine, transport, NOW, limit=n, mail=mail)))
             assert sent == [n], sent
             name = url.split("://")[0]
             print(f"{name:<9} enqueue {n / enq:8.0f} notices/s ({baseline / enq:.3f}x the baseline rate)   "

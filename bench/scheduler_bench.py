@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mailbot import config  # noqa: E402
-from mailbot.app import App  # noqa: E402
+from mailbot.app import App, build_app  # noqa: E402
 from mailbot.scheduler import jobs  # noqa: E402
 from mailbot.testing import simulate
 from mailbot.domain.calendar import as_utc  # noqa: E402
@@ -47,7 +47,7 @@ def timed(app: App, now: datetime, repeat: int) -> float:
 def bench(url: str, hops: int, work: Path) -> list[tuple[str, float]]:
     settings = config.load(None, url, environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"),
                                                "MAILBOT_MAIL_SECRET": "bench"})
-    app = App(config=settings)
+    app = build_app(settings)
     with session_scope(app.engine) as session:
         providers = simulate.add_providers(session)
     baseline = timed(app, START, 5)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mailbot import config  # noqa: E402
-from mailbot.app import App  # noqa: E402
+from mailbot.app import build_app  # noqa: E402
 from mailbot.scheduler import digest  # noqa: E402
 from mailbot.testing import simulate
 from mailbot.store.db import session_scope  # noqa: E402
@@ -36,7 +36,7 @@ def render(work: Path) -> Path:
     settings = config.load(None, f"sqlite:///{work / 'digest.sqlite3'}",
                            environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"), "MAILBOT_MAIL_SECRET": "docs",
                                     "MAILBOT_OPS_EMAIL": "ops@example.com"})
-    app = App(config=settings)
+    app = build_app(settings)
     simulate.import_mailbox(app, [ROOT / "fixtures" / "emails", simulate.write_broken_mail(work / "broken")])
     simulate.run_week(app, step=timedelta(hours=1))
     with session_scope(app.engine) as session:

@@ -1,18 +1,33 @@
-"""What every command shares: the settings, the database, and the clock."""
+"""The application object: everything a command, the service or a test shares, built once.
+
+`build_app(settings)` is the one place runtime state is put together (as Mailman's
+`initialize` is): the typed settings, the database engine, the clock, the reply-token
+secret, the outbox's mail settings and the handlers live mail goes to. Everything else
+takes the `App` as an argument; nothing reads settings from a module global.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.engine import Engine
 
-from mailbot.config import Config
+from mailbot.config import Settings
+from mailbot.desk import inbound
+from mailbot.domain import tokens
+from mailbot.domain.status_rules import Rules
+from mailbot.outbound.outbox import MailSettings
 from mailbot.store.db import make_engine
 from mailbot.store.schema import SchemaMismatch, ensure_schema
+
+if TYPE_CHECKING:
+    from mailbot.intake.pipeline import Handler
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -26,19 +41,66 @@ def parse_now(value: str | None) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class DeskAddress:
+    """The desk's own address: the local part of `[mail] from` and `[mail] domain`, lower-cased."""
+
+    local: str
+    domain: str
+
+
 @dataclass
 class App:
-    config: Config
+    settings: Settings
+    handlers: tuple[Handler, ...] = ()  # what each processed live message is handed to, in order
     fixed_now: datetime | None = field(default_factory=lambda: parse_now(os.environ.get("MAILBOT_NOW")))
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.config.database_url)
+        engine = make_engine(self.settings.database_url)
         try:
             ensure_schema(engine)  # an empty database is created at head; any other schema is refused
         except SchemaMismatch as exc:
             raise click.ClickException(str(exc)) from exc
         return engine
 
+    @cached_property
+    def secret(self) -> bytes:
+        """The reply-token key (read, or generated into `[mail] secret_file`, on first use)."""
+        return tokens.load_secret(self.settings)
+
+    @cached_property
+    def mail(self) -> MailSettings:
+        """What the outbox needs: sender, Message-ID domain, rate limit, retry period."""
+        return MailSettings.from_settings(self.settings)
+
+    @cached_property
+    def desk(self) -> DeskAddress:
+        local, domain = tokens.desk_address(self.settings)
+        return DeskAddress(local=local.lower(), domain=domain.lower())
+
+    @property
+    def rules(self) -> Rules:
+        return self.settings.schedule.rules
+
     def now(self) -> datetime:
         return self.fixed_now or datetime.now(UTC)
+
+    def hop_reply_address(self, hop_id: int) -> str:
+        """The signed Reply-To of a hop's notices."""
+        local, domain = tokens.desk_address(self.settings)
+        return tokens.reply_address(hop_id, self.secret, local, domain)
+
+
+def build_app(settings: Settings, *, handlers: Sequence[Handler] | None = None, now: datetime | None = None,
+              engine: Engine | None = None) -> App:
+    """The App for these settings; live mail goes to the traceback desk unless `handlers` says otherwise.
+
+    `engine`: one the caller has already opened (a test's, a tool's), instead of `[database] url`'s.
+    """
+    app = App(settings=settings, handlers=tuple((inbound.handle,) if handlers is None else handlers))
+    if now is not None:
+        app.fixed_now = now
+    if engine is not None:
+        app.__dict__["engine"] = engine  # where cached_property keeps its value: `app.engine` is this one
+    return app

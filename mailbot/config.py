@@ -1,12 +1,30 @@
-"""Settings: embedded defaults, then config.toml, then MAILBOT_<SECTION>_<KEY>, then flags."""
+"""Settings: embedded defaults, then config.toml, then MAILBOT_<SECTION>_<KEY>, then flags.
+
+`load()` builds one frozen `Settings` tree, a dataclass per section, and checks all of it
+before any work starts: an unknown section, key or MAILBOT_* variable, a value of the wrong
+type or outside what is allowed is one `ConfigError` naming where the value came from (the
+file, the variable or the flag), the key and what is allowed. Nothing reads a setting by
+name after that; the typed views the code needs (`Rules`, the business calendar) are built
+here, once.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+from mailbot.domain.calendar import WEEKDAYS
+from mailbot.domain.status_rules import Rules
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///var/mailbot.sqlite3"},
@@ -59,69 +77,379 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "retry_for": "2d",
     },
 }
-# Keys holding filesystem paths, resolved against the config file's directory.
-PATH_KEYS = {("paths", "sample"), ("mail", "secret_file"), ("outbound", "maildir"), ("outbound", "cafile")}
+# MAILBOT_* variables that are not settings: the config file, the pretend clock, and the
+# test suite's own switches (MAILBOT_TEST_PG, MAILBOT_TEST_IMAP_PW, ...).
+OTHER_VARIABLES = frozenset({"MAILBOT_CONFIG", "MAILBOT_NOW"})
+TEST_VARIABLE_PREFIX = "MAILBOT_TEST_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Keys whose default is whole but which are read as numbers: a fraction in the file is fine.
+FRACTIONAL_KEYS = frozenset({("outbound", "timeout"), ("schedule", "tick_seconds"),
+                             ("schedule", "reminder_after_hours"), ("schedule", "status_window_days"),
+                             ("schedule", "red_same_campaign_days")})
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+               list: "a list of strings"}
 
 
-@dataclass
-class Config:
-    values: dict[str, dict[str, Any]]
+class ConfigError(ValueError):
+    """A setting that cannot be used; the text names where it came from, the key and what is allowed."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """`2d`, `36h`, `90m`, `45s` or a number of seconds."""
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration (like 2d, 36h, 90m, 3600): {value!r}")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (IPv6 in brackets) -> (host, port)."""
+    host, _, port = str(value).rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"[smtp] listen must be host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class _Section:
+    """One section's merged raw values, with what `from_raw` needs to check and resolve them."""
+
+    name: str
+    raw: Mapping[str, Any]
+    origins: Mapping[str, str]  # key -> where its value came from, for error messages
     base_dir: Path
-    file: Path | None = None
-    overrides: dict[str, str] = field(default_factory=dict)
 
-    def get(self, section: str, key: str) -> Any:
-        value = self.values.get(section, {}).get(key)
-        if (section, key) in PATH_KEYS and value is not None:
-            return self.path(str(value))
-        return value
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
 
-    def path(self, value: str) -> Path:
+    def fail(self, key: str, allowed: str) -> ConfigError:
+        return ConfigError(f"{self.origins[key]}: [{self.name}] {key} must be {allowed}, not {self.raw[key]!r}")
+
+    def path(self, key: str) -> Path | None:
+        """A path key, relative to the config file's directory; None when empty."""
+        value = str(self.raw[key])
+        if not value:
+            return None
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base_dir / p
 
+    def required_path(self, key: str) -> Path:
+        p = self.path(key)
+        if p is None:
+            raise self.fail(key, "a path")
+        return p
+
+    def positive(self, key: str) -> Any:
+        if self.raw[key] <= 0:
+            raise self.fail(key, "more than 0")
+        return self.raw[key]
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = str(self.raw[key]).lower()
+        if value not in allowed:
+            raise self.fail(key, " or ".join(f'"{a}"' for a in allowed))
+        return value
+
+    def clock_time(self, key: str) -> time:
+        try:
+            return time.fromisoformat(str(self.raw[key]))
+        except ValueError:
+            raise self.fail(key, 'a time of day like "09:00"') from None
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        return tuple(str(v) for v in self.raw[key])
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str  # a relative SQLite file is resolved against the config file's directory
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> DatabaseSection:
+        url, prefix = str(s["url"]), "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            url = prefix + str(s.base_dir / Path(url[len(prefix):]).expanduser())
+        elif "://" not in url:
+            raise s.fail("url", 'a database URL like "sqlite:///var/mailbot.sqlite3" or "postgresql+psycopg://..."')
+        return cls(url=url)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        prefix = "sqlite:///"
+        return Path(self.url[len(prefix):]) if self.url.startswith(prefix) and self.url != "sqlite:///:memory:" else None
+
+
+@dataclass(frozen=True)
+class PathsSection:
+    sample: Path
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> PathsSection:
+        return cls(sample=s.required_path("sample"))
+
+
+@dataclass(frozen=True)
+class ImportSection:
+    batch_size: int
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> ImportSection:
+        return cls(batch_size=s.positive("batch_size"))
+
+
+@dataclass(frozen=True)
+class ServeSection:
+    poll_interval: float
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> ServeSection:
+        return cls(poll_interval=float(s.positive("poll_interval")))
+
+
+@dataclass(frozen=True)
+class SmtpSection:
+    listen: tuple[str, int] | None  # None: no SMTP intake
+    hostname: str  # empty: this machine's FQDN
+    max_size: int
+    timeout: float
+    shutdown_grace: float
+    tls_cert: Path | None
+    tls_key: Path | None
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> SmtpSection:
+        listen = None
+        if s["listen"]:
+            try:
+                listen = parse_listen(s["listen"])
+            except ValueError:
+                raise s.fail("listen", 'host:port like "127.0.0.1:2525", or "" for none') from None
+        return cls(listen=listen, hostname=s["hostname"], max_size=s.positive("max_size"),
+                   timeout=float(s.positive("timeout")), shutdown_grace=float(s["shutdown_grace"]),
+                   tls_cert=s.path("tls_cert"), tls_key=s.path("tls_key"))
+
+
+@dataclass(frozen=True)
+class ImapSection:
+    host: str  # empty: no IMAP watching
+    port: int  # 0: the default for `tls`
+    tls: bool
+    cafile: Path | None
+    user: str
+    password: str
+    password_file: Path | None
+    password_env: str
+    folders: tuple[str, ...]
+    after: str  # "flag", "flag:KEYWORD" or "move:FOLDER"
+    poll_interval: float
+    batch_size: int
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> ImapSection:
+        action, _, arg = str(s["after"]).partition(":")
+        if not (action == "flag" or (action == "move" and arg)):
+            raise s.fail("after", '"flag", "flag:KEYWORD" or "move:FOLDER"')
+        if not 0 <= s["port"] < 65536:
+            raise s.fail("port", "a port number (0: the default)")
+        return cls(host=s["host"], port=s["port"], tls=s["tls"], cafile=s.path("cafile"), user=s["user"],
+                   password=s["password"], password_file=s.path("password_file"), password_env=s["password_env"],
+                   folders=s.strings("folders"), after=s["after"], poll_interval=float(s.positive("poll_interval")),
+                   batch_size=s.positive("batch_size"))
+
+
+@dataclass(frozen=True)
+class OpsSection:
+    email: tuple[str, ...]  # who gets the daily digest
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> OpsSection:
+        return cls(email=s.strings("email"))
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    rules: Rules  # holds the business calendar and every deadline rule
+    digest_time: time
+    tick_seconds: float
+    enabled: bool
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> ScheduleSection:
+        try:
+            ZoneInfo(s["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise s.fail("timezone", 'an IANA time zone like "America/New_York"') from None
+        opens, closes = s.clock_time("business_start"), s.clock_time("business_end")
+        if opens >= closes:  # blame the one that was set, not the default it disagrees with
+            if s.origins["business_end"] == "default":
+                raise s.fail("business_start", f"earlier than business_end ({s['business_end']!r})")
+            raise s.fail("business_end", f"later than business_start ({s['business_start']!r})")
+        days = s.strings("business_days")
+        if not days or any(d.strip().lower()[:3] not in WEEKDAYS for d in days):
+            raise s.fail("business_days", "a non-empty list of " + ", ".join(WEEKDAYS))
+        if s["holiday_country"] not in holidays.list_supported_countries():
+            raise s.fail("holiday_country", 'a country code the holidays library knows, like "US"')
+        for key in ("reminder_after_hours", "no_response_after_days", "escalate_after", "status_window_days",
+                    "red_same_campaign_days"):
+            s.positive(key)
+        return cls(rules=Rules.from_settings(s.raw), digest_time=s.clock_time("digest_time"),
+                   tick_seconds=float(s.positive("tick_seconds")), enabled=s["enabled"])
+
+
+@dataclass(frozen=True)
+class MailSection:
+    domain: str  # of Message-IDs and Reply-To addresses
+    domains: tuple[str, ...]  # more domains SMTP intake accepts
+    sender: str  # `[mail] from`: the From header of every notice
+    secret: str  # empty: generated once into secret_file
+    secret_file: Path
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> MailSection:
+        if not s["domain"]:
+            raise s.fail("domain", "a domain name")
+        return cls(domain=s["domain"], domains=s.strings("domains"), sender=s["from"], secret=s["secret"],
+                   secret_file=s.required_path("secret_file"))
+
+
+@dataclass(frozen=True)
+class OutboundSection:
+    mode: str  # "maildir" or "smtp"
+    maildir: Path
+    host: str
+    port: int
+    starttls: bool
+    username: str
+    password: str
+    cafile: Path | None
+    timeout: float
+    rate_per_hour: int
+    retry_for: timedelta
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> OutboundSection:
+        try:
+            retry_for = parse_duration(s["retry_for"])
+        except ValueError:
+            raise s.fail("retry_for", "a duration like 2d, 36h, 90m or a number of seconds") from None
+        return cls(mode=s.choice("mode", ("maildir", "smtp")), maildir=s.required_path("maildir"), host=s["host"],
+                   port=s["port"], starttls=s["starttls"], username=s["username"], password=s["password"],
+                   cafile=s.path("cafile"), timeout=float(s.positive("timeout")),
+                   rate_per_hour=s.positive("rate_per_hour"), retry_for=retry_for)
+
+
+SECTIONS = {"database": DatabaseSection, "paths": PathsSection, "import": ImportSection, "serve": ServeSection,
+            "smtp": SmtpSection, "imap": ImapSection, "ops": OpsSection, "schedule": ScheduleSection,
+            "mail": MailSection, "outbound": OutboundSection}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSection
+    paths: PathsSection
+    import_: ImportSection  # `[import]`
+    serve: ServeSection
+    smtp: SmtpSection
+    imap: ImapSection
+    ops: OpsSection
+    schedule: ScheduleSection
+    mail: MailSection
+    outbound: OutboundSection
+    file: Path | None  # the config file read, if any
+    base_dir: Path  # relative paths are relative to this (the file's directory)
+    values: Mapping[str, Mapping[str, Any]]  # the merged raw values, as TOML would spell them
+    sources: Mapping[tuple[str, str], str]  # (section, key) -> "default", "file", "env" or "flag"
+
     @property
     def database_url(self) -> str:
-        url = str(self.get("database", "url"))
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            db_file = self.path(url[len(prefix):])
-            db_file.parent.mkdir(parents=True, exist_ok=True)
-            return prefix + str(db_file)
-        return url
+        """The database URL, with a SQLite file's directory created."""
+        if self.database.sqlite_file is not None:
+            self.database.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        return self.database.url
 
 
-def _coerce(raw: str, like: Any) -> Any:
+def _coerce(raw: str, like: Any, where: str, section: str, key: str) -> Any:
+    """A variable's text as the type of the key's default."""
     if isinstance(like, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(like, int):
-        return int(raw)
-    if isinstance(like, float):
-        return float(raw)
+        value = raw.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ConfigError(f"{where}: [{section}] {key} must be true or false, not {raw!r}")
+        return value in ("1", "true", "yes", "on")
     if isinstance(like, list):
         return [item.strip() for item in raw.split(",") if item.strip()]
+    if isinstance(like, int | float):
+        try:
+            return type(like)(raw)
+        except ValueError:
+            raise ConfigError(f"{where}: [{section}] {key} must be {_TYPE_NAMES[type(like)]}, not {raw!r}") from None
     return raw
 
 
+def _check_type(value: Any, like: Any, where: str, section: str, key: str) -> None:
+    kind = type(like)
+    ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) \
+        or (kind is float and isinstance(value, int) and not isinstance(value, bool)) \
+        or ((section, key) in FRACTIONAL_KEYS and isinstance(value, float))
+    if kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"{where}: [{section}] {key} must be {_TYPE_NAMES[kind]}, not {value!r}")
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for section, keys in data.items():
+        if section not in DEFAULTS:
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(DEFAULTS)}")
+        if not isinstance(keys, dict):
+            raise ConfigError(f"{path}: {section} must be a [section] table")
+        for key in keys:
+            if key not in DEFAULTS[section]:
+                raise ConfigError(f"{path}: unknown key {key!r} in [{section}]; known: {', '.join(DEFAULTS[section])}")
+    return data
+
+
 def load(config_file: str | os.PathLike[str] | None = None, database_url: str | None = None,
-         environ: dict[str, str] | None = None) -> Config:
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings, checked whole; ConfigError (or FileNotFoundError for a named file) if unusable."""
     env = dict(os.environ if environ is None else environ)
-    values = {section: dict(keys) for section, keys in DEFAULTS.items()}
     chosen = config_file or env.get("MAILBOT_CONFIG")
     path = Path(chosen) if chosen else Path.cwd() / "config.toml"
     found = path if path.is_file() else None
     if chosen and not found:
         raise FileNotFoundError(f"config file not found: {path}")
+    values = {section: dict(keys) for section, keys in DEFAULTS.items()}
+    origins = {(section, key): "default" for section, keys in DEFAULTS.items() for key in keys}
+    where = {(section, key): "default" for section, keys in DEFAULTS.items() for key in keys}
     if found:
-        with found.open("rb") as fh:
-            for section, keys in tomllib.load(fh).items():
-                values.setdefault(section, {}).update(keys)
-    for section, keys in values.items():
-        for key, current in keys.items():
-            name = f"MAILBOT_{section}_{key}".upper()
-            if name in env:
-                keys[key] = _coerce(env[name], current)
+        for section, keys in _read_file(found).items():
+            for key, value in keys.items():
+                _check_type(value, DEFAULTS[section][key], str(found), section, key)
+                values[section][key] = value
+                origins[(section, key)], where[(section, key)] = "file", str(found)
+    variables = {f"MAILBOT_{section}_{key}".upper(): (section, key) for section, key in origins}
+    for name, (section, key) in variables.items():
+        if name in env:
+            values[section][key] = _coerce(env[name], DEFAULTS[section][key], name, section, key)
+            origins[(section, key)], where[(section, key)] = "env", name
     if database_url:
         values["database"]["url"] = database_url
+        origins[("database", "url")], where[("database", "url")] = "flag", "--db"
+    # The IMAP password may sit in a variable of any name, MAILBOT_-prefixed ones included.
+    allowed = variables.keys() | OTHER_VARIABLES | {values["imap"]["password_env"]}
+    for name in sorted(env):
+        if name.startswith("MAILBOT_") and name not in allowed and not name.startswith(TEST_VARIABLE_PREFIX):
+            raise ConfigError(f"{name}: unknown variable; settings are MAILBOT_<SECTION>_<KEY> for the keys of "
+                              f"config.toml (like MAILBOT_DATABASE_URL), besides {', '.join(sorted(OTHER_VARIABLES))}")
     base = found.resolve().parent if found else Path.cwd()
-    return Config(values=values, base_dir=base, file=found)
+    sections = {name: cls.from_raw(_Section(name, values[name], {k: w for (s, k), w in where.items() if s == name},
+                                            base))
+                for name, cls in SECTIONS.items()}
+    return Settings(**{("import_" if n == "import" else n): v for n, v in sections.items()},
+                    file=found, base_dir=base, sources=MappingProxyType(origins),
+                    values=MappingProxyType({name: MappingProxyType(keys) for name, keys in values.items()}))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from mailbot.parsers.call_details import HEADING_START
 from mailbot.parsers.mime import content_type, header_index, header_text, utf8_of
+from mailbot.parsers.subject import FORWARD, FORWARD_PREFIX, REPLY_PREFIX
 from mailbot.domain.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
@@ -271,11 +272,6 @@ def _content_type(ctype: str) -> Callable[[Facts], bool]:
     return lambda f: content_type(f.msg) == ctype
 
 
-# Subject tags mail gateways add ("[EXTERNAL]") and forward prefixes before a reply prefix.
-_TAGS = r"^\s*(?:\[[^\]]{0,40}\]\s*)*"
-FORWARD = r"(?:fwd?|fw|tr|wg|rv|enc|doorst)\s*(?:\[\d+\])?\s*:\s*"
-REPLY_PREFIX = _TAGS + rf"(?:{FORWARD})*(?:re|aw|sv|antw|resp|respuesta|r)\s*(?:\[\d+\])?\s*:"
-FORWARD_PREFIX = _TAGS + FORWARD
 HEADING = r"call\s+details\s+for\s+(?:incident|traceback)\s*#\s*\d"
 # Where a reply starts quoting what it answers (lowercased, quote markers kept).
 _QUOTE_START = re.compile(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailbot.parsers import call_details, metrics_notice as metrics, itg_notices as notices, reply
+from mailbot.parsers import call_details, live as live_facts, metrics_notice as metrics, itg_notices as notices, reply
 from mailbot.parsers.classify import Facts, classify
 from mailbot.parsers.mime import body_text, envelope, parse_bytes
 from mailbot.domain.records import SIGHTING_KINDS, Envelope, Kind, ParsedMessage, ParseError
@@ -75,8 +75,11 @@ EXTRACTORS: dict[Kind, Callable[[Facts, Kind], dict]] = {
 }
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Never raises: what cannot be understood comes back with `quarantine` set."""
+def parse_message(raw: bytes, *, live: bool = False) -> ParsedMessage:
+    """Never raises: what cannot be understood comes back with `quarantine` set.
+
+    `live`: also read what the desk needs to answer it (`ParsedMessage.live`); an import does not.
+    """
     try:
         msg = parse_bytes(raw)
         head = envelope(msg)
@@ -89,6 +92,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         facts = Facts.of(msg, head, body_text(msg))
         kind = classify(facts)
         extracted = EXTRACTORS[kind](facts, kind) if kind in EXTRACTORS else {}
+        if live:
+            extracted["live"] = live_facts.read(msg, raw, kind, head.subject, facts.text, extracted.get("reply"))
     except ParseError as exc:
         return ParsedMessage(kind=kind, envelope=head, quarantine=str(exc))
     except Exception as exc:  # noqa: BLE001

@@ -227,11 +227,19 @@ def answers(own: str, incident_ids: tuple[str, ...]) -> tuple[ReplyResult, ...]:
             assert decided is not None
             found.append(replace(decided, incident_ids=numbers, text=own))
         return tuple(found)
-    ids = tuple(dict.fromkeys(incident_ids + _mentioned(own)))
     decided = _decide(own)
-    if decided is None:
-        return (ReplyResult(incident_ids=ids, outcome="other", text=own),)
-    return (replace(decided, incident_ids=ids, text=own),)
+    single = ReplyResult(incident_ids=(), outcome="other", text=own) if decided is None else replace(decided, text=own)
+    return about((replace(single, incident_ids=tuple(dict.fromkeys(_mentioned(own)))),), incident_ids)
+
+
+def about(found: tuple[ReplyResult, ...], incident_ids: tuple[str, ...]) -> tuple[ReplyResult, ...]:
+    """`found` also answering `incident_ids` (what the reply is known to answer): a single answer covers them.
+
+    So the parser can read the answers once, and the desk add the tracebacks it matched later.
+    """
+    if len(found) != 1:
+        return found  # one answer per traceback, each naming its own
+    return (replace(found[0], incident_ids=tuple(dict.fromkeys(incident_ids + found[0].incident_ids))),)
 
 
 def _mentioned(own: str) -> tuple[str, ...]:

@@ -25,6 +25,8 @@ from sqlmodel import Session
 
 from mailbot.templates import TEMPLATES_DIR
 from mailbot.app import App
+from mailbot.desk import notices
+from mailbot.outbound import outbox
 from mailbot.domain.calendar import BusinessCalendar, as_utc
 from mailbot.domain.status_rules import Rules
 from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
@@ -110,7 +112,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
                                "requested": cal.local(hop.requested_at), "closed": cal.local(closed_at),
                                "reminders": hop.reminders_sent})
     for key, at in session.execute(select(ScheduleClaim.key, ScheduleClaim.claimed_at)
-                                   .where(ScheduleClaim.key.like("provider:%:escalation:%"),
+                                   .where(ScheduleClaim.key.like(notices.ESCALATION_KEYS),
                                           ScheduleClaim.claimed_at > since).order_by(ScheduleClaim.key)):
         _, provider_id, _, hop_id = key.split(":")
         digest.escalated.append({"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id),
@@ -231,17 +233,12 @@ def build_message(digest: Digest, sender: str, to: list[str], domain: str) -> Em
 
 
 def for_app(app: App, session: Session, now: datetime) -> Digest:
-    rules = Rules.from_settings(app.config.values["schedule"])
-    digest_time = time.fromisoformat(str(app.config.get("schedule", "digest_time")))
-    return collect(session, rules, now, window_start(rules.calendar, now, digest_time))
+    return collect(session, app.rules, now, window_start(app.rules.calendar, now, app.settings.schedule.digest_time))
 
 
 def send(app: App, session: Session, now: datetime, key: str) -> EmailMessage:
     """Queue the digest in the outbox (delivered like every notice); `key` makes it once."""
-    from mailbot.outbound import outbox
-
-    mail = outbox.settings()
-    to = list(app.config.get("ops", "email"))
-    msg = build_message(for_app(app, session, now), mail.sender, to, mail.domain)
+    to = list(app.settings.ops.email)
+    msg = build_message(for_app(app, session, now), app.mail.sender, to, app.mail.domain)
     outbox.enqueue_message(session, dedupe_key=key, kind="digest", msg=msg, now=now)
     return msg

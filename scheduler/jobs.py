@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, text
@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from mailbot.app import App
-from mailbot.config import Config
+from mailbot.desk import notices, providers
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.calendar import as_utc
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
@@ -41,6 +41,8 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback, TracebackStatus
 from mailbot.store.paths import paths
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
+from mailbot.outbound import outbox
+from mailbot.outbound.transport import transport_from_config
 from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -62,10 +64,6 @@ class Summary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def rules_of(app: App) -> Rules:
-    return Rules.from_settings(app.config.values["schedule"])
-
-
 def claim(session: Session, key: str, now: datetime, detail: str = "") -> bool:
     """Take the unique key `key` in this transaction; False if someone already has."""
     taken = insert_ignore(session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}],
@@ -80,26 +78,14 @@ def _locked(session: Session, query: Any) -> Any:
     return query
 
 
-def _send(session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any], now: datetime,
-          hop: Hop | None = None) -> bool:
-    """Queue one notice through the outbox, exactly once per `key`."""
-    from mailbot.outbound import outbox  # late: they import the store, which must be set up first
-    from mailbot.desk import providers
-    from mailbot.domain import tokens
-
+def _send(app: App, session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any],
+          now: datetime, hop: Hop | None = None) -> bool:
+    """Queue one notice to a provider's contacts through the outbox, exactly once per `key`."""
     to = providers.notice_addresses(session, provider_id)
     if not to:
         log.warning("%s: provider %s has no deliverable contact; %s not sent", key, provider_id, kind)
         return False
-    # Replies to a hop's notice carry the hop's token, so they find their hop.
-    reply_to = tokens.hop_reply_address(hop.id, _config) if hop is not None and _config is not None else None
-    return outbox.enqueue(session, dedupe_key=key, kind=kind, to=to, context=context, now=now, reply_to=reply_to,
-                          traceback_id=hop.traceback_id if hop else None, hop_id=hop.id if hop else None)
-
-
-def _call(tb: Traceback) -> dict[str, Any]:
-    return {"call_time": tb.call_time, "called": tb.called, "caller": tb.caller,
-            "campaign": tb.campaign, "description": tb.description}
+    return notices.send(app, session, key=key, kind=kind, to=to, context=context, now=now, hop=hop)
 
 
 def _name(session: Session, provider_id: int | None) -> str | None:
@@ -111,13 +97,6 @@ def _downstream(session: Session, hop: Hop) -> Hop | None:
 
 
 # --- hops ---------------------------------------------------------------------------------
-
-
-def _hop_context(session: Session, hop: Hop, tb: Traceback, downstream: Hop | None,
-                 due: datetime | None) -> dict[str, Any]:
-    """What a provider may see about its hop: the call, its direct downstream, the deadline."""
-    return {"traceback_id": tb.id, "provider_name": _name(session, hop.provider_id), "call": _call(tb),
-            "downstream_name": _name(session, downstream.provider_id) if downstream else None, "deadline": due}
 
 
 def _open_hops():  # type: ignore[no-untyped-def]
@@ -132,7 +111,9 @@ def due_hop_ids(session: Session, now: datetime) -> list[int]:
         .order_by(Hop.requested_at, Hop.id)))
 
 
-def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summary: Summary) -> None:
+def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: Summary) -> None:
+    """One open hop: its reminder if one is due, or no_response past its deadline."""
+    rules = app.rules
     hop = session.scalars(_locked(session, _open_hops().where(Hop.id == hop_id))).first()
     if hop is None:
         return  # answered meanwhile, or another instance holds it
@@ -142,30 +123,30 @@ def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summar
     hop.next_reminder_at = as_utc(plan.next_reminder_at) if plan.next_reminder_at else None
     tb = session.get(Traceback, hop.traceback_id)
     downstream = _downstream(session, hop)
-    context = _hop_context(session, hop, tb, downstream, plan.due_at)
+    context = {**notices.hop_context(session, hop), "deadline": plan.due_at}
     if plan.reminder:
         hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
-        if _send(session, key=f"hop:{hop.id}:reminder:{plan.reminder}", kind="reminder",
+        if _send(app, session, key=notices.hop_key(hop.id, "reminder", plan.reminder), kind="reminder",
                  provider_id=hop.provider_id, context=context, now=now, hop=hop):
             summary.reminders += 1
     if plan.no_response:
-        _no_response(session, rules, hop, tb, downstream, context, now, summary)
+        _no_response(app, session, hop, tb, downstream, context, now, summary)
     session.add(hop)
 
 
-def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downstream: Hop | None,
+def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream: Hop | None,
                  context: dict[str, Any], now: datetime, summary: Summary) -> None:
     """The hop is silent past its deadline: the traceback ends at this provider."""
     hop.outcome = NO_RESPONSE
     hop.next_reminder_at = None
     if tb.status == TracebackStatus.OPEN:
-        tb.status, tb.result, tb.closed_at = TracebackStatus.CLOSED, NO_RESPONSE, now
+        notices.close_traceback(tb, NO_RESPONSE, now)
         session.add(tb)
     summary.no_response += 1
-    _send(session, key=f"hop:{hop.id}:non_responsive:0", kind="non_responsive",
+    _send(app, session, key=notices.hop_key(hop.id, "non_responsive", 0), kind="non_responsive",
           provider_id=hop.provider_id, context=context, now=now, hop=hop)
     if downstream is not None:
-        _send(session, key=f"hop:{hop.id}:upstream_not_responded:0", kind="upstream_not_responded",
+        _send(app, session, key=notices.hop_key(hop.id, "upstream_not_responded", 0), kind="upstream_not_responded",
               provider_id=downstream.provider_id, now=now, hop=downstream,
               context={**context, "provider_name": context["downstream_name"],
                        "upstream_name": context["provider_name"], "downstream_name": None})
@@ -179,13 +160,14 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
                         {"space": ADVISORY_ESCALATION, "provider": hop.provider_id})
     requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
         select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
-    for completing in escalation_due(rules, requests):
-        key = f"provider:{hop.provider_id}:escalation:{completing}"
+    for completing in escalation_due(app.rules, requests):
+        key = notices.escalation_key(hop.provider_id, completing)
         # The claim row also lists the escalation in the digest.
         if claim(session, key, now, detail=context["provider_name"] or ""):
             on = session.get(Hop, completing)
-            letter = _hop_context(session, on, session.get(Traceback, on.traceback_id), None, None)
-            _send(session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=on, context=letter)
+            # The letter is about the provider's record, not one call's path: no downstream, no deadline.
+            letter = {**notices.hop_context(session, on, with_downstream=False), "deadline": None}
+            _send(app, session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=on, context=letter)
             summary.escalations += 1
 
 
@@ -211,7 +193,8 @@ def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     return [TrafficLink(downstream_id, provider_id, as_utc(at)) for downstream_id, at in rows if at]
 
 
-def visit_provider(session: Session, rules: Rules, provider_id: int, now: datetime, summary: Summary) -> None:
+def visit_provider(app: App, session: Session, provider_id: int, now: datetime, summary: Summary) -> None:
+    rules = app.rules
     provider = session.scalars(_locked(session, select(Provider).where(Provider.id == provider_id))).first()
     if provider is None:
         return
@@ -225,12 +208,13 @@ def visit_provider(session: Session, rules: Rules, provider_id: int, now: dateti
     summary.status_changes += 1
     if new not in STATUS_NOTICE:
         return  # back to GREEN: recorded for the digest, no letter for it
-    if _send(session, key=f"status:{change.id}:{STATUS_NOTICE[new]}", kind=STATUS_NOTICE[new],
+    if _send(app, session, key=notices.status_change_key(change.id, STATUS_NOTICE[new]), kind=STATUS_NOTICE[new],
              provider_id=provider_id, now=now, context={"provider_name": provider.name, "status": new}):
         summary.status_notices += 1
     # Sent in the same run, well within the 48 hours the process allows.
     for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
-        if _send(session, key=f"status:{change.id}:status_change:{downstream_id}", kind="status_change",
+        if _send(app, session, key=notices.status_change_key(change.id, "status_change", downstream_id),
+                 kind="status_change",
                  provider_id=downstream_id, now=now,
                  context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name,
                           "status": new}):
@@ -250,10 +234,6 @@ def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int
 # --- monthly metrics and the digest --------------------------------------------------------
 
 
-def _local_time(value: object) -> time:
-    return time.fromisoformat(str(value))
-
-
 def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary) -> None:
     """From the 1st (at `digest_time`), last month's metrics to each provider asked that month.
 
@@ -261,14 +241,14 @@ def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary
     each report once, and a run after downtime sends it once, not per missed tick.
     """
     local = rules.calendar.local(now)
-    if local.day == 1 and local.time() < _local_time(app.config.get("schedule", "digest_time")):
+    if local.day == 1 and local.time() < app.settings.schedule.digest_time:
         return
     start, end = previous_month(local.date())
     with session_scope(app.engine) as session:
         for provider_id, report in reports(session, start, end, rules.calendar.zone):
-            key = f"metrics:{provider_id}:{report.period}"
+            key = notices.metrics_key(provider_id, report.period)
             if claim(session, key, now) and _send(
-                    session, key=key, kind="monthly_metrics", provider_id=provider_id, now=now,
+                    app, session, key=key, kind="monthly_metrics", provider_id=provider_id, now=now,
                     context={"provider_name": report.organization, "metrics": notice_context(report)}):
                 summary.metrics += 1
 
@@ -278,54 +258,37 @@ def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None
     from mailbot.scheduler import digest
 
     local = rules.calendar.local(now)
-    if not app.config.get("ops", "email") or not rules.calendar.is_business_day(local.date()) or \
-            local.time() < _local_time(app.config.get("schedule", "digest_time")):
+    if not app.settings.ops.email or not rules.calendar.is_business_day(local.date()) or \
+            local.time() < app.settings.schedule.digest_time:
         return
     with session_scope(app.engine) as session:
-        key = f"digest:{local.date().isoformat()}"
+        key = notices.digest_key(local.date())
         if not claim(session, key, now):
             return
         digest.send(app, session, now, key)
         summary.digests += 1
 
 
-_config: Config | None = None
-
-
-def configure_outbox(app: App) -> None:
-    """Notices in this process use the app's mail settings (sender, domain, token secret)."""
-    from mailbot.outbound import outbox
-
-    global _config
-    _config = app.config
-    outbox.configure(app.config)
-
-
 def deliver(app: App) -> int:
     """Send what the outbox holds now (what `serve`'s outbox service does)."""
-    from mailbot.outbound import outbox
-    from mailbot.outbound.transport import transport_from_config
-
-    configure_outbox(app)
-    return outbox.deliver_pending(app.engine, transport_from_config(app.config), app.now())
+    return outbox.deliver_pending(app.engine, transport_from_config(app.settings), app.now(), mail=app.mail)
 
 
 def run_due(app: App, *, digest: bool = True) -> Summary:
     """Everything due at `app.now()`, once. Safe to run from several processes at once."""
-    configure_outbox(app)
     now = as_utc(app.now())  # the store keeps UTC (SQLite compares it as text)
-    rules = rules_of(app)
+    rules = app.rules
     summary = Summary()
     with session_scope(app.engine) as session:
         hop_ids = due_hop_ids(session, now)
     for hop_id in hop_ids:
         with session_scope(app.engine) as session:
-            visit_hop(session, rules, hop_id, now, summary)
+            visit_hop(app, session, hop_id, now, summary)
     with session_scope(app.engine) as session:
         provider_ids = providers_to_rate(session, rules, now)
     for provider_id in provider_ids:
         with session_scope(app.engine) as session:
-            visit_provider(session, rules, provider_id, now, summary)
+            visit_provider(app, session, provider_id, now, summary)
     send_monthly_metrics(app, rules, now, summary)
     if digest:
         send_digest(app, rules, now, summary)

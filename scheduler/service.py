@@ -37,7 +37,7 @@ def tick(app: App) -> None:
 
 
 def make_scheduler(app: App) -> BackgroundScheduler:
-    seconds = float(app.config.get("schedule", "tick_seconds"))
+    seconds = app.settings.schedule.tick_seconds
     scheduler = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
                                     executors={"default": ThreadPoolExecutor(1)}, timezone="UTC")
     # coalesce + one instance: after a stall, one run catches up (run_due itself sends
@@ -50,7 +50,7 @@ def make_scheduler(app: App) -> BackgroundScheduler:
 async def run(ctx) -> None:  # type: ignore[no-untyped-def] - a mailbot.serve service
     scheduler = make_scheduler(ctx.app)
     scheduler.start()
-    log.info("scheduler: run_due every %ss", ctx.app.config.get("schedule", "tick_seconds"))
+    log.info("scheduler: run_due every %ss", ctx.app.settings.schedule.tick_seconds)
     try:
         await ctx.stopping.wait()
     finally:

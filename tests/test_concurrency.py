@@ -30,7 +30,8 @@ from sqlmodel import select
 
 from mailbot.archive import export
 
-from mailbot.intake import pipeline
+from mailbot.app import build_app
+from mailbot.config import load
 from mailbot.intake.pipeline import StoreUnavailable, process_pending, receive
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.ingest import Arrival
@@ -110,16 +111,17 @@ WORKER = """
 import sys
 from datetime import UTC, datetime
 from sqlalchemy import text
+from mailbot.app import build_app
+from mailbot.config import load
 from mailbot.intake import pipeline
 from mailbot.store.db import make_engine
 
-def record(session, delivery, now):
+def record(app, session, delivery, now):
     session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
 
-pipeline.HANDLERS.append(record)
-engine = make_engine(sys.argv[1])
+app = build_app(load(environ={}), handlers=[record], engine=make_engine(sys.argv[1]))
 done = 0
-while n := pipeline.process_pending(engine, datetime(2026, 11, 2, 15, tzinfo=UTC), limit=10):
+while n := pipeline.process_pending(app, datetime(2026, 11, 2, 15, tzinfo=UTC), limit=10):
     done += n
 print(done)
 """
@@ -220,33 +222,33 @@ def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: 
         conn.execute(text("CREATE TABLE handled (message_pk integer NOT NULL)"))
     cut: list[int] = []
 
-    def record_and_cut_once(session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+    def record_and_cut_once(app, session, delivery, now) -> None:  # type: ignore[no-untyped-def]
         session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
         if not cut:  # the database goes away in the middle of processing this message
             cut.append(delivery.pk)
             proxy.stop()
 
-    monkeypatch.setattr(pipeline, "HANDLERS", [])
+    app = build_app(load(environ={}), handlers=[], engine=engine)
     arrive = [Arrival("smtp", f.name, f.read_bytes(), origin="smtp") for f in FILES[:12]]
     for a in arrive[:6]:
         assert receive(engine, a, NOW)
-    assert process_pending(engine, NOW, limit=2) == 2
+    assert process_pending(app, NOW, limit=2) == 2
 
     proxy.stop()  # the database goes away: open connections die, new ones are refused
     with pytest.raises(StoreUnavailable):  # SMTP intake answers 4xx on this
         receive(engine, arrive[6], NOW)
     with pytest.raises(OperationalError):  # the service loop logs it and retries later
-        process_pending(engine, NOW)
+        process_pending(app, NOW)
 
     proxy.start()  # it comes back; the same engine reconnects
     for a in arrive[6:]:
         assert receive(engine, a, NOW)
-    pipeline.HANDLERS.append(record_and_cut_once)
+    app = build_app(app.settings, handlers=[record_and_cut_once], engine=engine)
     with pytest.raises(OperationalError):  # lost mid-transaction: that message's work rolls back
-        process_pending(engine, NOW)
+        process_pending(app, NOW)
 
     proxy.start()
-    assert process_pending(engine, NOW) == 10
+    assert process_pending(app, NOW) == 10
     with session_scope(engine) as session:
         messages = export.messages(session)
         handled = session.execute(text("SELECT message_pk FROM handled")).scalars().all()
@@ -263,13 +265,13 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
     from mailbot.store.tables.desk import Hop, Review
     from mailbot.store.tables.outbox import OutboxMessage
 
-    workflow.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
-                                               "desk.example", "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>"}))
+    settings = config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
+                                           "desk.example", "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>"})
     engine = make_engine(pg_url)
     create_schema(engine)
     with session_scope(engine) as s:
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=NOW)
-        tb = workflow.open_traceback(s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
+        tb = workflow.open_traceback(build_app(settings, engine=engine), s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
                                  called="+12025550143", caller="+16465550178").id
         sent = s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).one()
     notice = email.message_from_bytes(sent.raw, policy=email.policy.default)
@@ -283,17 +285,17 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
 
     inside, release = threading.Event(), threading.Event()
 
-    def hold_the_first(session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+    def hold_the_first(app, session, delivery, now) -> None:  # type: ignore[no-untyped-def]
         if threading.current_thread().name == "first":  # its transaction stays open, its answer uncommitted
             inside.set()
             release.wait(60)
 
-    monkeypatch.setattr(pipeline, "HANDLERS", [inbound.handle, hold_the_first])
+    app = build_app(settings, handlers=[inbound.handle, hold_the_first], engine=engine)
     errors: list[BaseException] = []
 
     def instance() -> None:
         try:
-            assert process_pending(engine, NOW, limit=1) == 1
+            assert process_pending(app, NOW, limit=1) == 1
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
             errors.append(exc)
 

@@ -23,12 +23,13 @@ from sqlmodel import select
 from mailbot import config as config_module
 from mailbot.desk import inbound, providers, views, workflow  # noqa: F401 - inbound registers the desk handler
 from mailbot.cli import main
+from mailbot.app import App, build_app
 from mailbot.intake.pipeline import process_pending, receive
 from mailbot.parsers.message import parse_message
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Review, Traceback
 from mailbot.store.ingest import Arrival
-from mailbot.store.tables.messages import Incident
+from mailbot.store.tables.messages import Incident, Message
 from mailbot.store.tables.outbox import OutboxMessage
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -37,22 +38,27 @@ CALL = {"campaign": "SSA-Suspended-SSN", "call_time": datetime(2026, 10, 30, 14,
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    workflow.configure(config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret",
-                                               "MAILBOT_MAIL_DOMAIN": "desk.example",
-                                               "MAILBOT_MAIL_FROM": "Traceback Desk <traceback@desk.example>"}))
+def desk_app(db_url: str) -> App:
+    settings = config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret",
+                                           "MAILBOT_MAIL_DOMAIN": "desk.example",
+                                           "MAILBOT_MAIL_FROM": "Traceback Desk <traceback@desk.example>"})
     engine = make_engine(db_url)
     create_schema(engine)
     with session_scope(engine) as s:
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], backups=["backup@smartbiz.example"],
                       now=NOW)
         providers.add(s, "Lingo Telecom", emails=["tb@lingo.example"], domains=["lingo.example"], now=NOW)
-    return engine
+    return build_app(settings, engine=engine)
 
 
-def open_tb(engine: Engine, provider: str = "Smartbiz Telecom") -> int:
-    with session_scope(engine) as s:
-        tb = workflow.open_traceback(s, provider_name=provider, now=NOW, **CALL)
+@pytest.fixture
+def engine(desk_app: App) -> Engine:
+    return desk_app.engine
+
+
+def open_tb(app: App, provider: str = "Smartbiz Telecom") -> int:
+    with session_scope(app.engine) as s:
+        tb = workflow.open_traceback(app, s, provider_name=provider, now=NOW, **CALL)
         assert tb.id is not None
         return tb.id
 
@@ -91,9 +97,10 @@ def reply_to(original: email.message.Message, body: str, sender: str = "noc@smar
     return bytes(msg)
 
 
-def deliver(engine: Engine, raw: bytes, now: datetime = NOW) -> None:
+def deliver(app: App, raw: bytes, now: datetime = NOW) -> None:
+    engine = app.engine
     assert receive(engine, Arrival("smtp", uuid.uuid4().hex, raw, origin="smtp"), now)
-    assert process_pending(engine, now) == 1
+    assert process_pending(app, now) == 1
 
 
 def hops(engine: Engine, tb: int) -> list[Hop]:
@@ -106,8 +113,8 @@ def reviews(engine: Engine) -> list[tuple[str, str]]:
         return [(r.kind, r.detail) for r in s.exec(select(Review).order_by(Review.id)).all()]
 
 
-def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     assert f"[Traceback #{tb}]" in str(first["Subject"])
     assert parse_message(first.as_bytes()).incidents[0].incident_id == str(tb)  # the notice parses back
@@ -116,7 +123,7 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: E
     assert due.replace(tzinfo=UTC) == datetime(2026, 11, 5, 15, 0, tzinfo=UTC)  # 3 business days, 10:00 New York
 
     later = NOW + timedelta(hours=2)
-    deliver(engine, reply_to(first, "Hi,\n\nWe received this call from Beta Voice Networks (noc@betavoice.example)."
+    deliver(desk_app, reply_to(first, "Hi,\n\nWe received this call from Beta Voice Networks (noc@betavoice.example)."
                                     "\n\nThanks,\nJohn"), later)
     path = hops(engine, tb)
     assert [(h.position, h.outcome) for h in path] == [(0, "upstream"), (1, None)]
@@ -133,7 +140,7 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: E
         beta = s.exec(select(Provider).where(Provider.name == "Beta Voice Networks")).one()
         assert beta.known
 
-    deliver(engine, reply_to(letter, "This call was originated by our customer Sunrise Solar Marketing LLC. "
+    deliver(desk_app, reply_to(letter, "This call was originated by our customer Sunrise Solar Marketing LLC. "
                                      "Account suspended.", sender="noc@betavoice.example"), later)
     with session_scope(engine) as s:
         shown = views.timeline(s, tb)
@@ -145,42 +152,42 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: E
     assert shown["hops"][0]["answered_at"] == "2026-11-02T17:00:00Z"
     assert [m["kind"] for m in shown["hops"][0]["messages"]] == ["first_contact", "reply", "acknowledgement"]
     # A provider already contacted gets the short request, not the introduction letter.
-    second = open_tb(engine)
+    second = open_tb(desk_app)
     assert [m.kind for m in outbox(engine) if m.traceback_id == second] == ["request"]
 
 
-def test_named_upstream_without_address_is_flagged_not_guessed(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_named_upstream_without_address_is_flagged_not_guessed(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, "Our upstream for this call was Whisl Telecom. No contact address, sorry."))
+    deliver(desk_app, reply_to(first, "Our upstream for this call was Whisl Telecom. No contact address, sorry."))
     assert [(h.outcome, h.upstream_name) for h in hops(engine, tb)] == [("upstream", "Whisl Telecom")]
     assert reviews(engine)[0][0] == "unknown_upstream" and "Whisl Telecom" in reviews(engine)[0][1]
     assert notice(engine, "acknowledgement", "noc@smartbiz.example")  # the answer itself was understood
     # A directory name written loosely is matched, and that provider gets the next request.
-    tb2 = open_tb(engine)
+    tb2 = open_tb(desk_app)
     request = notice(engine, "request", "noc@smartbiz.example")
-    deliver(engine, reply_to(request, "The call came to us from LINGO TELECOM, LLC."))
+    deliver(desk_app, reply_to(request, "The call came to us from LINGO TELECOM, LLC."))
     assert [h.provider_id for h in hops(engine, tb2)][1:] and hops(engine, tb2)[1].position == 1
     assert notice(engine, "first_contact", "tb@lingo.example")["Subject"].endswith(f"[Traceback #{tb2}]")
 
 
-def test_not_found_ends_the_traceback(engine: Engine) -> None:
-    tb = open_tb(engine)
-    deliver(engine, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
+def test_not_found_ends_the_traceback(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
+    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
                              "No encontramos registros de esta llamada en nuestros CDR.\n\nSaludos,"))
     with session_scope(engine) as s:
         row = s.get(Traceback, tb)
         assert row is not None and (row.status, row.result) == ("closed", "not_found")
 
 
-def test_dispute_and_unclear_answers_go_to_a_human_and_ask_for_clarification(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_dispute_and_unclear_answers_go_to_a_human_and_ask_for_clarification(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, "Thanks, we are looking into it and will get back to you."))
+    deliver(desk_app, reply_to(first, "Thanks, we are looking into it and will get back to you."))
     assert hops(engine, tb)[0].outcome is None  # still waiting: reminders go on
     assert [k for k, _ in reviews(engine)] == ["low_confidence"]
     assert len([m for m in outbox(engine) if m.kind == "clarification"]) == 1
-    deliver(engine, reply_to(first, "We dispute this traceback; the campaign is lawful and the called party consented."))
+    deliver(desk_app, reply_to(first, "We dispute this traceback; the campaign is lawful and the called party consented."))
     assert hops(engine, tb)[0].outcome == "dispute"
     assert [k for k, _ in reviews(engine)] == ["low_confidence", "dispute"]
     clarification = notice(engine, "clarification", "noc@smartbiz.example")
@@ -188,54 +195,54 @@ def test_dispute_and_unclear_answers_go_to_a_human_and_ask_for_clarification(eng
     assert not [m for m in outbox(engine) if m.kind == "acknowledgement"]
 
 
-def test_one_reply_answers_two_tracebacks(engine: Engine) -> None:
-    tb1, tb2 = open_tb(engine), open_tb(engine)
+def test_one_reply_answers_two_tracebacks(desk_app: App, engine: Engine) -> None:
+    tb1, tb2 = open_tb(desk_app), open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, f"Traceback #{tb1}: we received this call from Lingo Telecom.\n"
+    deliver(desk_app, reply_to(first, f"Traceback #{tb1}: we received this call from Lingo Telecom.\n"
                                     f"Traceback #{tb2}: no record of this call in our CDRs.\n\nRegards,"))
     assert [h.outcome for h in hops(engine, tb1)] == ["upstream", None]
     assert [h.outcome for h in hops(engine, tb2)] == ["not_found"]
     assert len([m for m in outbox(engine) if m.kind == "acknowledgement"]) == 2
 
 
-def test_status_command_lists_the_senders_open_requests(engine: Engine) -> None:
-    tb1, tb2 = open_tb(engine), open_tb(engine, "Lingo Telecom")
+def test_status_command_lists_the_senders_open_requests(desk_app: App, engine: Engine) -> None:
+    tb1, tb2 = open_tb(desk_app), open_tb(desk_app, "Lingo Telecom")
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "noc@smartbiz.example", "traceback@desk.example", "status"
     msg["Message-ID"] = "<status-1@smartbiz.example>"
     msg.set_content("")
-    deliver(engine, bytes(msg))
+    deliver(desk_app, bytes(msg))
     listed = text_of(notice(engine, "status_list", "noc@smartbiz.example"))
     assert f"Call Details for Traceback #{tb1}" in listed and f"#{tb2}" not in listed
 
 
-def test_wrong_sender_is_kept_refused_and_moves_nothing(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_wrong_sender_is_kept_refused_and_moves_nothing(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, "We received this call from Lingo Telecom.", sender="someone@gmail.example"))
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", sender="someone@gmail.example"))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert [k for k, _ in reviews(engine)] == ["unauthorized_sender"]
     refusal = notice(engine, "refusal", "someone@gmail.example")
     assert "not registered" in text_of(refusal)
     # A second attempt the same day is not answered again (no mail loops with a robot).
-    deliver(engine, reply_to(first, "Really, it was Lingo Telecom.", sender="someone@gmail.example"))
+    deliver(desk_app, reply_to(first, "Really, it was Lingo Telecom.", sender="someone@gmail.example"))
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1
     # An address at a registered domain may answer for its provider.
-    tb2 = open_tb(engine, "Lingo Telecom")
-    deliver(engine, reply_to(notice(engine, "first_contact", "tb@lingo.example"), "No record of this call.",
+    tb2 = open_tb(desk_app, "Lingo Telecom")
+    deliver(desk_app, reply_to(notice(engine, "first_contact", "tb@lingo.example"), "No record of this call.",
                              sender="ops@lingo.example"))
     assert [h.outcome for h in hops(engine, tb2)] == ["not_found"]
 
 
-def test_forged_or_altered_token_is_refused(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_forged_or_altered_token_is_refused(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     good = parseaddr(str(first["Reply-To"]))[1]
     local, domain = good.split("@")
     altered = local[:-1] + ("0" if local[-1] != "0" else "1") + "@" + domain
-    deliver(engine, reply_to(first, "We received this call from Lingo Telecom.", to=altered))
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", to=altered))
     made_up = f"traceback+{hops(engine, tb)[0].id}-{'a' * 20}@desk.example"
-    deliver(engine, reply_to(first, "We received this call from Lingo Telecom.", to=made_up))
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", to=made_up))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert [k for k, _ in reviews(engine)] == ["forged_token", "forged_token"]
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1  # once a day per sender
@@ -247,21 +254,21 @@ def test_forged_or_altered_token_is_refused(engine: Engine) -> None:
     {"X-Autoreply": "yes"},
     {"Subject": "Automatic reply: Out of office"},
 ])
-def test_auto_replies_never_advance_and_are_never_answered(engine: Engine, headers: dict[str, str]) -> None:
-    tb = open_tb(engine)
+def test_auto_replies_never_advance_and_are_never_answered(desk_app: App, engine: Engine, headers: dict[str, str]) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     before = len(outbox(engine))
     raw = reply_to(first, "I am out of the office until Monday. We received this call from Lingo Telecom.",
                    extra={k: v for k, v in headers.items() if k != "Subject"})
     if "Subject" in headers:
         raw = raw.replace(b"Subject: Re: ", f"Subject: {headers['Subject']} Re: ".encode(), 1)
-    deliver(engine, raw)
+    deliver(desk_app, raw)
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert len(outbox(engine)) == before
 
 
-def test_bounce_marks_contact_resends_to_backup_and_flags_ops(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_bounce_marks_contact_resends_to_backup_and_flags_ops(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     dsn = (
         "From: MAILER-DAEMON@mx.smartbiz.example\r\nTo: traceback@desk.example\r\n"
@@ -273,7 +280,7 @@ def test_bounce_marks_contact_resends_to_backup_and_flags_ops(engine: Engine) ->
         "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"Message-ID: {first['Message-ID']}\r\nSubject: {first['Subject']}\r\n--B--\r\n"
     ).encode()
-    deliver(engine, dsn)
+    deliver(desk_app, dsn)
     with session_scope(engine) as s:
         contact = s.exec(select(ProviderContact).where(ProviderContact.address == "noc@smartbiz.example")).one()
         assert contact.undeliverable
@@ -284,17 +291,17 @@ def test_bounce_marks_contact_resends_to_backup_and_flags_ops(engine: Engine) ->
     assert not [m for m in outbox(engine) if m.kind == "refusal"]  # a bounce is never answered
 
 
-def test_names_with_line_breaks_cannot_inject_headers(engine: Engine) -> None:
+def test_names_with_line_breaks_cannot_inject_headers(desk_app: App, engine: Engine) -> None:
     with session_scope(engine) as s:
         providers.add(s, "Evil\r\nBcc: victim@example.com", emails=["noc@evil.example"], now=NOW)
-    tb = open_tb(engine, "Evil Bcc: victim@example.com")
+    tb = open_tb(desk_app, "Evil Bcc: victim@example.com")
     first = notice(engine, "first_contact", "noc@evil.example")
     assert first["Bcc"] is None
     # A sender whose display name carries an encoded CR/LF gets a refusal addressed to its address only.
     forged = reply_to(first, "We received this call from Lingo Telecom.", sender="x@stranger.example")
     forged = forged.replace(b"From: NOC <x@stranger.example>",
                             b"From: =?utf-8?q?NOC=0D=0ABcc=3A_victim=40example=2Ecom?= <x@stranger.example>")
-    deliver(engine, forged)
+    deliver(desk_app, forged)
     refusal = [m for m in outbox(engine) if m.kind == "refusal"][-1]
     assert refusal.recipients == ["x@stranger.example"]
     parsed = email.message_from_bytes(refusal.raw)
@@ -302,20 +309,20 @@ def test_names_with_line_breaks_cannot_inject_headers(engine: Engine) -> None:
     assert [h.outcome for h in hops(engine, tb)] == [None]
 
 
-def test_forwarded_notice_becomes_incidents_and_a_review(engine: Engine) -> None:
+def test_forwarded_notice_becomes_incidents_and_a_review(desk_app: App, engine: Engine) -> None:
     from conftest import SAMPLE
 
     raw = (SAMPLE / "001.eml").read_bytes()
-    deliver(engine, raw.replace(b"Subject: Traceback Request #2640", b"Subject: Fwd: Traceback Request #2640"))
+    deliver(desk_app, raw.replace(b"Subject: Traceback Request #2640", b"Subject: Fwd: Traceback Request #2640"))
     with session_scope(engine) as s:
         assert s.get(Incident, "2640") is not None
     assert [k for k, _ in reviews(engine)] == ["unmatched"]
 
 
-def test_open_from_incident_via_cli(engine: Engine, db_url: str) -> None:
+def test_open_from_incident_via_cli(desk_app: App, engine: Engine, db_url: str) -> None:
     from conftest import SAMPLE
 
-    deliver(engine, (SAMPLE / "001.eml").read_bytes())
+    deliver(desk_app, (SAMPLE / "001.eml").read_bytes())
     runner = CliRunner()
     env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
     opened = runner.invoke(main, ["--db", db_url, "--now", "2026-11-02T16:00:00Z", "traceback", "open",
@@ -338,22 +345,22 @@ def test_open_from_incident_via_cli(engine: Engine, db_url: str) -> None:
         (number, "open", "Smartbiz Telecom")]
 
 
-def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, "We received this call from Lingo Telecom <script>alert(1)</script>."))
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom <script>alert(1)</script>."))
     ack = notice(engine, "acknowledgement", "noc@smartbiz.example")
     html = ack.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert "<script>" not in html and "&lt;script&gt;" in html
     # Replying to the acknowledgement with a different answer does not silently rewrite the path.
-    deliver(engine, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))
+    deliver(desk_app, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))
     assert [h.outcome for h in hops(engine, tb)] == ["upstream", None]
     assert [k for k, _ in reviews(engine)] == ["correction"]
 
 
-def test_a_human_resolves_reviews_by_forwarding_or_closing(engine: Engine, db_url: str) -> None:
-    tb = open_tb(engine)
-    deliver(engine, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
+def test_a_human_resolves_reviews_by_forwarding_or_closing(desk_app: App, engine: Engine, db_url: str) -> None:
+    tb = open_tb(desk_app)
+    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
                              "Our upstream for this call was Whisl Telecom."))
     runner = CliRunner()
     env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
@@ -376,3 +383,41 @@ def test_a_human_resolves_reviews_by_forwarding_or_closing(engine: Engine, db_ur
         shown = views.timeline(s, tb)
     assert (shown["status"], shown["result"], shown["hops"][1]["outcome"]) == ("closed", "no_response", "no_response")
     assert shown["closed_at"] == "2026-11-02T18:00:00Z"
+
+
+def dispositions(engine: Engine) -> list[str | None]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Message.disposition).where(Message.origin == "smtp").order_by(Message.id)).all())
+
+
+@pytest.mark.parametrize("subject", ["[EXTERNAL] RE: status", "Antw: status", "Re: [Traceback #1] Status."])
+def test_status_command_behind_gateway_tags_and_any_reply_prefix(desk_app: App, engine: Engine,
+                                                                 subject: str) -> None:
+    tb = open_tb(desk_app)
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "noc@smartbiz.example", "traceback@desk.example", subject
+    msg["Message-ID"] = "<status-2@smartbiz.example>"
+    msg.set_content("Please send the list.\n\nRegards,\nNOC team at Smartbiz, 24x7")
+    deliver(desk_app, bytes(msg))
+    assert f"Call Details for Traceback #{tb}" in text_of(notice(engine, "status_list", "noc@smartbiz.example"))
+    assert dispositions(engine) == ["status-command"]
+
+
+def test_the_rule_that_fired_is_kept_on_the_message(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
+    first = notice(engine, "first_contact", "noc@smartbiz.example")
+    deliver(desk_app, reply_to(first, "Out of office.", extra={"Auto-Submitted": "auto-replied"}))
+    deliver(desk_app, reply_to(first, "It was Lingo Telecom.", sender="someone@gmail.example"))
+    deliver(desk_app, reply_to(first, "It was Lingo Telecom.", to=f"traceback+{tb}-{'b' * 20}@desk.example"))
+    deliver(desk_app, b"From: someone@elsewhere.example\nSubject: hello\nMessage-ID: <x1@elsewhere.example>\n\nhi\n")
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom."))
+    assert dispositions(engine) == ["automatic", "unauthorized-sender", "forged-token", "unmatched", "answer"]
+    with session_scope(engine) as s:  # imported mail is never handled, and keeps no disposition
+        assert all(d is None for d in s.exec(select(Message.disposition).where(Message.origin == "import")).all())
+
+
+def test_dispositions_are_one_named_table() -> None:
+    from mailbot.desk.inbound import DISPOSITIONS
+
+    assert [d.name for d in DISPOSITIONS] == ["not-parsed", "bounce", "automatic", "status-command", "forged-token",
+                                             "unmatched", "unauthorized-sender", "answer"]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from conftest import SAMPLE
 from mailbot import config as config_module
-from mailbot.app import App
+from mailbot.app import App, build_app
 from mailbot.cli import main
 from mailbot.scheduler import digest
 from mailbot.testing import simulate
@@ -29,7 +29,7 @@ def week(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
     monkeypatch.setenv("MAILBOT_OPS_EMAIL", "ops@example.com,noc-lead@example.com")
-    app = App(config=config_module.load(None, db_url))
+    app = build_app(config_module.load(None, db_url))
     tally = simulate.import_mailbox(app, [SAMPLE, simulate.write_broken_mail(tmp_path / "broken")])
     assert tally.by_status == {"parsed": 308, "duplicate": 1, "quarantined": 2}
     simulate.run_week(app, step=timedelta(hours=1))
@@ -109,7 +109,7 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
 
 
 def test_digest_command_prints_and_writes_a_browser_preview(week: App, tmp_path: Path) -> None:
-    url = week.config.database_url
+    url = week.settings.database_url
     now = simulate.DIGEST_AT.isoformat()
     printed = CliRunner().invoke(main, ["--db", url, "--now", now, "digest", "--print"], catch_exceptions=False)
     assert printed.exit_code == 0 and "mailbot daily digest - 2026-03-16" in printed.output

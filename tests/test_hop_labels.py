@@ -13,8 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from mailbot import config as config_module
-from mailbot.desk import inbound, workflow  # noqa: F401 - inbound registers the desk handler
-from mailbot.app import App
+from mailbot.app import App, build_app
 from mailbot.cli import main
 from mailbot.domain.hop_labels import PathHop, label_path
 from mailbot.parsers.message import parse_message
@@ -25,7 +24,7 @@ from mailbot.store.tables.desk import Provider
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import StatusChange
 from test_desk import deliver, notice, open_tb, reply_to
-from test_desk import engine  # noqa: F401  (the fixture)
+from test_desk import desk_app, engine  # noqa: F401  (the fixtures)
 
 US, ABROAD = False, True
 
@@ -73,15 +72,16 @@ def _cli(db_url: str, *args: str) -> str:
     return result.output
 
 
-def test_reply_naming_a_foreign_upstream_makes_the_hop_a_point_of_entry(engine: Engine, db_url: str,  # noqa: F811
+def test_reply_naming_a_foreign_upstream_makes_the_hop_a_point_of_entry(desk_app: App, engine: Engine,  # noqa: F811
+                                                                        db_url: str,
                                                                         tmp_path: Path) -> None:
     _cli(db_url, "providers", "add", "Mexcom Telecomunicaciones", "--email", "noc@mexcom.example",
          "--foreign", "--country", "MX")
-    tb = open_tb(engine)
-    deliver(engine, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
+    tb = open_tb(desk_app)
+    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
                              "We received this call from Mexcom Telecomunicaciones (noc@mexcom.example)."))
     # Mexcom names an upstream new to the directory: created from the reply, and domestic.
-    deliver(engine, reply_to(notice(engine, "first_contact", "noc@mexcom.example"),
+    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@mexcom.example"),
                              "We received this call from Andes Voice Networks (noc@andesvoice.example).",
                              sender="noc@mexcom.example"))
     shown = json.loads(_cli(db_url, "traceback", "show", str(tb), "--format", "json"))
@@ -127,8 +127,7 @@ def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
-    app = App(config=config_module.load(None, db_url))
-    workflow.configure(app.config)
+    app = build_app(config_module.load(None, db_url))
     return app
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from conftest import SAMPLE
 from mailbot import config as config_module
-from mailbot.app import App
+from mailbot.app import App, build_app
 from mailbot.parsers.message import parse_message
 from mailbot.domain.records import Kind
 from mailbot.scheduler import jobs
@@ -47,7 +47,7 @@ def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
-    return App(config=config_module.load(None, db_url))
+    return build_app(config_module.load(None, db_url))
 
 
 def _metrics_rows(app: App) -> list[OutboxMessage]:

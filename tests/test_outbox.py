@@ -34,18 +34,13 @@ CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+1407
         "caller": "+14072613544", "campaign": "Utility-30MinDisconnect", "description": "Likely FRAUD."}
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[None]:
-    """Outbox settings for the test (rate limit 2/hour, retries for 10 minutes), restored after."""
-    before = outbox._settings
-    outbox.configure(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2", "MAILBOT_OUTBOUND_RETRY_FOR": "10m",
-                                   "MAILBOT_OUTBOUND_MAILDIR": str(tmp_path / "outbox")}))
-    yield
-    outbox._settings = before
+# The outbox settings of these tests: rate limit 2/hour, retries for 10 minutes.
+MAIL = outbox.MailSettings.from_settings(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2",
+                                                       "MAILBOT_OUTBOUND_RETRY_FOR": "10m"}))
 
 
 @pytest.fixture
-def engine(db_url: str, settings: None):  # type: ignore[no-untyped-def]
+def engine(db_url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(db_url)
     create_schema(engine)
     yield engine
@@ -56,7 +51,7 @@ def queue(engine, key: str, to: str = "noc@smartbiztel.com", hop_id: int = 1, no
     with session_scope(engine) as session:
         return outbox.enqueue(session, dedupe_key=key, kind="request", to=[to], now=now, traceback_id=2640,
                               hop_id=hop_id, context={"call": CALL, "provider_name": "Smartbiz"},
-                              reply_to="traceback+1-0123456789abcdef0123@mailbot.localhost")
+                              reply_to="traceback+1-0123456789abcdef0123@mailbot.localhost", mail=MAIL)
 
 
 def rows(engine) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -76,8 +71,8 @@ def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:
     assert queue(engine, "hop:1:request:0") is False  # a second decision to send the same notice
     assert queue(engine, "hop:1:reminder:1") is True  # another (hop, kind, sequence) is another notice
     maildir = tmp_path / "outbox"
-    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW) == 2
-    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW + timedelta(days=1)) == 0
+    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW, mail=MAIL) == 2
+    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW + timedelta(days=1), mail=MAIL) == 0
     assert len(delivered(maildir)) == 2
     assert [r.status for r in rows(engine)] == [OutboxStatus.SENT, OutboxStatus.SENT]
     first = message_from_bytes(delivered(maildir)[0].read_bytes(), policy=modern)
@@ -87,7 +82,7 @@ def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:
 def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         outbox.enqueue(session, dedupe_key="hop:1:request:0", kind="request", to=["noc@smartbiztel.com"],
-                       now=NOW, traceback_id=2640, context={"call": CALL})
+                       now=NOW, traceback_id=2640, context={"call": CALL}, mail=MAIL)
         raise RuntimeError("the state change failed")
     assert rows(engine) == []
     assert queue(engine, "hop:1:request:0") is True  # the key is free: nothing was recorded
@@ -96,7 +91,7 @@ def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ig
 def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="not a single email address"), session_scope(engine) as session:
         outbox.enqueue(session, dedupe_key="k", kind="request", to=["not an address"], now=NOW,
-                       context={"call": CALL, "traceback_id": 1})
+                       context={"call": CALL, "traceback_id": 1}, mail=MAIL)
     assert rows(engine) == []
 
 
@@ -111,7 +106,7 @@ def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path)
     (row,) = rows(engine)
     assert (row.sender, row.recipients, row.message_id) == ("d@mailbot.localhost", ["ops@a.example", "ops2@b.example"],
                                                              "<digest-1@mailbot.localhost>")
-    assert outbox.deliver_pending(engine, MaildirTransport(tmp_path / "outbox"), NOW) == 1
+    assert outbox.deliver_pending(engine, MaildirTransport(tmp_path / "outbox"), NOW, mail=MAIL) == 1
     del msg["Message-ID"]
     with pytest.raises(ValueError, match="Message-ID"), session_scope(engine) as session:
         outbox.enqueue_message(session, dedupe_key="digest:2", kind="digest", msg=msg, now=NOW)
@@ -126,14 +121,14 @@ CHILD = textwrap.dedent("""
     from mailbot.store.db import make_engine, session_scope
 
     url, maildir, stage = sys.argv[1:4]
-    outbox.configure(load(environ={}))
+    mail = outbox.MailSettings.from_settings(load(environ={}))
     engine = make_engine(url)
     now = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
     call = {"call_time": now, "called": "+14072223658", "caller": "+14072613544", "campaign": "C", "description": "D"}
     if stage == "recorded":
         with session_scope(engine) as session:
             outbox.enqueue(session, dedupe_key="hop:1:request:0", kind="request", to=["noc@smartbiztel.com"],
-                           now=now, traceback_id=2640, context={"call": call})
+                           now=now, traceback_id=2640, context={"call": call}, mail=mail)
         print("recorded", flush=True)
         time.sleep(600)  # killed here, before any delivery
     else:
@@ -142,7 +137,7 @@ CHILD = textwrap.dedent("""
                 super().send(raw, **kw)
                 print("delivered", flush=True)
                 time.sleep(600)  # killed here, after delivery, before the row is marked sent
-        outbox.deliver_pending(engine, Stalling(maildir), now)
+        outbox.deliver_pending(engine, Stalling(maildir), now, mail=mail)
 """)
 
 
@@ -167,8 +162,8 @@ def test_kill_9_between_recording_and_sending_then_one_copy(db_url: str, engine,
     assert len(delivered(maildir)) == 1
     assert [r.status for r in rows(engine)] == [OutboxStatus.SENDING]
     # While the sender's lease runs, nobody else sends it; after it, a re-run finishes the job.
-    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW) == 0
-    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW + outbox.SEND_LEASE) == 1
+    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW, mail=MAIL) == 0
+    assert outbox.deliver_pending(engine, MaildirTransport(maildir), NOW + outbox.SEND_LEASE, mail=MAIL) == 1
     assert [r.status for r in rows(engine)] == [OutboxStatus.SENT]
     assert len(delivered(maildir)) == 1  # Maildir delivery is keyed by Message-ID: still one copy
 
@@ -193,12 +188,12 @@ def test_rate_limit_defers_and_never_drops(engine, tmp_path: Path) -> None:  # t
     for n in range(3):
         queue(engine, f"hop:{n}:request:0", to="NOC@smartbiztel.com", hop_id=n)
     queue(engine, "hop:9:request:0", to="abuse@other.example", hop_id=9)
-    assert outbox.deliver_pending(engine, transport, NOW) == 3  # 2 to the busy address (the limit), 1 elsewhere
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 3  # 2 to the busy address (the limit), 1 elsewhere
     waiting = [r for r in rows(engine) if r.status == OutboxStatus.QUEUED]
     assert len(waiting) == 1 and waiting[0].recipients == ["NOC@smartbiztel.com"]
     assert "rate limit" in (waiting[0].last_error or "")
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=59)) == 0
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=60)) == 1
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=59), mail=MAIL) == 0
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=60), mail=MAIL) == 1
     assert [r.status for r in rows(engine)] == [OutboxStatus.SENT] * 4
     assert len(delivered(maildir)) == 4
 
@@ -263,7 +258,7 @@ def smtp_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Recorder, Smtp
 def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
     handler, transport = smtp_server
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 1
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 1
     ((mail_from, rcpt_tos, content),) = handler.accepted
     assert mail_from == "traceback@mailbot.localhost" and rcpt_tos == ["noc@smartbiztel.com"]
     sent = message_from_bytes(content, policy=modern)
@@ -279,7 +274,7 @@ def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: 
     transport = transport_from_config(config)
     assert isinstance(transport, SmtpTransport) and transport.starttls
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 1 and len(handler.accepted) == 1
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 1 and len(handler.accepted) == 1
     default = load(environ={"MAILBOT_OUTBOUND_MAILDIR": str(tmp_path / "md")})
     assert isinstance(transport_from_config(default), MaildirTransport)  # the default mode
     with pytest.raises(ValueError, match="mode must be"):
@@ -290,7 +285,7 @@ def test_smtp_wrong_password_keeps_the_mail_queued(engine, smtp_server) -> None:
     handler, transport = smtp_server
     transport.password = "wrong"
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 0
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
     (row,) = rows(engine)
     assert row.status == OutboxStatus.QUEUED and "authentication" in (row.last_error or "")
     assert handler.accepted == []
@@ -300,15 +295,15 @@ def test_smtp_4xx_retries_with_backoff_then_succeeds(engine, smtp_server) -> Non
     handler, transport = smtp_server
     handler.replies = ["451 4.3.0 Try again later", "421 4.7.0 Busy"]
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 0
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
     (row,) = rows(engine)
     assert (row.status, row.attempts) == (OutboxStatus.QUEUED, 1) and "451" in (row.last_error or "")
     assert outbox._utc(row.next_attempt_at) == NOW + outbox.BACKOFF_FIRST
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(seconds=59)) == 0  # not due yet
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=1)) == 0  # 421
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(seconds=59), mail=MAIL) == 0  # not due yet
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=1), mail=MAIL) == 0  # 421
     (row,) = rows(engine)
     assert outbox._utc(row.next_attempt_at) == NOW + timedelta(minutes=1) + 2 * outbox.BACKOFF_FIRST  # doubled
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=3)) == 1
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=3), mail=MAIL) == 1
     assert handler.attempts == 3 and len(handler.accepted) == 1
     assert rows(engine)[0].status == OutboxStatus.SENT
 
@@ -317,8 +312,8 @@ def test_smtp_5xx_fails_permanently_without_retry(engine, smtp_server) -> None: 
     handler, transport = smtp_server
     handler.replies = ["554 5.7.1 Message rejected as spam"]
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 0
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(days=1)) == 0
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(days=1), mail=MAIL) == 0
     (row,) = rows(engine)
     assert row.status == OutboxStatus.FAILED and "554 5.7.1 Message rejected as spam" in (row.last_error or "")
     assert handler.attempts == 1 and handler.accepted == []
@@ -328,8 +323,8 @@ def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None
     handler, transport = smtp_server
     handler.replies = ["451 4.3.0 Try again later"] * 2
     queue(engine, "hop:1:request:0")
-    assert outbox.deliver_pending(engine, transport, NOW) == 0
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=10)) == 0  # retry_for is 10m here
+    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
+    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=10), mail=MAIL) == 0  # retry_for is 10m here
     (row,) = rows(engine)
     assert row.status == OutboxStatus.FAILED and (row.last_error or "").startswith("gave up after 2 attempts")
     assert handler.accepted == []
@@ -338,7 +333,7 @@ def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None
 def test_unreachable_relay_is_temporary(engine) -> None:  # type: ignore[no-untyped-def]
     queue(engine, "hop:1:request:0")
     closed = SmtpTransport(host="127.0.0.1", port=_free_port(), starttls=False, timeout=5)
-    assert outbox.deliver_pending(engine, closed, NOW) == 0
+    assert outbox.deliver_pending(engine, closed, NOW, mail=MAIL) == 0
     (row,) = rows(engine)
     assert row.status == OutboxStatus.QUEUED and row.last_error and row.last_error.startswith("temporary")
 
@@ -360,7 +355,7 @@ def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> No
 
     def run() -> None:
         try:
-            outbox.deliver_pending(engine, Counting(tmp_path / "outbox"), NOW)
+            outbox.deliver_pending(engine, Counting(tmp_path / "outbox"), NOW, mail=MAIL)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 from conftest import SAMPLE
 
+from mailbot.app import build_app
 from mailbot.archive import export
+from mailbot.config import load
 from mailbot.intake.pipeline import process_pending, receive
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.ingest import Arrival
@@ -22,8 +24,9 @@ def test_received_messages_wait_then_process_once(db_url: str) -> None:
     assert receive(engine, Arrival("smtp", "001.eml", b"again", origin="smtp"), NOW) is None
     with session_scope(engine) as session:
         assert {m["status"] for m in export.messages(session)} == {"new"}
-    assert process_pending(engine, NOW) == 4
-    assert process_pending(engine, NOW) == 0
+    app = build_app(load(environ={}), handlers=[], engine=engine)  # the queue alone, no desk
+    assert process_pending(app, NOW) == 4
+    assert process_pending(app, NOW) == 0
     with session_scope(engine) as session:
         statuses = sorted(m["status"] for m in export.messages(session))
         incidents = {i["incident_id"]: i["sightings"] for i in export.incidents(session)}

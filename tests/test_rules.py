@@ -149,8 +149,7 @@ from click.testing import CliRunner  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from mailbot import config as config_module  # noqa: E402
-from mailbot.desk import inbound, workflow  # noqa: E402,F401 - inbound registers the desk handler
-from mailbot.app import App  # noqa: E402
+from mailbot.app import App, build_app  # noqa: E402
 from mailbot.cli import main  # noqa: E402
 from mailbot.scheduler import jobs  # noqa: E402
 from mailbot.testing import simulate
@@ -169,12 +168,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _app(db_url: str) -> App:
-    return App(config=config_module.load(None, db_url))
+    return build_app(config_module.load(None, db_url))
 
 
 def _world(app: App, *events: simulate.Event) -> simulate.World:
     """Providers, then the events (tracebacks opened by the desk, answers by email)."""
-    workflow.configure(app.config)
     with session_scope(app.engine) as session:
         world = simulate.World(providers=simulate.add_providers(session), tracebacks={}, hops={})
     for _at, run in events:

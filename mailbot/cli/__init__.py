@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailbot import config as config_module
-from mailbot.app import App, parse_now
+from mailbot.app import build_app, parse_now
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,15 +17,9 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
     """mailbot: robocall traceback notices and replies, over email."""
     try:
         settings = config_module.load(config_file, database_url)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    app = App(config=settings)
-    if now:
-        app.fixed_now = parse_now(now)
-    ctx.obj = app
-    from mailbot.desk import inbound, workflow  # noqa: F401 - inbound registers the desk handler (until App does)
-
-    workflow.configure(settings)  # live mail (serve, receive) is answered with this config's domain and secret
+    except (FileNotFoundError, config_module.ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc  # one line, before any work starts
+    ctx.obj = build_app(settings, now=parse_now(now))
 
 
 def _register() -> None:

@@ -50,7 +50,7 @@ class MailboxParam(click.Path):
         if not imap_source.is_url(value):
             return super().convert(value, param, ctx)
         try:
-            return imap_source.Mailbox.from_url(value, ctx.find_object(App).config)
+            return imap_source.Mailbox.from_url(value, ctx.find_object(App).settings)
         except (ValueError, OSError) as exc:
             self.fail(str(exc), param, ctx)
 
@@ -64,7 +64,7 @@ class MailboxParam(click.Path):
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
     """Import mailboxes (.eml files, directories, mbox, Maildir, imap[s]://user@host/Folder) as archive."""
-    size = batch_size or int(app.config.get("import", "batch_size"))
+    size = batch_size or app.settings.import_.batch_size
     try:
         tally = import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress)
     except imap_source.NETWORK_ERRORS as exc:  # an IMAP server unreachable or refusing the login
@@ -120,13 +120,12 @@ def quarantine(app: App) -> None:
 @pass_app
 def demo(app: App) -> None:
     """Import the bundled sample mailbox, then print the incidents table and a summary."""
-    sample = app.config.get("paths", "sample")
-    tally = import_paths(app.engine, [sample], batch_size=int(app.config.get("import", "batch_size")))
+    tally = import_paths(app.engine, [app.settings.paths.sample], batch_size=app.settings.import_.batch_size)
     print_incidents(app)
     click.echo()
     with session_scope(app.engine) as session:
         total = session.execute(select(func.count()).select_from(Message)).scalar_one()
-    click.echo(f"database: {app.config.database_url} ({total} messages stored)")
+    click.echo(f"database: {app.settings.database_url} ({total} messages stored)")
     print_summary(tally)
 
 

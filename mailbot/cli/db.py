@@ -24,7 +24,7 @@ def db() -> None:
 def upgrade(app: App, revision: str) -> None:
     """Apply schema migrations; an empty database is created, data is kept."""
     # Not app.engine: that refuses a database at an old schema, which is what this fixes.
-    engine = make_engine(app.config.database_url)
+    engine = make_engine(app.settings.database_url)
     try:
         before, after = schema.upgrade(engine, revision)
     except CommandError as exc:  # an unknown or backward target: say so, change nothing
@@ -36,7 +36,7 @@ def upgrade(app: App, revision: str) -> None:
 @pass_app
 def current(app: App) -> None:
     """Print the database's schema revision and the newest this mailbot knows."""
-    engine = make_engine(app.config.database_url)
+    engine = make_engine(app.settings.database_url)
     with engine.connect() as connection:
         revision = schema.current(connection)
     newest = schema.head()
@@ -50,7 +50,7 @@ def current(app: App) -> None:
 @pass_app
 def revision(app: App, message: str, rev_id: str | None) -> None:
     """(Developers) Write a migration from the models' difference to head, into store/migrations."""
-    engine = make_engine(app.config.database_url)
+    engine = make_engine(app.settings.database_url)
     schema.upgrade(engine)
     rev_id = rev_id or f"{len(list(schema.scripts().walk_revisions())) + 1:04d}"
     with engine.begin() as connection:

@@ -128,7 +128,7 @@ def traceback_open(app: App, provider_name: str, incident_id: str | None, campai
         if moment is None or not numbers.get("--called") or not numbers.get("--caller"):
             raise click.UsageError("--call-time, --called and --caller are required (or --from-incident)")
         try:
-            tb = workflow.open_traceback(session, provider_name=provider_name, campaign=campaign, now=app.now(),
+            tb = workflow.open_traceback(app, session, provider_name=provider_name, campaign=campaign, now=app.now(),
                                      call_time=moment, called=numbers["--called"], caller=numbers["--caller"],
                                      description=description, incident_id=incident_id)
         except workflow.DeskError as exc:
@@ -191,7 +191,7 @@ def traceback_forward(app: App, number: int, provider_name: str) -> None:
     """Open the next hop of traceback NUMBER to PROVIDER (after a review); resolves its reviews."""
     with session_scope(app.engine) as session:
         try:
-            hop = workflow.forward(session, number, provider_name, app.now())
+            hop = workflow.forward(app, session, number, provider_name, app.now())
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"traceback #{number}: hop {hop.position} requested")

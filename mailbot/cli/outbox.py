@@ -58,12 +58,8 @@ def list_command(app: App, status: str | None, traceback_id: int | None, limit: 
 @pass_app
 def send_command(app: App, limit: int) -> None:
     """Send the notices that are due, once (what `serve` does continuously)."""
-    outbox.configure(app.config)
-    try:
-        transport = transport_from_config(app.config)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    sent = outbox.deliver_pending(app.engine, transport, app.now(), limit=limit)
+    sent = outbox.deliver_pending(app.engine, transport_from_config(app.settings), app.now(), limit=limit,
+                                  mail=app.mail)
     with session_scope(app.engine) as session:
         counts = outbox.status_counts(session)
     click.echo(f"sent {sent}; " + ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))

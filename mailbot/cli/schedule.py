@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mailbot.app import App, parse_now
+from mailbot.desk import notices
 from mailbot.store.db import session_scope
 
 
@@ -57,9 +58,8 @@ def digest(app: App, show: bool, send: bool, html_file: Path | None) -> None:
         click.echo(f"wrote {html_file}", err=True)
     if send:
         # A manual send is its own message (ops asked for it), so it is keyed by the moment.
-        jobs.configure_outbox(app)
         with session_scope(app.engine) as session:
-            msg = digest_module.send(app, session, now, key=f"digest:manual:{now.isoformat()}")
+            msg = digest_module.send(app, session, now, key=notices.manual_digest_key(now))
         jobs.deliver(app)
         click.echo(f"queued {msg['Message-ID']} to {msg['To']}", err=True)
 

@@ -63,7 +63,7 @@ def receive_command(app: App, sender: str | None, recipients: tuple[str, ...]) -
         click.echo(f"mailbot receive: message not stored, the MTA should retry: {reason}", err=True)
         sys.exit(EX_TEMPFAIL)
     try:
-        process_pending(app.engine, app.now())
+        process_pending(app, app.now())
     except Exception as exc:  # noqa: BLE001 - stored is what the MTA needs; `mailbot serve` processes it later
         click.echo(f"mailbot receive: stored; processing deferred: {exc}", err=True)
 

@@ -1,56 +1,73 @@
-"""Incoming live mail at the desk: bounces, automatic mail, status commands, answers."""
+"""Incoming live mail at the desk: one table of named dispositions, the first that applies acts.
+
+Each disposition is a pure test over an `Inbound` (the parsed delivery, with the hops it
+answers found once before the table runs) and an action. The name of the one that fired
+is kept on the message's row (`Message.disposition`), as Mailman keeps its rule hits.
+"""
 
 from __future__ import annotations
 
-import email
-import email.message
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-
+from sqlalchemy import update
 from sqlmodel import Session, select
 
-from mailbot.desk import matching, providers
+from mailbot.desk import matching, notices, providers
+from mailbot.desk.matching import Found
+from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
+from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
+from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
-from mailbot.domain import tokens
-from mailbot.intake.pipeline import HANDLERS, Delivery
 from mailbot.parsers import reply as reply_parser
-from mailbot.parsers.mime import body_text, header_text
-from mailbot.domain.records import Kind, ReplyResult
-from mailbot.store.tables.desk import (
-    Hop,
-    HopMessage,
-    ProviderContact,
-    ReviewKind,
-    Traceback,
-    TracebackStatus,
-)
+from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, ReviewKind, Traceback, TracebackStatus
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
-from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, desk_address, hop_context, open_review, send_hop_notice, settings
+if TYPE_CHECKING:
+    from mailbot.app import App
 
 _COMMAND = re.compile(r"^\s*(status|estado)\s*[.!?]?\s*$", re.I)
-_PRECEDENCE = re.compile(r"^\s*(bulk|junk|list|auto_reply)\b", re.I)
-_FINAL_RECIPIENT = re.compile(r"^(?:final|original)-recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?", re.I | re.M)
-_MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
 
 
-# --- incoming mail ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Inbound:
+    """One live message as the dispositions see it: worked out once, before any of them runs."""
+
+    delivery: Delivery
+    sender: str | None
+    ours: bool  # no sender, or sent from the desk's own domain
+    match: Found  # the hops it answers (empty unless it is parsed and could be an answer)
+    authorized: bool  # the sender may answer for the first matched hop's provider
+
+    @property
+    def parsed(self) -> ParsedMessage:
+        return self.delivery.parsed
+
+    @property
+    def facts(self) -> LiveFacts:
+        assert self.parsed.live is not None, "live mail is parsed with live=True"
+        return self.parsed.live
 
 
-def is_automatic(msg: email.message.Message) -> bool:
-    """RFC 3834 and the common vendor headers: mail no person wrote, never to be answered."""
-    auto = header_text(msg, "Auto-Submitted").lower()
-    return (bool(auto) and not auto.startswith("no")) or bool(_PRECEDENCE.match(header_text(msg, "Precedence"))) \
-        or any(header_text(msg, h) for h in ("X-Autoreply", "X-Autorespond", "X-Mailbot-Notice", "List-Id"))
+Action = Callable[["App", Session, Inbound, datetime], None]
 
 
-def _refuse(session: Session, sender: str | None, now: datetime) -> None:
+@dataclass(frozen=True)
+class Disposition:
+    name: str
+    applies: Callable[[Inbound], bool]
+    act: Action
+
+
+def _refuse(app: App, session: Session, sender: str | None, now: datetime) -> None:
     """A polite refusal, at most one per sender per day, so two robots cannot loop."""
     if not sender or not providers.valid_address(sender):
         return
-    outbox.enqueue(session, dedupe_key=f"refusal:{sender.lower()}:{now.date().isoformat()}", kind="refusal",
+    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.refusal_key(sender, now.date()), kind="refusal",
                    to=[sender], context={"sender": sender}, now=now)
 
 
@@ -59,32 +76,29 @@ def _in_record(session: Session, hop: Hop, kind: str, delivery: Delivery, now: d
                            message_pk=delivery.pk, address=delivery.parsed.envelope.sender, at=now))
 
 
-def _status_command(session: Session, sender: str, delivery: Delivery, now: datetime) -> None:
-    provider = providers.by_address(session, sender)
-    if provider is None:
-        _refuse(session, sender, now)
-        return
-    requests = []
-    hops = session.exec(select(Hop).join(Traceback, Traceback.id == Hop.traceback_id).where(  # type: ignore[arg-type]
-        Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN)  # type: ignore[union-attr]
-        .order_by(Hop.traceback_id)).all()
-    for hop in hops:
-        context = hop_context(session, hop)
-        requests.append({"traceback_id": context["traceback_id"], "call": context["call"],
-                         "requested_at": hop.requested_at, "downstream_name": context["downstream_name"]})
-    outbox.enqueue(session, dedupe_key=f"status:{delivery.pk}", kind="status_list", to=[sender],
-                   context={"provider_name": provider.name, "open_requests": requests}, now=now,
-                   in_reply_to=delivery.parsed.envelope.message_id)
+# --- the tests ------------------------------------------------------------------------------
 
 
-def _bounce(session: Session, msg: email.message.Message, raw: bytes, delivery: Delivery, now: datetime) -> None:
+def is_status_command(m: Inbound) -> bool:
+    """`status` as the subject (any reply prefix or tag around it), or as a short message's first line."""
+    own = m.facts.own_text
+    return bool(_COMMAND.match(m.facts.bare_subject)) or (bool(_COMMAND.match(own.split("\n", 1)[0])) and len(own) < 40)
+
+
+# --- the actions ----------------------------------------------------------------------------
+
+
+def ignore(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    """Kept, and moves nothing: duplicates, quarantined and automatic mail (no loops)."""
+
+
+def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """A notice bounced: that contact is undeliverable, the backup gets the notice, ops hear of it."""
-    ids = [m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)]
+    ids = list(m.facts.quoted_message_ids)
     sent = session.exec(select(OutboxMessage).where(OutboxMessage.message_id.in_(ids))).first()  # type: ignore[attr-defined]
     if sent is None:
         return  # a bounce of nothing we sent: stored, nothing to do
-    failed = {a.lower() for a in _FINAL_RECIPIENT.findall(body_text(msg) + "\n" + raw.decode("utf-8", "replace"))}
-    failed = failed or {a.lower() for a in sent.recipients}
+    failed = set(m.facts.failed_recipients) or {a.lower() for a in sent.recipients}
     hop = session.get(Hop, sent.hop_id) if sent.hop_id else None
     provider_id = hop.provider_id if hop else None
     contacts = session.exec(select(ProviderContact).where(ProviderContact.address.in_(failed))).all()  # type: ignore[attr-defined]
@@ -93,11 +107,52 @@ def _bounce(session: Session, msg: email.message.Message, raw: bytes, delivery: 
             contact.undeliverable, contact.undeliverable_at = True, now
         provider_id = provider_id or contact.provider_id
     open_review(session, ReviewKind.BOUNCE, now, f"{sent.kind} to {', '.join(sorted(failed))} bounced",
-            hop=hop, provider_id=provider_id, message_pk=delivery.pk, traceback_id=sent.traceback_id)
+                hop=hop, provider_id=provider_id, message_pk=m.delivery.pk, traceback_id=sent.traceback_id)
     if hop is not None and provider_id is not None:
         backups = [a for a in providers.notice_addresses(session, provider_id) if a not in failed]
         if backups:
-            send_hop_notice(session, hop, sent.kind, now, sequence=f"resend:{sent.id}", to=backups)
+            notices.send_hop_notice(app, session, hop, sent.kind, now, sequence=notices.resend_sequence(sent.id),
+                                    to=backups)
+
+
+def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    """The sender's open requests, if the sender is a registered contact; else a refusal."""
+    assert m.sender is not None
+    provider = providers.by_address(session, m.sender)
+    if provider is None:
+        _refuse(app, session, m.sender, now)
+        return
+    requests = []
+    hops = session.exec(select(Hop).join(Traceback, Traceback.id == Hop.traceback_id).where(  # type: ignore[arg-type]
+        Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN)  # type: ignore[union-attr]
+        .order_by(Hop.traceback_id)).all()
+    for hop in hops:
+        context = notices.hop_context(session, hop)
+        requests.append({"traceback_id": context["traceback_id"], "call": context["call"],
+                         "requested_at": hop.requested_at, "downstream_name": context["downstream_name"]})
+    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.status_list_key(m.delivery.pk), kind="status_list",
+                   to=[m.sender], context={"provider_name": provider.name, "open_requests": requests}, now=now,
+                   in_reply_to=m.parsed.envelope.message_id)
+
+
+def review_forged(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    open_review(session, ReviewKind.FORGED_TOKEN, now, f"reply from {m.sender} to a token that does not verify",
+                message_pk=m.delivery.pk)
+    _refuse(app, session, m.sender, now)
+
+
+def review_unmatched(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    kind = m.parsed.kind
+    what = "a forwarded notice" if kind in NOTICE_KINDS else f"a {kind} message"
+    open_review(session, ReviewKind.UNMATCHED, now, f"{what} from {m.sender} that answers no open hop "
+                f"(subject {m.parsed.envelope.subject!r})", message_pk=m.delivery.pk)
+
+
+def review_unauthorized(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    hop = m.match.hops[0]
+    open_review(session, ReviewKind.UNAUTHORIZED_SENDER, now, f"{m.sender} answered hop {hop.id} but is not "
+                "registered for its provider", hop=hop, message_pk=m.delivery.pk)
+    _refuse(app, session, m.sender, now)
 
 
 def _answers_by_hop(session: Session, found: list[Hop], provider_id: int,
@@ -114,55 +169,49 @@ def _answers_by_hop(session: Session, found: list[Hop], provider_id: int,
     return pairs or [(found[0], results[0])]
 
 
-def handle(session: Session, delivery: Delivery, now: datetime) -> None:
-    """The pipeline handler for one live message."""
-    parsed = delivery.parsed
-    if delivery.status != "parsed":
-        return  # duplicates and quarantined messages are kept, and move nothing
-    row = session.get(Message, delivery.pk)
-    assert row is not None
-    raw = row.raw
-    msg = email.message_from_bytes(raw)
-    sender = parsed.envelope.sender
-    me = desk_address()
-    if parsed.kind == Kind.BOUNCE:
-        _bounce(session, msg, raw, delivery, now)
-        return
-    if parsed.kind == Kind.AUTO_REPLY or is_automatic(msg) or not sender \
-            or sender.rpartition("@")[2] == me.domain:
-        return  # never answered, never moves a hop: no loops
-    text = body_text(msg)
-    own = reply_parser.strip_quoted(text)
-    subject = re.sub(r"^\s*((re|aw|sv|fwd?|rv|tr)\s*:\s*)*", "", parsed.envelope.subject, flags=re.I)
-    subject = matching.SUBJECT_TAG.sub("", subject)
-    if _COMMAND.match(subject) or (_COMMAND.match(own.split("\n", 1)[0]) and len(own) < 40):
-        _status_command(session, sender, delivery, now)
-        return
-    found = matching.match(session, parsed, msg, desk_local=me.local, desk_domain=me.domain,
-                           secret=tokens.load_secret(settings()), text=own + "\n" + parsed.envelope.subject)
-    if found.forged:
-        open_review(session, ReviewKind.FORGED_TOKEN, now, f"reply from {sender} to a token that does not verify",
-                message_pk=delivery.pk)
-        _refuse(session, sender, now)
-        return
-    if not found.hops:
-        what = "a forwarded notice" if parsed.kind in NOTICE_KINDS else f"a {parsed.kind} message"
-        open_review(session, ReviewKind.UNMATCHED, now, f"{what} from {sender} that answers no open hop "
-                f"(subject {parsed.envelope.subject!r})", message_pk=delivery.pk)
-        return
-    hop = found.hops[0]
-    if not providers.may_answer_for(session, hop.provider_id, sender):
-        open_review(session, ReviewKind.UNAUTHORIZED_SENDER, now, f"{sender} answered hop {hop.id} but is not registered "
-                "for its provider", hop=hop, message_pk=delivery.pk)
-        _refuse(session, sender, now)
-        return
+def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    """Each answer to its hop: the traceback moves (or a human is asked)."""
+    found, parsed = m.match, m.parsed
     ids = tuple(str(h.traceback_id) for h in found.hops)
-    results = reply_parser.answers(own, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
-    for target, result in _answers_by_hop(session, found.hops, hop.provider_id, results):
-        _in_record(session, target, "reply", delivery, now)
-        apply_answer(session, target, result, now, message_pk=delivery.pk,
-                     in_reply_to=parsed.envelope.message_id)
+    results = reply_parser.about(m.facts.answers, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
+    for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
+        _in_record(session, target, "reply", m.delivery, now)
+        apply_answer(app, session, target, result, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id)
 
 
-HANDLERS.append(handle)
+# In order; the first that applies acts.
+DISPOSITIONS: tuple[Disposition, ...] = (
+    Disposition("not-parsed", lambda m: m.delivery.status != "parsed", ignore),
+    Disposition("bounce", lambda m: m.parsed.kind == Kind.BOUNCE, mark_bounce),
+    Disposition("automatic", lambda m: m.facts.is_automatic or m.ours, ignore),
+    Disposition("status-command", is_status_command, send_status_list),
+    Disposition("forged-token", lambda m: m.match.forged, review_forged),
+    Disposition("unmatched", lambda m: not m.match.hops, review_unmatched),
+    Disposition("unauthorized-sender", lambda m: not m.authorized, review_unauthorized),
+    Disposition("answer", lambda m: True, apply_answers),
+)
 
+
+def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
+    """The message as the dispositions see it; the hops it answers are looked up only where one could be."""
+    parsed, sender = delivery.parsed, delivery.parsed.envelope.sender
+    ours = not sender or sender.rpartition("@")[2] == app.desk.domain
+    facts = parsed.live
+    could_answer = delivery.status == "parsed" and facts is not None and parsed.kind != Kind.BOUNCE \
+        and not facts.is_automatic and not ours
+    found = Found()
+    if could_answer:
+        assert facts is not None
+        found = matching.match(session, parsed, desk_local=app.desk.local, desk_domain=app.desk.domain,
+                               secret=app.secret, text=facts.own_text + "\n" + parsed.envelope.subject)
+    authorized = bool(found.hops) and sender is not None \
+        and providers.may_answer_for(session, found.hops[0].provider_id, sender)
+    return Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized)
+
+
+def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> None:
+    """The pipeline handler for one live message: the first disposition that applies acts."""
+    m = inbound(app, session, delivery)
+    rule = next(d for d in DISPOSITIONS if d.applies(m))
+    session.execute(update(Message).where(Message.id == delivery.pk).values(disposition=rule.name))  # type: ignore[arg-type]
+    rule.act(app, session, m, now)

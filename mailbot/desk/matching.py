@@ -9,8 +9,6 @@ present but does not verify is `forged`: nothing else is tried.
 
 from __future__ import annotations
 
-import email.message
-import re
 from dataclasses import dataclass, field
 
 
@@ -18,13 +16,11 @@ from sqlmodel import Session, select
 
 from mailbot.domain.tokens import read_token, token_from_address
 from mailbot.parsers.call_details import referenced_ids
-from mailbot.parsers.mime import addresses
+from mailbot.parsers.subject import TRACEBACK_TAG
 from mailbot.domain.records import ParsedMessage
 from mailbot.store.tables.desk import Hop, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 
-SUBJECT_TAG = re.compile(r"\[Traceback #(\d+)\]", re.I)
-ADDRESS_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
 
 
 @dataclass
@@ -34,9 +30,9 @@ class Found:
     forged: bool = False
 
 
-def _by_token(session: Session, msg: email.message.Message, desk_local: str, desk_domain: str,
+def _by_token(session: Session, token_addresses: tuple[str, ...], desk_local: str, desk_domain: str,
               secret: bytes) -> Found | None:
-    for address in addresses(msg, *ADDRESS_HEADERS):
+    for address in token_addresses:
         local, _, domain = address.rpartition("@")
         if domain != desk_domain.lower() or local.split("+", 1)[0] != desk_local.lower():
             continue
@@ -77,13 +73,14 @@ def hops_of(session: Session, numbers: list[str]) -> list[Hop]:
     return found
 
 
-def match(session: Session, parsed: ParsedMessage, msg: email.message.Message, *, desk_local: str,
-          desk_domain: str, secret: bytes, text: str = "") -> Found:
-    """The hops this message answers, and how they were found."""
-    found = _by_token(session, msg, desk_local, desk_domain, secret) or _by_thread(session, parsed)
+def match(session: Session, parsed: ParsedMessage, *, desk_local: str, desk_domain: str, secret: bytes,
+          text: str = "") -> Found:
+    """The hops this live message answers, and how they were found."""
+    token_addresses = parsed.live.token_addresses if parsed.live is not None else ()
+    found = _by_token(session, token_addresses, desk_local, desk_domain, secret) or _by_thread(session, parsed)
     if found is not None:
         return found
-    tagged = SUBJECT_TAG.findall(parsed.envelope.subject)
+    tagged = TRACEBACK_TAG.findall(parsed.envelope.subject)
     if tagged and (hops := hops_of(session, tagged)):
         return Found(hops=hops, how="subject")
     numbers = list(referenced_ids(text)) if text else list(parsed.referenced_ids)

@@ -1,7 +1,7 @@
 """The traceback desk: open a traceback, understand each answer, move hop by hop upstream.
 
-`handle` is registered in `pipeline.HANDLERS`, so every live message (SMTP, IMAP,
-pipe; never an import) comes here after it is stored and parsed, inside its
+`desk.inbound.handle` is the App's handler, so every live message (SMTP, IMAP,
+pipe; never an import) comes to the desk after it is stored and parsed, inside its
 transaction: bounces mark a contact undeliverable and resend to the backup;
 automatic mail is kept and never answered; `status` gets the sender's open
 requests; an answer from the hop's own provider moves the traceback; anything
@@ -15,21 +15,15 @@ direct downstream provider, nothing about other hops.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import getaddresses
-from typing import Any
-
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from mailbot import config as config_module
 from mailbot.desk import providers
-from mailbot.outbound import outbox
-from mailbot.domain import tokens
-from mailbot.config import Config
+from mailbot.desk.notices import close_traceback, send_hop_notice
 from mailbot.domain.records import Kind, ReplyResult
-from mailbot.domain.status_rules import HopClock, Rules, plan_hop
+from mailbot.domain.status_rules import HopClock, plan_hop
 from mailbot.store.tables.desk import (
     Hop,
     HopOutcome,
@@ -39,6 +33,9 @@ from mailbot.store.tables.desk import (
     Traceback,
     TracebackStatus,
 )
+
+if TYPE_CHECKING:
+    from mailbot.app import App
 
 # Answers that end a traceback, and the result they leave on it.
 ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
@@ -51,43 +48,6 @@ class DeskError(ValueError):
     """A desk command that cannot be done as asked; the text says why."""
 
 
-_config: Config | None = None
-
-
-def configure(config: Config) -> None:
-    """Use these settings (mail domain, token secret) in this process."""
-    global _config
-    _config = config
-    outbox.configure(config)
-
-
-def settings() -> Config:
-    global _config
-    if _config is None:
-        _config = config_module.load()
-    return _config
-
-
-@dataclass(frozen=True)
-class DeskAddress:
-    local: str
-    domain: str
-
-
-def desk_address() -> DeskAddress:
-    sender = getaddresses([str(settings().get("mail", "from"))])[0][1]
-    return DeskAddress(local=(sender.rpartition("@")[0] or "traceback").lower(),
-                       domain=str(settings().get("mail", "domain")).lower())
-
-
-# --- opening and moving -------------------------------------------------------------------
-
-
-def call_of(tb: Traceback) -> dict[str, Any]:
-    return {"call_time": tb.call_time, "called": tb.called, "caller": tb.caller,
-            "campaign": tb.campaign, "description": tb.description}
-
-
 def open_review(session: Session, kind: str, now: datetime, detail: str, *, hop: Hop | None = None,
             provider_id: int | None = None, message_pk: int | None = None, traceback_id: int | None = None) -> Review:
     row = Review(kind=kind, detail=detail, created_at=now, message_pk=message_pk,
@@ -98,35 +58,11 @@ def open_review(session: Session, kind: str, now: datetime, detail: str, *, hop:
     return row
 
 
-def hop_context(session: Session, hop: Hop) -> dict[str, Any]:
-    """What a provider may see about its hop: the call and who its direct downstream is."""
-    tb = session.get(Traceback, hop.traceback_id)
-    provider = session.get(Provider, hop.provider_id)
-    assert tb is not None and provider is not None
-    downstream = session.get(Hop, hop.downstream_hop_id) if hop.downstream_hop_id else None
-    down_provider = session.get(Provider, downstream.provider_id) if downstream else None
-    return {"traceback_id": tb.id, "provider_name": provider.name, "call": call_of(tb),
-            "downstream_name": down_provider.name if down_provider else None}
-
-
-def send_hop_notice(session: Session, hop: Hop, kind: str, now: datetime, *, sequence: object, to: list[str] | None = None,
-          extra: dict[str, Any] | None = None, in_reply_to: str | None = None) -> bool:
-    """Queue one notice about `hop`, exactly once per (hop, kind, sequence)."""
-    recipients = to if to is not None else providers.notice_addresses(session, hop.provider_id)
-    if not recipients:
-        return False
-    assert hop.id is not None
-    context = {**hop_context(session, hop), **(extra or {})}
-    return outbox.enqueue(session, dedupe_key=f"hop:{hop.id}:{kind}:{sequence}", kind=kind, to=recipients,
-                          context=context, now=now, traceback_id=hop.traceback_id, hop_id=hop.id,
-                          reply_to=tokens.hop_reply_address(hop.id, settings()), in_reply_to=in_reply_to)
-
-
-def _open_hop(session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None) -> Hop:
+def _open_hop(app: App, session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None) -> Hop:
     """The next hop, and its notice: a first-contact letter for a provider never contacted, else a short request."""
     assert tb.id is not None and provider.id is not None
     # The scheduler's own rules set the deadline, so the notice can state it.
-    plan = plan_hop(Rules.from_settings(settings().values["schedule"]), HopClock(requested_at=now), now)
+    plan = plan_hop(app.rules, HopClock(requested_at=now), now)
     due = plan.due_at.astimezone(UTC)  # SQLite keeps no offset: store UTC only
     remind = plan.next_reminder_at.astimezone(UTC) if plan.next_reminder_at else None
     hop = Hop(traceback_id=tb.id, position=downstream.position + 1 if downstream else 0, provider_id=provider.id,
@@ -135,12 +71,12 @@ def _open_hop(session: Session, tb: Traceback, provider: Provider, now: datetime
     session.add(hop)
     session.flush()
     kind = "request" if provider.known else "first_contact"
-    send_hop_notice(session, hop, kind, now, sequence=1, extra={"deadline": due})
+    send_hop_notice(app, session, hop, kind, now, sequence=1, extra={"deadline": due})
     provider.known = True
     return hop
 
 
-def open_traceback(session: Session, *, provider_name: str, campaign: str, now: datetime,
+def open_traceback(app: App, session: Session, *, provider_name: str, campaign: str, now: datetime,
                    call_time: datetime | None = None, called: str | None = None, caller: str | None = None,
                    description: str | None = None, incident_id: str | None = None) -> Traceback:
     """A new traceback whose first hop asks `provider_name`; DeskError if that provider cannot be reached."""
@@ -156,14 +92,8 @@ def open_traceback(session: Session, *, provider_name: str, campaign: str, now: 
                    incident_id=incident_id, opened_at=now)
     session.add(tb)
     session.flush()
-    _open_hop(session, tb, provider, now, downstream=None)
+    _open_hop(app, session, tb, provider, now, downstream=None)
     return tb
-
-
-def close_traceback(tb: Traceback, result: str, now: datetime) -> None:
-    tb.status = TracebackStatus.CLOSED
-    tb.result = result
-    tb.closed_at = now
 
 
 def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
@@ -190,7 +120,7 @@ def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: dat
     return None
 
 
-def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, message_pk: int,
+def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, message_pk: int,
                  in_reply_to: str | None = None) -> None:
     """Record one understood (or not) answer on its hop and do what it calls for."""
     # Several instances may process two answers to one hop at once: the later waits for the
@@ -215,16 +145,16 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
         question = "you dispute the request; please tell us where the call came from" \
             if answer.outcome == HopOutcome.DISPUTE else None
         hop.clarifications_sent += 1
-        send_hop_notice(session, hop, "clarification", now, sequence=message_pk, in_reply_to=in_reply_to,
-              extra={"question": question})
+        send_hop_notice(app, session, hop, "clarification", now, sequence=message_pk, in_reply_to=in_reply_to,
+                        extra={"question": question})
         return
     hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
     hop.upstream_name, hop.upstream_email, hop.customer_name = answer.upstream_name, answer.upstream_email, \
         answer.customer_name
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
-    send_hop_notice(session, hop, "acknowledgement", now, sequence=message_pk, in_reply_to=in_reply_to,
-          extra={"recorded": recorded})
+    send_hop_notice(app, session, hop, "acknowledgement", now, sequence=message_pk, in_reply_to=in_reply_to,
+                    extra={"recorded": recorded})
     if answer.outcome in ENDINGS:
         if answer.outcome == HopOutcome.ORIGIN:
             tb.origin_customer = answer.customer_name
@@ -243,7 +173,7 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
         open_review(session, ReviewKind.UNKNOWN_UPSTREAM, now, f"upstream {upstream.name!r} has no deliverable address",
                 hop=hop, provider_id=upstream.id, message_pk=message_pk)
         return
-    _open_hop(session, tb, upstream, now, downstream=hop)
+    _open_hop(app, session, tb, upstream, now, downstream=hop)
 
 
 # --- what a human decides ------------------------------------------------------------------
@@ -263,7 +193,7 @@ def _open_tb(session: Session, traceback_id: int) -> Traceback:
     return tb
 
 
-def forward(session: Session, traceback_id: int, provider_name: str, now: datetime) -> Hop:
+def forward(app: App, session: Session, traceback_id: int, provider_name: str, now: datetime) -> Hop:
     """A human names the next provider (after an unknown upstream, a doubtful match, a dispute): open its hop."""
     tb = _open_tb(session, traceback_id)
     match = providers.find(session, provider_name)
@@ -277,7 +207,7 @@ def forward(session: Session, traceback_id: int, provider_name: str, now: dateti
     if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
         last.upstream_name = match.provider.name
     _resolve_for(session, tb, now)
-    return _open_hop(session, tb, match.provider, now, downstream=last)
+    return _open_hop(app, session, tb, match.provider, now, downstream=last)
 
 
 def close(session: Session, traceback_id: int, result: str, now: datetime) -> Traceback:

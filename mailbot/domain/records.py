@@ -119,6 +119,19 @@ class Envelope:
 
 
 @record
+class LiveFacts:
+    """What the desk reads of a live message, worked out when it is parsed (never for an import)."""
+
+    bare_subject: str  # without gateway tags, reply/forward prefixes and `[Traceback #N]`
+    is_automatic: bool  # no person wrote it (RFC 3834 and vendor headers, or an auto-reply): never answered
+    token_addresses: tuple[str, ...] = ()  # where a signed reply token may be: To, Cc, Delivered-To, X-Original-To
+    own_text: str = ""  # the sender's own words: quotes and signature stripped
+    answers: tuple[ReplyResult, ...] = ()  # what those words answer, before the desk knows which hops
+    failed_recipients: tuple[str, ...] = ()  # a bounce's DSN Final-/Original-Recipient addresses
+    quoted_message_ids: tuple[str, ...] = ()  # the Message-IDs a bounce quotes
+
+
+@record
 class ParsedMessage:
     kind: Kind
     envelope: Envelope
@@ -130,3 +143,4 @@ class ParsedMessage:
     reply: ReplyResult | None = None
     problems: tuple[str, ...] = field(default=())  # parsed, but with these gaps
     quarantine: str | None = None  # why it could not be parsed; None when it was
+    live: LiveFacts | None = None  # for live mail only (`parse_message(raw, live=True)`)

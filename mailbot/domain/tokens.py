@@ -17,9 +17,10 @@ import os
 import re
 import secrets
 from email.utils import getaddresses
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mailbot.config import Config
+if TYPE_CHECKING:  # the settings are read, not imported: domain sits below config
+    from mailbot.config import Settings
 
 # 80 bits of signature: far beyond guessing by mail, short enough for a local part.
 _SIG_HEX = 20
@@ -60,12 +61,11 @@ def token_from_address(addr: str) -> str | None:
     return token or None
 
 
-def load_secret(config: Config) -> bytes:
+def load_secret(settings: Settings) -> bytes:
     """`[mail] secret`, else a secret generated once into `[mail] secret_file` (so a fresh machine works)."""
-    configured = config.get("mail", "secret")
-    if configured:
-        return str(configured).encode()
-    path = Path(config.get("mail", "secret_file"))
+    if settings.mail.secret:
+        return settings.mail.secret.encode()
+    path = settings.mail.secret_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -84,8 +84,13 @@ def load_secret(config: Config) -> bytes:
     return path.read_text().strip().encode()
 
 
-def hop_reply_address(hop_id: int, config: Config) -> str:
+def desk_address(settings: Settings) -> tuple[str, str]:
+    """(local part, domain) of the desk's address: `[mail] from`'s local part and `[mail] domain`."""
+    sender = getaddresses([settings.mail.sender])[0][1]
+    return sender.rpartition("@")[0] or "traceback", settings.mail.domain
+
+
+def hop_reply_address(hop_id: int, settings: Settings) -> str:
     """The Reply-To for a hop's notices, from `[mail] from` (local part) and `[mail] domain`."""
-    sender = getaddresses([str(config.get("mail", "from"))])[0][1]
-    local = sender.rpartition("@")[0] or "traceback"
-    return reply_address(hop_id, load_secret(config), local, str(config.get("mail", "domain")))
+    local, domain = desk_address(settings)
+    return reply_address(hop_id, load_secret(settings), local, domain)

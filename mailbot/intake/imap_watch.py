@@ -175,13 +175,12 @@ class FolderWatcher:
 
 
 def watchers(app: App, stop: threading.Event, on_stored: Callable[[], None]) -> list[FolderWatcher]:
-    config = app.config
-    account = Account.from_config(config)
-    after = After.parse(config.get("imap", "after"))
-    return [FolderWatcher(app.engine, account, folder, after, batch_size=int(config.get("imap", "batch_size")),
-                          poll_interval=float(config.get("imap", "poll_interval")), now=app.now, stop=stop,
-                          on_stored=on_stored)
-            for folder in config.get("imap", "folders")]
+    imap = app.settings.imap
+    account = Account.from_settings(app.settings)
+    after = After.parse(imap.after)
+    return [FolderWatcher(app.engine, account, folder, after, batch_size=imap.batch_size,
+                          poll_interval=imap.poll_interval, now=app.now, stop=stop, on_stored=on_stored)
+            for folder in imap.folders]
 
 
 def watch_all(app: App, stop: threading.Event, on_stored: Callable[[], None]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -22,6 +22,9 @@ from mailbot.domain.records import ParsedMessage
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
 from mailbot.store.tables.messages import Message, MessageStatus
+
+if TYPE_CHECKING:
+    from mailbot.app import App
 
 
 class StoreUnavailable(Exception):
@@ -39,9 +42,8 @@ class Delivery:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-# Called for each processed live message inside its transaction (the desk registers here).
-Handler = Callable[[Session, Delivery, datetime], None]
-HANDLERS: list[Handler] = []
+# Called for each processed live message inside its transaction; `App.handlers` holds them.
+Handler = Callable[["App", Session, Delivery, datetime], None]
 
 
 def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
@@ -63,23 +65,24 @@ def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
     return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]
 
 
-def process_pending(engine: Engine, now: datetime, limit: int = 100) -> int:
-    """Process up to `limit` stored-but-new messages, one transaction each; returns how many."""
+def process_pending(app: App, now: datetime, limit: int = 100) -> int:
+    """Process up to `limit` stored-but-new messages, one transaction each, through `app.handlers`; how many."""
     done = 0
     while done < limit:
-        with session_scope(engine) as session:
+        with session_scope(app.engine) as session:
             claimed = _claim(session, 1)
             if not claimed:
                 break
             pk, raw, origin = claimed[0]
-            parsed = parse_message(raw)
+            live = origin != "import"  # only live mail is answered, so only it is read for the desk
+            parsed = parse_message(raw, live=live)
             key = message_key(parsed.envelope.message_id, raw)
             session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
             status = apply(session, pk, key, parsed, Tally())
             delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
-            if origin != "import":
-                for handler in HANDLERS:
-                    handler(session, delivery, now)
+            if live:
+                for handler in app.handlers:
+                    handler(app, session, delivery, now)
             if parsed.incidents:
                 recluster_campaigns(session)
         done += 1

@@ -38,8 +38,8 @@ QUEUED = "250 2.0.0 Message accepted (queue id {queue_id})"
 
 def domains(app: App) -> list[str]:
     """The bot's own mail domains: `[mail] domain` plus any in `[mail] domains`."""
-    names = [app.config.get("mail", "domain"), *(app.config.get("mail", "domains") or [])]
-    return list(dict.fromkeys(str(n).strip().lower() for n in names if n and str(n).strip()))
+    names = [app.settings.mail.domain, *app.settings.mail.domains]
+    return list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
 
 
 def is_ours(address: str, ours: Sequence[str]) -> bool:
@@ -130,19 +130,12 @@ class TrackedSMTP(SMTP):
             self.transport.close()
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    host, _, port = str(value).rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"[smtp] listen must be host:port, got {value!r}")
-    return host.strip("[]"), int(port)
-
-
 def tls_context(app: App) -> ssl.SSLContext | None:
-    cert, key = app.config.get("smtp", "tls_cert"), app.config.get("smtp", "tls_key")
-    if not cert:
+    cert, key = app.settings.smtp.tls_cert, app.settings.smtp.tls_key
+    if cert is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(app.config.path(cert)), str(app.config.path(key)) if key else None)
+    context.load_cert_chain(str(cert), str(key) if key else None)
     return context
 
 
@@ -154,13 +147,13 @@ class SMTPIntake:
         self.handler = IntakeHandler(app.engine, domains(app), app.now, on_stored, gate or WriteGate(enabled=False))
         self.sessions: set[TrackedSMTP] = set()
         self.server: asyncio.AbstractServer | None = None
-        config = app.config
+        smtp = app.settings.smtp
         # Worked out once: aiosmtpd would look up the FQDN (DNS) for every connection.
         self.options: dict[str, Any] = {
-            "data_size_limit": int(config.get("smtp", "max_size")),
-            "timeout": float(config.get("smtp", "timeout")),
+            "data_size_limit": smtp.max_size,
+            "timeout": smtp.timeout,
             "tls_context": tls_context(app),
-            "hostname": config.get("smtp", "hostname") or socket.getfqdn(),
+            "hostname": smtp.hostname or socket.getfqdn(),
             "ident": "mailbot ESMTP",
         }
 
@@ -168,7 +161,8 @@ class SMTPIntake:
         return TrackedSMTP(self.handler, self.sessions, **self.options)
 
     async def start(self) -> None:
-        host, port = parse_listen(self.app.config.get("smtp", "listen"))
+        assert self.app.settings.smtp.listen is not None, "SMTP intake runs only when [smtp] listen is set"
+        host, port = self.app.settings.smtp.listen
         self.server = await asyncio.get_running_loop().create_server(self._session, host, port)
         log.info("smtp: listening on %s:%d for %s", host, port, ", ".join(self.handler.domains))
 

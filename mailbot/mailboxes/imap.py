@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailbot.config import Config
+from mailbot.config import Settings
 from mailbot.store.ingest import Arrival
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,23 @@ def is_url(value: object) -> bool:
     return isinstance(value, str) and value.lower().startswith(("imap://", "imaps://"))
 
 
-def password(config: Config) -> str:
+def password(settings: Settings) -> str:
     """`[imap] password`, else the first line of `password_file`, else the variable named by `password_env`."""
-    if config.get("imap", "password"):
-        return str(config.get("imap", "password"))
-    if config.get("imap", "password_file"):
-        return config.path(str(config.get("imap", "password_file"))).read_text().splitlines()[0].strip()
-    if config.get("imap", "password_env"):
-        name = str(config.get("imap", "password_env"))
+    imap = settings.imap
+    if imap.password:
+        return imap.password
+    if imap.password_file is not None:
+        return imap.password_file.read_text().splitlines()[0].strip()
+    if imap.password_env:
+        name = imap.password_env
         if name not in os.environ:
             raise ValueError(f"[imap] password_env names {name}, which is not set")
         return os.environ[name]
     return ""
 
 
-def cafile(config: Config) -> str:
-    value = config.get("imap", "cafile")
-    return str(config.path(str(value))) if value else ""
+def cafile(settings: Settings) -> str:
+    return str(settings.imap.cafile) if settings.imap.cafile else ""
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ class Account:
     cafile: str = ""  # CA bundle the server's certificate must chain to; empty: the system's
 
     @classmethod
-    def from_config(cls, config: Config) -> Account:
-        tls = bool(config.get("imap", "tls"))
-        return cls(host=str(config.get("imap", "host")), port=int(config.get("imap", "port") or DEFAULT_PORTS[tls]),
-                   tls=tls, user=str(config.get("imap", "user")), password=password(config), cafile=cafile(config))
+    def from_settings(cls, settings: Settings) -> Account:
+        imap = settings.imap
+        return cls(host=imap.host, port=imap.port or DEFAULT_PORTS[imap.tls], tls=imap.tls, user=imap.user,
+                   password=password(settings), cafile=cafile(settings))
 
     def source(self, folder: str) -> str:
         """The folder's name as Message.source and checkpoint key."""
@@ -92,7 +92,7 @@ class Mailbox:
     batch_size: int = 100  # messages per FETCH
 
     @classmethod
-    def from_url(cls, url: str, config: Config) -> Mailbox:
+    def from_url(cls, url: str, settings: Settings) -> Mailbox:
         """imap[s]://user@host[:port]/Folder; the password comes from `[imap]` settings, never the URL."""
         parts = urlsplit(url)
         tls = parts.scheme.lower() == "imaps"
@@ -100,8 +100,8 @@ class Mailbox:
             raise ValueError(f"IMAP URL needs a user and a host: imap://user@host/Folder, got {url!r}")
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
         account = Account(host=parts.hostname, port=parts.port or DEFAULT_PORTS[tls], tls=tls,
-                          user=unquote(parts.username), password=password(config), cafile=cafile(config))
-        return cls(account, folder, int(config.get("imap", "batch_size")))
+                          user=unquote(parts.username), password=password(settings), cafile=cafile(settings))
+        return cls(account, folder, settings.imap.batch_size)
 
     @property
     def source(self) -> str:

@@ -40,8 +40,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from mailbot import config as config_module
-from mailbot.config import Config
+from mailbot.config import Settings
 from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
 from mailbot.store.db import session_scope
@@ -53,50 +52,21 @@ BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 RATE_WINDOW = timedelta(hours=1)
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
 class MailSettings:
+    """What enqueueing and delivery need of the settings; the App builds it once."""
+
     sender: str  # the From header, "Name <addr>"
     domain: str  # of Message-IDs
     rate_per_hour: int
     retry_for: timedelta
 
     @classmethod
-    def from_config(cls, config: Config) -> MailSettings:
-        return cls(
-            sender=header_text(config.get("mail", "from"), 320),
-            domain=str(config.get("mail", "domain")),
-            rate_per_hour=int(config.get("outbound", "rate_per_hour")),
-            retry_for=parse_duration(config.get("outbound", "retry_for")),
-        )
-
-
-_settings: MailSettings | None = None
-
-
-def configure(config: Config) -> None:
-    """Use these settings for every later enqueue and delivery in this process."""
-    global _settings
-    _settings = MailSettings.from_config(config)
-
-
-def settings() -> MailSettings:
-    """The configured settings; without `configure`, those of the default config (file, env)."""
-    global _settings
-    if _settings is None:
-        _settings = MailSettings.from_config(config_module.load())
-    return _settings
-
-
-def parse_duration(value: object) -> timedelta:
-    """`2d`, `36h`, `90m`, `45s` or a number of seconds."""
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"not a duration (like 2d, 36h, 90m, 3600): {value!r}")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+    def from_settings(cls, settings: Settings) -> MailSettings:
+        return cls(sender=header_text(settings.mail.sender, 320), domain=settings.mail.domain,
+                   rate_per_hour=settings.outbound.rate_per_hour, retry_for=settings.outbound.retry_for)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -156,12 +126,11 @@ def build_message(
 
 
 def enqueue(
-    session: Session, *, dedupe_key: str, kind: str, to: list[str], context: dict[str, Any], now: datetime,
+    session: Session, *, mail: MailSettings, dedupe_key: str, kind: str, to: list[str], context: dict[str, Any], now: datetime,
     traceback_id: int | None = None, hop_id: int | None = None, reply_to: str | None = None,
     in_reply_to: str | None = None, sender: str | None = None,
 ) -> bool:
     """Record one notice in the caller's transaction; False if `dedupe_key` was queued before."""
-    mail = settings()
     context = dict(context)
     if traceback_id is not None:
         context.setdefault("traceback_id", traceback_id)
@@ -264,9 +233,9 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: int = 100) -> int:
-    """Send up to `limit` due notices; returns how many were sent."""
-    mail = settings()
+def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: int = 100, *,
+                    mail: MailSettings) -> int:
+    """Send up to `limit` due notices (within `mail`'s rate limit and retry period); how many were sent."""
     now = _utc(now)
     sent = 0
     for _ in range(limit):

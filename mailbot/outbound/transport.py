@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mailbot.config import Config
+from mailbot.config import Settings
 
 
 class TemporaryFailure(Exception):
@@ -141,21 +141,11 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def transport_from_config(config: Config) -> Transport:
-    mode = str(config.get("outbound", "mode")).lower()
-    if mode == "maildir":
-        return MaildirTransport(config.get("outbound", "maildir"))
-    if mode == "smtp":
-        context = None
-        if config.values.get("outbound", {}).get("cafile"):
-            context = ssl.create_default_context(cafile=str(config.get("outbound", "cafile")))
-        return SmtpTransport(
-            host=str(config.get("outbound", "host")),
-            port=int(config.get("outbound", "port")),
-            starttls=bool(config.get("outbound", "starttls")),
-            username=str(config.get("outbound", "username") or ""),
-            password=str(config.get("outbound", "password") or ""),
-            timeout=float(config.get("outbound", "timeout")),
-            ssl_context=context,
-        )
-    raise ValueError(f"[outbound] mode must be 'maildir' or 'smtp', not {mode!r}")
+def transport_from_config(settings: Settings) -> Transport:
+    """The transport `[outbound]` asks for (its mode is checked when the settings load)."""
+    out = settings.outbound
+    if out.mode == "maildir":
+        return MaildirTransport(out.maildir)
+    context = ssl.create_default_context(cafile=str(out.cafile)) if out.cafile else None
+    return SmtpTransport(host=out.host, port=out.port, starttls=out.starttls, username=out.username,
+                         password=out.password, timeout=out.timeout, ssl_context=context)

@@ -81,7 +81,7 @@ async def smtp_service(ctx: Context) -> None:
     intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
     await intake.start()
     await ctx.stopping.wait()
-    await intake.stop(grace=float(ctx.app.config.get("smtp", "shutdown_grace")))
+    await intake.stop(grace=ctx.app.settings.smtp.shutdown_grace)
 
 
 async def imap_service(ctx: Context) -> None:
@@ -92,7 +92,7 @@ async def imap_service(ctx: Context) -> None:
 
 async def processing_service(ctx: Context) -> None:
     """Parse and hand on stored-but-new messages: at start (what a crash left), on wake, and by poll."""
-    interval = float(ctx.app.config.get("serve", "poll_interval"))
+    interval = ctx.app.settings.serve.poll_interval
     backoff = 1.0
     while True:
         ctx.wakeup.clear()
@@ -123,7 +123,7 @@ def _process_some(ctx: Context, limit: int = 100) -> int:
     done = 0
     while done < limit:
         with ctx.gate.work():
-            if not process_pending(ctx.app.engine, ctx.app.now(), limit=1):
+            if not process_pending(ctx.app, ctx.app.now(), limit=1):
                 break
         done += 1
     return done
@@ -141,15 +141,13 @@ async def outbox_service(ctx: Context) -> None:
     """Send what the outbox holds, every `[serve] poll_interval` seconds, and once more at stop."""
     deliver = _outbox_deliver()
     assert deliver is not None
-    from mailbot.outbound import outbox
     from mailbot.outbound.transport import transport_from_config
 
-    outbox.configure(ctx.app.config)
-    transport = transport_from_config(ctx.app.config)
-    interval = float(ctx.app.config.get("serve", "poll_interval"))
+    transport = transport_from_config(ctx.app.settings)
+    interval = ctx.app.settings.serve.poll_interval
     while True:
         try:
-            await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now())
+            await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now(), mail=ctx.app.mail)
         except Exception:  # noqa: BLE001 - a relay outage must not stop the service
             log.exception("outbox delivery failed; will retry")
         if ctx.stopping.is_set():
@@ -158,7 +156,7 @@ async def outbox_service(ctx: Context) -> None:
 
 
 def _imap_configured(app: App) -> bool:
-    return bool(app.config.get("imap", "host"))
+    return bool(app.settings.imap.host)
 
 
 async def scheduler_service(ctx: Context) -> None:
@@ -168,11 +166,11 @@ async def scheduler_service(ctx: Context) -> None:
 
 
 SERVICES: list[Service] = [
-    Service("smtp", smtp_service, enabled=lambda app: bool(app.config.get("smtp", "listen"))),
+    Service("smtp", smtp_service, enabled=lambda app: app.settings.smtp.listen is not None),
     Service("imap", imap_service, enabled=_imap_configured),
     Service("processing", processing_service, stage="work"),
     Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
-    Service("scheduler", scheduler_service, stage="work", enabled=lambda app: bool(app.config.get("schedule", "enabled"))),
+    Service("scheduler", scheduler_service, stage="work", enabled=lambda app: app.settings.schedule.enabled),
 ]
 
 

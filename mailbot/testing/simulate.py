@@ -1,7 +1,7 @@
 """A simulated week of tracebacks, replayed through the real desk and scheduler in seconds.
 
 The tests and `docs/make_digest_screenshot.py` use it. Tracebacks are opened with the
-desk (`mailbot.workflow.open_traceback`, which queues the request notices); carriers answer
+desk (`mailbot.desk.workflow.open_traceback`, which queues the request notices); carriers answer
 by email: each answer is a real reply to the notice the carrier got (its Reply-To,
 subject and In-Reply-To), stored and processed by the live pipeline, so the reply
 parser and the desk decide what it means. Between events the scheduler's `run_due`
@@ -25,7 +25,7 @@ import email
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from mailbot.desk import inbound, providers, workflow  # noqa: F401 - inbound registers the desk handler
+from mailbot.desk import providers, workflow
 
 from mailbot.intake import pipeline
 from mailbot.app import App
@@ -101,7 +101,7 @@ def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event
 
     def run(app: App, world: World) -> None:
         with session_scope(app.engine) as session:
-            row = workflow.open_traceback(session, provider_name=PROVIDERS[provider], campaign=campaign, now=at,
+            row = workflow.open_traceback(app, session, provider_name=PROVIDERS[provider], campaign=campaign, now=at,
                                       call_time=at - timedelta(days=1), called="+12025550143",
                                       caller="+18885550100", description=f"{campaign} robocall")
             world.tracebacks[tb] = row.id
@@ -143,7 +143,7 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
         recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
         pipeline.receive(app.engine, Arrival(source="smtp", source_key=uuid.uuid4().hex, origin="smtp",
                                              raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw), at)
-        pipeline.process_pending(app.engine, at)
+        pipeline.process_pending(app, at)
         with session_scope(app.engine) as session:
             got = session.get(Hop, hop_id).outcome
         expected = None if outcome == "other" else outcome  # "other" leaves the hop open, for a human
@@ -187,7 +187,6 @@ def week() -> list[Event]:
 def run_week(app: App, step: timedelta = timedelta(minutes=30), until: datetime = DIGEST_AT,
              events: list[Event] | None = None) -> World:
     """Create the providers, then replay the week's events with the scheduler ticking in between."""
-    workflow.configure(app.config)
     with session_scope(app.engine) as session:
         world = World(providers=add_providers(session), tracebacks={}, hops={})
     pending = list(week() if events is None else events)

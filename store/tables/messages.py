@@ -42,6 +42,7 @@ class Message(SQLModel, table=True):
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     incident_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parsed_at: datetime | None = Field(default=None, sa_column=_utc())
+    disposition: str | None = Field(default=None, max_length=32)  # the desk rule that fired on live mail
 
 
 class MessageKey(SQLModel, table=True):

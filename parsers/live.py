@@ -1,0 +1,50 @@
+"""What the desk needs of a live message, read once while it is parsed.
+
+Only live mail gets these (`parse_message(raw, live=True)`): stripping a reply's quotes
+is the slowest step of parsing, and an archive import never answers anything.
+"""
+
+from __future__ import annotations
+
+import email.message
+import re
+
+from mailbot.parsers import reply
+from mailbot.parsers.mime import addresses, header_text
+from mailbot.parsers.subject import bare
+from mailbot.domain.records import Kind, LiveFacts, ReplyResult
+
+# Where a signed reply token may be: the address the reply was sent to.
+TOKEN_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+_PRECEDENCE = re.compile(r"^\s*(bulk|junk|list|auto_reply)\b", re.I)
+_AUTOMATIC_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Mailbot-Notice", "List-Id")
+_FINAL_RECIPIENT = re.compile(r"^(?:final|original)-recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?", re.I | re.M)
+_MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
+
+
+def is_automatic(msg: email.message.Message, kind: Kind) -> bool:
+    """Mail no person wrote, never to be answered: an auto-reply, or RFC 3834 and the common vendor headers.
+
+    Wider than the classifier's auto-reply kind on purpose: a list or bulk message, or an
+    `Auto-Submitted: auto-generated` one, is not an auto-reply but is not to be answered either.
+    """
+    auto = header_text(msg, "Auto-Submitted").lower()
+    return kind == Kind.AUTO_REPLY or (bool(auto) and not auto.startswith("no")) \
+        or bool(_PRECEDENCE.match(header_text(msg, "Precedence"))) \
+        or any(header_text(msg, name) for name in _AUTOMATIC_HEADERS)
+
+
+def read(msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str,
+         parsed_reply: ReplyResult | None) -> LiveFacts:
+    automatic = is_automatic(msg, kind)
+    common = {"bare_subject": bare(subject), "is_automatic": automatic,
+              "token_addresses": addresses(msg, *TOKEN_HEADERS)}
+    if kind == Kind.BOUNCE:
+        failed = _FINAL_RECIPIENT.findall(text + "\n" + raw.decode("utf-8", "replace"))
+        return LiveFacts(**common, failed_recipients=tuple(dict.fromkeys(a.lower() for a in failed)),
+                         quoted_message_ids=tuple(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)))
+    if automatic:
+        return LiveFacts(**common)  # never answered: its words are not read
+    # A reply's own words were stripped when it was parsed; other kinds are stripped here.
+    own = parsed_reply.text if parsed_reply is not None else reply.strip_quoted(text)
+    return LiveFacts(**common, own_text=own, answers=reply.answers(own, ()))
