@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mailbot.domain.vocabulary import HopOutcome
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///var/mailbot.sqlite3"},
     "paths": {"sample": "fixtures/emails"},
@@ -32,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "escalate_after": 3,
         "status_window_days": 60,
         "red_same_campaign_days": 10,
-        "status_labels": ["us_origin", "international_origin", "us_poe", "no_response"],
+        "status_labels": ["us_origin", "international_origin", "us_poe", HopOutcome.NO_RESPONSE],
         "digest_time": "07:00",
         "tick_seconds": 60,
         "enabled": True,  # run the scheduler inside `mailbot serve`

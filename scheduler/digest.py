@@ -27,8 +27,9 @@ from mailbot.templates import TEMPLATES_DIR
 from mailbot.app import App
 from mailbot.domain.calendar import BusinessCalendar, as_utc
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.vocabulary import HopOutcome, MessageStatus
 from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
-from mailbot.store.tables.messages import CampaignName, Incident, Message, MessageStatus
+from mailbot.store.tables.messages import CampaignName, Incident, Message
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 
 TEMPLATES = TEMPLATES_DIR
@@ -104,7 +105,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     closed = aliased(Traceback)
     for hop, closed_at in session.execute(
             select(Hop, closed.closed_at).join(closed, closed.id == Hop.traceback_id)
-            .where(Hop.outcome == "no_response", closed.closed_at > since, closed.closed_at <= now)
+            .where(Hop.outcome == HopOutcome.NO_RESPONSE, closed.closed_at > since, closed.closed_at <= now)
             .order_by(Hop.traceback_id)):
         digest.overdue.append({"traceback": hop.traceback_id, "provider": names[hop.provider_id],
                                "requested": cal.local(hop.requested_at), "closed": cal.local(closed_at),

@@ -24,9 +24,9 @@ from mailbot.app import App
 from mailbot.config import Config
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.calendar import as_utc
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
-    NO_RESPONSE,
     HopClock,
     Identification,
     Request,
@@ -38,13 +38,13 @@ from mailbot.domain.status_rules import (
     status_change_recipients,
 )
 from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Hop, Provider, Traceback, TracebackStatus
+from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.paths import paths
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
-STATUS_NOTICE = {"YELLOW": "status_yellow", "RED": "status_red"}
+STATUS_NOTICE = {ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW, ProviderStatus.RED: NoticeKind.STATUS_RED}
 ADVISORY_ESCALATION = 6_0001  # pg_advisory_xact_lock key space: one provider's escalation count at a time
 
 
@@ -145,7 +145,7 @@ def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summar
     context = _hop_context(session, hop, tb, downstream, plan.due_at)
     if plan.reminder:
         hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
-        if _send(session, key=f"hop:{hop.id}:reminder:{plan.reminder}", kind="reminder",
+        if _send(session, key=f"hop:{hop.id}:reminder:{plan.reminder}", kind=NoticeKind.REMINDER,
                  provider_id=hop.provider_id, context=context, now=now, hop=hop):
             summary.reminders += 1
     if plan.no_response:
@@ -156,16 +156,16 @@ def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summar
 def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downstream: Hop | None,
                  context: dict[str, Any], now: datetime, summary: Summary) -> None:
     """The hop is silent past its deadline: the traceback ends at this provider."""
-    hop.outcome = NO_RESPONSE
+    hop.outcome = HopOutcome.NO_RESPONSE
     hop.next_reminder_at = None
     if tb.status == TracebackStatus.OPEN:
-        tb.status, tb.result, tb.closed_at = TracebackStatus.CLOSED, NO_RESPONSE, now
+        tb.status, tb.result, tb.closed_at = TracebackStatus.CLOSED, HopOutcome.NO_RESPONSE, now
         session.add(tb)
     summary.no_response += 1
-    _send(session, key=f"hop:{hop.id}:non_responsive:0", kind="non_responsive",
+    _send(session, key=f"hop:{hop.id}:non_responsive:0", kind=NoticeKind.NON_RESPONSIVE,
           provider_id=hop.provider_id, context=context, now=now, hop=hop)
     if downstream is not None:
-        _send(session, key=f"hop:{hop.id}:upstream_not_responded:0", kind="upstream_not_responded",
+        _send(session, key=f"hop:{hop.id}:upstream_not_responded:0", kind=NoticeKind.UPSTREAM_NOT_RESPONDED,
               provider_id=downstream.provider_id, now=now, hop=downstream,
               context={**context, "provider_name": context["downstream_name"],
                        "upstream_name": context["provider_name"], "downstream_name": None})
@@ -185,7 +185,7 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
         if claim(session, key, now, detail=context["provider_name"] or ""):
             on = session.get(Hop, completing)
             letter = _hop_context(session, on, session.get(Traceback, on.traceback_id), None, None)
-            _send(session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=on, context=letter)
+            _send(session, key=key, kind=NoticeKind.ESCALATION, provider_id=hop.provider_id, now=now, hop=on, context=letter)
             summary.escalations += 1
 
 
@@ -230,7 +230,7 @@ def visit_provider(session: Session, rules: Rules, provider_id: int, now: dateti
         summary.status_notices += 1
     # Sent in the same run, well within the 48 hours the process allows.
     for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
-        if _send(session, key=f"status:{change.id}:status_change:{downstream_id}", kind="status_change",
+        if _send(session, key=f"status:{change.id}:status_change:{downstream_id}", kind=NoticeKind.STATUS_CHANGE,
                  provider_id=downstream_id, now=now,
                  context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name,
                           "status": new}):
@@ -244,7 +244,7 @@ def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int
     found = paths(session, recent)
     labels = labels_by_hop(found)
     named = {row.provider_id for rows in found.values() for row in rows if labels[row.hop_id] in rules.status_labels}
-    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != "GREEN"))))
+    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != ProviderStatus.GREEN))))
 
 
 # --- monthly metrics and the digest --------------------------------------------------------
@@ -268,7 +268,7 @@ def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary
         for provider_id, report in reports(session, start, end, rules.calendar.zone):
             key = f"metrics:{provider_id}:{report.period}"
             if claim(session, key, now) and _send(
-                    session, key=key, kind="monthly_metrics", provider_id=provider_id, now=now,
+                    session, key=key, kind=NoticeKind.MONTHLY_METRICS, provider_id=provider_id, now=now,
                     context={"provider_name": report.organization, "metrics": notice_context(report)}):
                 summary.metrics += 1
 

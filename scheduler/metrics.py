@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from mailbot.domain.hop_labels import ORIGINS, US_POE, labels_by_hop
 from mailbot.domain.calendar import as_utc
+from mailbot.domain.vocabulary import HopOutcome
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.paths import paths
 
@@ -29,8 +30,8 @@ OUTCOME_COLUMNS: dict[str, tuple[str, frozenset[str | None]]] = {
     "POE": ("label", frozenset({US_POE})),
     "Downstream": ("outcome", frozenset({"downstream"})),
     "Orig": ("label", ORIGINS),
-    "No Resp": ("outcome", frozenset({"no_response"})),
-    "Not Found": ("outcome", frozenset({"not_found"})),
+    "No Resp": ("outcome", frozenset({HopOutcome.NO_RESPONSE})),
+    "Not Found": ("outcome", frozenset({HopOutcome.NOT_FOUND})),
 }
 YOUR_COLUMNS = ("Total Hops", *OUTCOME_COLUMNS, "Avg Response", "Campaigns")
 UPSTREAM_COLUMNS = ("Provider", "Total Hops", "Open", "POE", "Orig", "No Resp", "Not Found")

@@ -30,12 +30,12 @@ from sqlmodel import Session
 
 from mailbot.parsers import campaigns
 from mailbot.domain.records import SIGHTING_KINDS, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
     Message,
     MessageKey,
-    MessageStatus,
     MetricsReport,
     MetricsRow,
     Reply,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally, apply, clear_derived, message_key, recluster_campaigns
-from mailbot.store.tables.messages import Message, MessageStatus
+from mailbot.store.tables.messages import Message
 
 
 def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:

@@ -8,9 +8,9 @@ import click
 
 from mailbot.outbound import outbox
 from mailbot.app import App
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.transport import transport_from_config
 from mailbot.store.db import session_scope
-from mailbot.store.tables.outbox import OutboxStatus
 
 pass_app = click.make_pass_decorator(App)
 STATUSES = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED)

@@ -17,13 +17,12 @@ from mailbot.intake.pipeline import HANDLERS, Delivery
 from mailbot.parsers import reply as reply_parser
 from mailbot.parsers.mime import body_text, header_text
 from mailbot.domain.records import Kind, ReplyResult
+from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.store.tables.desk import (
     Hop,
     HopMessage,
     ProviderContact,
-    ReviewKind,
     Traceback,
-    TracebackStatus,
 )
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
@@ -50,7 +49,7 @@ def _refuse(session: Session, sender: str | None, now: datetime) -> None:
     """A polite refusal, at most one per sender per day, so two robots cannot loop."""
     if not sender or not providers.valid_address(sender):
         return
-    outbox.enqueue(session, dedupe_key=f"refusal:{sender.lower()}:{now.date().isoformat()}", kind="refusal",
+    outbox.enqueue(session, dedupe_key=f"refusal:{sender.lower()}:{now.date().isoformat()}", kind=NoticeKind.REFUSAL,
                    to=[sender], context={"sender": sender}, now=now)
 
 
@@ -72,7 +71,7 @@ def _status_command(session: Session, sender: str, delivery: Delivery, now: date
         context = hop_context(session, hop)
         requests.append({"traceback_id": context["traceback_id"], "call": context["call"],
                          "requested_at": hop.requested_at, "downstream_name": context["downstream_name"]})
-    outbox.enqueue(session, dedupe_key=f"status:{delivery.pk}", kind="status_list", to=[sender],
+    outbox.enqueue(session, dedupe_key=f"status:{delivery.pk}", kind=NoticeKind.STATUS_LIST, to=[sender],
                    context={"provider_name": provider.name, "open_requests": requests}, now=now,
                    in_reply_to=delivery.parsed.envelope.message_id)
 

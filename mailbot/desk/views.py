@@ -9,13 +9,13 @@ from typing import Any
 from sqlmodel import Session, select
 
 from mailbot.domain.hop_labels import labels_by_hop
+from mailbot.domain.vocabulary import TracebackStatus
 from mailbot.store.tables.desk import (
     Hop,
     HopMessage,
     Provider,
     Review,
     Traceback,
-    TracebackStatus,
 )
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.paths import paths

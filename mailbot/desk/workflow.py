@@ -30,14 +30,12 @@ from mailbot.domain import tokens
 from mailbot.config import Config
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, Rules, plan_hop
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackStatus
 from mailbot.store.tables.desk import (
     Hop,
-    HopOutcome,
     Provider,
     Review,
-    ReviewKind,
     Traceback,
-    TracebackStatus,
 )
 
 # Answers that end a traceback, and the result they leave on it.
@@ -134,7 +132,7 @@ def _open_hop(session: Session, tb: Traceback, provider: Provider, now: datetime
               due_at=due, next_reminder_at=remind)
     session.add(hop)
     session.flush()
-    kind = "request" if provider.known else "first_contact"
+    kind = NoticeKind.REQUEST if provider.known else NoticeKind.FIRST_CONTACT
     send_hop_notice(session, hop, kind, now, sequence=1, extra={"deadline": due})
     provider.known = True
     return hop
@@ -215,7 +213,7 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
         question = "you dispute the request; please tell us where the call came from" \
             if answer.outcome == HopOutcome.DISPUTE else None
         hop.clarifications_sent += 1
-        send_hop_notice(session, hop, "clarification", now, sequence=message_pk, in_reply_to=in_reply_to,
+        send_hop_notice(session, hop, NoticeKind.CLARIFICATION, now, sequence=message_pk, in_reply_to=in_reply_to,
               extra={"question": question})
         return
     hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
@@ -223,7 +221,7 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
         answer.customer_name
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
-    send_hop_notice(session, hop, "acknowledgement", now, sequence=message_pk, in_reply_to=in_reply_to,
+    send_hop_notice(session, hop, NoticeKind.ACKNOWLEDGEMENT, now, sequence=message_pk, in_reply_to=in_reply_to,
           extra={"recorded": recorded})
     if answer.outcome in ENDINGS:
         if answer.outcome == HopOutcome.ORIGIN:

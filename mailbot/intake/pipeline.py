@@ -19,9 +19,10 @@ from sqlmodel import Session
 
 from mailbot.parsers.message import parse_message
 from mailbot.domain.records import ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
-from mailbot.store.tables.messages import Message, MessageStatus
+from mailbot.store.tables.messages import Message
 
 
 class StoreUnavailable(Exception):

@@ -42,10 +42,11 @@ from sqlmodel import Session
 
 from mailbot import config as config_module
 from mailbot.config import Config
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
 from mailbot.store.db import session_scope
-from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient, OutboxStatus
+from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
 SEND_LEASE = timedelta(minutes=10)

@@ -40,14 +40,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from mailbot.domain.vocabulary import NoticeKind
 from mailbot.templates import TEMPLATES_DIR
 
 TEMPLATES = TEMPLATES_DIR / "notices"
-KINDS = (
-    "first_contact", "request", "reminder", "acknowledgement", "clarification", "upstream_not_responded",
-    "non_responsive", "escalation", "status_yellow", "status_red", "status_change", "comment_relay",
-    "status_list", "refusal", "monthly_metrics",
-)
+KINDS = tuple(NoticeKind)
 CONTEXT_KEYS = (
     "traceback_id", "provider_name", "call", "downstream_name", "upstream_name", "recorded", "question",
     "status", "open_requests", "comment", "deadline", "sender", "desk_name", "metrics",
