@@ -11,6 +11,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from mailbot.config import Config
+from mailbot.domain.timeutil import parse_instant
 from mailbot.store.db import make_engine
 from mailbot.store.schema import SchemaMismatch, ensure_schema
 
@@ -20,10 +21,7 @@ def parse_now(value: str | None) -> datetime | None:
 
     Converted because the store keeps UTC: SQLite drops the offset of whatever it is given.
     """
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_instant(value) if value else None
 
 
 @dataclass

@@ -16,14 +16,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from mailbot.app import App
 from mailbot.config import Config
 from mailbot.domain.hop_labels import labels_by_hop
-from mailbot.domain.calendar import as_utc
+from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
@@ -38,6 +38,7 @@ from mailbot.domain.status_rules import (
     status_change_recipients,
 )
 from mailbot.store.db import session_scope
+from mailbot.store.dialect import LockSpace, advisory_xact_lock, skip_locked
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.paths import paths
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
@@ -45,7 +46,6 @@ from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 STATUS_NOTICE = {ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW, ProviderStatus.RED: NoticeKind.STATUS_RED}
-ADVISORY_ESCALATION = 6_0001  # pg_advisory_xact_lock key space: one provider's escalation count at a time
 
 
 @dataclass
@@ -71,13 +71,6 @@ def claim(session: Session, key: str, now: datetime, detail: str = "") -> bool:
     taken = insert_ignore(session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}],
                           keys=["key"], returning="key")
     return taken[0] is not None
-
-
-def _locked(session: Session, query: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        # Another instance holding this row is doing its work: skip it rather than wait.
-        return query.with_for_update(skip_locked=True)
-    return query
 
 
 def _send(session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any], now: datetime,
@@ -133,13 +126,13 @@ def due_hop_ids(session: Session, now: datetime) -> list[int]:
 
 
 def visit_hop(session: Session, rules: Rules, hop_id: int, now: datetime, summary: Summary) -> None:
-    hop = session.scalars(_locked(session, _open_hops().where(Hop.id == hop_id))).first()
+    hop = session.scalars(skip_locked(_open_hops().where(Hop.id == hop_id), session)).first()
     if hop is None:
         return  # answered meanwhile, or another instance holds it
-    answered = as_utc(hop.answered_at) if hop.answered_at else None
-    plan = plan_hop(rules, HopClock(as_utc(hop.requested_at), answered, hop.reminders_sent), now)
-    hop.due_at = as_utc(plan.due_at)
-    hop.next_reminder_at = as_utc(plan.next_reminder_at) if plan.next_reminder_at else None
+    answered = utc(hop.answered_at) if hop.answered_at else None
+    plan = plan_hop(rules, HopClock(utc(hop.requested_at), answered, hop.reminders_sent), now)
+    hop.due_at = utc(plan.due_at)
+    hop.next_reminder_at = utc(plan.next_reminder_at) if plan.next_reminder_at else None
     tb = session.get(Traceback, hop.traceback_id)
     downstream = _downstream(session, hop)
     context = _hop_context(session, hop, tb, downstream, plan.due_at)
@@ -170,14 +163,12 @@ def _no_response(session: Session, rules: Rules, hop: Hop, tb: Traceback, downst
               context={**context, "provider_name": context["downstream_name"],
                        "upstream_name": context["provider_name"], "downstream_name": None})
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        # Two hops of one provider may fall silent at once in two instances: taking turns
-        # per provider makes the second see the first's no_response, so a run of K
-        # silences earns one letter, as it would in one process. An advisory lock, not the
-        # provider's row: a row lock here deadlocked between two serve instances.
-        session.execute(text("SELECT pg_advisory_xact_lock(:space, :provider)"),
-                        {"space": ADVISORY_ESCALATION, "provider": hop.provider_id})
-    requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
+    # Two hops of one provider may fall silent at once in two instances: taking turns
+    # per provider makes the second see the first's no_response, so a run of K
+    # silences earns one letter, as it would in one process. An advisory lock, not the
+    # provider's row: a row lock here deadlocked between two serve instances.
+    advisory_xact_lock(session, LockSpace.ESCALATION, hop.provider_id)
+    requests = [Request(h_id, utc(at), outcome) for h_id, at, outcome in session.execute(
         select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
     for completing in escalation_due(rules, requests):
         key = f"provider:{hop.provider_id}:escalation:{completing}"
@@ -199,7 +190,7 @@ def _identifications(session: Session, rules: Rules, provider_id: int) -> list[I
     rows = session.execute(
         select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
         .join(Traceback, Traceback.id == Hop.traceback_id).where(Hop.provider_id == provider_id))
-    return [Identification(campaign or "", as_utc(requested), as_utc(answered or due or requested))
+    return [Identification(campaign or "", utc(requested), utc(answered or due or requested))
             for hop_id, requested, answered, due, campaign in rows
             if requested and labels.get(hop_id) in rules.status_labels]
 
@@ -208,11 +199,11 @@ def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     down = aliased(Hop)
     rows = session.execute(select(down.provider_id, Hop.requested_at)
                            .join(down, down.id == Hop.downstream_hop_id).where(Hop.provider_id == provider_id))
-    return [TrafficLink(downstream_id, provider_id, as_utc(at)) for downstream_id, at in rows if at]
+    return [TrafficLink(downstream_id, provider_id, utc(at)) for downstream_id, at in rows if at]
 
 
 def visit_provider(session: Session, rules: Rules, provider_id: int, now: datetime, summary: Summary) -> None:
-    provider = session.scalars(_locked(session, select(Provider).where(Provider.id == provider_id))).first()
+    provider = session.scalars(skip_locked(select(Provider).where(Provider.id == provider_id), session)).first()
     if provider is None:
         return
     new = provider_status(rules, _identifications(session, rules, provider_id), now)
@@ -313,7 +304,7 @@ def deliver(app: App) -> int:
 def run_due(app: App, *, digest: bool = True) -> Summary:
     """Everything due at `app.now()`, once. Safe to run from several processes at once."""
     configure_outbox(app)
-    now = as_utc(app.now())  # the store keeps UTC (SQLite compares it as text)
+    now = utc(app.now())  # the store keeps UTC (SQLite compares it as text)
     rules = rules_of(app)
     summary = Summary()
     with session_scope(app.engine) as session:

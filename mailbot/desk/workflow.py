@@ -31,6 +31,7 @@ from mailbot.config import Config
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, Rules, plan_hop
 from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackStatus
+from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
     Provider,
@@ -247,11 +248,6 @@ def apply_answer(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
 # --- what a human decides ------------------------------------------------------------------
 
 
-def _last_hop(session: Session, tb: Traceback) -> Hop | None:
-    return session.exec(select(Hop).where(Hop.traceback_id == tb.id)
-                        .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
-
-
 def _open_tb(session: Session, traceback_id: int) -> Traceback:
     tb = session.get(Traceback, traceback_id)
     if tb is None:
@@ -269,7 +265,7 @@ def forward(session: Session, traceback_id: int, provider_name: str, now: dateti
         raise DeskError(f"no provider named {provider_name!r} in the directory; add it with `mailbot providers add`")
     if not providers.notice_addresses(session, match.provider.id):
         raise DeskError(f"provider {match.provider.name!r} has no deliverable contact address")
-    last = _last_hop(session, tb)
+    last = last_hop(session, tb.id)
     if last is not None and last.answered_at is None:
         last.outcome, last.answered_at, last.evidence = HopOutcome.UPSTREAM, now, "recorded by staff"
     if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
@@ -284,7 +280,7 @@ def close(session: Session, traceback_id: int, result: str, now: datetime) -> Tr
     label = result.strip().lower()
     if not re.fullmatch(r"[a-z_]{2,16}", label):
         raise DeskError(f"a result is a short label such as origin, not_found, no_response; not {result!r}")
-    last = _last_hop(session, tb)
+    last = last_hop(session, tb.id)
     if last is not None and last.answered_at is None:
         last.outcome, last.answered_at, last.evidence = label, now, "recorded by staff"
     close_traceback(tb, label, now)
