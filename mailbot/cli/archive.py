@@ -18,7 +18,6 @@ from mailbot.store.ingest import Tally
 from mailbot.store.tables.messages import Message
 
 
-
 def print_summary(tally: Tally) -> None:
     click.echo(f"messages read: {tally.stored + tally.skipped} (stored {tally.stored}, "
                f"already stored {tally.skipped})")

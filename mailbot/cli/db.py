@@ -12,7 +12,6 @@ from mailbot.store import schema
 from mailbot.store.db import make_engine
 
 
-
 @click.group()
 def db() -> None:
     """Schema migrations (Alembic) for SQLite and PostgreSQL."""

@@ -16,7 +16,6 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
 
 
-
 @click.group("providers")
 def providers_group() -> None:
     """The directory of providers: who gets notices, and who may answer them."""

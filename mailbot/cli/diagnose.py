@@ -17,7 +17,6 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Message
 
 
-
 def describe(raw: bytes) -> dict[str, object]:
     """mail-parser's view of a raw message: MIME defects and the delivery hops."""
     import mailparser  # only when asked: importing and running it is the slow part
