@@ -10,6 +10,7 @@ import click
 from mailbot.desk import providers, views, workflow
 from mailbot.app import App
 from mailbot.domain.timeutil import parse_instant
+from mailbot.domain.vocabulary import ProviderStatus
 from mailbot.cli._common import pass_app
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
@@ -27,7 +28,7 @@ def providers_group() -> None:
               "later ones are backups. Repeatable.")
 @click.option("--alias", "aliases", multiple=True, help="Another name the provider goes by. Repeatable.")
 @click.option("--domain", "domains", multiple=True, help="A domain whose every address may answer. Repeatable.")
-@click.option("--status", type=click.Choice(["GREEN", "YELLOW", "RED"], case_sensitive=False))
+@click.option("--status", type=click.Choice([status.value for status in ProviderStatus], case_sensitive=False))
 @click.option("--foreign/--domestic", default=None, help="Not a U.S. provider (as the FCC's Robocall Mitigation "
               "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.")
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")

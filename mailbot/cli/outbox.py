@@ -14,7 +14,8 @@ from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.transport import transport_from_config
 from mailbot.store.db import session_scope
 
-STATUSES = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED)
+# The stored words: click would offer an Enum's member names instead.
+STATUSES = tuple(status.value for status in OutboxStatus)
 
 
 @click.group("outbox")
