@@ -26,7 +26,7 @@ from mailbot import config  # noqa: E402
 from mailbot.app import App, build_app  # noqa: E402
 from mailbot.scheduler import jobs  # noqa: E402
 from mailbot.testing import simulate
-from mailbot.domain.calendar import as_utc  # noqa: E402
+from mailbot.domain.timeutil import utc as as_utc  # noqa: E402
 from mailbot.store.db import session_scope  # noqa: E402
 from mailbot.store.tables.desk import Hop, Traceback  # noqa: E402
 

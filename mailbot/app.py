@@ -22,6 +22,7 @@ from mailbot.config import Settings
 from mailbot.desk import inbound
 from mailbot.domain import tokens
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.timeutil import parse_instant
 from mailbot.outbound.outbox import MailSettings
 from mailbot.store.db import make_engine
 from mailbot.store.schema import SchemaMismatch, ensure_schema
@@ -35,10 +36,7 @@ def parse_now(value: str | None) -> datetime | None:
 
     Converted because the store keeps UTC: SQLite drops the offset of whatever it is given.
     """
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_instant(value) if value else None
 
 
 @dataclass(frozen=True)

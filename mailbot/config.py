@@ -26,6 +26,8 @@ import holidays
 from mailbot.domain.calendar import WEEKDAYS
 from mailbot.domain.status_rules import Rules
 
+from mailbot.domain.vocabulary import HopOutcome
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "database": {"url": "sqlite:///var/mailbot.sqlite3"},
     "paths": {"sample": "fixtures/emails"},
@@ -50,7 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "escalate_after": 3,
         "status_window_days": 60,
         "red_same_campaign_days": 10,
-        "status_labels": ["us_origin", "international_origin", "us_poe", "no_response"],
+        "status_labels": ["us_origin", "international_origin", "us_poe", HopOutcome.NO_RESPONSE],
         "digest_time": "07:00",
         "tick_seconds": 60,
         "enabled": True,  # run the scheduler inside `mailbot serve`

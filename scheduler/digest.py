@@ -27,10 +27,12 @@ from mailbot.templates import TEMPLATES_DIR
 from mailbot.app import App
 from mailbot.desk import notices
 from mailbot.outbound import outbox
-from mailbot.domain.calendar import BusinessCalendar, as_utc
+from mailbot.domain.calendar import BusinessCalendar
+from mailbot.domain.timeutil import utc
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.vocabulary import HopOutcome, MessageStatus
 from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
-from mailbot.store.tables.messages import CampaignName, Incident, Message, MessageStatus
+from mailbot.store.tables.messages import CampaignName, Incident, Message
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 
 TEMPLATES = TEMPLATES_DIR
@@ -79,8 +81,8 @@ def window_start(cal: BusinessCalendar, now: datetime, digest_time: time) -> dat
 def collect(session: Session, rules: Rules, now: datetime, since: datetime | None = None) -> Digest:
     """The digest's sections; "recent" means since `since` (default: a day ago)."""
     cal = rules.calendar
-    now = as_utc(now)  # query parameters in UTC: SQLite compares stored times as text
-    since = as_utc(since) if since else now - RECENT
+    now = utc(now)  # query parameters in UTC: SQLite compares stored times as text
+    since = utc(since) if since else now - RECENT
     names = dict(session.execute(select(Provider.id, Provider.name)).all())
     digest = Digest(day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone),
                     since=cal.local(since))
@@ -106,7 +108,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     closed = aliased(Traceback)
     for hop, closed_at in session.execute(
             select(Hop, closed.closed_at).join(closed, closed.id == Hop.traceback_id)
-            .where(Hop.outcome == "no_response", closed.closed_at > since, closed.closed_at <= now)
+            .where(Hop.outcome == HopOutcome.NO_RESPONSE, closed.closed_at > since, closed.closed_at <= now)
             .order_by(Hop.traceback_id)):
         digest.overdue.append({"traceback": hop.traceback_id, "provider": names[hop.provider_id],
                                "requested": cal.local(hop.requested_at), "closed": cal.local(closed_at),
@@ -157,7 +159,7 @@ def top_campaigns(session: Session, limit: int = TOP_CAMPAIGNS) -> list[tuple[st
 def slowest_providers(session: Session, cal: BusinessCalendar, names: dict[int, str], now: datetime,
                       limit: int = SLOWEST) -> list[dict[str, Any]]:
     """Mean business hours to answer, over hops answered in the last 30 days."""
-    now = as_utc(now)
+    now = utc(now)
     spent: dict[int, list[float]] = {}
     for provider_id, requested, answered in session.execute(
             select(Hop.provider_id, Hop.requested_at, Hop.answered_at)

@@ -16,17 +16,17 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from mailbot.app import App
 from mailbot.desk import notices, providers
 from mailbot.domain.hop_labels import labels_by_hop
-from mailbot.domain.calendar import as_utc
+from mailbot.domain.timeutil import utc
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
-    NO_RESPONSE,
     HopClock,
     Identification,
     Request,
@@ -38,7 +38,8 @@ from mailbot.domain.status_rules import (
     status_change_recipients,
 )
 from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Hop, Provider, Traceback, TracebackStatus
+from mailbot.store.dialect import LockSpace, advisory_xact_lock, skip_locked
+from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.paths import paths
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 from mailbot.outbound import outbox
@@ -46,8 +47,7 @@ from mailbot.outbound.transport import transport_from_config
 from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
-STATUS_NOTICE = {"YELLOW": "status_yellow", "RED": "status_red"}
-ADVISORY_ESCALATION = 6_0001  # pg_advisory_xact_lock key space: one provider's escalation count at a time
+STATUS_NOTICE = {ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW, ProviderStatus.RED: NoticeKind.STATUS_RED}
 
 
 @dataclass
@@ -69,13 +69,6 @@ def claim(session: Session, key: str, now: datetime, detail: str = "") -> bool:
     taken = insert_ignore(session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}],
                           keys=["key"], returning="key")
     return taken[0] is not None
-
-
-def _locked(session: Session, query: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        # Another instance holding this row is doing its work: skip it rather than wait.
-        return query.with_for_update(skip_locked=True)
-    return query
 
 
 def _send(app: App, session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any],
@@ -114,19 +107,19 @@ def due_hop_ids(session: Session, now: datetime) -> list[int]:
 def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: Summary) -> None:
     """One open hop: its reminder if one is due, or no_response past its deadline."""
     rules = app.rules
-    hop = session.scalars(_locked(session, _open_hops().where(Hop.id == hop_id))).first()
+    hop = session.scalars(skip_locked(_open_hops().where(Hop.id == hop_id), session)).first()
     if hop is None:
         return  # answered meanwhile, or another instance holds it
-    answered = as_utc(hop.answered_at) if hop.answered_at else None
-    plan = plan_hop(rules, HopClock(as_utc(hop.requested_at), answered, hop.reminders_sent), now)
-    hop.due_at = as_utc(plan.due_at)
-    hop.next_reminder_at = as_utc(plan.next_reminder_at) if plan.next_reminder_at else None
+    answered = utc(hop.answered_at) if hop.answered_at else None
+    plan = plan_hop(rules, HopClock(utc(hop.requested_at), answered, hop.reminders_sent), now)
+    hop.due_at = utc(plan.due_at)
+    hop.next_reminder_at = utc(plan.next_reminder_at) if plan.next_reminder_at else None
     tb = session.get(Traceback, hop.traceback_id)
     downstream = _downstream(session, hop)
     context = {**notices.hop_context(session, hop), "deadline": plan.due_at}
     if plan.reminder:
         hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
-        if _send(app, session, key=notices.hop_key(hop.id, "reminder", plan.reminder), kind="reminder",
+        if _send(app, session, key=notices.hop_key(hop.id, NoticeKind.REMINDER, plan.reminder), kind=NoticeKind.REMINDER,
                  provider_id=hop.provider_id, context=context, now=now, hop=hop):
             summary.reminders += 1
     if plan.no_response:
@@ -137,28 +130,27 @@ def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: S
 def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream: Hop | None,
                  context: dict[str, Any], now: datetime, summary: Summary) -> None:
     """The hop is silent past its deadline: the traceback ends at this provider."""
-    hop.outcome = NO_RESPONSE
+    hop.outcome = HopOutcome.NO_RESPONSE
     hop.next_reminder_at = None
     if tb.status == TracebackStatus.OPEN:
-        notices.close_traceback(tb, NO_RESPONSE, now)
+        notices.close_traceback(tb, HopOutcome.NO_RESPONSE, now)
         session.add(tb)
     summary.no_response += 1
-    _send(app, session, key=notices.hop_key(hop.id, "non_responsive", 0), kind="non_responsive",
+    _send(app, session, key=notices.hop_key(hop.id, NoticeKind.NON_RESPONSIVE, 0), kind=NoticeKind.NON_RESPONSIVE,
           provider_id=hop.provider_id, context=context, now=now, hop=hop)
     if downstream is not None:
-        _send(app, session, key=notices.hop_key(hop.id, "upstream_not_responded", 0), kind="upstream_not_responded",
+        _send(app, session, key=notices.hop_key(hop.id, NoticeKind.UPSTREAM_NOT_RESPONDED, 0),
+              kind=NoticeKind.UPSTREAM_NOT_RESPONDED,
               provider_id=downstream.provider_id, now=now, hop=downstream,
               context={**context, "provider_name": context["downstream_name"],
                        "upstream_name": context["provider_name"], "downstream_name": None})
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        # Two hops of one provider may fall silent at once in two instances: taking turns
-        # per provider makes the second see the first's no_response, so a run of K
-        # silences earns one letter, as it would in one process. An advisory lock, not the
-        # provider's row: a row lock here deadlocked between two serve instances.
-        session.execute(text("SELECT pg_advisory_xact_lock(:space, :provider)"),
-                        {"space": ADVISORY_ESCALATION, "provider": hop.provider_id})
-    requests = [Request(h_id, as_utc(at), outcome) for h_id, at, outcome in session.execute(
+    # Two hops of one provider may fall silent at once in two instances: taking turns
+    # per provider makes the second see the first's no_response, so a run of K
+    # silences earns one letter, as it would in one process. An advisory lock, not the
+    # provider's row: a row lock here deadlocked between two serve instances.
+    advisory_xact_lock(session, LockSpace.ESCALATION, hop.provider_id)
+    requests = [Request(h_id, utc(at), outcome) for h_id, at, outcome in session.execute(
         select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
     for completing in escalation_due(app.rules, requests):
         key = notices.escalation_key(hop.provider_id, completing)
@@ -167,7 +159,8 @@ def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream
             on = session.get(Hop, completing)
             # The letter is about the provider's record, not one call's path: no downstream, no deadline.
             letter = {**notices.hop_context(session, on, with_downstream=False), "deadline": None}
-            _send(app, session, key=key, kind="escalation", provider_id=hop.provider_id, now=now, hop=on, context=letter)
+            _send(app, session, key=key, kind=NoticeKind.ESCALATION, provider_id=hop.provider_id, now=now, hop=on,
+                  context=letter)
             summary.escalations += 1
 
 
@@ -181,7 +174,7 @@ def _identifications(session: Session, rules: Rules, provider_id: int) -> list[I
     rows = session.execute(
         select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
         .join(Traceback, Traceback.id == Hop.traceback_id).where(Hop.provider_id == provider_id))
-    return [Identification(campaign or "", as_utc(requested), as_utc(answered or due or requested))
+    return [Identification(campaign or "", utc(requested), utc(answered or due or requested))
             for hop_id, requested, answered, due, campaign in rows
             if requested and labels.get(hop_id) in rules.status_labels]
 
@@ -190,12 +183,12 @@ def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     down = aliased(Hop)
     rows = session.execute(select(down.provider_id, Hop.requested_at)
                            .join(down, down.id == Hop.downstream_hop_id).where(Hop.provider_id == provider_id))
-    return [TrafficLink(downstream_id, provider_id, as_utc(at)) for downstream_id, at in rows if at]
+    return [TrafficLink(downstream_id, provider_id, utc(at)) for downstream_id, at in rows if at]
 
 
 def visit_provider(app: App, session: Session, provider_id: int, now: datetime, summary: Summary) -> None:
     rules = app.rules
-    provider = session.scalars(_locked(session, select(Provider).where(Provider.id == provider_id))).first()
+    provider = session.scalars(skip_locked(select(Provider).where(Provider.id == provider_id), session)).first()
     if provider is None:
         return
     new = provider_status(rules, _identifications(session, rules, provider_id), now)
@@ -213,8 +206,8 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
         summary.status_notices += 1
     # Sent in the same run, well within the 48 hours the process allows.
     for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
-        if _send(app, session, key=notices.status_change_key(change.id, "status_change", downstream_id),
-                 kind="status_change",
+        if _send(app, session, key=notices.status_change_key(change.id, NoticeKind.STATUS_CHANGE, downstream_id),
+                 kind=NoticeKind.STATUS_CHANGE,
                  provider_id=downstream_id, now=now,
                  context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name,
                           "status": new}):
@@ -228,7 +221,7 @@ def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int
     found = paths(session, recent)
     labels = labels_by_hop(found)
     named = {row.provider_id for rows in found.values() for row in rows if labels[row.hop_id] in rules.status_labels}
-    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != "GREEN"))))
+    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != ProviderStatus.GREEN))))
 
 
 # --- monthly metrics and the digest --------------------------------------------------------
@@ -248,7 +241,7 @@ def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary
         for provider_id, report in reports(session, start, end, rules.calendar.zone):
             key = notices.metrics_key(provider_id, report.period)
             if claim(session, key, now) and _send(
-                    app, session, key=key, kind="monthly_metrics", provider_id=provider_id, now=now,
+                    app, session, key=key, kind=NoticeKind.MONTHLY_METRICS, provider_id=provider_id, now=now,
                     context={"provider_name": report.organization, "metrics": notice_context(report)}):
                 summary.metrics += 1
 
@@ -276,7 +269,7 @@ def deliver(app: App) -> int:
 
 def run_due(app: App, *, digest: bool = True) -> Summary:
     """Everything due at `app.now()`, once. Safe to run from several processes at once."""
-    now = as_utc(app.now())  # the store keeps UTC (SQLite compares it as text)
+    now = utc(app.now())  # the store keeps UTC (SQLite compares it as text)
     rules = app.rules
     summary = Summary()
     with session_scope(app.engine) as session:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from mailbot.domain.hop_labels import ORIGINS, US_POE, labels_by_hop
-from mailbot.domain.calendar import as_utc
+from mailbot.domain.timeutil import utc
+from mailbot.domain.vocabulary import HopOutcome
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.paths import paths
 
@@ -29,8 +30,8 @@ OUTCOME_COLUMNS: dict[str, tuple[str, frozenset[str | None]]] = {
     "POE": ("label", frozenset({US_POE})),
     "Downstream": ("outcome", frozenset({"downstream"})),
     "Orig": ("label", ORIGINS),
-    "No Resp": ("outcome", frozenset({"no_response"})),
-    "Not Found": ("outcome", frozenset({"not_found"})),
+    "No Resp": ("outcome", frozenset({HopOutcome.NO_RESPONSE})),
+    "Not Found": ("outcome", frozenset({HopOutcome.NOT_FOUND})),
 }
 YOUR_COLUMNS = ("Total Hops", *OUTCOME_COLUMNS, "Avg Response", "Campaigns")
 UPSTREAM_COLUMNS = ("Provider", "Total Hops", "Open", "POE", "Orig", "No Resp", "Not Found")
@@ -77,7 +78,7 @@ def _counts(hops: list[HopFact], columns: Iterable[str]) -> dict[str, str]:
 def summarize(organization: str, period: str, own: list[HopFact], upstream: list[HopFact]) -> MonthlyReport:
     """The report from the provider's hops and the hops upstream of them (pure)."""
     your = _counts(own, OUTCOME_COLUMNS)
-    answered = [(as_utc(h.answered_at) - as_utc(h.requested_at)).total_seconds() for h in own
+    answered = [(utc(h.answered_at) - utc(h.requested_at)).total_seconds() for h in own
                 if h.answered_at and h.requested_at]
     your["Avg Response"] = duration_text(sum(answered) / len(answered)) if answered else "-"
     your["Campaigns"] = str(len({h.campaign.strip().lower() for h in own if h.campaign}))
@@ -96,8 +97,8 @@ def previous_month(today: date) -> tuple[date, date]:
 
 def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo) -> list[tuple[int, MonthlyReport]]:
     """(provider id, report) for every provider asked about at least one call in the month."""
-    start = as_utc(datetime.combine(month_start, datetime.min.time(), tzinfo=zone))
-    end = as_utc(datetime.combine(month_end, datetime.min.time(), tzinfo=zone))
+    start = utc(datetime.combine(month_start, datetime.min.time(), tzinfo=zone))
+    end = utc(datetime.combine(month_end, datetime.min.time(), tzinfo=zone))
     up, up_provider = aliased(Hop), aliased(Provider)
     own_rows = session.execute(
         select(Hop.id, Hop.provider_id, Provider.name, Hop.outcome, Hop.requested_at, Hop.answered_at,

@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-import mailbot.store.tables  # noqa: F401 - registers every table in the metadata
+from mailbot.store.schema import create_at_head
 
 
 def make_engine(url: str) -> Engine:
@@ -69,9 +69,6 @@ def _page_size(cursor) -> int:  # type: ignore[no-untyped-def]
 
 def create_schema(engine: Engine) -> None:
     """Every model's table, recorded as the newest migration (store/schema.py)."""
-    # Imported late: store.schema needs every model imported here first.
-    from mailbot.store.schema import create_at_head
-
     create_at_head(engine)
 
 

@@ -16,26 +16,20 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import (
-    ColumnElement,
-    any_,
-    bindparam,
     delete,
     func,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from mailbot.parsers import campaigns
-from mailbot.domain.records import SIGHTING_KINDS, ParsedMessage
+from mailbot.domain.records import SIGHTING_KINDS, Arrival, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
     Message,
     MessageKey,
-    MessageStatus,
     MetricsReport,
     MetricsRow,
     Reply,
@@ -43,6 +37,7 @@ from mailbot.store.tables.messages import (
     StaffComment,
     UpstreamNotice,
 )
+from mailbot.store.dialect import LockSpace, advisory_xact_lock, among, is_postgresql
 from mailbot.store.upsert import (
     Bulk,
     Memo,
@@ -51,16 +46,6 @@ from mailbot.store.upsert import (
     insert_ignore,
     upsert,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """A message as read from a source, before it is stored."""
-
-    source: str
-    source_key: str
-    raw: bytes
-    origin: str = "import"
 
 
 @dataclass(slots=True)
@@ -310,7 +295,7 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
     ids = sorted(set(ids))
     if not ids:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # Lock the incident rows so concurrent importers recompute in turn (a SQLite
         # writer has the whole database to itself).
         bulk_insert(session, INCIDENT_IDS, [(i,) for i in ids])
@@ -329,7 +314,7 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
         columns = (sighting.incident_id, sighting.message_pk, sighting.seen_at, sighting.campaign,
                    sighting.call_time, sighting.called, sighting.caller, sighting.description)
         sightings = session.connection().execute(
-            select(*columns).where(_among(session, sighting.incident_id, reread))
+            select(*columns).where(among(session, sighting.incident_id, reread))
             .order_by(sighting.incident_id, sighting.seen_at.is_(None), sighting.seen_at, sighting.message_pk)
         ).all()
         for s in sightings:
@@ -356,14 +341,6 @@ def _with_sightings(session: Session, ids: Sequence[str]) -> set[str]:
         tuple(ids)).scalars())
 
 
-def _among(session: Session, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL one array parameter rather than one per value
-    (psycopg parses a long statement's placeholders in Python)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
-
-
 def _sighting_order(row: SightingRow) -> tuple:
     """The order refresh_incidents reads sightings in: dated first, oldest first, then by message."""
     return (row.seen_at is None, row.seen_at or datetime.min.replace(tzinfo=UTC), row.message_pk)
@@ -386,21 +363,27 @@ def _incident_row(incident_id: str, sightings: Sequence) -> tuple:
 
 
 def _register_campaigns(session: Session, names: set[str]) -> None:
-    """New names start as their own cluster (recluster_campaigns merges them); known ones are kept."""
+    """New names start as their own cluster (the next clustering merges them); known ones are kept."""
     bulk_insert(session, CAMPAIGN_NAMES, [(n, n) for n in sorted(names)])
 
 
-def recluster_campaigns(session: Session) -> None:
-    """Recompute every campaign's canonical name over all names seen so far."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Importers finishing together recluster in turn; the last one reads everything the
-        # others committed, so an earlier, partial view cannot overwrite it.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('recluster:' || current_schema()))"))
+def campaign_counts(session: Session) -> dict[str, int]:
+    """Every campaign name seen so far, with how many incidents carry it, for clustering.
+
+    Holds the clustering lock until the transaction ends: importers finishing together
+    cluster in turn, and the last one reads everything the others committed, so an
+    earlier, partial view cannot overwrite it (`save_canonical` in the same transaction).
+    """
+    advisory_xact_lock(session, LockSpace.CAMPAIGNS, 0)
     counts = dict(session.execute(
         select(Incident.campaign, func.count()).where(Incident.campaign.is_not(None)).group_by(Incident.campaign)
     ).all())
     names = set(session.execute(select(CampaignName.name)).scalars()) | set(counts)
-    mapping = campaigns.canonical_names({n: counts.get(n, 0) for n in names})
+    return {n: counts.get(n, 0) for n in names}
+
+
+def save_canonical(session: Session, mapping: dict[str, str]) -> None:
+    """Record each campaign name's canonical name (name -> canonical)."""
     upsert(session, CampaignName, [{"name": n, "canonical": c} for n, c in sorted(mapping.items())], ["name"])
 
 

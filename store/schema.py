@@ -18,7 +18,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
-from mailbot.store import db  # noqa: F401 - imports every model module, so the metadata is complete
+import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The tables as they were before migrations existed; an unversioned database with

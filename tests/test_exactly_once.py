@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from mailbot_proc import Server, wait_for
 from mailbot.testing import simulate
-from mailbot.domain.calendar import as_utc
+from mailbot.domain.timeutil import utc as as_utc
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage

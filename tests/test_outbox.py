@@ -28,6 +28,7 @@ from mailbot.config import load
 from mailbot.outbound.transport import MaildirTransport, SmtpTransport, transport_from_config
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.outbox import OutboxMessage, OutboxStatus
+from mailbot.domain.timeutil import utc
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
 CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+14072223658",
@@ -298,11 +299,11 @@ def test_smtp_4xx_retries_with_backoff_then_succeeds(engine, smtp_server) -> Non
     assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
     (row,) = rows(engine)
     assert (row.status, row.attempts) == (OutboxStatus.QUEUED, 1) and "451" in (row.last_error or "")
-    assert outbox._utc(row.next_attempt_at) == NOW + outbox.BACKOFF_FIRST
+    assert utc(row.next_attempt_at) == NOW + outbox.BACKOFF_FIRST
     assert outbox.deliver_pending(engine, transport, NOW + timedelta(seconds=59), mail=MAIL) == 0  # not due yet
     assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=1), mail=MAIL) == 0  # 421
     (row,) = rows(engine)
-    assert outbox._utc(row.next_attempt_at) == NOW + timedelta(minutes=1) + 2 * outbox.BACKOFF_FIRST  # doubled
+    assert utc(row.next_attempt_at) == NOW + timedelta(minutes=1) + 2 * outbox.BACKOFF_FIRST  # doubled
     assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=3), mail=MAIL) == 1
     assert handler.attempts == 3 and len(handler.accepted) == 1
     assert rows(engine)[0].status == OutboxStatus.SENT

@@ -153,6 +153,7 @@ from mailbot.app import App, build_app  # noqa: E402
 from mailbot.cli import main  # noqa: E402
 from mailbot.scheduler import jobs  # noqa: E402
 from mailbot.testing import simulate
+from mailbot.domain.timeutil import utc  # noqa: E402
 from mailbot.store.db import session_scope  # noqa: E402
 from mailbot.store.tables.desk import Hop, Provider, Traceback  # noqa: E402
 from mailbot.store.tables.outbox import OutboxMessage  # noqa: E402
@@ -267,7 +268,7 @@ def test_catch_up_after_downtime_sends_one_reminder(db_url: str, env: Path) -> N
 def test_weekend_and_memorial_day_hold_the_clock(db_url: str, env: Path) -> None:
     app = _app(db_url)
     requested = ny(2026, 5, 22, 14, 0)  # the Friday before Memorial Day
-    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", simulate.as_utc(requested)))
+    world = _world(app, simulate.open_traceback("tb", "silent", "Tax-Debt-P1", utc(requested)))
     app.fixed_now = requested
     sent_at: dict[str, datetime] = {}
     while app.now() <= ny(2026, 5, 28, 15, 0):

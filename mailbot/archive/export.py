@@ -6,22 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mailbot.domain.timeutil import iso_z
 from mailbot.store.tables.messages import CampaignName, Incident, Message, Reply
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def incidents(session: Session) -> list[dict[str, Any]]:
@@ -35,12 +26,12 @@ def incidents(session: Session) -> list[dict[str, Any]]:
             "incident_id": i.incident_id,
             "campaign": i.campaign,
             "campaign_canonical": canonical or i.campaign,
-            "call_time": iso(_aware(i.call_time)),
+            "call_time": iso_z(i.call_time),
             "called": i.called,
             "caller": i.caller,
             "description": i.description,
-            "first_seen": iso(_aware(i.first_seen)),
-            "last_seen": iso(_aware(i.last_seen)),
+            "first_seen": iso_z(i.first_seen),
+            "last_seen": iso_z(i.last_seen),
             "sightings": i.sightings,
         }
         for i, canonical in rows
@@ -54,7 +45,7 @@ def messages(session: Session) -> list[dict[str, Any]]:
     ).all()
     out = [
         {"message_id": key, "kind": kind, "incident_ids": list(ids or []), "status": status, "reason": reason,
-         "date": iso(_aware(date))}
+         "date": iso_z(date)}
         for key, kind, ids, status, reason, date in rows
     ]
     return sorted(out, key=lambda r: (r["date"] or "", r["message_id"], r["status"]))

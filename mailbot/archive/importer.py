@@ -25,9 +25,10 @@ from mailbot.archive import parse_worker
 
 from mailbot.mailboxes import sources
 from mailbot.archive.parse_worker import GC_THRESHOLD
-from mailbot.domain.records import ParsedMessage
+from mailbot.domain.records import Arrival, ParsedMessage
+from mailbot.parsers.campaigns import canonical_names
 from mailbot.store.db import session_scope
-from mailbot.store.ingest import Arrival, Tally, recluster_campaigns, save_batch
+from mailbot.store.ingest import Tally, campaign_counts, save_batch, save_canonical
 from mailbot.store.tables.messages import Message
 
 
@@ -149,5 +150,5 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
         while ahead:
             tally.add(_finish(engine, *ahead.popleft()))
     with session_scope(engine) as session:
-        recluster_campaigns(session)
+        save_canonical(session, canonical_names(campaign_counts(session)))
     return tally

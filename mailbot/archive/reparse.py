@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from mailbot.domain.vocabulary import MessageStatus
+from mailbot.parsers.campaigns import canonical_names
 from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
-from mailbot.store.ingest import Tally, apply, clear_derived, message_key, recluster_campaigns
-from mailbot.store.tables.messages import Message, MessageStatus
+from mailbot.store.ingest import Tally, apply, campaign_counts, clear_derived, message_key, save_canonical
+from mailbot.store.tables.messages import Message
 
 
 def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
@@ -26,5 +28,5 @@ def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
                 clear_derived(session, [pk])
             apply(session, pk, message_key(parsed.envelope.message_id, raw), parsed, tally)
             tally.stored += 1
-        recluster_campaigns(session)
+        save_canonical(session, canonical_names(campaign_counts(session)))
     return tally

@@ -10,13 +10,12 @@ from sqlalchemy import func, select
 from mailbot.archive import export as exports
 from mailbot.mailboxes import imap as imap_source
 from mailbot.app import App
+from mailbot.cli._common import pass_app
 from mailbot.archive.importer import import_paths
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
 from mailbot.store.tables.messages import Message
-
-pass_app = click.make_pass_decorator(App)
 
 
 def print_summary(tally: Tally) -> None:

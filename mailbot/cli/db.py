@@ -7,10 +7,9 @@ from alembic import command
 from alembic.util import CommandError
 
 from mailbot.app import App
+from mailbot.cli._common import pass_app
 from mailbot.store import schema
 from mailbot.store.db import make_engine
-
-pass_app = click.make_pass_decorator(App)
 
 
 @click.group()

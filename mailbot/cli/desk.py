@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from mailbot.desk import providers, views, workflow
-from mailbot.app import App, parse_now
+from mailbot.app import App
+from mailbot.domain.timeutil import parse_instant
+from mailbot.domain.vocabulary import ProviderStatus
+from mailbot.cli._common import pass_app
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
-
-pass_app = click.make_pass_decorator(App)
 
 
 @click.group("providers")
@@ -28,7 +28,7 @@ def providers_group() -> None:
               "later ones are backups. Repeatable.")
 @click.option("--alias", "aliases", multiple=True, help="Another name the provider goes by. Repeatable.")
 @click.option("--domain", "domains", multiple=True, help="A domain whose every address may answer. Repeatable.")
-@click.option("--status", type=click.Choice(["GREEN", "YELLOW", "RED"], case_sensitive=False))
+@click.option("--status", type=click.Choice([status.value for status in ProviderStatus], case_sensitive=False))
 @click.option("--foreign/--domestic", default=None, help="Not a U.S. provider (as the FCC's Robocall Mitigation "
               "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.")
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
@@ -84,12 +84,6 @@ def traceback_group() -> None:
     """Tracebacks: open one, follow it hop by hop."""
 
 
-def _when(value: str) -> datetime:
-    moment = parse_now(value)
-    assert moment is not None
-    return moment
-
-
 @traceback_group.command("open")
 @click.option("--provider", "provider_name", required=True, help="The provider that delivered the call.")
 @click.option("--from-incident", "incident_id", help="Take the call details from this stored incident.")
@@ -103,7 +97,7 @@ def traceback_open(app: App, provider_name: str, incident_id: str | None, campai
                    call_time: str | None, called: str | None, caller: str | None, description: str | None) -> None:
     """Open a traceback; its first hop asks PROVIDER. Prints the traceback number."""
     try:
-        moment = _when(call_time) if call_time else None
+        moment = parse_instant(call_time) if call_time else None
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO time: {call_time!r}", param_hint="--call-time") from exc
     numbers = {}

@@ -12,10 +12,9 @@ import click
 from sqlalchemy import select
 
 from mailbot.app import App
+from mailbot.cli._common import pass_app
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Message
-
-pass_app = click.make_pass_decorator(App)
 
 
 def describe(raw: bytes) -> dict[str, object]:

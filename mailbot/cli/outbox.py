@@ -8,16 +8,14 @@ import click
 
 from mailbot.outbound import outbox
 from mailbot.app import App
+from mailbot.cli._common import pass_app
+from mailbot.domain.timeutil import iso_z
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.transport import transport_from_config
 from mailbot.store.db import session_scope
-from mailbot.store.tables.outbox import OutboxStatus
 
-pass_app = click.make_pass_decorator(App)
-STATUSES = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.FAILED)
-
-
-def _time(value) -> str | None:  # type: ignore[no-untyped-def]
-    return outbox._utc(value).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+# The stored words: click would offer an Enum's member names instead.
+STATUSES = tuple(status.value for status in OutboxStatus)
 
 
 @click.group("outbox")
@@ -39,8 +37,8 @@ def list_command(app: App, status: str | None, traceback_id: int | None, limit: 
     records = [{
         "id": r.id, "dedupe_key": r.dedupe_key, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
         "message_id": r.message_id, "to": list(r.recipients), "subject": r.subject, "status": r.status,
-        "attempts": r.attempts, "created_at": _time(r.created_at), "next_attempt_at": _time(r.next_attempt_at),
-        "sent_at": _time(r.sent_at), "last_error": r.last_error,
+        "attempts": r.attempts, "created_at": iso_z(r.created_at), "next_attempt_at": iso_z(r.next_attempt_at),
+        "sent_at": iso_z(r.sent_at), "last_error": r.last_error,
     } for r in rows]
     if fmt == "json":
         click.echo(json.dumps(records, indent=2))

@@ -11,11 +11,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.service import serve as service
 from mailbot.app import App
+from mailbot.cli._common import pass_app
 from mailbot.intake.pipeline import StoreUnavailable, process_pending, receive
 from mailbot.intake.smtp import stamp
-from mailbot.store.ingest import Arrival
+from mailbot.domain.records import Arrival
 
-pass_app = click.make_pass_decorator(App)
 
 # sysexits.h: what an MTA's pipe transport understands.
 EX_DATAERR = 65

@@ -23,7 +23,8 @@ from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
 from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
-from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, ReviewKind, Traceback, TracebackStatus
+from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
+from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, Traceback
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -67,7 +68,7 @@ def _refuse(app: App, session: Session, sender: str | None, now: datetime) -> No
     """A polite refusal, at most one per sender per day, so two robots cannot loop."""
     if not sender or not providers.valid_address(sender):
         return
-    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.refusal_key(sender, now.date()), kind="refusal",
+    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.refusal_key(sender, now.date()), kind=NoticeKind.REFUSAL,
                    to=[sender], context={"sender": sender}, now=now)
 
 
@@ -130,7 +131,7 @@ def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> N
         context = notices.hop_context(session, hop)
         requests.append({"traceback_id": context["traceback_id"], "call": context["call"],
                          "requested_at": hop.requested_at, "downstream_name": context["downstream_name"]})
-    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.status_list_key(m.delivery.pk), kind="status_list",
+    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.status_list_key(m.delivery.pk), kind=NoticeKind.STATUS_LIST,
                    to=[m.sender], context={"provider_name": provider.name, "open_requests": requests}, now=now,
                    in_reply_to=m.parsed.envelope.message_id)
 

@@ -18,6 +18,7 @@ from mailbot.domain.tokens import read_token, token_from_address
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.subject import TRACEBACK_TAG
 from mailbot.domain.records import ParsedMessage
+from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import Hop, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -66,8 +67,7 @@ def hops_of(session: Session, numbers: list[str]) -> list[Hop]:
         tracebacks = session.exec(select(Traceback).where(
             (Traceback.id == int(number)) | (Traceback.incident_id == number))).all()  # type: ignore[arg-type]
         for tb in tracebacks:
-            hop = session.exec(select(Hop).where(Hop.traceback_id == tb.id)
-                               .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
+            hop = last_hop(session, tb.id)
             if hop is not None and hop not in found:
                 found.append(hop)
     return found

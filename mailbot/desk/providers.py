@@ -20,7 +20,8 @@ from pathlib import Path
 from rapidfuzz import fuzz
 from sqlmodel import Session, select
 
-from mailbot.store.tables.desk import ContactRole, Provider, ProviderAlias, ProviderContact, ProviderDomain, ProviderStatus
+from mailbot.domain.vocabulary import ContactRole, ProviderStatus
+from mailbot.store.tables.desk import Provider, ProviderAlias, ProviderContact, ProviderDomain
 
 SURE = 88.0
 ASK = 75.0

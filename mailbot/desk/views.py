@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 
 from sqlmodel import Session, select
 
 from mailbot.domain.hop_labels import labels_by_hop
+from mailbot.domain.timeutil import iso_z
+from mailbot.domain.vocabulary import TracebackStatus
 from mailbot.store.tables.desk import (
     Hop,
     HopMessage,
     Provider,
     Review,
     Traceback,
-    TracebackStatus,
 )
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.paths import paths
+from mailbot.store.queries import last_hop
 
 from mailbot.desk.workflow import DeskError
 
@@ -30,18 +31,11 @@ def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, 
     names = {p.id: p.name for p in session.exec(select(Provider)).all()}
     return [{"id": r.id, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
              "provider": names.get(r.provider_id), "message_pk": r.message_pk, "detail": r.detail,
-             "created_at": _iso(r.created_at), "resolved": r.resolved} for r in session.exec(query).all()]
+             "created_at": iso_z(r.created_at), "resolved": r.resolved} for r in session.exec(query).all()]
 
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
@@ -56,24 +50,24 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
         out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id)
                            .order_by(OutboxMessage.id)).all()
         incoming = session.exec(select(HopMessage).where(HopMessage.hop_id == hop.id).order_by(HopMessage.id)).all()
-        messages = [{"direction": "out", "kind": m.kind, "at": _iso(m.created_at), "to": m.recipients,
+        messages = [{"direction": "out", "kind": m.kind, "at": iso_z(m.created_at), "to": m.recipients,
                      "status": m.status, "message_id": m.message_id} for m in out]
-        messages += [{"direction": "in", "kind": m.kind, "at": _iso(m.at), "from": m.address,
+        messages += [{"direction": "in", "kind": m.kind, "at": iso_z(m.at), "from": m.address,
                       "message_id": m.message_id} for m in incoming]
         messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))  # an answer precedes its acknowledgement
         hops.append({
             "position": hop.position, "provider": provider.name if provider else None,
             "outcome": hop.outcome, "label": labels.get(hop.id),
-            "requested_at": _iso(hop.requested_at), "answered_at": _iso(hop.answered_at),
+            "requested_at": iso_z(hop.requested_at), "answered_at": iso_z(hop.answered_at),
             "upstream_name": hop.upstream_name, "upstream_email": hop.upstream_email,
             "customer_name": hop.customer_name, "evidence": hop.evidence, "reminders_sent": hop.reminders_sent,
             "messages": messages,
         })
     return {
         "traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
-        "call_time": _iso(tb.call_time), "called": tb.called, "caller": tb.caller, "description": tb.description,
+        "call_time": iso_z(tb.call_time), "called": tb.called, "caller": tb.caller, "description": tb.description,
         "incident_id": tb.incident_id, "origin_customer": tb.origin_customer,
-        "opened_at": _iso(tb.opened_at), "closed_at": _iso(tb.closed_at), "hops": hops,
+        "opened_at": iso_z(tb.opened_at), "closed_at": iso_z(tb.closed_at), "hops": hops,
     }
 
 
@@ -83,11 +77,10 @@ def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
         query = query.where(Traceback.status == TracebackStatus.OPEN)
     out = []
     for tb in session.exec(query).all():
-        last = session.exec(select(Hop).where(Hop.traceback_id == tb.id)
-                            .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
+        last = last_hop(session, tb.id)
         provider = session.get(Provider, last.provider_id) if last else None
         out.append({"traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
                     "hops": (last.position + 1) if last else 0, "current": provider.name if provider else None,
-                    "opened_at": _iso(tb.opened_at)})
+                    "opened_at": iso_z(tb.opened_at)})
     return out
 

@@ -24,14 +24,13 @@ from mailbot.desk import providers
 from mailbot.desk.notices import close_traceback, send_hop_notice
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, plan_hop
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackStatus
+from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
-    HopOutcome,
     Provider,
     Review,
-    ReviewKind,
     Traceback,
-    TracebackStatus,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def _open_hop(app: App, session: Session, tb: Traceback, provider: Provider, now
               due_at=due, next_reminder_at=remind)
     session.add(hop)
     session.flush()
-    kind = "request" if provider.known else "first_contact"
+    kind = NoticeKind.REQUEST if provider.known else NoticeKind.FIRST_CONTACT
     send_hop_notice(app, session, hop, kind, now, sequence=1, extra={"deadline": due})
     provider.known = True
     return hop
@@ -145,7 +144,7 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
         question = "you dispute the request; please tell us where the call came from" \
             if answer.outcome == HopOutcome.DISPUTE else None
         hop.clarifications_sent += 1
-        send_hop_notice(app, session, hop, "clarification", now, sequence=message_pk, in_reply_to=in_reply_to,
+        send_hop_notice(app, session, hop, NoticeKind.CLARIFICATION, now, sequence=message_pk, in_reply_to=in_reply_to,
                         extra={"question": question})
         return
     hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
@@ -153,7 +152,7 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
         answer.customer_name
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
-    send_hop_notice(app, session, hop, "acknowledgement", now, sequence=message_pk, in_reply_to=in_reply_to,
+    send_hop_notice(app, session, hop, NoticeKind.ACKNOWLEDGEMENT, now, sequence=message_pk, in_reply_to=in_reply_to,
                     extra={"recorded": recorded})
     if answer.outcome in ENDINGS:
         if answer.outcome == HopOutcome.ORIGIN:
@@ -179,11 +178,6 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
 # --- what a human decides ------------------------------------------------------------------
 
 
-def _last_hop(session: Session, tb: Traceback) -> Hop | None:
-    return session.exec(select(Hop).where(Hop.traceback_id == tb.id)
-                        .order_by(Hop.position.desc())).first()  # type: ignore[union-attr]
-
-
 def _open_tb(session: Session, traceback_id: int) -> Traceback:
     tb = session.get(Traceback, traceback_id)
     if tb is None:
@@ -201,7 +195,7 @@ def forward(app: App, session: Session, traceback_id: int, provider_name: str, n
         raise DeskError(f"no provider named {provider_name!r} in the directory; add it with `mailbot providers add`")
     if not providers.notice_addresses(session, match.provider.id):
         raise DeskError(f"provider {match.provider.name!r} has no deliverable contact address")
-    last = _last_hop(session, tb)
+    last = last_hop(session, tb.id)
     if last is not None and last.answered_at is None:
         last.outcome, last.answered_at, last.evidence = HopOutcome.UPSTREAM, now, "recorded by staff"
     if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
@@ -216,7 +210,7 @@ def close(session: Session, traceback_id: int, result: str, now: datetime) -> Tr
     label = result.strip().lower()
     if not re.fullmatch(r"[a-z_]{2,16}", label):
         raise DeskError(f"a result is a short label such as origin, not_found, no_response; not {result!r}")
-    last = _last_hop(session, tb)
+    last = last_hop(session, tb.id)
     if last is not None and last.answered_at is None:
         last.outcome, last.answered_at, last.evidence = label, now, "recorded by staff"
     close_traceback(tb, label, now)

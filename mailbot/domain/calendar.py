@@ -3,23 +3,20 @@
 Deadlines are computed here and nowhere else. Times in may be aware (any zone) or
 naive UTC (as SQLite returns stored times); times out are aware, in the calendar's
 zone, where the arithmetic happens, so a deadline keeps its local wall-clock time
-across a daylight-saving change. Store them with `as_utc`.
+across a daylight-saving change. Store them with `timeutil.utc`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from mailbot.domain.timeutil import utc
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Aware UTC. The store keeps UTC, and SQLite hands it back naive, so naive means UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _parse_time(value: str | time) -> time:
@@ -61,7 +58,7 @@ class BusinessCalendar:
         return self.days_off.get(day)
 
     def local(self, moment: datetime) -> datetime:
-        return as_utc(moment).astimezone(self.zone)
+        return utc(moment).astimezone(self.zone)
 
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.zone)
@@ -108,7 +105,7 @@ class BusinessCalendar:
 
     def business_hours_between(self, start: datetime, end: datetime) -> float:
         """Open hours elapsed from `start` to `end` (negative when end is before start)."""
-        start, end = as_utc(start), as_utc(end)
+        start, end = utc(start), utc(end)
         if end < start:
             return -self.business_hours_between(end, start)
         total = timedelta()

@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-NO_RESPONSE = "no_response"
+from mailbot.domain.vocabulary import HopOutcome
+
 US_ORIGIN = "us_origin"
 INTERNATIONAL_ORIGIN = "international_origin"
 US_POE = "us_poe"
 FOREIGN_POINT_OF_DEPARTURE = "foreign_point_of_departure"
-NOT_FOUND = "not_found"
-LABELS = (NO_RESPONSE, US_ORIGIN, INTERNATIONAL_ORIGIN, US_POE, FOREIGN_POINT_OF_DEPARTURE, NOT_FOUND)
+# A silent or not-found hop is labelled with its own outcome word.
+LABELS = (HopOutcome.NO_RESPONSE, US_ORIGIN, INTERNATIONAL_ORIGIN, US_POE, FOREIGN_POINT_OF_DEPARTURE, HopOutcome.NOT_FOUND)
 ORIGINS = frozenset({US_ORIGIN, INTERNATIONAL_ORIGIN})
 
 
@@ -48,10 +49,10 @@ def _crossing_in(downstream: PathHop | None, upstream: PathHop | None) -> bool:
 # First rule that holds gives the label. What a hop itself answered (silence, not
 # found, origin) comes before where it sits on the path.
 RULES: tuple[tuple[str, Callable[[_Here], bool]], ...] = (
-    (NO_RESPONSE, lambda h: h.hop.outcome == "no_response"),
-    (NOT_FOUND, lambda h: h.hop.outcome == "not_found"),
-    (US_ORIGIN, lambda h: h.hop.outcome == "origin" and not h.hop.foreign),
-    (INTERNATIONAL_ORIGIN, lambda h: h.hop.outcome == "origin" and h.hop.foreign),
+    (HopOutcome.NO_RESPONSE, lambda h: h.hop.outcome == HopOutcome.NO_RESPONSE),
+    (HopOutcome.NOT_FOUND, lambda h: h.hop.outcome == HopOutcome.NOT_FOUND),
+    (US_ORIGIN, lambda h: h.hop.outcome == HopOutcome.ORIGIN and not h.hop.foreign),
+    (INTERNATIONAL_ORIGIN, lambda h: h.hop.outcome == HopOutcome.ORIGIN and h.hop.foreign),
     (US_POE, lambda h: _crossing_in(h.hop, h.upstream)),
     (FOREIGN_POINT_OF_DEPARTURE, lambda h: _crossing_in(h.downstream, h.hop)),
 )

@@ -47,6 +47,16 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A message as read from a source, before it is stored."""
+
+    source: str
+    source_key: str
+    raw: bytes
+    origin: str = "import"
+
+
 # Kinds whose call-details blocks count as sightings of an incident.
 SIGHTING_KINDS = frozenset({Kind.TRACEBACK_REQUEST, Kind.REMINDER, Kind.UPSTREAM_NOT_RESPONDED})
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbot.domain.calendar import BusinessCalendar
+from mailbot.domain.vocabulary import HopOutcome, ProviderStatus
 
-GREEN, YELLOW, RED = "GREEN", "YELLOW", "RED"
-NO_RESPONSE = "no_response"
+GREEN, YELLOW, RED = ProviderStatus.GREEN, ProviderStatus.YELLOW, ProviderStatus.RED
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Rules:
     red_same_campaign: timedelta = timedelta(days=10)
     # Hop labels (mailbot.hop_labels) that identify a provider as originator or U.S. point
     # of entry; the non-responsive letter says a silent provider is marked as the originator.
-    status_labels: frozenset[str] = frozenset({"us_origin", "international_origin", "us_poe", NO_RESPONSE})
+    status_labels: frozenset[str] = frozenset({"us_origin", "international_origin", "us_poe", HopOutcome.NO_RESPONSE})
 
     @classmethod
     def from_settings(cls, settings: dict) -> Rules:
@@ -113,7 +113,7 @@ def escalation_due(rules: Rules, requests: Iterable[Request]) -> list[int]:
     for request in sorted(requests, key=lambda r: (r.requested_at, r.hop_id)):
         if request.outcome is None:
             break
-        run = run + 1 if request.outcome == NO_RESPONSE else 0
+        run = run + 1 if request.outcome == HopOutcome.NO_RESPONSE else 0
         if run and run % rules.escalate_after == 0:
             due.append(request.hop_id)
     return due

@@ -31,7 +31,7 @@ from mailbot.app import App
 from mailbot.mailboxes.imap import NETWORK_ERRORS, Account
 from mailbot.intake.pipeline import StoreUnavailable, receive
 from mailbot.store.db import session_scope
-from mailbot.store.ingest import Arrival
+from mailbot.domain.records import Arrival
 from mailbot.store.tables.intake import ImapCheckpoint
 from mailbot.store.tables.messages import Message
 from mailbot.store.upsert import upsert

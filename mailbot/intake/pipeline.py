@@ -17,11 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from mailbot.parsers.campaigns import canonical_names
 from mailbot.parsers.message import parse_message
-from mailbot.domain.records import ParsedMessage
+from mailbot.domain.records import Arrival, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.db import session_scope
-from mailbot.store.ingest import Arrival, Tally, apply, message_key, recluster_campaigns, store_raw
-from mailbot.store.tables.messages import Message, MessageStatus
+from mailbot.store.dialect import skip_locked
+from mailbot.store.ingest import Tally, apply, campaign_counts, message_key, save_canonical, store_raw
+from mailbot.store.tables.messages import Message
 
 if TYPE_CHECKING:
     from mailbot.app import App
@@ -59,9 +62,8 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
 def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
     query = (select(Message.id, Message.raw, Message.origin).where(Message.status == MessageStatus.NEW)
              .order_by(Message.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        # Several instances share the queue: each row is processed by whoever locks it.
-        query = query.with_for_update(skip_locked=True, of=Message)
+    # Several instances share the queue: each row is processed by whoever locks it.
+    query = skip_locked(query, session, of=Message)
     return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]
 
 
@@ -84,6 +86,6 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
                 for handler in app.handlers:
                     handler(app, session, delivery, now)
             if parsed.incidents:
-                recluster_campaigns(session)
+                save_canonical(session, canonical_names(campaign_counts(session)))
         done += 1
     return done

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from mailbot.app import App
 from mailbot.intake.pipeline import StoreUnavailable, receive
 from mailbot.store.write_gate import WriteGate
-from mailbot.store.ingest import Arrival
+from mailbot.domain.records import Arrival
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import Settings
-from mailbot.store.ingest import Arrival
+from mailbot.domain.records import Arrival
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mailbot.mailboxes import imap as imap_source
-from mailbot.store.ingest import Arrival
+from mailbot.domain.records import Arrival
 
 MBOX_SEPARATOR = b"From "
 

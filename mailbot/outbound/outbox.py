@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
@@ -41,10 +41,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbot.config import Settings
+from mailbot.domain.timeutil import utc
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
 from mailbot.store.db import session_scope
-from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient, OutboxStatus
+from mailbot.store.dialect import skip_locked
+from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
 SEND_LEASE = timedelta(minutes=10)
@@ -67,11 +70,6 @@ class MailSettings:
     def from_settings(cls, settings: Settings) -> MailSettings:
         return cls(sender=header_text(settings.mail.sender, 320), domain=settings.mail.domain,
                    rate_per_hour=settings.outbound.rate_per_hour, retry_for=settings.outbound.retry_for)
-
-
-def _utc(moment: datetime) -> datetime:
-    """Aware UTC; SQLite hands back naive datetimes, which are stored as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def clean_addresses(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -109,7 +107,7 @@ def build_message(
     msg["From"] = sender
     msg["To"] = ", ".join(formataddr(pair) for pair in recipients)
     msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(_utc(now))
+    msg["Date"] = format_datetime(utc(now))
     msg["Message-ID"] = make_msgid(idstring=f"{tag}{kind}", domain=domain)
     if reply_to:
         msg["Reply-To"] = formataddr(clean_addresses([reply_to])[0])
@@ -153,7 +151,7 @@ def enqueue_message(
     addresses = [addr for _name, addr in getaddresses([str(v) for v in msg.get_all("To", [])])]
     if not addresses or not all(_ADDRESS.match(addr) for addr in addresses):
         raise ValueError(f"a queued message needs plain addresses in To: {addresses!r}")
-    moment = _utc(now)
+    moment = utc(now)
     row = {
         "dedupe_key": dedupe_key, "kind": kind, "traceback_id": traceback_id, "hop_id": hop_id,
         "message_id": str(msg["Message-ID"]).strip(), "sender": parseaddr(str(msg["From"]))[1],
@@ -185,7 +183,7 @@ def _rate_wait(session: Session, addresses: Sequence[str], now: datetime, per_ho
         sent = (select(OutboxRecipient.sent_at)
                 .where(OutboxRecipient.address == address, OutboxRecipient.sent_at > now - RATE_WINDOW)
                 .order_by(OutboxRecipient.sent_at.desc()).limit(per_hour))  # type: ignore[union-attr]
-        times = [_utc(t) for (t,) in session.execute(sent).all()]
+        times = [utc(t) for (t,) in session.execute(sent).all()]
         if len(times) >= per_hour:
             free = times[-1] + RATE_WINDOW  # when the oldest of the last `per_hour` leaves the window
             wait = free if wait is None else max(wait, free)
@@ -197,8 +195,7 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
     while True:
         with session_scope(engine) as session:
             query = select(OutboxMessage).where(_due(now)).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+            query = skip_locked(query, session)
             row = session.execute(query).scalars().first()
             if row is None:
                 return None
@@ -236,7 +233,7 @@ def backoff(attempts: int) -> timedelta:
 def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: int = 100, *,
                     mail: MailSettings) -> int:
     """Send up to `limit` due notices (within `mail`'s rate limit and retry period); how many were sent."""
-    now = _utc(now)
+    now = utc(now)
     sent = 0
     for _ in range(limit):
         row = _claim(engine, now, mail.rate_per_hour)
@@ -251,7 +248,7 @@ def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: 
             _finish(engine, row, now, status=OutboxStatus.FAILED, last_error=f"permanent: {exc}"[:2000])
         except Exception as exc:  # noqa: BLE001 - TemporaryFailure, or anything unforeseen: keep the mail
             reason = str(exc) if isinstance(exc, TemporaryFailure) else repr(exc)
-            if now - _utc(row.created_at) >= mail.retry_for:
+            if now - utc(row.created_at) >= mail.retry_for:
                 _finish(engine, row, now, status=OutboxStatus.FAILED,
                         last_error=f"gave up after {row.attempts} attempts: {reason}"[:2000])
             else:
@@ -281,7 +278,7 @@ def outbox_rows(
     if hop_id is not None:
         query = query.where(OutboxMessage.hop_id == hop_id)
     if since is not None:
-        query = query.where(OutboxMessage.created_at >= _utc(since))
+        query = query.where(OutboxMessage.created_at >= utc(since))
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(query).scalars().all())

@@ -35,19 +35,17 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from mailbot.domain.timeutil import parse_instant, utc
+from mailbot.domain.vocabulary import NoticeKind
 from mailbot.templates import TEMPLATES_DIR
 
 TEMPLATES = TEMPLATES_DIR / "notices"
-KINDS = (
-    "first_contact", "request", "reminder", "acknowledgement", "clarification", "upstream_not_responded",
-    "non_responsive", "escalation", "status_yellow", "status_red", "status_change", "comment_relay",
-    "status_list", "refusal", "monthly_metrics",
-)
+KINDS = tuple(NoticeKind)
 CONTEXT_KEYS = (
     "traceback_id", "provider_name", "call", "downstream_name", "upstream_name", "recorded", "question",
     "status", "open_requests", "comment", "deadline", "sender", "desk_name", "metrics",
@@ -92,8 +90,7 @@ def utc_time(value: datetime | str | None) -> str:
     """`2020-06-26 15:34:00 UTC`, the way the sample notices write call times."""
     if value is None:
         return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = parse_instant(value) if isinstance(value, str) else utc(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

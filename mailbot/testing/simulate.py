@@ -30,10 +30,11 @@ from mailbot.desk import providers, workflow
 from mailbot.intake import pipeline
 from mailbot.app import App
 from mailbot.scheduler import jobs
-from mailbot.domain.calendar import as_utc
+from mailbot.domain.timeutil import utc
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop
-from mailbot.store.ingest import Arrival, Tally
+from mailbot.domain.records import Arrival
+from mailbot.store.ingest import Tally
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -63,7 +64,7 @@ WORDS = {
 
 def ny(day: int, hour: int, minute: int = 0) -> datetime:
     """A moment of the simulated week, in UTC as the store keeps it."""
-    return as_utc(datetime(2026, 3, day, hour, minute, tzinfo=NY))
+    return utc(datetime(2026, 3, day, hour, minute, tzinfo=NY))
 
 
 @dataclass
@@ -84,7 +85,7 @@ def address(provider: str) -> str:
 
 def add_providers(session: Session) -> dict[str, int]:
     """The week's carriers in the provider directory, one NOC address each."""
-    return {key: providers.add(session, name, emails=[address(key)], now=as_utc(WEEK_START)).id
+    return {key: providers.add(session, name, emails=[address(key)], now=utc(WEEK_START)).id
             for key, name in PROVIDERS.items()}
 
 
@@ -97,7 +98,7 @@ def _record_hops(app: App, world: World, tb: str) -> None:
 
 def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event:
     """Ops open a traceback at the terminating provider (the desk sends the request)."""
-    at = as_utc(at)  # SQLite keeps no offset: the store holds UTC
+    at = utc(at)  # SQLite keeps no offset: the store holds UTC
 
     def run(app: App, world: World) -> None:
         with session_scope(app.engine) as session:
@@ -128,7 +129,7 @@ def _reply(notice: bytes, sender: str, words: str, at: datetime) -> bytes:
 def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | None = None) -> Event:
     """The hop's provider replies by email to the last notice it got; `upstream` is a
     provider key of the week or any other name."""
-    at = as_utc(at)
+    at = utc(at)
 
     def run(app: App, world: World) -> None:
         hop_id = world.hops[(tb, position)]
@@ -208,7 +209,7 @@ def import_mailbox(app: App, paths: list[Path], at: datetime = IMPORTED_AT) -> T
         before = session.scalar(select(func.max(Message.id))) or 0
     tally = import_paths(app.engine, paths, progress=False)
     with session_scope(app.engine) as session:
-        session.execute(update(Message).where(Message.id > before).values(received_at=as_utc(at)))
+        session.execute(update(Message).where(Message.id > before).values(received_at=utc(at)))
     return tally
 
 

@@ -12,7 +12,7 @@ from alembic import context
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from mailbot.store import db  # noqa: F401 - imports every model module, so the metadata is complete
+import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint, false
+from sqlalchemy import UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-
-def _utc() -> Column:
-    return Column(DateTime(timezone=True))
-
-
-class ProviderStatus:
-    GREEN = "GREEN"
-    YELLOW = "YELLOW"
-    RED = "RED"
+from mailbot.domain.vocabulary import ContactRole, ProviderStatus, TracebackStatus
+from mailbot.store.columns import utc_column
 
 
 class Provider(SQLModel, table=True):
@@ -30,7 +23,7 @@ class Provider(SQLModel, table=True):
     name: str = Field(unique=True, max_length=256)
     status: str = Field(default=ProviderStatus.GREEN, max_length=8)
     known: bool = False
-    created_at: datetime | None = Field(default=None, sa_column=_utc())
+    created_at: datetime | None = Field(default=None, sa_column=utc_column())
     # Not a U.S. provider (the ITG reads it from the FCC's Robocall Mitigation Database):
     # decides the U.S. Point of Entry and Foreign Point of Departure hop labels.
     foreign: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
@@ -47,11 +40,6 @@ class ProviderAlias(SQLModel, table=True):
     alias: str = Field(max_length=256)
 
 
-class ContactRole:
-    PRIMARY = "primary"
-    BACKUP = "backup"
-
-
 class ProviderContact(SQLModel, table=True):
     """An address that receives the provider's notices and may answer its hops."""
 
@@ -62,7 +50,7 @@ class ProviderContact(SQLModel, table=True):
     address: str = Field(index=True, max_length=320)  # lower-cased
     role: str = Field(default=ContactRole.PRIMARY, max_length=8)
     undeliverable: bool = False  # a notice to it bounced
-    undeliverable_at: datetime | None = Field(default=None, sa_column=_utc())
+    undeliverable_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class ProviderDomain(SQLModel, table=True):
@@ -73,11 +61,6 @@ class ProviderDomain(SQLModel, table=True):
     domain: str = Field(unique=True, max_length=255)  # lower-cased
 
 
-class TracebackStatus:
-    OPEN = "open"
-    CLOSED = "closed"
-
-
 class Traceback(SQLModel, table=True):
     """One call followed upstream; `id` is its number. `result` is the label that ended it."""
 
@@ -85,23 +68,14 @@ class Traceback(SQLModel, table=True):
     status: str = Field(default=TracebackStatus.OPEN, index=True, max_length=8)
     result: str | None = Field(default=None, max_length=16)  # origin | not_found | no_response | ...
     campaign: str = ""
-    call_time: datetime | None = Field(default=None, sa_column=_utc())
+    call_time: datetime | None = Field(default=None, sa_column=utc_column())
     called: str | None = Field(default=None, max_length=32)  # E.164
     caller: str | None = Field(default=None, max_length=32)  # E.164
     description: str | None = None
     incident_id: str | None = Field(default=None, max_length=32)  # the stored incident it started from
     origin_customer: str | None = None  # who originated the call, when a hop said so
-    opened_at: datetime | None = Field(default=None, sa_column=_utc())
-    closed_at: datetime | None = Field(default=None, sa_column=_utc())
-
-
-class HopOutcome:
-    UPSTREAM = "upstream"
-    ORIGIN = "origin"
-    NOT_FOUND = "not_found"
-    DISPUTE = "dispute"
-    OTHER = "other"
-    NO_RESPONSE = "no_response"
+    opened_at: datetime | None = Field(default=None, sa_column=utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Hop(SQLModel, table=True):
@@ -117,16 +91,16 @@ class Hop(SQLModel, table=True):
     position: int = 0
     provider_id: int = Field(foreign_key="provider.id", index=True)
     downstream_hop_id: int | None = Field(default=None, foreign_key="hop.id")
-    requested_at: datetime | None = Field(default=None, sa_column=_utc())
-    answered_at: datetime | None = Field(default=None, sa_column=_utc())
+    requested_at: datetime | None = Field(default=None, sa_column=utc_column())
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column())
     outcome: str | None = Field(default=None, max_length=16)
     evidence: str | None = None  # the sentence of the reply that decided the outcome
     upstream_name: str | None = None  # as the carrier wrote it
     upstream_email: str | None = None
     customer_name: str | None = None  # for `origin`
     reply_message_pk: int | None = Field(default=None, foreign_key="message.id")
-    due_at: datetime | None = Field(default=None, sa_column=_utc())
-    next_reminder_at: datetime | None = Field(default=None, sa_column=_utc())
+    due_at: datetime | None = Field(default=None, sa_column=utc_column())
+    next_reminder_at: datetime | None = Field(default=None, sa_column=utc_column())
     reminders_sent: int = 0
     clarifications_sent: int = 0
 
@@ -141,19 +115,7 @@ class HopMessage(SQLModel, table=True):
     message_id: str | None = Field(default=None, index=True, max_length=998)
     message_pk: int | None = Field(default=None, foreign_key="message.id")
     address: str | None = Field(default=None, max_length=320)
-    at: datetime | None = Field(default=None, sa_column=_utc())
-
-
-class ReviewKind:
-    DISPUTE = "dispute"
-    LOW_CONFIDENCE = "low_confidence"
-    UNKNOWN_UPSTREAM = "unknown_upstream"
-    PROVIDER_MATCH = "provider_match"  # a name close to, but not surely, a known provider
-    UNAUTHORIZED_SENDER = "unauthorized_sender"
-    FORGED_TOKEN = "forged_token"
-    BOUNCE = "bounce"
-    CORRECTION = "correction"  # a further answer on a hop already answered
-    UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)
+    at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Review(SQLModel, table=True):
@@ -166,6 +128,6 @@ class Review(SQLModel, table=True):
     provider_id: int | None = Field(default=None, foreign_key="provider.id")
     message_pk: int | None = Field(default=None, foreign_key="message.id")
     detail: str = ""
-    created_at: datetime | None = Field(default=None, sa_column=_utc())
+    created_at: datetime | None = Field(default=None, sa_column=utc_column())
     resolved: bool = Field(default=False, index=True)
-    resolved_at: datetime | None = Field(default=None, sa_column=_utc())
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
+
+from mailbot.store.columns import utc_column
 
 
 class ImapCheckpoint(SQLModel, table=True):
@@ -19,4 +21,4 @@ class ImapCheckpoint(SQLModel, table=True):
     mailbox: str = Field(primary_key=True, max_length=1024)  # imap://user@host/Folder, as Message.source
     uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))  # 32-bit unsigned: beyond INTEGER
     last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def _utc() -> Column:
-    return Column(DateTime(timezone=True))
-
-
-class MessageStatus:
-    NEW = "new"  # stored raw, not yet parsed
-    PARSED = "parsed"
-    DUPLICATE = "duplicate"
-    QUARANTINED = "quarantined"
+from mailbot.domain.vocabulary import MessageStatus
+from mailbot.store.columns import utc_column
 
 
 class Message(SQLModel, table=True):
@@ -32,16 +24,16 @@ class Message(SQLModel, table=True):
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     size: int = 0
     origin: str = Field(default="import", max_length=16)  # import | smtp | imap | pipe
-    received_at: datetime = Field(sa_column=_utc())
+    received_at: datetime = Field(sa_column=utc_column())
     status: str = Field(default=MessageStatus.NEW, index=True, max_length=16)
     reason: str | None = None
     kind: str | None = Field(default=None, index=True, max_length=32)
-    date: datetime | None = Field(default=None, sa_column=_utc())
+    date: datetime | None = Field(default=None, sa_column=utc_column())
     subject: str = ""
     sender: str | None = None
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     incident_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    parsed_at: datetime | None = Field(default=None, sa_column=_utc())
+    parsed_at: datetime | None = Field(default=None, sa_column=utc_column())
     disposition: str | None = Field(default=None, max_length=32)  # the desk rule that fired on live mail
 
 
@@ -61,12 +53,12 @@ class Incident(SQLModel, table=True):
 
     incident_id: str = Field(primary_key=True, max_length=32)
     campaign: str | None = None
-    call_time: datetime | None = Field(default=None, sa_column=_utc())
+    call_time: datetime | None = Field(default=None, sa_column=utc_column())
     called: str | None = Field(default=None, max_length=32)
     caller: str | None = Field(default=None, max_length=32)
     description: str | None = None
-    first_seen: datetime | None = Field(default=None, sa_column=_utc())
-    last_seen: datetime | None = Field(default=None, sa_column=_utc())
+    first_seen: datetime | None = Field(default=None, sa_column=utc_column())
+    last_seen: datetime | None = Field(default=None, sa_column=utc_column())
     sightings: int = 0
 
 
@@ -78,11 +70,11 @@ class Sighting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: str = Field(index=True, max_length=32)
     message_pk: int = Field(foreign_key="message.id", index=True)
-    seen_at: datetime | None = Field(default=None, sa_column=_utc())
+    seen_at: datetime | None = Field(default=None, sa_column=utc_column())
     kind: str = Field(max_length=32)
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     campaign: str | None = None
-    call_time: datetime | None = Field(default=None, sa_column=_utc())
+    call_time: datetime | None = Field(default=None, sa_column=utc_column())
     called: str | None = Field(default=None, max_length=32)
     caller: str | None = Field(default=None, max_length=32)
     description: str | None = None
@@ -100,7 +92,7 @@ class MetricsReport(SQLModel, table=True):
     message_pk: int = Field(foreign_key="message.id", unique=True)
     organization: str
     addressee: str | None = None
-    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class MetricsRow(SQLModel, table=True):
@@ -116,7 +108,7 @@ class UpstreamNotice(SQLModel, table=True):
     message_pk: int = Field(foreign_key="message.id", unique=True)
     provider: str
     traceback_id: str = Field(index=True, max_length=32)
-    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class StaffComment(SQLModel, table=True):
@@ -125,7 +117,7 @@ class StaffComment(SQLModel, table=True):
     author: str
     organization: str | None = None
     text: str
-    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Reply(SQLModel, table=True):

@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary
+from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-
-def _utc(nullable: bool = True) -> Column:
-    return Column(DateTime(timezone=True), nullable=nullable)
-
-
-class OutboxStatus:
-    QUEUED = "queued"  # waiting for its next attempt (new, deferred or retrying)
-    SENDING = "sending"  # claimed by a sender; stale claims are taken over after a lease
-    SENT = "sent"
-    FAILED = "failed"  # permanent failure or retries exhausted; `last_error` says why
+from mailbot.domain.vocabulary import OutboxStatus
+from mailbot.store.columns import utc_column
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -41,10 +33,10 @@ class OutboxMessage(SQLModel, table=True):
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     status: str = Field(default=OutboxStatus.QUEUED, max_length=16)
     attempts: int = 0
-    created_at: datetime = Field(sa_column=_utc(nullable=False))
-    next_attempt_at: datetime = Field(sa_column=_utc(nullable=False))
-    claimed_at: datetime | None = Field(default=None, sa_column=_utc())
-    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    next_attempt_at: datetime = Field(sa_column=utc_column(nullable=False))
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_error: str | None = None
 
 
@@ -57,4 +49,4 @@ class OutboxRecipient(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     outbox_id: int = Field(foreign_key="outbox_message.id", index=True)
     address: str = Field(max_length=320)  # lower-cased
-    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
-
-def _utc() -> Column:
-    return Column(DateTime(timezone=True))
+from mailbot.store.columns import utc_column
 
 
 class ScheduleClaim(SQLModel, table=True):
@@ -24,7 +21,7 @@ class ScheduleClaim(SQLModel, table=True):
     """
 
     key: str = Field(primary_key=True, max_length=255)
-    claimed_at: datetime | None = Field(default=None, sa_column=_utc())
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column())
     detail: str = ""
 
 
@@ -35,5 +32,5 @@ class StatusChange(SQLModel, table=True):
     provider_id: int = Field(foreign_key="provider.id", index=True)
     old_status: str = Field(max_length=8)
     new_status: str = Field(max_length=8)
-    at: datetime | None = Field(default=None, sa_column=_utc())
+    at: datetime | None = Field(default=None, sa_column=utc_column())
     reason: str = ""

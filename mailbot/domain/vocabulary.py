@@ -1,0 +1,81 @@
+"""The status words of mailbot, each spelled once.
+
+These are the values stored in the database and written in exports, so they never
+change; a `StrEnum` member compares equal to (and stores as) its plain string, so rows
+written before these existed read back as the same words.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProviderStatus(StrEnum):
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+
+
+class ContactRole(StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+
+
+class TracebackStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class HopOutcome(StrEnum):
+    UPSTREAM = "upstream"
+    ORIGIN = "origin"
+    NOT_FOUND = "not_found"
+    DISPUTE = "dispute"
+    OTHER = "other"
+    NO_RESPONSE = "no_response"  # also the result label of a traceback that ended unanswered
+
+
+class ReviewKind(StrEnum):
+    DISPUTE = "dispute"
+    LOW_CONFIDENCE = "low_confidence"
+    UNKNOWN_UPSTREAM = "unknown_upstream"
+    PROVIDER_MATCH = "provider_match"  # a name close to, but not surely, a known provider
+    UNAUTHORIZED_SENDER = "unauthorized_sender"
+    FORGED_TOKEN = "forged_token"
+    BOUNCE = "bounce"
+    CORRECTION = "correction"  # a further answer on a hop already answered
+    UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)
+
+
+class MessageStatus(StrEnum):
+    NEW = "new"  # stored raw, not yet parsed
+    PARSED = "parsed"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"  # waiting for its next attempt (new, deferred or retrying)
+    SENDING = "sending"  # claimed by a sender; stale claims are taken over after a lease
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure or retries exhausted; `last_error` says why
+
+
+class NoticeKind(StrEnum):
+    """A notice mailbot sends; each has a template in templates/notices/."""
+
+    FIRST_CONTACT = "first_contact"
+    REQUEST = "request"
+    REMINDER = "reminder"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    CLARIFICATION = "clarification"
+    UPSTREAM_NOT_RESPONDED = "upstream_not_responded"
+    NON_RESPONSIVE = "non_responsive"
+    ESCALATION = "escalation"
+    STATUS_YELLOW = "status_yellow"
+    STATUS_RED = "status_red"
+    STATUS_CHANGE = "status_change"
+    COMMENT_RELAY = "comment_relay"
+    STATUS_LIST = "status_list"
+    REFUSAL = "refusal"
+    MONTHLY_METRICS = "monthly_metrics"
