@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.paths import PG_ADMIN_URL
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "fixtures" / "emails"
-PG_ADMIN_URL = os.environ.get("MAILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,18 +55,6 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
     return request.getfixturevalue("pg_url")
-
-
-def exports_of(url: str) -> dict:
-    """All exports of the store at `url` (see mailbot.export.all_exports)."""
-    from mailbot.archive.export import all_exports
-    from mailbot.store.db import make_engine, session_scope
-
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        data = all_exports(session)
-    engine.dispose()
-    return data
 
 
 @pytest.fixture
