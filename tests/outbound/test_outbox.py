@@ -387,3 +387,24 @@ def test_cli_lists_and_sends(db_url: str, engine, tmp_path: Path) -> None:  # ty
     assert len(delivered(tmp_path / "cli-outbox")) == 1
     as_json = runner.invoke(main, ["--db", db_url, "outbox", "list", "--format", "json", "--status", "sent"], env=env)
     assert '"status": "sent"' in as_json.output
+
+
+def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(engine, smtp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """STARTTLS to a relay with a self-signed certificate not in cafile: refused, nothing sent, kept queued."""
+    handler, trusted = smtp_server
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(other / "key.pem"),
+                    "-out", str(other / "cert.pem")], check=True, capture_output=True)
+    config = load(environ={"MAILBOT_OUTBOUND_MODE": "smtp", "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
+                           "MAILBOT_OUTBOUND_PORT": str(trusted.port), "MAILBOT_OUTBOUND_USERNAME": "desk",
+                           "MAILBOT_OUTBOUND_PASSWORD": "s3cret", "MAILBOT_OUTBOUND_CAFILE": str(other / "cert.pem")})
+    system_cas = SmtpTransport(host="127.0.0.1", port=trusted.port, starttls=True, username="desk",
+                               password="s3cret", timeout=10)
+    for n, transport in enumerate((transport_from_config(config), system_cas)):
+        queue(engine, f"hop:1:request:{n}")  # a fresh notice each, so no backoff hides the second try
+        assert outbox.deliver_pending(engine, transport, NOW) == 0
+        row = rows(engine)[-1]
+        assert row.status != OutboxStatus.SENT and "certificate" in (row.last_error or "").lower(), row.last_error
+    assert handler.accepted == []
