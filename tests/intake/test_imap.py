@@ -611,3 +611,101 @@ def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(pg_url: str, t
     rows = message_rows(pg_url)
     assert len(rows) == len({key for key, *_ in rows}) == len({(s, k) for _, s, k, _ in rows}) == 8
     assert {status for *_, status in rows} == {"parsed"}
+
+
+def mailbox_state(dovecot: Dovecot, user: str) -> dict[str, object]:
+    """Every folder, its STATUS counters and each message's flags, read without changing any."""
+    with connect(dovecot, user) as client:
+        state: dict[str, object] = {}
+        for _, _, name in client.list_folders():
+            status = client.folder_status(name, [b"MESSAGES", b"UIDNEXT", b"UNSEEN", b"UIDVALIDITY"])
+            client.select_folder(name, readonly=True)
+            uids = client.search(["ALL"])
+            flags = {uid: sorted(data[b"FLAGS"]) for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
+            state[name] = (status, flags)
+        return state
+
+
+def test_bulk_import_is_read_only(sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str) -> None:
+    append(dovecot, user, "Archive", fixture_bytes(slice(0, 6)))
+    with connect(dovecot, user) as client:  # some read, one flagged: the import must leave each as it is
+        client.select_folder("Archive")
+        client.add_flags([1, 2], [b"\\Seen"])
+        client.add_flags([3], [b"\\Flagged"])
+    before = mailbox_state(dovecot, user)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import",
+                                       f"imap://{user}@127.0.0.1:{dovecot.port}/Archive"],
+                                env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(stored(sqlite_url)) == 6
+    assert mailbox_state(dovecot, user) == before  # no \Seen set, no keyword, nothing moved or expunged
+
+
+def _watch(engine, dovecot: Dovecot, user: str, *, idle: bool, poll_interval: float):  # type: ignore[no-untyped-def]
+    stop = threading.Event()
+    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(), poll_interval=poll_interval,
+                            now=lambda: NOW, stop=stop, idle=idle)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    return stop, thread
+
+
+def test_a_watch_after_a_bulk_import_stores_nothing_twice(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
+                                                          user: str) -> None:
+    append(dovecot, user, "INBOX", fixture_bytes(slice(10, 15)))
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import",
+                                       f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX"],
+                                env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(stored(sqlite_url)) == 5
+    engine = make_engine(sqlite_url)
+    stop, thread = _watch(engine, dovecot, user, idle=False, poll_interval=0.2)
+    try:
+        append(dovecot, user, "INBOX", fixture_bytes(slice(15, 17)))
+        # The watcher works in UID order: once the two new ones are stored, the five imported were seen.
+        wait_for(lambda: len(stored(sqlite_url)) >= 7, "the two new messages stored")
+        wait_for(lambda: keyworded(dovecot, user, "INBOX") == (7, 7), "all seven marked")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    keys = source_keys(sqlite_url)
+    assert len(keys) == len(set(keys)) == 7
+
+
+def test_idle_alone_finds_new_mail(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
+    """Polling off (an hour between looks): only IDLE can see the message appended while it waits."""
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    append(dovecot, user, "INBOX", fixture_bytes(slice(0, 1)))
+    stop, thread = _watch(engine, dovecot, user, idle=True, poll_interval=3600)
+    try:
+        wait_for(lambda: len(stored(sqlite_url)) == 1, "the first stored by the opening scan")
+        append(dovecot, user, "INBOX", fixture_bytes(slice(1, 3)))
+        wait_for(lambda: len(stored(sqlite_url)) == 3, "the next two, seen by IDLE")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_new_mail_wakes_processing_at_once_with_long_polls(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
+                                                           user: str) -> None:
+    """Both poll intervals an hour: mail appended to the watched folder is stored and processed anyway."""
+    settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
+                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="flag", imap_poll_interval="3600",
+                    serve_poll_interval="3600")
+    append(dovecot, user, "INBOX", fixture_bytes(slice(20, 21)))
+    server = Server(sqlite_url, tmp_path, **settings)
+    try:
+        wait_for(lambda: [s for _, _, s in stored(sqlite_url)] == ["parsed"], "the first stored and processed")
+        append(dovecot, user, "INBOX", fixture_bytes(slice(21, 24)))  # the watcher is past its opening scan
+        wait_for(lambda: len(stored(sqlite_url)) == 4 and all(s != "new" for _, _, s in stored(sqlite_url)),
+                 "3 more stored and processed without waiting for a poll")
+        assert server.terminate() == 0
+    finally:
+        server.close()
