@@ -289,3 +289,22 @@ def test_serve_refuses_to_start_without_its_database(tmp_path: Path) -> None:
                           env=mailbot_env(url, smtp_listen=f"127.0.0.1:{free_port()}"))
     assert done.returncode == 1
     assert b"cannot open the database" in done.stderr
+
+
+def test_sessions_open_at_once_are_all_served(sqlite_url: str, tmp_path: Path, servers: list[Server]) -> None:
+    """Eight clients hold their sessions open together (a barrier after RCPT) before any sends its data:
+    a server taking one session at a time never lets all eight reach the barrier."""
+    server = start(servers, sqlite_url, tmp_path)
+    together = threading.Barrier(8, timeout=60)
+
+    def client(n: int) -> int:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as smtp:
+            smtp.ehlo()
+            smtp.mail(SENDER)
+            assert smtp.rcpt(OURS)[0] == 250
+            together.wait()  # all eight sessions are open on the server now
+            return smtp.data(message(n, "b"))[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(client, range(8))) == [250] * 8
+    wait_for(lambda: all_processed(sqlite_url, 8), "8 processed messages")

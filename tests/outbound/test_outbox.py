@@ -350,10 +350,16 @@ def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> No
     for n in range(12):
         queue(engine, f"hop:{n}:request:0", to=f"noc{n}@carrier{n}.example", hop_id=n)
     sends: list[str] = []
+    # Each sender's first send waits for the other's: both hold a claimed notice at the same moment,
+    # so the claim itself (not luck in timing) must keep them apart.
+    both_inside, waited = threading.Barrier(2, timeout=60), set()
 
     class Counting(MaildirTransport):
         def send(self, raw: bytes, **kw) -> None:  # type: ignore[no-untyped-def]
             sends.append(kw["message_id"])
+            if threading.get_ident() not in waited:
+                waited.add(threading.get_ident())
+                both_inside.wait()
             super().send(raw, **kw)
 
     errors: list[BaseException] = []
