@@ -28,11 +28,10 @@ def _exports(engine) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def imported(db_url: str):  # type: ignore[no-untyped-def]
-    engine = _engine(db_url)
-    tally = import_paths(engine, [SAMPLE], batch_size=64, progress=False)
-    yield engine, tally
-    engine.dispose()
+def imported(sample_import):  # type: ignore[no-untyped-def]
+    """The sample imported once for the module per backend; the tests here only read it (re-import and
+    reparse included: they must change nothing)."""
+    return sample_import
 
 
 def test_counts(imported) -> None:  # type: ignore[no-untyped-def]

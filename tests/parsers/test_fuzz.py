@@ -80,14 +80,6 @@ def test_parsers_never_raise_and_yield_storable_text(raw: bytes) -> None:
     assert parsed.envelope.message_id is None or len(parsed.envelope.message_id) <= 998
 
 
-@pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
-    engine = make_engine(db_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(batch=st.lists(messages, min_size=1, max_size=6))

@@ -101,21 +101,17 @@ TABLE = [
 REPLY_IDS = {"reply_quoting_notice": ["5014"], "reply_without_prefix": ["5015"], "reply_naming_subject": ["5016"],
              "bad_8bit_headers": ["5038"]}
 
-_imported: dict[str, dict] = {}
-
-
-@pytest.fixture
-def exports(backend: str, db_url: str) -> dict:
+@pytest.fixture(scope="module")
+def exports(module_db_url: str) -> dict:
     """The exports after importing every shape fixture at once; imported once per backend."""
-    if backend not in _imported:
-        engine = make_engine(db_url)
-        create_schema(engine)
-        tally = import_paths(engine, sorted(SHAPES.glob("*.eml")), batch_size=8, progress=False)
-        assert tally.stored == len(TABLE)
-        with session_scope(engine) as session:
-            _imported[backend] = export.all_exports(session)
-        engine.dispose()
-    return _imported[backend]
+    engine = make_engine(module_db_url)
+    create_schema(engine)
+    tally = import_paths(engine, sorted(SHAPES.glob("*.eml")), batch_size=8, progress=False)
+    assert tally.stored == len(TABLE)
+    with session_scope(engine) as session:
+        data = export.all_exports(session)
+    engine.dispose()
+    return data
 
 
 def _key(name: str, message_id: str | None) -> str:
