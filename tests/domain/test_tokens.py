@@ -64,7 +64,7 @@ def test_configured_secret_wins(tmp_path: Path) -> None:
 
 
 def test_processes_racing_to_create_the_secret_agree(tmp_path: Path) -> None:
-    code = ("import sys; from mailbot.config import load; from mailbot.tokens import load_secret; "
+    code = ("import sys; from mailbot.config import load; from mailbot.domain.tokens import load_secret; "
             "print(load_secret(load(environ={'MAILBOT_MAIL_SECRET_FILE': sys.argv[1]})).decode())")
     children = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "mail.secret")], cwd=ROOT,
                                  stdout=subprocess.PIPE, text=True) for _ in range(4)]
