@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -20,18 +19,14 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from mailbot import config as config_module
 from mailbot.desk import inbound, providers, views, workflow  # noqa: F401 - inbound registers the desk handler
 from mailbot.cli import main
-from mailbot.intake.pipeline import process_pending, receive
 from mailbot.parsers.message import parse_message
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Review, Traceback
-from mailbot.store.ingest import Arrival
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Provider, ProviderContact, Traceback
 from mailbot.store.tables.messages import Incident
-from mailbot.store.tables.outbox import OutboxMessage
 
-from helpers.desk_mail import CALL, NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
+from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
 
 
 def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(engine: Engine) -> None:

@@ -6,7 +6,6 @@ import dataclasses
 import uuid
 from datetime import datetime
 
-import pytest
 from helpers.paths import ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from mailbot.archive.importer import save
 from mailbot.parsers.message import parse_message
 from mailbot.domain.records import Kind, ParsedMessage
-from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival
 from mailbot.store.tables.messages import Message, MessageStatus
 
