@@ -105,7 +105,6 @@ def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, 
     sent = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--send", env=env)
     assert "queued <" in sent.output
     (digest,) = _notices(tmp_path)
-    assert digest["X-Mailbot-Notice"] == "digest"
     assert {a.addr_spec for a in digest["To"].addresses} == {"ops@example.com", "noc-lead@example.com"}
     printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").output
     text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
