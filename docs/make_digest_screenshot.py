@@ -1,7 +1,7 @@
 """Regenerate docs/digest.png: the daily digest as ops see it, in a real headless browser.
 
 The digest is built from the sample mailbox's import plus the simulated week of
-tracebacks (`scheduler.simulate`, the same scenario tests/test_digest.py checks), on a
+tracebacks (`scheduler.simulate`, the same scenario tests/scheduler/test_digest.py checks), on a
 throwaway SQLite database, rendered to HTML (chart embedded) and photographed by
 Debian's chromium (`apt-get install -y chromium`).
 

@@ -7,16 +7,20 @@ runs cannot collide. Outside CI a missing PostgreSQL skips; in CI it fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.paths import PG_ADMIN_URL, SAMPLE
+from sqlalchemy.engine import Engine
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "fixtures" / "emails"
-PG_ADMIN_URL = os.environ.get("MAILBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from mailbot.archive.importer import import_paths
+from mailbot.store.db import create_schema, make_engine
+from mailbot.store.ingest import Tally
+
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,15 +30,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",") if b.strip()]
-        metafunc.parametrize("backend", chosen)
+        # Module scope: a module's fixtures may then be shared by all its tests on one backend.
+        metafunc.parametrize("backend", chosen, scope="module")
 
 
 def _pg_schema_url(schema: str) -> str:
     return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards)."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
     schema = "t_" + uuid.uuid4().hex[:12]
@@ -53,25 +58,49 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards)."""
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
 def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
     return request.getfixturevalue("pg_url")
 
 
-def exports_of(url: str) -> dict:
-    """All exports of the store at `url` (see mailbot.export.all_exports)."""
-    from mailbot.archive.export import all_exports
-    from mailbot.store.db import make_engine, session_scope
-
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        data = all_exports(session)
-    engine.dispose()
-    return data
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite database of its own, beside (not the same as) `db_url`'s."""
     return f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def module_db_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like `db_url`, but one database for the whole module (for fixtures its tests only read)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'mailbot.sqlite3'}"
+        return
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A fresh, empty store at `db_url`, schema created."""
+    engine = make_engine(db_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sample_import(module_db_url: str) -> Iterator[tuple[Engine, Tally]]:
+    """The sample mailbox (fixtures/emails) imported once per module and backend: (engine, tally)."""
+    engine = make_engine(module_db_url)
+    create_schema(engine)
+    tally = import_paths(engine, [SAMPLE], batch_size=64, progress=False)
+    yield engine, tally
+    engine.dispose()

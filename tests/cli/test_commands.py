@@ -1,0 +1,129 @@
+"""The commands the README names that no other test drives: demo, export, tick --until, digest --send,
+review resolve. Each runs through the `mailbot` click group, as a shell would call it."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from helpers.exports import exports_of
+from helpers.paths import SAMPLE
+
+from mailbot.cli import main
+
+BASE_ENV = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example",
+            "MAILBOT_PATHS_SAMPLE": str(SAMPLE)}
+
+
+def mailbot(workdir: Path, *args: str, env: dict[str, str] | None = None, ok: bool = True,
+            stdin: bytes | None = None) -> Result:
+    """Run `mailbot ARGS` with outbound mail into workdir/outbox, and no ./config.toml read."""
+    environ = {**BASE_ENV, "MAILBOT_OUTBOUND_MAILDIR": str(workdir / "outbox"), "MAILBOT_CONFIG": str(workdir / "none.toml"),
+               **(env or {})}
+    (workdir / "none.toml").touch()
+    result = CliRunner().invoke(main, list(args), env=environ, input=stdin)
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Result]:
+    """`mailbot demo` into a database of its own, once for the module: (work dir, database URL, its run)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{workdir / 'demo.sqlite3'}"
+    return workdir, url, mailbot(workdir, "--db", url, "demo")
+
+
+def test_demo_imports_the_sample_and_prints_its_incidents(demo: tuple[Path, str, Result]) -> None:
+    _, url, run = demo
+    assert f"database: {url} (309 messages stored)" in run.output
+    data = exports_of(url)
+    assert len(data["incidents"]) == 265
+    # The incidents table it prints shows every incident it stored.
+    printed = run.output
+    assert all(row["incident_id"] in printed for row in data["incidents"])
+
+
+@pytest.mark.parametrize("kind", ["incidents", "messages", "replies"])
+def test_export_json_is_the_stored_rows_and_csv_holds_the_same(demo: tuple[Path, str, Result], kind: str) -> None:
+    workdir, url, _ = demo
+    rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").output)
+    assert rows == exports_of(url)[kind]
+    assert rows or kind == "replies"
+    out = workdir / f"{kind}.csv"
+    mailbot(workdir, "--db", url, "export", kind, "--format", "csv", "-o", str(out))
+    table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(table) == len(rows)
+    for row, line in zip(rows, table):
+        # CSV cells: lists space-joined, None empty, numbers as digits.
+        assert line == {k: " ".join(v) if isinstance(v, list) else "" if v is None else str(v) for k, v in row.items()}
+
+
+def _open_traceback(workdir: Path, url: str, now: str) -> int:
+    mailbot(workdir, "--db", url, "providers", "add", "Smartbiz Telecom", "--email", "noc@smartbiz.example")
+    opened = mailbot(workdir, "--db", url, "--now", now, "traceback", "open", "--provider", "Smartbiz Telecom",
+                     "--campaign", "SSA-Suspended-SSN", "--call-time", "2026-10-30T14:05:00Z",
+                     "--called", "+12025550143", "--caller", "+16465550178")
+    return int(opened.output.strip())
+
+
+def _notices(workdir: Path) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted((workdir / "outbox" / "new").iterdir())]
+
+
+def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    number = _open_traceback(tmp_path, url, "2026-11-02T15:00:00Z")  # Monday 10:00 New York
+    # The service was down all week: a replay runs each 15-minute step, so each day's reminder goes out
+    # before the deadline ends the hop (one tick at the end would send no reminder at all).
+    replayed = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-02T15:00:00Z", "tick",
+                                  "--until", "2026-11-06T15:00:00Z").output)
+    assert replayed["reminders"] == 3 and replayed["no_response"] == 1
+    shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").output)
+    assert (shown["status"], shown["result"]) == ("closed", "no_response")
+    kinds = [n["X-Mailbot-Notice"] for n in _notices(tmp_path)]
+    assert kinds.count("reminder") == 3 and "non_responsive" in kinds
+    # A tick at the stretch's end, as a restarted service runs, finds nothing left to do.
+    again = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-06T15:00:00Z", "tick").output)
+    assert set(again.values()) == {0}, again
+
+
+def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, Result], tmp_path: Path) -> None:
+    workdir, url, _ = demo
+    own = tmp_path / "digest.sqlite3"
+    shutil.copy(url.removeprefix("sqlite:///"), own)
+    env = {"MAILBOT_OPS_EMAIL": "ops@example.com,noc-lead@example.com"}
+    sent = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--send", env=env)
+    assert "queued <" in sent.output
+    (digest,) = _notices(tmp_path)
+    assert {a.addr_spec for a in digest["To"].addresses} == {"ops@example.com", "noc-lead@example.com"}
+    printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").output
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.strip() == printed.strip()
+
+
+def test_review_resolve_takes_an_item_off_the_list(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    # A forwarded notice answers nothing: the desk files it for a human as `unmatched`.
+    raw = (SAMPLE / "001.eml").read_bytes().replace(b"Subject: Traceback Request #2640",
+                                                    b"Subject: Fwd: Traceback Request #2640")
+    mailbot(tmp_path, "--db", url, "db", "upgrade")
+    mailbot(tmp_path, "--db", url, "receive", stdin=raw)
+    (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output)
+    assert item["kind"] == "unmatched" and not item["resolved"]
+    done = mailbot(tmp_path, "--db", url, "review", "resolve", str(item["id"]))
+    assert done.output.strip() == f"review {item['id']} resolved"
+    assert json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output) == []
+    (after,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--all", "--format", "json").output)
+    assert after["id"] == item["id"] and after["resolved"]
+    missing = mailbot(tmp_path, "--db", url, "review", "resolve", "9999", ok=False)
+    assert missing.exit_code != 0

@@ -1,0 +1,184 @@
+"""Every shape a notice arrives in, and damaged mail: fixture -> the export rows it must give.
+
+The fixtures (fixtures/shapes/, written by make_shapes.py) are imported together on
+each backend; each row of TABLE says what the messages, incidents and replies
+exports must hold for one of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.paths import ROOT
+
+from mailbot.archive import export
+from mailbot.archive.importer import import_paths
+from mailbot.store.db import create_schema, make_engine, session_scope
+
+SHAPES = ROOT / "fixtures" / "shapes"
+DESCRIPTION = ("Likely FRAUD. Recorded message says your electric service will be disconnected in 30 minutes; "
+               "press 1 to make payment arrangements.")
+NOTICE_DATE = "2020-06-26T17:44:00Z"
+
+
+def incident(incident_id: str, seen: str | None = NOTICE_DATE, description: str = DESCRIPTION) -> dict:
+    """The incidents export row of the fixtures' call-details block."""
+    return {"incident_id": incident_id, "campaign": "Utility-30MinDisconnect",
+            "campaign_canonical": "Utility-30MinDisconnect", "call_time": "2020-06-26T15:34:00Z",
+            "called": "+14072223658", "caller": "+14072613544", "description": description,
+            "first_seen": seen, "last_seen": seen, "sightings": 1}
+
+
+def sighting(name: str, message_id: str, incident_id: str, seen: str = NOTICE_DATE, description: str = DESCRIPTION,
+             kind: str = "traceback_request") -> tuple:
+    return (name, message_id, kind, "parsed", [incident_id], None, seen, [incident(incident_id, seen, description)])
+
+
+def no_sighting(name: str, message_id: str, kind: str, ids: list[str], date: str, status: str = "parsed",
+                reason: str | None = None) -> tuple:
+    return (name, message_id, kind, status, ids, reason, date, [])
+
+
+# fixture, message_id, kind, status, message incident_ids, reason, date, incident rows it yields
+TABLE = [
+    # encodings and layouts
+    sighting("html_only", "<html-only.5001@tracebacks.org>", "5001"),
+    sighting("alternative", "<alternative.5002@tracebacks.org>", "5002"),
+    sighting("qp_soft_breaks", "<qp.5003@tracebacks.org>", "5003"),
+    sighting("base64", "<b64.5004@tracebacks.org>", "5004"),
+    sighting("windows_1252", "<cp1252.5005@tracebacks.org>", "5005",
+             description="Likely FRAUD. Caller says \u201cyour account is suspended\u201d \u2013 press 1 \u2014 "
+                         "it\u2019s a scam."),
+    sighting("iso_8859_1", "<latin1.5006@tracebacks.org>", "5006",
+             description="Likely FRAUD. Mensaje en espa\u00f1ol: \u00bfdesea continuar?"),
+    sighting("crlf", "<crlf.5007@tracebacks.org>", "5007"),
+    # forwards: sightings of their incidents, dated when they arrived here
+    sighting("forward_gmail", "<CAGmail5008fwd@mail.gmail.com>", "5008", seen="2020-06-26T18:02:11Z"),
+    sighting("forward_outlook", "<BN6PR11MB0009FW@namprd11.prod.outlook.com>", "5009", seen="2020-06-26T18:10:42Z"),
+    sighting("forward_apple", "<A1B2C3D4-5010@smartbiztel.com>", "5010", seen="2020-06-26T18:20:00Z"),
+    sighting("forward_quoted_inline", "<fwd-inline.5011@smartbiztel.com>", "5011", seen="2020-06-27T14:00:00Z"),
+    sighting("forward_attachment", "<fwd-attach.5012@smartbiztel.com>", "5012", seen="2020-06-27T15:00:00Z"),
+    sighting("forward_of_forward", "<CAGmail5013fwdfwd@mail.gmail.com>", "5013", seen="2020-06-29T12:00:00Z"),
+    # answers: about the incidents they quote or name, never sightings
+    no_sighting("reply_quoting_notice", "<BN6PR11MB5014RE@namprd11.prod.outlook.com>", "reply", ["5014"],
+                "2020-06-26T19:30:00Z"),
+    no_sighting("reply_without_prefix", "<reply-noprefix.5015@smartbiztel.com>", "reply", ["5015"],
+                "2020-06-26T20:00:00Z"),
+    no_sighting("reply_naming_subject", "<reply-subject.5016@smartbiztel.com>", "reply", ["5016"],
+                "2020-06-27T12:00:00Z"),
+    no_sighting("bounce", "<20200626174404.5017@mx.smartbiztel.com>", "bounce", ["5017"], "2020-06-26T17:44:04Z"),
+    no_sighting("auto_reply_header", "<oof.5018@smartbiztel.com>", "auto_reply", ["5018"], "2020-06-26T17:44:09Z"),
+    no_sighting("auto_reply_no_header", "<oof.5019@smartbiztel.com>", "auto_reply", ["5019"], "2020-06-26T17:45:00Z"),
+    # Appendix C and D letters: their kinds, no incidents
+    no_sighting("non_responsive", "<nonresp.5020@tracebacks.org>", "non_responsive", ["5020"], NOTICE_DATE),
+    no_sighting("escalation", "<escalation.5021@tracebacks.org>", "non_responsive", [], "2020-06-30T15:00:00Z"),
+    no_sighting("status_yellow", "<yellow.5022@tracebacks.org>", "status_change", [], NOTICE_DATE),
+    no_sighting("status_red", "<red.5023@tracebacks.org>", "status_change", [], NOTICE_DATE),
+    no_sighting("change_in_status", "<change.5024@tracebacks.org>", "status_change", [], NOTICE_DATE),
+    # damaged mail: read as far as it goes, or quarantined with the reason
+    ("bad_no_headers", None, "traceback_request", "parsed", ["5030"], None, None, [incident("5030", seen=None)]),
+    sighting("bad_unclosed_boundary", "<unclosed.5031@tracebacks.org>", "5031"),
+    sighting("bad_boundary_never_found", "<noboundary.5032@tracebacks.org>", "5032"),
+    sighting("bad_unknown_charset", "<klingon.5033@tracebacks.org>", "5033",
+             description="Likely FRAUD. Caf\u00e9 \u2013 test."),
+    sighting("bad_8bit_no_charset", "<8bit.5034@tracebacks.org>", "5034",
+             description="Likely FRAUD. \u201cSmart\u201d quotes \u2013 in windows-1252."),
+    sighting("bad_rfc2047_subject", "<rfc2047.5035@tracebacks.org>", "5035"),
+    sighting("bad_long_line", "<longline.5036@tracebacks.org>", "5036"),
+    no_sighting("bad_empty_body", "<empty.5037@tracebacks.org>", "traceback_request", [], NOTICE_DATE,
+                status="quarantined", reason="traceback_request without a readable call-details block"),
+    no_sighting("bad_binary_junk", None, "other", [], None, status="quarantined",
+                reason="no mail headers and no notice text: not an email"),
+    no_sighting("bad_8bit_headers", "<8bit-headers.5038@smartbiztel.com>", "reply", ["5038"], "2020-06-27T13:00:00Z"),
+    sighting("bad_truncated_base64", "<truncb64.5039@tracebacks.org>", "5039",  # as far as the bytes go
+             description=DESCRIPTION[:-2]),
+]
+REPLY_IDS = {"reply_quoting_notice": ["5014"], "reply_without_prefix": ["5015"], "reply_naming_subject": ["5016"],
+             "bad_8bit_headers": ["5038"]}
+
+@pytest.fixture(scope="module")
+def exports(module_db_url: str) -> dict:
+    """The exports after importing every shape fixture at once; imported once per backend."""
+    engine = make_engine(module_db_url)
+    create_schema(engine)
+    tally = import_paths(engine, sorted(SHAPES.glob("*.eml")), batch_size=8, progress=False)
+    assert tally.stored == len(TABLE)
+    with session_scope(engine) as session:
+        data = export.all_exports(session)
+    engine.dispose()
+    return data
+
+
+def _key(name: str, message_id: str | None) -> str:
+    raw = (SHAPES / f"{name}.eml").read_bytes()
+    return message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize("row", TABLE, ids=[r[0] for r in TABLE])
+def test_shape_exports(exports: dict, row: tuple) -> None:
+    name, message_id, kind, status, ids, reason, date, incidents = row
+    key = _key(name, message_id)
+    messages = [m for m in exports["messages"] if m["message_id"] == key]
+    assert messages == [{"message_id": key, "kind": kind, "incident_ids": ids, "status": status, "reason": reason,
+                         "date": date}]
+    expected_ids = {i["incident_id"] for i in incidents}
+    got = [i for i in exports["incidents"] if i["incident_id"] in set(ids) | expected_ids]
+    assert got == incidents
+    replies = [(r["message_id"], r["incident_ids"]) for r in exports["replies"] if r["message_id"] == key]
+    assert replies == ([(key, REPLY_IDS[name])] if name in REPLY_IDS else [])
+
+
+def test_table_covers_every_fixture() -> None:
+    assert sorted(p.stem for p in SHAPES.glob("*.eml")) == sorted(r[0] for r in TABLE)
+
+
+def test_fixtures_match_their_generator() -> None:
+    result = subprocess.run([sys.executable, str(SHAPES / "make_shapes.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_multi_megabyte_message(tmp_path: Path, sqlite_url: str) -> None:
+    """A notice with a 6 MB attachment and a 20 000-character line still yields its incident."""
+    notice = (SHAPES / "alternative.eml").read_bytes()
+    start = notice.index(b"Content-Type: text/plain")
+    text_part = notice[start:notice.index(b"\n--_000_", start)]
+    blob = base64.encodebytes(bytes(range(256)) * 24576).decode()
+    raw = ("From: Industry Traceback Group <traceback-notice@tracebacks.org>\nSubject: Traceback Request #5002\n"
+           "Message-ID: <big.5002@tracebacks.org>\nDate: Fri, 26 Jun 2020 17:44:00 +0000\n"
+           'Content-Type: multipart/mixed; boundary="b"\nX-Long: ' + "y" * 20000 + "\n\n--b\n").encode() \
+        + text_part + ("\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+                       + blob + "\n--b--\n").encode()
+    assert len(raw) > 6_000_000
+    (tmp_path / "big.eml").write_bytes(raw)
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    import_paths(engine, [tmp_path / "big.eml"], progress=False)
+    with session_scope(engine) as session:
+        assert export.incidents(session) == [incident("5002")]
+
+
+def test_diagnose_explains_a_damaged_message(sqlite_url: str) -> None:
+    """mail-parser runs only on demand, on one stored message: its defects and delivery hops."""
+    from click.testing import CliRunner
+
+    from mailbot.cli import main
+
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    import_paths(engine, [SHAPES / "bad_unclosed_boundary.eml", ROOT / "fixtures" / "emails" / "001.eml"],
+                 progress=False)
+    engine.dispose()
+    runner = CliRunner()
+    damaged = runner.invoke(main, ["--db", sqlite_url, "diagnose", "1"])
+    assert damaged.exit_code == 0, damaged.output
+    assert "status:  parsed  kind: traceback_request" in damaged.output
+    assert "defects: CloseBoundaryNotFoundDefect" in damaged.output
+    clean = runner.invoke(main, ["--db", sqlite_url, "diagnose", "2"])
+    assert "defects: none" in clean.output and "hop:     mail.tracebacks.org" in clean.output
+    missing = runner.invoke(main, ["--db", sqlite_url, "diagnose", "99"])
+    assert missing.exit_code != 0 and "no stored message 99" in missing.output
