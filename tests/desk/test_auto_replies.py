@@ -13,6 +13,8 @@ import pytest
 from helpers.desk_mail import deliver, hops, notice, open_tb, outbox, reply_to
 from sqlalchemy.engine import Engine
 
+from mailbot.app import App
+
 BODY = "I am away until Monday. We received this call from Lingo Telecom."
 
 HEADERS = {
@@ -29,39 +31,39 @@ SUBJECTS = ["Automatic reply:", "Out of Office:", "Auto-Reply:", "Respuesta auto
 
 
 @pytest.mark.parametrize("headers", HEADERS.values(), ids=HEADERS.keys())
-def test_automatic_headers(engine: Engine, headers: dict[str, str]) -> None:
-    tb = open_tb(engine)
+def test_automatic_headers(desk_app: App, engine: Engine, headers: dict[str, str]) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     before = len(outbox(engine))
-    deliver(engine, reply_to(first, BODY, extra=headers))
+    deliver(desk_app, reply_to(first, BODY, extra=headers))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert len(outbox(engine)) == before
 
 
 @pytest.mark.parametrize("prefix", SUBJECTS)
-def test_out_of_office_subjects(engine: Engine, prefix: str) -> None:
-    tb = open_tb(engine)
+def test_out_of_office_subjects(desk_app: App, engine: Engine, prefix: str) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     before = len(outbox(engine))
     raw = reply_to(first, BODY).replace(b"Subject: Re: ", f"Subject: {prefix} Re: ".encode(), 1)
-    deliver(engine, raw)
+    deliver(desk_app, raw)
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert len(outbox(engine)) == before
 
 
-def test_mail_from_our_own_domain(engine: Engine) -> None:
-    tb = open_tb(engine)
+def test_mail_from_our_own_domain(desk_app: App, engine: Engine) -> None:
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     before = len(outbox(engine))
     # A stranger would get a refusal; our own domain gets nothing, so two mailbots cannot loop.
-    deliver(engine, reply_to(first, BODY, sender="traceback@desk.example"))
+    deliver(desk_app, reply_to(first, BODY, sender="traceback@desk.example"))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert len(outbox(engine)) == before
 
 
-def test_the_same_reply_without_a_trigger_is_an_answer(engine: Engine) -> None:
+def test_the_same_reply_without_a_trigger_is_an_answer(desk_app: App, engine: Engine) -> None:
     """The control: these replies are answers but for their automatic marks."""
-    tb = open_tb(engine)
+    tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(engine, reply_to(first, BODY, extra={"Auto-Submitted": "no"}))
+    deliver(desk_app, reply_to(first, BODY, extra={"Auto-Submitted": "no"}))
     assert [h.outcome for h in hops(engine, tb)][0] == "upstream"

@@ -15,6 +15,8 @@ import pytest
 from helpers.desk_mail import deliver, hops, notice, open_tb, reviews
 from sqlalchemy.engine import Engine
 
+from mailbot.app import App
+
 from mailbot.desk import providers
 from mailbot.store.db import session_scope
 
@@ -37,8 +39,9 @@ def bare_reply(to: str, subject: str = "Re: your request", body: str = ANSWER,
     return bytes(msg)
 
 
-def _first(engine: Engine) -> tuple[int, email.message.Message]:
-    tb = open_tb(engine)
+def _first(app: App) -> tuple[int, email.message.Message]:
+    tb = open_tb(app)
+    engine = app.engine
     return tb, notice(engine, "first_contact", "noc@smartbiz.example")
 
 
@@ -47,55 +50,55 @@ def _answered(engine: Engine, tb: int) -> bool:
     return (first.outcome, first.upstream_name) == ("upstream", "Lingo Telecom")
 
 
-def test_the_token_alone(engine: Engine) -> None:
-    tb, first = _first(engine)
-    deliver(engine, bare_reply(to=str(first["Reply-To"])))
+def test_the_token_alone(desk_app: App, engine: Engine) -> None:
+    tb, first = _first(desk_app)
+    deliver(desk_app, bare_reply(to=str(first["Reply-To"])))
     assert _answered(engine, tb)
 
 
 @pytest.mark.parametrize("header", ["In-Reply-To", "References"])
-def test_the_thread_alone(engine: Engine, header: str) -> None:
-    tb, first = _first(engine)
+def test_the_thread_alone(desk_app: App, engine: Engine, header: str) -> None:
+    tb, first = _first(desk_app)
     notice_id = str(first["Message-ID"])
     thread = {"in_reply_to": notice_id} if header == "In-Reply-To" else {"references": f"<other@x.example> {notice_id}"}
-    deliver(engine, bare_reply(to=PLAIN_DESK, **thread))
+    deliver(desk_app, bare_reply(to=PLAIN_DESK, **thread))
     assert _answered(engine, tb)
 
 
-def test_the_subject_tag_alone(engine: Engine) -> None:
-    tb, _ = _first(engine)
-    deliver(engine, bare_reply(to=PLAIN_DESK, subject=f"RE: [Traceback #{tb}] Traceback request"))
+def test_the_subject_tag_alone(desk_app: App, engine: Engine) -> None:
+    tb, _ = _first(desk_app)
+    deliver(desk_app, bare_reply(to=PLAIN_DESK, subject=f"RE: [Traceback #{tb}] Traceback request"))
     assert _answered(engine, tb)
 
 
-def test_a_number_in_the_words_alone(engine: Engine) -> None:
-    tb, _ = _first(engine)
-    deliver(engine, bare_reply(to=PLAIN_DESK, body=f"About Traceback #{tb}: we received this call from Lingo Telecom."))
+def test_a_number_in_the_words_alone(desk_app: App, engine: Engine) -> None:
+    tb, _ = _first(desk_app)
+    deliver(desk_app, bare_reply(to=PLAIN_DESK, body=f"About Traceback #{tb}: we received this call from Lingo Telecom."))
     assert _answered(engine, tb)
 
 
-def test_with_no_clue_at_all_nothing_moves(engine: Engine) -> None:
-    tb, _ = _first(engine)
-    deliver(engine, bare_reply(to=PLAIN_DESK))
+def test_with_no_clue_at_all_nothing_moves(desk_app: App, engine: Engine) -> None:
+    tb, _ = _first(desk_app)
+    deliver(desk_app, bare_reply(to=PLAIN_DESK))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert [k for k, _ in reviews(engine)] == ["unmatched"]
 
 
-def test_the_first_rule_that_finds_something_decides(engine: Engine) -> None:
-    one, first = _first(engine)
-    two = open_tb(engine)
+def test_the_first_rule_that_finds_something_decides(desk_app: App, engine: Engine) -> None:
+    one, first = _first(desk_app)
+    two = open_tb(desk_app)
     # The token says #one, the subject tag #two: the token wins. (Numbers in the words are left out:
     # a reply naming tracebacks in its text answers each one it names, by design.)
-    deliver(engine, bare_reply(to=str(first["Reply-To"]), subject=f"Re: [Traceback #{two}]"))
+    deliver(desk_app, bare_reply(to=str(first["Reply-To"]), subject=f"Re: [Traceback #{two}]"))
     assert _answered(engine, one)
     assert [h.outcome for h in hops(engine, two)] == [None]
 
 
-def test_a_name_close_to_a_known_provider_is_a_provider_match_review(engine: Engine) -> None:
+def test_a_name_close_to_a_known_provider_is_a_provider_match_review(desk_app: App, engine: Engine) -> None:
     with session_scope(engine) as s:
         providers.add(s, "Whisl", emails=["noc@whisl.example"])
-    tb, first = _first(engine)
-    deliver(engine, bare_reply(to=str(first["Reply-To"]), body="We received this call from Whistle."))
+    tb, first = _first(desk_app)
+    deliver(desk_app, bare_reply(to=str(first["Reply-To"]), body="We received this call from Whistle."))
     path = hops(engine, tb)
     assert [(h.outcome, h.upstream_name) for h in path] == [("upstream", "Whistle")]  # recorded, not guessed
     ((kind, detail),) = reviews(engine)

@@ -406,7 +406,7 @@ def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(engine, smtp_serv
                                password="s3cret", timeout=10)
     for n, transport in enumerate((transport_from_config(config), system_cas)):
         queue(engine, f"hop:1:request:{n}")  # a fresh notice each, so no backoff hides the second try
-        assert outbox.deliver_pending(engine, transport, NOW) == 0
+        assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
         row = rows(engine)[-1]
         assert row.status != OutboxStatus.SENT and "certificate" in (row.last_error or "").lower(), row.last_error
     assert handler.accepted == []
