@@ -32,8 +32,9 @@ COMPRESSED: dict[str, Callable[[Path], IO[bytes]]] = {
     ".gz": lambda p: gzip.open(p, "rb"), ".bz2": lambda p: bz2.open(p, "rb"), ".xz": lambda p: lzma.open(p, "rb")}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 PST_MAGIC = b"!BDN"
-# What a damaged archive raises while it is read.
-ARCHIVE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile, ValueError)
+# What a damaged archive raises while it is read (tarfile's stream mode, a gzip header cut short: TypeError).
+ARCHIVE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile, ValueError,
+                  TypeError)
 # Header names one of which every mail message has near its top.
 _MAIL_FIELDS = frozenset({b"from", b"to", b"subject", b"date", b"message-id", b"received", b"return-path",
                           b"mime-version", b"content-type", b"delivered-to", b"reply-to", b"sender", b"cc"})
@@ -107,8 +108,7 @@ def looks_like_mail(raw: bytes) -> bool:
         if line[:1] in (b" ", b"\t"):
             continue
         field = _FIELD_LINE.match(line)
-        if field is None:
-            known = False
+        if field is None:  # the header block ends early, as in damaged mail: what came before decides
             break
         known = known or field.group(1).lower() in _MAIL_FIELDS
     return known or _NOTICE_HEADING.search(raw) is not None
