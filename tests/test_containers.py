@@ -64,7 +64,8 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 NOT_MAIL = {"README.md": b"# Mailbox export\n\nExported from the NOC mailbox for the audit.\n",
             "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8,
             "calls.xlsx": zip_bytes({"[Content_Types].xml": b"<?xml version='1.0'?><Types/>",
-                                     "xl/workbook.xml": b"<workbook/>"})}
+                                     "xl/workbook.xml": b"<workbook/>"}),
+            "scan.pdf.gz": gzip.compress(b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n5 0 obj\n")}
 
 
 def packed(root: Path) -> Path:
@@ -111,7 +112,7 @@ def test_packed_mailboxes_import_as_the_loose_messages(tmp_path: Path, db_url: s
 def test_summary_counts_files_that_are_not_mail(tmp_path: Path, sqlite_url: str) -> None:
     result = CliRunner().invoke(main, ["--db", sqlite_url, "import", str(packed(tmp_path / "box"))])
     assert result.exit_code == 0, result.output
-    assert "skipped 3 files that are not mail" in result.output
+    assert "skipped 4 files that are not mail" in result.output
     assert f"stored {len(NAMES)}," in result.output
 
 

@@ -114,8 +114,11 @@ def looks_like_mail(raw: bytes) -> bool:
     return known or _NOTICE_HEADING.search(raw) is not None
 
 
-def read_archive(path: Path, kind: str) -> Iterator[Arrival | NotMail]:
-    """A compressed mbox or message, or a zip or tar of messages, mboxes and Maildirs, as streams."""
+def read_archive(path: Path, kind: str, in_directory: bool = False) -> Iterator[Arrival | NotMail]:
+    """A compressed mbox or message, or a zip or tar of messages, mboxes and Maildirs, as streams.
+
+    A compressed file met `in_directory` that holds no mail is NotMail, as an uncompressed one is.
+    """
     if kind == "pst":
         raise refuse_pst(path)
     try:
@@ -137,7 +140,9 @@ def read_archive(path: Path, kind: str) -> Iterator[Arrival | NotMail]:
                 if head == MBOX_SEPARATOR:
                     yield from _read_mbox_stream(stream, f"mbox:{path}", head)
                 else:
-                    yield Arrival(source=f"file:{path}", source_key="", raw=head + stream.read())
+                    raw = head + stream.read()
+                    yield NotMail(str(path)) if in_directory and not looks_like_mail(raw) \
+                        else Arrival(source=f"file:{path}", source_key="", raw=raw)
     except ARCHIVE_ERRORS as exc:
         raise UnreadableMailbox(f"cannot read {path}: {exc}") from exc
 
@@ -224,7 +229,7 @@ def read_directory(root: Path) -> Iterator[Arrival | NotMail]:
             if kind == "mbox":
                 yield from read_mbox(file)
             elif kind in ("pst", "tar", "zip", "compressed"):
-                yield from read_archive(file, kind)
+                yield from read_archive(file, kind, in_directory=True)
             else:
                 raw = file.read_bytes()
                 key = str(file.relative_to(root))
