@@ -284,7 +284,9 @@ def read_mbox(path: Path) -> Iterator[Arrival]:
 
 def _read_mbox_stream(fh: IO[bytes], source: str, head: bytes = b"") -> Iterator[Arrival]:
     """read_mbox of an open stream (a file, or a member of an archive), of which `head` was read already."""
-    buf = head + fh.read(_CHUNK)
+    buf = fh.read(_CHUNK)
+    if head:  # only then: a copy of the first block costs its size in peak memory
+        buf = head + buf
     base = 0  # file offset of buf[0]
     start = 0  # offset in buf of the current message's "From " line
     scan = 1  # where to look on for its end: past its own "From "
