@@ -67,7 +67,8 @@ class MailboxParam(click.Path):
 @pass_app
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
-    """Import mailboxes (.eml files, directories, mbox, Maildir, imap[s]://user@host/Folder) as archive."""
+    """Import mailboxes (.eml files, directories, mbox, Maildir, .gz/.bz2/.xz/.zip/.tar(.gz) of them,
+    imap[s]://user@host/Folder) as archive."""
     size = batch_size or int(app.config.get("import", "batch_size"))
     try:
         tally = import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress)
