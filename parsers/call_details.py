@@ -32,6 +32,8 @@ _QUOTE = re.compile(r"^(?:\s*>)+ ?")
 # Lines that end a block even without a blank line before them.
 _TRAILERS = re.compile(r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.IGNORECASE)
 SEE_ABOVE = "(see description above)"
+# The ways notices write it: with or without brackets, capitals, a full stop.
+_SEE_ABOVE = re.compile(r"\(?\s*see (?:the )?description above\.?\s*\)?\.?", re.IGNORECASE)
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!$%&])")
 _CALL_TIME = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(?:([+-])(\d{2}):?(\d{2}))?",
@@ -79,9 +81,35 @@ def _clean(value: str) -> str:
     return " ".join(unescape_markdown(value).replace("**", "").split())
 
 
+def _label_name(cell: str) -> str | None:
+    """The CallDetails field a table cell names, with or without its colon ("Date/Time", "To:")."""
+    written = cell.strip().removesuffix(":").strip().lower()
+    return LABELS.get(written) or LABELS.get(re.sub(r"\s+", "", written))
+
+
+def _table_row(line: str, header: list[str | None] | None, fields: dict[str, str]) -> list[str | None] | None | bool:
+    """Read one tab-separated row (an HTML table's): a header row of labels is returned, to name the
+    cells of the row below it; a row under such a header, or a label cell and its value, is read into
+    `fields` (True). False: the row is neither, and is read as a line."""
+    cells = line.split("\t")
+    names = [_label_name(cell) for cell in cells]
+    if all(names):
+        return names
+    if header is not None and len(cells) == len(header):
+        for name, value in zip(header, cells):
+            if name is not None and value.strip():
+                fields.setdefault(name, value.strip())
+        return True
+    if len(cells) == 2 and names[0] is not None:
+        fields.setdefault(names[0], cells[1].strip())
+        return True
+    return False
+
+
 def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
     fields: dict[str, str] = {}
     pending: str | None = None
+    header: list[str | None] | None = None  # the labels of a table's header row, for the row below
     description: list[str] = []
     for raw_line in lines:
         line = (_QUOTE.sub("", raw_line) if ">" in raw_line else raw_line).strip()
@@ -94,6 +122,12 @@ def _read_block(incident_id: str, lines: list[str]) -> CallDetails:
                 break
             description.append(line)
             continue
+        if "\t" in line:  # table cells: labels and values may sit in separate rows or cells
+            row = _table_row(line, header, fields)
+            if row is not False:
+                header = row if isinstance(row, list) else None
+                pending = None
+                continue
         # "Label: value", as nearly every block writes it, found without _LABEL's case-insensitive match
         written, colon, value = line.partition(":")
         name = LABELS.get(written.lower()) if colon and len(written) <= _LABEL_MAX else None
@@ -152,10 +186,22 @@ def extract(text: str, lower: str | None = None, first: int | None = None) -> tu
         end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
         body = text[start:end] if start != -1 and start < end else ""
         block = _read_block(heading.group(1), body.split("\n"))
-        if block.description == SEE_ABOVE and blocks:
-            block = replace(block, description=blocks[-1].description)
+        if block.description is not None and _SEE_ABOVE.fullmatch(block.description):
+            block = replace(block, description=_description_above(blocks, block.campaign))
         blocks.append(block)
     return tuple(blocks)
+
+
+def _description_above(blocks: list[CallDetails], campaign: str | None) -> str | None:
+    """What "(see description above)" points to: the nearest block above of the same campaign.
+
+    A block of another campaign above it describes other calls (a notice lists an old
+    incident's block after a new one's), so its paragraph is not this block's: None.
+    """
+    for above in reversed(blocks):
+        if above.campaign == campaign:
+            return above.description
+    return None
 
 
 def referenced_ids(text: str) -> tuple[str, ...]:

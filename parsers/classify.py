@@ -301,6 +301,37 @@ def _answers_quoted_notice(f: Facts) -> bool:
     return heading > 0 and _QUOTE_START.search(lower, 0, heading) is not None
 
 
+# A reminder's own words in the newer templates, which may come with the subject of the notice
+# answered ("Re: Traceback Request #N") and without "regarding a recent request".
+_REMINDER_OPENING = "this is a reminder"
+
+
+def _reminds(f: Facts) -> bool:
+    """A reminder: its opening before the call details, and no quote of another message between
+    (a forward of one is still one; a carrier's answer quoting one is an answer)."""
+    if f.heading_at <= 0:
+        return False
+    at = f.lower.find(_REMINDER_OPENING, 0, f.heading_at)
+    if at == -1:
+        return False
+    return _FORWARDED.match(f.envelope.subject) is not None or _QUOTE_START.search(f.lower, 0, f.heading_at) is None
+
+
+# An out-of-office message without the headers that say so: away, and when back; short, and no notice
+# quoted. Both are needed, so a carrier's answer that mentions being away is still an answer.
+_AWAY = re.compile(r"\b(?:out of (?:the )?office|on vacation|on leave|on holiday|away from (?:the|my) (?:office|desk)"
+                   r"|(?:i am|i'm|i’m) (?:currently )?away|fuera de la oficina|de vacaciones)\b")
+_BACK = re.compile(r"\b(?:until|will return|return(?:ing)? on|back on|when i return|upon my return|limited access"
+                   r"|hasta el|regreso)\b")
+_AWAY_MAX = 1500  # characters: an out-of-office note is a few lines
+
+
+def _away_note(f: Facts) -> bool:
+    if f.heading_at != -1 or len(f.lower) > _AWAY_MAX:
+        return False
+    return _AWAY.search(f.lower) is not None and _BACK.search(f.lower) is not None
+
+
 RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
     (Kind.BOUNCE, _content_type("multipart/report")),
     (Kind.BOUNCE, _sender(r"^(mailer-daemon|postmaster)@")),
@@ -311,6 +342,8 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
     (Kind.AUTO_REPLY, _header("X-Autorespond", r"\S")),
     (Kind.AUTO_REPLY, _header("Precedence", r"^\s*auto_reply")),
     (Kind.AUTO_REPLY, _subject(*AUTO_REPLY_SUBJECT)),
+    (Kind.AUTO_REPLY, _away_note),
+    (Kind.REMINDER, _reminds),
     (Kind.REPLY, _subject(REPLY_PREFIX)),
     (Kind.REPLY, _answers_quoted_notice),
     (Kind.MONTHLY_METRICS, _Body(r"^\W*monthly\s+metrics\s*[-–]", "metrics")),

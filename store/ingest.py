@@ -54,6 +54,7 @@ class Tally:
 
     stored: int = 0
     skipped: int = 0  # already stored from this source and place
+    not_mail: int = 0  # files in a directory or archive that are not mail: read, not stored
     by_status: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> count
@@ -63,6 +64,7 @@ class Tally:
     def add(self, other: Tally) -> None:
         self.stored += other.stored
         self.skipped += other.skipped
+        self.not_mail += other.not_mail
         for mine, theirs in ((self.by_status, other.by_status), (self.by_kind, other.by_kind),
                              (self.quarantined, other.quarantined)):
             for key, n in theirs.items():

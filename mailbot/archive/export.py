@@ -6,6 +6,8 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +39,36 @@ def incidents(session: Session) -> list[dict[str, Any]]:
         for i, canonical in rows
     ]
     return sorted(out, key=lambda r: int(r["incident_id"]))
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    """Which incidents export rows a staff query wants; None: any."""
+
+    campaign: str | None = None  # as written or canonical, any case
+    since: datetime | None = None  # call time at or after (naive: UTC)
+    until: datetime | None = None  # call time before
+    caller: str | None = None  # E.164
+    called: str | None = None
+
+    def admits(self, row: dict[str, Any]) -> bool:
+        if self.campaign is not None and self.campaign.casefold() not in {
+                (row["campaign"] or "").casefold(), (row["campaign_canonical"] or "").casefold()}:
+            return False
+        if self.caller is not None and row["caller"] != self.caller:
+            return False
+        if self.called is not None and row["called"] != self.called:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        if row["call_time"] is None:
+            return False
+        at = datetime.fromisoformat(row["call_time"].replace("Z", "+00:00"))
+        return (self.since is None or at >= _utc(self.since)) and (self.until is None or at < _utc(self.until))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def messages(session: Session) -> list[dict[str, Any]]:

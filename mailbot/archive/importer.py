@@ -123,13 +123,23 @@ def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None)
     return _finish(engine, *_start(engine, batch, pool, {}))
 
 
+def _arrivals(paths: Sequence[Path], tally: Tally) -> Iterator[Arrival]:
+    """The messages the paths hold; files in them that are not mail are counted, not stored."""
+    for path in paths:
+        for item in sources.read(path):
+            if isinstance(item, sources.NotMail):
+                tally.not_mail += 1
+            else:
+                yield item
+
+
 def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
                  progress: bool | None = None) -> Tally:
     show = sys.stderr.isatty() if progress is None else progress
     hints = [sources.count_hint(p) for p in paths]
     total = sum(h for h in hints if h is not None) if all(h is not None for h in hints) else None
     tally = Tally()
-    arrivals = (a for p in paths for a in sources.read(p))
+    arrivals = _arrivals(paths, tally)
     # Spawned, not forked: a forked worker would inherit this process's database
     # connection and, outliving a kill -9, hold its transaction's locks open.
     # This process parses too (see _results), so --jobs N starts N - 1 workers.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import click
@@ -9,18 +10,23 @@ from sqlalchemy import func, select
 
 from mailbot.archive import export as exports
 from mailbot.mailboxes import imap as imap_source
+from mailbot.mailboxes import sources
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.archive.importer import import_paths
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
+from mailbot.parsers.phones import to_e164
 from mailbot.store.tables.messages import Message
 
 
 def print_summary(tally: Tally) -> None:
     click.echo(f"messages read: {tally.stored + tally.skipped} (stored {tally.stored}, "
                f"already stored {tally.skipped})")
+    if tally.not_mail:
+        files = "1 file that is" if tally.not_mail == 1 else f"{tally.not_mail} files that are"
+        click.echo(f"skipped {files} not mail")
     click.echo("by status: " + (", ".join(f"{k} {v}" for k, v in sorted(tally.by_status.items())) or "-"))
     click.echo("by kind:   " + (", ".join(f"{k} {v}" for k, v in sorted(tally.by_kind.items())) or "-"))
     click.echo(f"incidents: {len(tally.new_incidents)} new, {len(tally.updated_incidents)} updated")
@@ -30,9 +36,7 @@ def print_summary(tally: Tally) -> None:
             click.echo(f"  {n:>6}  {reason}")
 
 
-def print_incidents(app: App) -> None:
-    with session_scope(app.engine) as session:
-        rows = exports.incidents(session)
+def print_incidents(rows: list[dict]) -> None:
     columns = (("incident_id", 8), ("call_time", 20), ("called", 12), ("caller", 12),
                ("campaign_canonical", 40), ("sightings", 9), ("last_seen", 20))
     click.echo("  ".join(name.upper()[:width].ljust(width) for name, width in columns))
@@ -62,12 +66,15 @@ class MailboxParam(click.Path):
 @pass_app
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
-    """Import mailboxes (.eml files, directories, mbox, Maildir, imap[s]://user@host/Folder) as archive."""
+    """Import mailboxes (.eml files, directories, mbox, Maildir, .gz/.bz2/.xz/.zip/.tar(.gz) of them,
+    imap[s]://user@host/Folder) as archive."""
     size = batch_size or app.settings.import_.batch_size
     try:
         tally = import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress)
     except imap_source.NETWORK_ERRORS as exc:  # an IMAP server unreachable or refusing the login
         raise click.ClickException(f"cannot read the mailbox: {exc}") from exc
+    except sources.UnreadableMailbox as exc:  # a PST file, a damaged archive
+        raise click.ClickException(str(exc)) from exc
     print_summary(tally)
 
 
@@ -94,24 +101,53 @@ def export(app: App, what: str, fmt: str, output: Path | None) -> None:
         click.echo(text, nl=False)
 
 
-@click.command()
-@pass_app
-def incidents(app: App) -> None:
-    """Print the incidents table."""
-    print_incidents(app)
+def _phone_option(value: str | None) -> str | None:
+    """A number as staff type it ("(407) 261-3544", "4072613544"), in the E.164 form incidents hold."""
+    return None if value is None else (to_e164(value) or value.strip())
 
 
 @click.command()
+@click.option("--campaign", help="Only this campaign (its name as written or its canonical name; any case).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Calls at or after (UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Calls before (UTC); a date alone is that whole day.")
+@click.option("--caller", help="Only calls from this number.")
+@click.option("--called", help="Only calls to this number.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="json and csv rows are the `export incidents` rows.")
 @pass_app
-def quarantine(app: App) -> None:
-    """List quarantined messages with their reasons."""
+def incidents(app: App, campaign: str | None, since: datetime | None, until: datetime | None, caller: str | None,
+              called: str | None, fmt: str) -> None:
+    """Print the incidents, all or those the filters select (e.g. every call from a number since March)."""
+    if until is not None and until.time() == time(0):
+        until += timedelta(days=1)  # --until 2020-06-30 takes in the calls of the 30th
+    chosen = exports.IncidentFilter(campaign=campaign, since=since, until=until, caller=_phone_option(caller),
+                                    called=_phone_option(called))
+    with session_scope(app.engine) as session:
+        rows = [row for row in exports.incidents(session) if chosen.admits(row)]
+    if fmt == "table":
+        print_incidents(rows)
+    else:
+        click.echo(exports.render(rows, fmt), nl=False)
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def quarantine(app: App, fmt: str) -> None:
+    """List quarantined messages with their reasons and where each came from."""
     with session_scope(app.engine) as session:
         rows = session.execute(
-            select(Message.id, Message.message_key, Message.reason).where(Message.status == "quarantined")
-            .order_by(Message.id)
+            select(Message.id, Message.message_key, Message.reason, Message.source, Message.source_key)
+            .where(Message.status == "quarantined").order_by(Message.id)
         ).all()
-    for pk, key, reason in rows:
-        click.echo(f"{pk:>8}  {key}  {reason}")
+    if fmt == "json":
+        click.echo(exports.render([{"id": pk, "message_id": key, "reason": reason, "source": source,
+                                    "source_key": source_key, "place": sources.describe_place(source, source_key)}
+                                   for pk, key, reason, source, source_key in rows], "json"), nl=False)
+        return
+    for pk, key, reason, source, source_key in rows:
+        click.echo(f"{pk:>8}  {key}  {reason}\n{'':>8}  from {sources.describe_place(source, source_key)}")
     click.echo(f"{len(rows)} quarantined")
 
 
@@ -120,7 +156,8 @@ def quarantine(app: App) -> None:
 def demo(app: App) -> None:
     """Import the bundled sample mailbox, then print the incidents table and a summary."""
     tally = import_paths(app.engine, [app.settings.paths.sample], batch_size=app.settings.import_.batch_size)
-    print_incidents(app)
+    with session_scope(app.engine) as session:
+        print_incidents(exports.incidents(session))
     click.echo()
     with session_scope(app.engine) as session:
         total = session.execute(select(func.count()).select_from(Message)).scalar_one()

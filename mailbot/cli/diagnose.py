@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
+from mailbot.mailboxes import sources
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Message
 
@@ -35,12 +36,13 @@ def describe(raw: bytes) -> dict[str, object]:
 def diagnose(app: App, pk: int) -> None:
     """Explain one stored message (its id from `mailbot quarantine`): status, MIME defects, hops."""
     with session_scope(app.engine) as session:
-        row = session.execute(select(Message.raw, Message.status, Message.kind, Message.reason)
-                              .where(Message.id == pk)).first()
+        row = session.execute(select(Message.raw, Message.status, Message.kind, Message.reason, Message.source,
+                                     Message.source_key).where(Message.id == pk)).first()
     if row is None:
         raise click.ClickException(f"no stored message {pk}")
-    raw, status, kind, reason = row
+    raw, status, kind, reason, source, source_key = row
     click.echo(f"status:  {status}  kind: {kind or '-'}" + (f"\nreason:  {reason}" if reason else ""))
+    click.echo(f"from:    {sources.describe_place(source, source_key)}")
     try:
         facts = describe(raw)
     except Exception as exc:  # noqa: BLE001 - a diagnosis must not fail on the input it diagnoses

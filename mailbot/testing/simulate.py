@@ -219,7 +219,9 @@ BROKEN_MAIL = {
     "unreadable-details.eml": (b"From: Industry Traceback Group <traceback-notice@tracebacks.org>\n"
                                b"Subject: Traceback request #12\nMessage-ID: <broken-12@tracebacks.org>\n\n"
                                b"Call Details for Traceback #12\nDate/Time: (illegible)\n"),
-    "not-an-email.eml": b"\x00\x01 scanned fax page 3 of 7",
+    # Headerless junk inside an mbox is stored and quarantined; a loose file like it in a directory
+    # would only be counted as not mail.
+    "scans.mbox": b"From fax@smartbiztel.com Mon Jun 29 09:00:00 2020\n\x00\x01 scanned fax page 3 of 7\n",
 }
 
 

@@ -646,9 +646,11 @@ def test_guarded_subject_rules_match_as_their_pattern(words: list[tuple[str, Cal
 
 
 def _read_block_before(incident_id: str, lines: list[str]) -> call_details.CallDetails:
-    """_read_block as it was: every line tried with the case-insensitive label pattern."""
+    """_read_block as it was: every line tried with the case-insensitive label pattern (table rows,
+    read since by _table_row before any label test, read the same way here)."""
     fields: dict[str, str] = {}
     pending: str | None = None
+    header = None
     description: list[str] = []
     for raw_line in lines:
         line = (call_details._QUOTE.sub("", raw_line) if ">" in raw_line else raw_line).strip()
@@ -661,6 +663,12 @@ def _read_block_before(incident_id: str, lines: list[str]) -> call_details.CallD
                 break
             description.append(line)
             continue
+        if "\t" in line:
+            row = call_details._table_row(line, header, fields)
+            if row is not False:
+                header = row if isinstance(row, list) else None
+                pending = None
+                continue
         label = call_details._LABEL.match(line)
         if label:
             written, value = label.groups()

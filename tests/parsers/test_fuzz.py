@@ -1,8 +1,15 @@
-"""Random and mutated messages: no exception escapes the parsers, and every stored message ends with a status."""
+"""Random and mutated messages: no exception escapes the parsers or the mailbox readers (compressed and
+packed input included), and every stored message ends with a status."""
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
+import gzip
+import io
+import lzma
+import tarfile
+import zipfile
 import uuid
 from datetime import datetime
 
@@ -12,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mailbot.archive.importer import save
+from mailbot.mailboxes import sources
 from mailbot.parsers.message import parse_message
 from mailbot.domain.records import Kind, ParsedMessage
 from mailbot.store.db import session_scope
@@ -94,3 +102,50 @@ def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> 
     final = {MessageStatus.PARSED, MessageStatus.DUPLICATE, MessageStatus.QUARANTINED}
     assert all(status in final for status, _, _ in rows)
     assert all((reason is not None) == (status == MessageStatus.QUARANTINED) for status, reason, _ in rows)
+
+
+def _packed(kind: str, raws: list[bytes]) -> bytes:
+    """Messages as a compressed mbox, a zip of .eml files or a tar.gz of a Maildir."""
+    box = b"".join(b"From fuzz@example.org Mon Jan  3 00:00:00 2022\n" + raw + b"\n" for raw in raws)
+    if kind in COMPRESSORS:
+        return COMPRESSORS[kind](box)
+    out = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for i, raw in enumerate(raws):
+                archive.writestr(f"{i}.eml", raw)
+    else:
+        with tarfile.open(fileobj=out, mode="w:gz") as archive:
+            for i, raw in enumerate(raws):
+                info = tarfile.TarInfo(f"Maildir/cur/{i}.host:2,S")
+                info.size = len(raw)
+                archive.addfile(info, io.BytesIO(raw))
+    return out.getvalue()
+
+
+COMPRESSORS = {"mbox.gz": gzip.compress, "mbox.bz2": bz2.compress, "mbox.xz": lzma.compress}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from([*COMPRESSORS, "zip", "tar.gz"]), batch=st.lists(messages, min_size=1, max_size=4),
+       damage=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3))
+def test_packed_mutated_messages_read_and_parse(tmp_path_factory: pytest.TempPathFactory, kind: str,
+                                                batch: list[bytes], damage: list[tuple[int, int]]) -> None:
+    """Mutated messages inside compressed and packed mailboxes, the container itself damaged at times:
+    the readers yield messages or stop with UnreadableMailbox, and every message read parses."""
+    data = bytearray(_packed(kind, batch))
+    for at, flip in damage:
+        data[at % len(data)] ^= flip
+    path = tmp_path_factory.mktemp("fuzz") / f"box.{kind}"
+    path.write_bytes(bytes(data))
+    try:
+        read = list(sources.read(path))
+    except sources.UnreadableMailbox:
+        assert damage
+        return
+    for item in read:
+        if isinstance(item, Arrival):
+            assert isinstance(parse_message(item.raw), ParsedMessage)
+    if not damage and kind == "zip" and not any(r.startswith(b"From ") for r in batch):  # no member an mbox
+        assert [a.raw for a in read if isinstance(a, Arrival)] == [r for r in batch if sources.looks_like_mail(r)]

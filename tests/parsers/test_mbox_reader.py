@@ -1,8 +1,15 @@
-"""read_mbox gives back exactly the messages an mboxrd writer put in, wherever its read blocks fall."""
+"""read_mbox gives back exactly the messages an mboxrd writer put in, wherever its read blocks fall;
+so do the readers of compressed and packed mailboxes, and damaged ones fail only as UnreadableMailbox."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import re
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.mailboxes import sources
+from mailbot.store.ingest import Arrival
 
 # Lines chosen to sit near the reader's edge cases: "From " lines that must be quoted,
 # lines already quoted, blank lines, CRLF and lone CR, and ordinary text.
@@ -42,3 +50,73 @@ def test_messages_come_back_as_written(tmp_path_factory: pytest.TempPathFactory,
     # Each message is keyed by the offset of its "From " line, so a re-import finds it again.
     data = path.read_bytes()
     assert all(data[int(a.source_key):].startswith(b"From sender@example.org") for a in read)
+
+
+def _pack(kind: str, path: Path, messages: list[tuple[bytes, bytes]]) -> Path:
+    """The messages as `kind` packs them: a compressed mbox, a zip of .eml files, a tar.gz of a Maildir."""
+    plain = path.with_suffix(".mbox")
+    write_mboxrd(plain, messages)
+    if kind in ("gz", "bz2", "xz"):
+        packed = path.with_suffix(f".mbox.{kind}")
+        packed.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](plain.read_bytes()))
+        return packed
+    if kind == "zip":
+        packed = path.with_suffix(".zip")
+        with zipfile.ZipFile(packed, "w") as archive:
+            for i, (raw, _) in enumerate(messages):
+                archive.writestr(f"eml/{i:03d}.eml", b"Subject: %d\n" % i + raw)
+        return packed
+    packed = path.with_suffix(".tar.gz")
+    with tarfile.open(packed, "w:gz") as archive:
+        for i, (raw, _) in enumerate(messages):
+            info = tarfile.TarInfo(f"Maildir/{'cur' if i % 2 else 'new'}/{i:03d}.host:2,S")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+        info = tarfile.TarInfo("box.mbox")  # and an mbox beside the Maildir
+        info.size = plain.stat().st_size
+        with plain.open("rb") as fh:
+            archive.addfile(info, fh)
+    return packed
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip", "tar.gz"])
+@settings(max_examples=30, deadline=None)
+@given(messages=st.lists(st.tuples(MESSAGE, st.sampled_from([b"\n", b"\r\n"])), min_size=1, max_size=8))
+def test_packed_messages_come_back_as_written(tmp_path_factory: pytest.TempPathFactory, kind: str,
+                                              messages: list[tuple[bytes, bytes]]) -> None:
+    packed = _pack(kind, tmp_path_factory.mktemp("packed") / "box", messages)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "_CHUNK", 64)  # boundaries straddle the reads of the decompressed stream
+        read = list(sources.read_archive(packed, sources.detect(packed)))
+    if kind == "zip":  # each member one message, as it was written
+        assert [a.raw for a in read] == [b"Subject: %d\n" % i + raw for i, (raw, _) in enumerate(messages)]
+    elif kind == "tar.gz":
+        assert [a.raw for a in read] == [raw for raw, _ in messages] * 2
+    else:
+        assert [a.raw for a in read] == [raw for raw, _ in messages]
+    assert len({(a.source, a.source_key) for a in read if isinstance(a, Arrival)}) == \
+        sum(isinstance(a, Arrival) for a in read)  # every place its own key
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["gz", "bz2", "xz", "zip", "tar.gz"]),
+       messages=st.lists(st.tuples(MESSAGE, st.just(b"\n")), min_size=1, max_size=4))
+def test_damaged_packed_mailboxes_raise_only_unreadable(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
+                                                        kind: str, messages: list[tuple[bytes, bytes]]) -> None:
+    packed = _pack(kind, tmp_path_factory.mktemp("damaged") / "box", messages)
+    raw = bytearray(packed.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if data.draw(st.booleans()):
+            raw[at] ^= data.draw(st.integers(1, 255))
+        else:
+            del raw[at:]
+            if not raw:
+                raw = bytearray(b"\x00")
+    packed.write_bytes(bytes(raw))
+    try:
+        read = list(sources.read_archive(packed, sources.detect(packed)))
+    except sources.UnreadableMailbox as exc:
+        assert str(packed) in str(exc)
+        return
+    assert all(isinstance(a, (Arrival, sources.NotMail)) for a in read)

@@ -24,19 +24,32 @@ SHAPES = ROOT / "fixtures" / "shapes"
 DESCRIPTION = ("Likely FRAUD. Recorded message says your electric service will be disconnected in 30 minutes; "
                "press 1 to make payment arrangements.")
 NOTICE_DATE = "2020-06-26T17:44:00Z"
+FIRST = "Likely FRAUD. Caller claims to be from the electric company and threatens disconnection."
+THIRD = "Likely FRAUD. Recorded message offers a lower interest rate on credit card debt; press 1."
 
 
-def incident(incident_id: str, seen: str | None = NOTICE_DATE, description: str = DESCRIPTION) -> dict:
-    """The incidents export row of the fixtures' call-details block."""
-    return {"incident_id": incident_id, "campaign": "Utility-30MinDisconnect",
-            "campaign_canonical": "Utility-30MinDisconnect", "call_time": "2020-06-26T15:34:00Z",
-            "called": "+14072223658", "caller": "+14072613544", "description": description,
-            "first_seen": seen, "last_seen": seen, "sightings": 1}
+def incident(incident_id: str, seen: str | None = NOTICE_DATE, description: str | None = DESCRIPTION,
+             **other: object) -> dict:
+    """The incidents export row of the fixtures' call-details block (`other`: the fields a block has otherwise)."""
+    row = {"incident_id": incident_id, "campaign": "Utility-30MinDisconnect",
+           "campaign_canonical": "Utility-30MinDisconnect", "call_time": "2020-06-26T15:34:00Z",
+           "called": "+14072223658", "caller": "+14072613544", "description": description,
+           "first_seen": seen, "last_seen": seen, "sightings": 1}
+    if "campaign" in other:
+        row["campaign_canonical"] = other["campaign"]
+    return row | other
 
 
 def sighting(name: str, message_id: str, incident_id: str, seen: str = NOTICE_DATE, description: str = DESCRIPTION,
              kind: str = "traceback_request") -> tuple:
     return (name, message_id, kind, "parsed", [incident_id], None, seen, [incident(incident_id, seen, description)])
+
+
+def several(name: str, message_id: str, seen: str, incidents: list[dict]) -> tuple:
+    """A notice of several blocks: a sighting of each of their incidents (the message lists them in the
+    order written, the export by number)."""
+    return (name, message_id, "traceback_request", "parsed", [i["incident_id"] for i in incidents], None, seen,
+            sorted(incidents, key=lambda i: int(i["incident_id"])))
 
 
 def no_sighting(name: str, message_id: str, kind: str, ids: list[str], date: str, status: str = "parsed",
@@ -80,6 +93,51 @@ TABLE = [
     no_sighting("status_yellow", "<yellow.5022@tracebacks.org>", "status_change", [], NOTICE_DATE),
     no_sighting("status_red", "<red.5023@tracebacks.org>", "status_change", [], NOTICE_DATE),
     no_sighting("change_in_status", "<change.5024@tracebacks.org>", "status_change", [], NOTICE_DATE),
+    # HTML tables with labels and values apart: a header row of labels (<th>, or <td> with colons) over a
+    # row of values; a label column without colons; CRLF with a 100 KB data: URI line
+    sighting("html_header_row_th", "<html-th.5040@tracebacks.org>", "5040"),
+    sighting("html_header_row_td", "<html-td.5041@tracebacks.org>", "5041"),
+    sighting("html_label_column", "<html-col.5042@tracebacks.org>", "5042"),
+    sighting("html_crlf_data_uri", "<html-crlf.5043@tracebacks.org>", "5043"),
+    # forwards whose only notice is in one of those HTML shapes
+    sighting("forward_thunderbird_html", "<fwd-tb.5044@smartbiztel.com>", "5044", seen="2020-06-27T11:00:00Z"),
+    sighting("forward_apple_html", "<B2C3D4E5-5045@smartbiztel.com>", "5045", seen="2020-06-27T12:00:00Z"),
+    sighting("forward_outlook_html", "<BN6PR11MB0046FW@namprd11.prod.outlook.com>", "5046",
+             seen="2020-06-27T13:00:00Z"),
+    # message/rfc822 attachments: HTML-only, quoted-printable, itself a forward, a reminder
+    sighting("rfc822_html_only", "<att-html.5047@smartbiztel.com>", "5047", seen="2020-06-28T10:00:00Z"),
+    sighting("rfc822_quoted_printable", "<att-qp.5048@smartbiztel.com>", "5048", seen="2020-06-28T11:00:00Z"),
+    sighting("rfc822_forward", "<att-fwd.5049@smartbiztel.com>", "5049", seen="2020-06-28T12:00:00Z"),
+    sighting("rfc822_reminder", "<att-reminder.5050@smartbiztel.com>", "5050", seen="2020-06-30T09:00:00Z",
+             kind="reminder"),
+    # reminders in the newer templates: an answer's subject, "This is a reminder that ...", the call details
+    sighting("reminder_re_subject", "<reminder-re.5051@tracebacks.org>", "5051", seen="2020-06-30T07:38:00Z",
+             kind="reminder"),
+    sighting("reminder_re_subject_html", "<reminder-html.5052@tracebacks.org>", "5052", seen="2020-06-30T07:39:00Z",
+             kind="reminder"),
+    # several blocks in one notice: each its own paragraph; an old block repeated is one more sighting
+    several("multi_three_blocks", "<multi.5053@tracebacks.org>", NOTICE_DATE, [
+        incident("5053", description=FIRST, last_seen="2020-06-27T17:44:00Z", sightings=2),
+        incident("5054", description=FIRST, call_time="2020-06-26T16:01:00Z", called="+14072223659"),
+        incident("5055", description=THIRD, call_time="2020-06-26T16:20:00Z", called="+14072223660",
+                 caller="+14072613545", campaign="CreditCard-InterestRate")]),
+    several("multi_old_block_repeated", "<multi-again.5056@tracebacks.org>", "2020-06-27T17:44:00Z", [
+        incident("5056", seen="2020-06-27T17:44:00Z", description=THIRD, call_time="2020-06-27T10:00:00Z",
+                 called="+14072223661", caller="+14072613546", campaign="CreditCard-InterestRate"),
+        incident("5053", description=FIRST, last_seen="2020-06-27T17:44:00Z", sightings=2)]),
+    several("multi_see_above_other_campaign", "<multi-above.5061@tracebacks.org>", "2020-06-28T17:44:00Z", [
+        incident("5061", seen="2020-06-28T17:44:00Z", description=FIRST, call_time="2020-06-28T09:00:00Z",
+                 called="+14072223663", caller="+14072613547"),
+        incident("5062", seen="2020-06-28T17:44:00Z", description=None, call_time="2020-06-28T09:05:00Z",
+                 called="+14072223664", caller="+14072613548", campaign="CreditCard-InterestRate"),
+        incident("5063", seen="2020-06-28T17:44:00Z", description=FIRST, call_time="2020-06-28T09:10:00Z",
+                 called="+14072223665", caller="+14072613547")]),
+    several("multi_html_blocks", "<multi-html.5057@tracebacks.org>", NOTICE_DATE, [
+        incident("5057", description=FIRST), incident("5058", description=THIRD, called="+14072223662")]),
+    # out-of-office without Auto-Submitted: an answer's subject, a few plain lines
+    no_sighting("auto_reply_re_subject", "<oof.5059@smartbiztel.com>", "auto_reply", ["5059"], "2020-06-26T17:46:00Z"),
+    no_sighting("auto_reply_re_vacation", "<oof.5060@smartbiztel.com>", "auto_reply", ["5060"],
+                "2020-06-26T17:47:00Z"),
     # damaged mail: read as far as it goes, or quarantined with the reason
     ("bad_no_headers", None, "traceback_request", "parsed", ["5030"], None, None, [incident("5030", seen=None)]),
     sighting("bad_unclosed_boundary", "<unclosed.5031@tracebacks.org>", "5031"),
