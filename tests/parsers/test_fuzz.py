@@ -13,6 +13,7 @@ import zipfile
 import uuid
 from datetime import datetime
 
+import pytest
 from helpers.paths import ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
