@@ -117,26 +117,31 @@ def _sent_notices(ids: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def _read(raw: bytes) -> ReplyResult:
-    """The desk's reading of one reply (mailbot/desk/inbound.py), without a database."""
+def _read(raw: bytes) -> tuple[ReplyResult, str]:
+    """The desk's reading of one reply (mailbot/desk/inbound.py), without a database: the
+    reading, and what the desk does with it (`apply`, `propose` for confirmation, or `ask`)."""
     parsed = parse_message(raw)
     msg = email.message_from_bytes(raw)
     text = body_text(msg)
     ids = parsed.referenced_ids or ("0",)
-    sent = _sent_notices(ids)
-    # The reader takes the sent notices once it knows how to use them; older readers do not.
-    kwargs = {"sent": sent} if "sent" in inspect.signature(reply_parser.strip_quoted).parameters else {}
-    own = reply_parser.strip_quoted(text, **kwargs)
-    return reply_parser.answers(own, ids)[0]
+    # Readers that know the sent notices and the sender get them; older readers do not.
+    strip_kwargs = {"sent": _sent_notices(ids)} \
+        if "sent" in inspect.signature(reply_parser.strip_quoted).parameters else {}
+    answer_kwargs = {"sender": parsed.envelope.sender} \
+        if "sender" in inspect.signature(reply_parser.answers).parameters else {}
+    own = reply_parser.strip_quoted(text, **strip_kwargs)
+    got = reply_parser.answers(own, ids, **answer_kwargs)[0]
+    decide = getattr(reply_parser, "decision", None)
+    action = decide(got) if decide else ("ask" if got.outcome == "other" else "apply")
+    return got, action
 
 
 def _norm(value: str | None) -> str:
     return re.sub(r"\s+", " ", (value or "").casefold()).strip(" .,;:-\"'()")
 
 
-def judge(case: Case, got: ReplyResult) -> str:
-    proposed = getattr(got, "proposed", False)
-    if got.outcome == "other":
+def judge(case: Case, got: ReplyResult, action: str) -> str:
+    if action == "ask":
         return "right" if case.outcome == "other" else "human"
     fields_right = got.outcome == case.outcome and all(
         expected is None or _norm(found) == _norm(expected)
@@ -145,8 +150,8 @@ def judge(case: Case, got: ReplyResult) -> str:
     email_missing = case.upstream_email is not None and got.upstream_email is None
     if fields_right and email_right:
         return "right"
-    if proposed:
-        return "human"
+    if action == "propose":
+        return "human"  # the carrier corrects the proposal; nothing was applied
     if fields_right and email_missing:
         return "human"
     return "wrong"
@@ -174,15 +179,15 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
     confusion: Counter[tuple[str, str]] = Counter()
     misses = []
     for case in cases:
-        got = _read(case.raw)
-        verdict = judge(case, got)
+        got, action = _read(case.raw)
+        verdict = judge(case, got, action)
         buckets[case.lang][verdict] += 1
         buckets["all"][verdict] += 1
         by_outcome[(case.lang, case.outcome)][verdict] += 1
-        label = got.outcome + ("?" if getattr(got, "proposed", False) else "")
+        label = got.outcome + {"apply": "", "propose": "?", "ask": "~"}[action]
         confusion[(case.outcome, label)] += 1
         if verdict != "right":
-            misses.append((case, got, verdict))
+            misses.append((case, got, verdict, action))
     print(f"\n== {name}: {len(cases)} replies")
     print(f"{'':22}{'n':>4}  {'right':>12}  {'to a human':>12}  {'applied wrong':>13}")
     for key in sorted(k for k in buckets if k != "all") + ["all"]:
@@ -192,18 +197,18 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
         for outcome in OUTCOMES:
             if (key, outcome) in by_outcome:
                 _row(f"  {outcome}", by_outcome[(key, outcome)])
-    labels = sorted({got for _, got in confusion}, key=lambda o: (OUTCOMES.index(o.rstrip("?")), o))
-    print("\nconfusion (rows expected, columns read; ? = proposed for confirmation)")
+    labels = sorted({got for _, got in confusion}, key=lambda o: (OUTCOMES.index(o.rstrip("?~")), o))
+    print("\nconfusion (rows expected, columns read; ? = proposed for confirmation, ~ = too unsure, asked)")
     print(f"{'':12}" + "".join(f"{label:>11}" for label in labels))
     for expected in OUTCOMES:
         if any(e == expected for e, _ in confusion):
             print(f"{expected:12}" + "".join(f"{confusion[(expected, label)] or '.':>11}" for label in labels))
     if show_misses:
         print()
-        for case, got, verdict in misses:
+        for case, got, verdict, action in misses:
             print(f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome} {case.upstream_name or case.customer_name}"
                   f" {case.upstream_email or ''} | read {got.outcome} {got.upstream_name or got.customer_name}"
-                  f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} | {case.note[:80]}")
+                  f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} {action} | {case.note[:80]}")
 
 
 def _row(label: str, counts: Counter[str]) -> None:

@@ -103,6 +103,7 @@ class ReplyResult:
     customer_name: str | None = None
     evidence: str | None = None
     text: str = ""  # the reply with quotes and signature stripped
+    confidence: float = 1.0  # how sure the reading is, 0..1 (parsers.reply.decision: apply, propose or ask)
 
 
 @record
