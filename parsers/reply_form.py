@@ -28,12 +28,18 @@ OUTCOMES = ("upstream", "origin", "not_found", "dispute")
 
 def _label(labels: tuple[str, ...]) -> str:
     one = "|".join(re.escape(label) for label in labels)
-    return rf"(?:{one})(?:\s*/\s*(?:{one}))?"
+    hint = r"(?:\s*\([^)\n]{1,20}\))?"  # "Not found (yes)"
+    return rf"(?:{one}){hint}(?:\s*/\s*(?:{one}){hint})?"
 
 
 _LINE = {field: re.compile(rf"^[\s>*\-\[]*{_label(labels)}\s*[\]:=]\s*(?P<value>.*?)\s*$", re.IGNORECASE)
          for field, labels in FORM_FIELDS.items()}
 _JSON = re.compile(r"\{[^{}]*\"outcome\"[^{}]*\}", re.DOTALL)
+
+
+def filled_line(line: str) -> bool:
+    """Whether a line is a form line with its answer filled in."""
+    return any((m := p.match(line)) is not None and bool(m.group("value").strip(" _.[]")) for p in _LINE.values())
 
 
 def _filled(text: str) -> dict[str, str]:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
+from mailbot.parsers.reply_form import filled_line
+
 # (client, a line that starts its quote). Checked on a line, and on a line joined to the
 # next one (Gmail and Apple Mail wrap a long "On ... wrote:").
 QUOTE_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -114,7 +116,9 @@ def own_lines(text: str, sent: Sequence[str] = ()) -> str:
             marks.append("quote")
             continue
         in_header = False
-        if stripped.startswith(">"):
+        if filled_line(re.sub(r"^(\s*>)+\s*", "", line)):
+            marks.append("form")  # the form line mailbot sent, filled in: quoted or not, an answer
+        elif stripped.startswith(">"):
             marks.append("quote")
         elif quote_header(lines, i):
             marks.append("quote")
@@ -126,8 +130,9 @@ def own_lines(text: str, sent: Sequence[str] = ()) -> str:
         else:
             marks.append("own")
     first = next((i for i, m in enumerate(marks) if m == "quote"), len(lines))
-    top = [line for line, m in zip(lines[:first], marks[:first]) if m == "own"]
+    top = [line for line, m in zip(lines[:first], marks[:first]) if m in ("own", "form")]
+    form = [re.sub(r"^(\s*>)+\s*", "", line) for line, m in zip(lines[first:], marks[first:]) if m == "form"]
     if _has_content(top) or first == len(lines):
-        return "\n".join(top).strip()
+        return "\n".join(top + form).strip()
     below = [line for line, m in zip(lines[first:], marks[first:]) if m == "own"]
-    return "\n".join(top + below).strip()
+    return "\n".join(top + below + form).strip()
