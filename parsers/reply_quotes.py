@@ -68,6 +68,11 @@ class SentText:
         self.joined = " ".join(normalise(t) for text in texts for t in text.split("\n") if t.strip())
         self.words = set(_WORDS.findall(self.joined))
 
+    def quotes(self, line: str) -> bool:
+        """Whether a reply line is, word for word, a piece of a sent notice."""
+        norm = normalise(line)
+        return len(norm) >= MIN_FRAGMENT and norm in self.joined
+
     def contains(self, line: str) -> bool:
         """Whether a reply line is (a wrapped piece of) a sent notice line."""
         norm = normalise(line)
@@ -116,7 +121,7 @@ def own_lines(text: str, sent: Sequence[str] = ()) -> str:
             marks.append("quote")
             continue
         in_header = False
-        if filled_line(re.sub(r"^(\s*>)+\s*", "", line)):
+        if filled_line(re.sub(r"^(\s*>)+\s*", "", line)) and not notice.quotes(line):
             marks.append("form")  # the form line mailbot sent, filled in: quoted or not, an answer
         elif stripped.startswith(">"):
             marks.append("quote")
