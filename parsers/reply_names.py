@@ -42,13 +42,14 @@ _STOP = (r"(?:our|ours|of|us|upstream|provider|carrier|vendor|partner|customer|c
          r"nuestro|nuestra|nuestros|proveedor|operador|cliente|and|or|who|which|that|on|for|in|at|to|with|from|via|by|is|was|are|the|their|they|we|it|this|"
          r"y|o|que|en|para|con|desde|por|es|fue|su|sus|nos|el|la|los|las|este|esta|ese|esa)")
 LOWER = re.compile(rf"(?P<name>(?!{_STOP}\b)[a-z0-9][\w&'\-]*(?:\.[a-z]{{2,}})?(?: (?!{_STOP}\b)[a-z0-9][\w&'\-]*){{0,3}})")
-ROLE_WORDS = re.compile(r"\b(upstream|provider|carrier|vendor|partner|customer|client|subscriber|proveedor|operador|"
-                        r"cliente|carrier|socio|suscriptor)\b\W*$", re.IGNORECASE)
+ROLE_WORDS = re.compile(r"\b(upstream|provider|carrier|vendor|partner|customer|client|subscriber|users?|proveedor|operador|"
+                        r"cliente|carrier|socio|suscriptor|abonad[oa]|usuario)s?\b"
+                        r"(?:\s+(?:of ours|ours|nuestr[oa]s?))?\W*$", re.IGNORECASE)
 # Words that start a sentence or fill a clause, never a name on their own.
 NOT_A_NAME = re.compile(
     r"^(We|I|It|This|That|These|The|Our|They|Their|Please|Nosotros|Este|Esta|Ese|Esa|El|La|Los|Las|Por|Unknown|N/?A|"
     r"Thanks|Thank|Regards|Saludos|Gracias|Hi|Hello|Hola|Yes|No|Si|Sí|SIP|Trunk|Route|Ruta|Troncal|Upstream|"
-    r"Provider|Carrier|Customer|Cliente|Proveedor|Contact|Contacto|Email|Correo|Attn|Traceback|Call|Calls|Llamada)$"
+    r"Provider|Carrier|Customer|Cliente|Proveedor|Contact|Contacto|Email|Correo|Attn|Traceback|Calls|Llamada)$"
 )
 # Negated names: "we are not X", "it did not come from X", "no somos X", "no vino de X".
 NEGATED = re.compile(
@@ -70,7 +71,10 @@ def name_at(text: str, *, introduced: bool = False) -> str | None:
     if m:
         words = m.group("name").strip(" ,-/")
         words = words if any(words.endswith(s) for s in LEGAL_SUFFIXES) else words.rstrip(".")
-        if "@" not in words and not NOT_A_NAME.match(words.split(" ")[0].rstrip(".,")):
+        first = words.split(" ")[0].rstrip(".,")
+        # "Route 12" is no name, "Ruta Sur Comunicaciones S.A." is one.
+        substantial = words.count(" ") >= 2 or any(words.endswith(s) for s in LEGAL_SUFFIXES if " " in words)
+        if "@" not in words and (substantial or not NOT_A_NAME.match(first)):
             return words
         return None
     if introduced:
@@ -130,6 +134,23 @@ def mentioned(text: str, directory: Sequence[KnownProvider]) -> list[KnownProvid
                 out.append(provider)
                 break
     return out
+
+
+def name_for_address(text: str, address: str) -> str | None:
+    """The words in text that spell the address's domain ("telnexus" for noc@telnexus.com): a name
+    that has no capital letters is still grounded when the carrier's own address spells it."""
+    label = domain(address).split(".")[0].replace("-", "")
+    if len(label) < 4:
+        return None
+    words = re.findall(r"[\w&'\-]+", text)
+    for size in (1, 2, 3):
+        for i in range(len(words) - size + 1):
+            candidate = words[i:i + size]
+            if "@" in " ".join(candidate) or candidate[0].casefold() in {"noc", "abuse", "soporte", "support"}:
+                continue
+            if fuzz.ratio("".join(candidate).casefold().replace("-", ""), label) >= 90:
+                return " ".join(candidate)
+    return None
 
 
 def emails(text: str) -> list[str]:

@@ -80,7 +80,7 @@ class SentText:
             return False
         if norm in self.joined:
             return True
-        words = _WORDS.findall(norm)
+        words = [w for w in _WORDS.findall(norm) if not any(c.isdigit() for c in w)]  # dates, numbers differ
         # Near copies (rewrapped, a word changed by the client): nearly every word is the notice's.
         if len(norm) < 25 or not words or sum(w in self.words for w in words) / len(words) < 0.9:
             return False
