@@ -269,11 +269,12 @@ def _name_after(outcome: str, sentence: str, start: int, refused: set[str]) -> s
     for m in finder.finditer(sentence, start):
         after = sentence[m.end():]
         rest = _FILLER.sub("", after)
-        texts = (rest,) if outcome == "upstream" else (after, rest)
+        texts = (after, rest)
         name = next((n for t in texts if (n := names.name_at(t))), None)
         if name and name.casefold() not in refused:
             return name
-        if lower_case is None and names.ROLE_WORDS.search(sentence[:m.end()] + after[:len(after) - len(rest)]):
+        if lower_case is None and (names.ROLE_WORDS.search(sentence[:m.end()])
+                                   or names.ROLE_WORDS.search(sentence[:m.end()] + after[:len(after) - len(rest)])):
             # In apposition: "our customer, a call center called BrightPath Marketing, ..."
             apposed = next((n for a in re.finditer(r"(?<=[\s,«\"“(])\S", after[:80])
                             if (n := names.name_at(after[a.start():])) and n.casefold() not in refused), None)

@@ -49,6 +49,9 @@ _NO_CONTENT = re.compile(
     r"thanks|thank you|regards|best regards|kind regards|best|saludos|gracias|atentamente|cordialmente)\W*$",
     re.IGNORECASE,
 )
+# The call-details block every notice ends with; a copy below a quote header ends the notice.
+_CALL_FIELD = re.compile(r"^\s*((date/time|fecha/hora|campaign|campaña)\s*:|call details for traceback)|"
+                         r"^\s*(to|from|para|de)\s*:\s*\+?[\d\s().\-]{7,}$", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _WORDS = re.compile(r"[\w@.+-]+")
 MIN_FRAGMENT = 8  # shorter lines ("To:", "Best,") are too common to say they came from a notice
@@ -108,6 +111,24 @@ def _has_content(lines: list[str]) -> bool:
     return any(p and not _NO_CONTENT.match(p) for p in pieces)
 
 
+def _after_call_details(lines: list[str]) -> list[str]:
+    """Below a quote header, a notice copy mailbot's text did not match ends with the call-details
+    block and its description paragraph; the answer is what follows."""
+    last = max((i for i, line in enumerate(lines) if _CALL_FIELD.match(line)), default=None)
+    if last is None:
+        return lines
+    i = last + 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i < len(lines) and lines[i - 1].strip() == "" and not _CALL_FIELD.match(lines[i]):
+        end = i
+        while end < len(lines) and lines[end].strip():  # the call's description paragraph
+            end += 1
+        if any(line.strip() for line in lines[end:]):  # unless nothing follows it: then it is the answer
+            i = end
+    return lines[i:]
+
+
 def own_lines(text: str, sent: Sequence[str] = ()) -> str:
     """The reply without the sent notices' lines and without what follows the first quote,
     unless the answer is below or between the quoted lines."""
@@ -139,5 +160,6 @@ def own_lines(text: str, sent: Sequence[str] = ()) -> str:
     form = [re.sub(r"^(\s*>)+\s*", "", line) for line, m in zip(lines[first:], marks[first:]) if m == "form"]
     if _has_content(top) or first == len(lines):
         return "\n".join(top + form).strip()
-    below = [line for line, m in zip(lines[first:], marks[first:]) if m == "own"]
+    below = [line for line, m in zip(lines[first:], marks[first:]) if m in ("own", "form")]
+    below = _after_call_details(below)
     return "\n".join(top + below + form).strip()
