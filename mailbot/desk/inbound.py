@@ -114,6 +114,13 @@ def _answers_by_hop(session: Session, found: list[Hop], provider_id: int,
     return pairs or [(found[0], results[0])]
 
 
+def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
+    """The text of every notice sent on these hops, as the outbox stored it."""
+    rows = session.exec(select(OutboxMessage.raw).where(  # type: ignore[call-overload]
+        OutboxMessage.hop_id.in_([h.id for h in hops]))).all()  # type: ignore[union-attr]
+    return [body_text(email.message_from_bytes(raw)) for raw in rows]
+
+
 def handle(session: Session, delivery: Delivery, now: datetime) -> None:
     """The pipeline handler for one live message."""
     parsed = delivery.parsed
@@ -157,7 +164,10 @@ def handle(session: Session, delivery: Delivery, now: datetime) -> None:
         _refuse(session, sender, now)
         return
     ids = tuple(str(h.traceback_id) for h in found.hops)
-    results = reply_parser.answers(own, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
+    # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
+    own = reply_parser.strip_quoted(text, _sent_texts(session, found.hops))
+    results = reply_parser.answers(own, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids,
+                                   sender=sender)
     for target, result in _answers_by_hop(session, found.hops, hop.provider_id, results):
         _in_record(session, target, "reply", delivery, now)
         apply_answer(session, target, result, now, message_pk=delivery.pk,
