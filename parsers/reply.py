@@ -67,7 +67,8 @@ MORE_PHRASES: dict[str, str] = {
     "not_found": (r"\bno (lo|la)?\s?(logramos|pudimos|conseguimos|hemos podido) (ubicar|encontrar|localizar|identificar|"
                   r"rastrear|hallar)|\bno hay (coincidencias|resultados)\b|\bni rastro\b|\bsin rastro\b|"
                   r"\bno existen? (ning[uú]n )?registros?\b|\bno (calls?|traffic|llamadas?|tr[aá]fico)\b[^.]{0,30}"
-                  r"\b(to|from|on|for|a|de|hacia|en)\b"),
+                  r"\b(to|from|on|for|a|de|hacia|en)\b|\bzero (cdrs?|records?|calls?|hits|results|matches)\b|"
+                  r"\bno (registramos|detectamos|identificamos|tenemos constancia)\b"),
     "upstream": (r"^\W*(from|de)\s*:\s*\S|"
                  r"\b(trunk|route|peer|ip|troncal|ruta|interconnect|interconexi[oó]n|sbc)\b[^;]{0,60}?"
                  r"\b(belongs to|is owned by|pertenece a|es de)\b|"
@@ -82,7 +83,11 @@ MORE_PHRASES: dict[str, str] = {
                  r"\b(dirij[ae]n|dirigir|env[ií]en|reenv[ií]en|manden) (la|el|esta|este) (solicitud|rastreo|consulta|pedido|"
                  r"traceback) a\b|"
                  r"\b(lleg[oó]|vino|viene|vienen|entr[oó]|ingres[oó]) (\S+ ){0,4}?(desde|v[ií]a|a trav[eé]s de)\b|"
-                 r"\bviene (de|desde|por)\b"),
+                 r"\bviene (de|desde|por)\b|"
+                 r"\b(carrier|provider|vendor|operator) (handing|sending|delivering|passing|routing) (us |to us )?"
+                 r"(this|that|the) (call|traffic) (is|was)\b|"
+                 r"\b(peering|interconnect|interconnection|trunk|interconexi[oó]n|troncal) (with|con)\b|"
+                 r"\bnuestro (proveedor|carrier|operador|upstream)( \S+){0,4}? (es|fue)\b"),
     "origin": (r"^\W*(customer|cliente|originating customer|end user)\s*:|\b(cliente|clientes) nuestros?\b|"
                r"\b(nuestro|nuestra|un|una) abonad[oa]\b|\b(one of )?our end[- ]users?\b"),
 }
@@ -156,7 +161,7 @@ _NAME_AFTER = {
     "upstream": re.compile(
         r"(?:\b(?:from|via|by|through|is|was|were|as|to|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:|"
-        r"entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo|belongs to|pertenece a)|:|=|-)\s+",
+        r"entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo|belongs to|pertenece a|with|con)|:|=|-)\s+",
         re.IGNORECASE),
     "origin": re.compile(
         r"\b(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|"
@@ -167,19 +172,37 @@ _NAME_AFTER = {
 
 
 # The upstream as the subject of its sentence: "Acme Telecom sent us this call", "X is our upstream".
-_UPSTREAM_FIRST = re.compile(
-    r"(?:^|[,;:]\s*|\b(?:that|it seems|looks like|we see|we show|our cdrs show|parece que|vemos que)\s+)"
-    r"(?P<lead>(?:the |el |la |our |nuestro )?(?:upstream |carrier |provider |vendor |proveedor |operador )?)"
-    r"(?P<rest>\S.{0,80}?)\s+(?:"
+_UPSTREAM_VERB = re.compile(
+    r"\s+(?:"
     r"(?:sent|delivered|handed|passed|routed|gave|transferred|terminated|brought) (?:us |to us |over )?"
     r"(?:this|the|that|these|those) (?:call|calls|traffic)|"
-    r"(?:sent|delivered|handed|passed|routed|gave) (?:it|them) (?:to us|over|us)|"
+    r"(?:sent|delivered|handed|passed|routed|gave) (?:it|them)(?: to us| over| us)?(?=\W*$)|"
     r"(?:is|was|are|were) (?:our|the) (?:upstream|source|vendor|provider|carrier)\b(?! for (?:our|the) customer)|"
+    r"(?:is|was) (?:who|the one|the carrier|the provider) (?:we|that|who)\b|"
     r"nos (?:envi[oó]|entreg[oó]|pas[oó]|mand[oó]|curs[oó]|trajo) (?:la|esta|esa|el|este|ese|las|los) "
     r"(?:llamada|llamadas|tr[aá]fico)|"
     r"(?:es|fue|son) (?:nuestro|el) (?:proveedor|carrier|operador|upstream)\b)",
     re.IGNORECASE,
 )
+# A name after a customer role word is a customer's, not an upstream's ("our customer, a call center called Acme, sent this call").
+_CUSTOMER_BEFORE = re.compile(r"\b(customer|client|subscriber|end user|cliente|abonado|usuario)s?\b", re.IGNORECASE)
+
+
+def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
+    """The upstream as the subject of its sentence: the name that ends right before the verb."""
+    for verb in _UPSTREAM_VERB.finditer(sentence):
+        prefix = sentence[:verb.start()]
+        if _negated(sentence, verb.start()):
+            continue
+        for start in (m.start() for m in re.finditer(r"(?:^|(?<=[\s,;:(«\"“]))\S", prefix)):
+            name = names.name_at(prefix[start:])
+            if name and start + len(name) >= len(prefix.rstrip(" ,.")) - 1 and name.casefold() not in refused:
+                if not _CUSTOMER_BEFORE.search(prefix[:start]):
+                    return name
+                break
+    return None
+
+
 # Informal "we can't find it" wording the table above does not phrase.
 _NOT_FOUND_MORE = re.compile(
     r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
@@ -307,11 +330,9 @@ def _readings(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Read
                 found.append(_Reading(outcome, sentence, index, _name_after(outcome, sentence, m.start(), refused)))
                 break
             if outcome == "upstream" and not any(r.index == index and r.outcome == "upstream" for r in found):
-                first = _UPSTREAM_FIRST.search(sentence)
-                if first and not _negated(sentence, first.start("rest") + len(first.group("rest"))):
-                    name = names.name_at(first.group("rest"), introduced=bool(first.group("lead").strip()))
-                    if name and name.casefold() not in refused and len(name) >= len(first.group("rest")) - 1:
-                        found.append(_Reading("upstream", sentence, index, name))
+                name = _subject_upstream(sentence, refused)
+                if name:
+                    found.append(_Reading("upstream", sentence, index, name))
             if outcome == "not_found" and _NOT_FOUND_MORE.search(sentence) \
                     and not any(r.index == index and r.outcome == "not_found" for r in found):
                 found.append(_Reading("not_found", sentence, index))

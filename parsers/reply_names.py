@@ -136,6 +136,14 @@ def mentioned(text: str, directory: Sequence[KnownProvider]) -> list[KnownProvid
     return out
 
 
+# Words that end a lower-case provider name ("bluefin telecom").
+INDUSTRY_WORDS = frozenset((
+    "telecom", "telecomunicaciones", "telecommunications", "networks", "network", "voice", "voz", "communications",
+    "comunicaciones", "carrier", "wholesale", "tel", "telephone", "telefonia", "telefonía", "redes", "connect",
+    "link", "voip", "global", "digital", "solutions", "services", "systems", "group", "grupo", "mayorista",
+))
+
+
 def name_for_address(text: str, address: str) -> str | None:
     """The words in text that spell the address's domain ("telnexus" for noc@telnexus.com): a name
     that has no capital letters is still grounded when the carrier's own address spells it."""
@@ -149,6 +157,14 @@ def name_for_address(text: str, address: str) -> str | None:
             if "@" in " ".join(candidate) or candidate[0].casefold() in {"noc", "abuse", "soporte", "support"}:
                 continue
             if fuzz.ratio("".join(candidate).casefold().replace("-", ""), label) >= 90:
+                # The whole name the word starts: "Sable Networks", "bluefin telecom".
+                at = text.find(candidate[0])
+                whole = name_at(text[at:]) if at >= 0 else None
+                if whole and whole.startswith(candidate[0]):
+                    return whole
+                rest = words[i + size:]
+                while rest and rest[0].casefold() in INDUSTRY_WORDS:
+                    candidate, rest = candidate + rest[:1], rest[1:]
                 return " ".join(candidate)
     return None
 
