@@ -147,7 +147,7 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                      r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
                      r"\bfavor de contactar a\b|\bcontacten a\b")),
         ("origin", (r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
-                   r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)\b|"
+                   r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)s?\b|"
                    r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
                    r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
                    r"\b(end|originating|responsible) (customer|client|user|party)\b|"
