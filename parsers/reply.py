@@ -126,7 +126,7 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                      r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
                      r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
                      r"\b(reached|entered|hit) (us|our network|our switch) (through|via|from)\b|"
-                     r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us )?"
+                     r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us |you )?"
                      r"(this|the|that) (call|traffic) (is|was)\b|"
                      r"\bprevious (carrier|provider|hop)\b[\w ]{0,30}\b(is|was)\b|"
                      r"\b(bought|purchased|buy) (this|the|that) (route|traffic|termination) from\b|"
