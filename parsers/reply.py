@@ -64,7 +64,12 @@ MORE_PHRASES: dict[str, str] = {
                 r"\b(por error|es un error|hay un error|equivocad[oa]s?)\b|\b(rechazamos|rechazo|no reconocemos)\b|"
                 r"\bno (es|son) (nuestr[oa]s?|tr[aá]fico nuestro)\b|\bnot a number we\b|"
                 r"\b(not|never) (one of )?our (number|numbers|traffic|calls?)\b|\bempresa (distinta|diferente)\b"),
-    "not_found": (r"\bno (lo|la)?\s?(logramos|pudimos|conseguimos|hemos podido) (ubicar|encontrar|localizar|identificar|"
+    "not_found": (r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
+                  r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
+                  r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
+                  r"no (la|lo|las|los) (vemos|encontramos|ubicamos|localizamos)|no vemos (nada|la llamada|registro)|"
+                  r"no aparece|no hay nada|no nos aparece|sin resultados|nada en (nuestros|los) (registros|cdrs?))|"
+                  r"\bno (lo|la)?\s?(logramos|pudimos|conseguimos|hemos podido) (ubicar|encontrar|localizar|identificar|"
                   r"rastrear|hallar)|\bno hay (coincidencias|resultados)\b|\bni rastro\b|\bsin rastro\b|"
                   r"\bno existen? (ning[uú]n )?registros?\b|\bno (calls?|traffic|llamadas?|tr[aá]fico)\b[^.]{0,30}"
                   r"\b(to|from|on|for|a|de|hacia|en)\b|\bzero (cdrs?|records?|calls?|hits|results|matches)\b|"
@@ -203,15 +208,6 @@ def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
     return None
 
 
-# Informal "we can't find it" wording the table above does not phrase.
-_NOT_FOUND_MORE = re.compile(
-    r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
-    r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
-    r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
-    r"no (la|lo|las|los) (vemos|encontramos|ubicamos|localizamos)|no vemos (nada|la llamada|registro)|"
-    r"no aparece|no hay nada|no nos aparece|sin resultados|nada en (nuestros|los) (registros|cdrs?))",
-    re.IGNORECASE,
-)
 # A hedged sentence is not an answer: conditionals, alternatives, guesses.
 HEDGES = re.compile(
     r"\b(if (so|that is|this is|it is|it was|that was|the call|this call|these)|either\b.{1,80}\bor\b|"
@@ -333,9 +329,6 @@ def _readings(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Read
                 name = _subject_upstream(sentence, refused)
                 if name:
                     found.append(_Reading("upstream", sentence, index, name))
-            if outcome == "not_found" and _NOT_FOUND_MORE.search(sentence) \
-                    and not any(r.index == index and r.outcome == "not_found" for r in found):
-                found.append(_Reading("not_found", sentence, index))
     return found
 
 
@@ -374,7 +367,9 @@ def _decide(text: str, *, own_domain: str | None = None,
         name = best.name
         email = _upstream_email(sentences, best.index, name, own_domain)
         name = name or (names.name_for_address(best.sentence.split(email)[0] if email else "", email) if email else None)
-        known = (names.known(name, directory) if name else None) or (names.by_domain(email, directory) if email else None)
+        known = (names.known(name, directory) if name else None) or (names.by_domain(email, directory) if email else None) \
+            or next((p for p in names.mentioned(best.sentence, directory)
+                     if not any(label.casefold() in refused for label in (p.name, *p.aliases))), None)
         if known is not None:
             name = name or known.name
             confidence += 0.05

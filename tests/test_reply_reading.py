@@ -54,6 +54,8 @@ def test_the_replying_carriers_own_addresses_are_never_the_upstream() -> None:
 def test_the_directory_names_an_upstream_given_by_address_or_alias() -> None:
     by_address = _read("Upstream for this one is tb@lingo.example.", directory=DIRECTORY)
     assert (by_address.upstream_name, by_address.upstream_email) == ("Lingo Telecom, LLC", "tb@lingo.example")
+    by_alias = _read("it came in from lingo, we have no address for them", directory=DIRECTORY)
+    assert by_alias.upstream_name == "Lingo Telecom, LLC"
     unknown = _read("Upstream for this one is tb@elsewhere.example.", directory=DIRECTORY)
     assert unknown.upstream_name is None
     assert reply.decision(by_address, known_upstream=True) == "apply"
