@@ -103,12 +103,12 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (outcome, re.compile(pattern + ("|" + MORE_PHRASES[outcome] if outcome in MORE_PHRASES else ""), re.IGNORECASE))
     for outcome, pattern in (
         ("dispute", (r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
-                    r"we are not the (originating|upstream)|\b(written|documented|express|prior) consent\b|"
+                    r"we are not the upstream|\b(written|documented|express|prior) consent\b|"
                     r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
                     r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                     r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
                     r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b")),
-        ("not_found", (r"\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to) "
+        ("not_found", (r"^\W*(not found|no encontrad[ao]s?)\W*$|\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to|(are|am|is) not able to|aren't able to) "
                       rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
                       r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
                       r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
@@ -215,7 +215,7 @@ HEDGES = re.compile(
     r"could be|could have|would have|to be confirmed|not (yet )?confirmed|pending confirmation|"
     r"si (es|fue) as[ií]|si (fue|es|era) (esa|esta|la|el)|posiblemente|probablemente|quiz[aá]s?|tal vez|"
     r"puede (que|ser|haber)|podr[ií]a|o bien|no estamos seguros|sin confirmar|por confirmar|"
-    r"(creemos|pensamos) que|supongo|suponemos)\b",
+    r"(creemos|pensamos) que|supongo|suponemos|i (believe|think|guess))\b",
     re.IGNORECASE,
 )
 # Said anywhere in the reply, the answer is not final yet.
