@@ -10,7 +10,7 @@ import email.message
 import re
 
 from mailbot.parsers import reply
-from mailbot.parsers.mime import addresses, header_text
+from mailbot.parsers.mime import addresses, body_text, header_text
 from mailbot.parsers.subject import bare
 from mailbot.domain.records import Kind, LiveFacts, ReplyResult
 
@@ -47,4 +47,9 @@ def read(msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text:
         return LiveFacts(**common)  # never answered: its words are not read
     # A reply's own words were stripped when it was parsed; other kinds are stripped here.
     own = parsed_reply.text if parsed_reply is not None else reply.strip_quoted(text)
-    return LiveFacts(**common, own_text=own, answers=reply.answers(own, ()))
+    return LiveFacts(**common, body_text=text, own_text=own, answers=reply.answers(own, ()))
+
+
+def notice_text(raw: bytes) -> str:
+    """The plain text of a notice mailbot sent (its outbox copy), for stripping it out of a reply."""
+    return body_text(email.message_from_bytes(raw))

@@ -113,6 +113,7 @@ class ReplyResult:
     customer_name: str | None = None
     evidence: str | None = None
     text: str = ""  # the reply with quotes and signature stripped
+    confidence: float = 1.0  # how sure the reading is, 0..1 (parsers.reply.decision: apply, propose or ask)
 
 
 @record
@@ -135,6 +136,7 @@ class LiveFacts:
     bare_subject: str  # without gateway tags, reply/forward prefixes and `[Traceback #N]`
     is_automatic: bool  # no person wrote it (RFC 3834 and vendor headers, or an auto-reply): never answered
     token_addresses: tuple[str, ...] = ()  # where a signed reply token may be: To, Cc, Delivered-To, X-Original-To
+    body_text: str = ""  # the whole text, quotes included (the desk strips what it sent on the thread)
     own_text: str = ""  # the sender's own words: quotes and signature stripped
     answers: tuple[ReplyResult, ...] = ()  # what those words answer, before the desk knows which hops
     failed_recipients: tuple[str, ...] = ()  # a bounce's DSN Final-/Original-Recipient addresses
