@@ -34,7 +34,8 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz
 PST_MAGIC = b"!BDN"
 # What a damaged archive raises while it is read (tarfile's stream mode, a gzip header cut short: TypeError).
 ARCHIVE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile, ValueError,
-                  TypeError)
+                  TypeError,
+                  NotImplementedError, RuntimeError)  # zipfile: unknown compression, encrypted members
 # Header names one of which every mail message has near its top.
 _MAIL_FIELDS = frozenset({b"from", b"to", b"subject", b"date", b"message-id", b"received", b"return-path",
                           b"mime-version", b"content-type", b"delivered-to", b"reply-to", b"sender", b"cc"})
