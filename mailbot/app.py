@@ -11,8 +11,8 @@ import click
 from sqlalchemy.engine import Engine
 
 from mailbot.config import Config
-from mailbot.store.db import make_engine
-from mailbot.store.schema import SchemaMismatch, ensure_schema
+from mailbot.store.db import make_engine, sqlite_file
+from mailbot.store.schema import DatabaseMissing, SchemaMismatch, ensure_schema, head
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -30,14 +30,27 @@ def parse_now(value: str | None) -> datetime | None:
 class App:
     config: Config
     fixed_now: datetime | None = field(default_factory=lambda: parse_now(os.environ.get("MAILBOT_NOW")))
+    # Only commands that write may create a missing database (mailbot/cli/options.py
+    # `creates_database`); the others refuse it, so a typo in a URL creates nothing.
+    create_missing: bool = False
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.config.database_url)
+        url = self.config.database_url
+        file = sqlite_file(url)
+        if file is not None and not file.exists():
+            if not self.create_missing:
+                raise DatabaseMissing(f"database {file} does not exist; nothing was created "
+                                      "(check --db, [database] url or MAILBOT_DATABASE_URL)")
+            file.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
         try:
-            ensure_schema(engine)  # an empty database is created at head; any other schema is refused
+            created = ensure_schema(engine, create=self.create_missing)  # any other schema is refused
         except SchemaMismatch as exc:
             raise click.ClickException(str(exc)) from exc
+        if created:
+            click.echo(f"mailbot: created database {engine.url.render_as_string(hide_password=True)} "
+                       f"(schema {head()})", err=True)
         return engine
 
     def now(self) -> datetime:

@@ -61,6 +61,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Keys holding filesystem paths, resolved against the config file's directory.
 PATH_KEYS = {("paths", "sample"), ("mail", "secret_file"), ("outbound", "maildir"), ("outbound", "cafile")}
+# Where a daemon's config lives when neither --config nor MAILBOT_CONFIG names one.
+SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
 
 
 @dataclass
@@ -85,9 +87,7 @@ class Config:
         url = str(self.get("database", "url"))
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            db_file = self.path(url[len(prefix):])
-            db_file.parent.mkdir(parents=True, exist_ok=True)
-            return prefix + str(db_file)
+            return prefix + str(self.path(url[len(prefix):]))
         return url
 
 
@@ -103,15 +103,35 @@ def _coerce(raw: str, like: Any) -> Any:
     return raw
 
 
+def config_places(config_file: str | os.PathLike[str] | None, env: dict[str, str], checkout: bool = True) -> list[Path]:
+    """Where the config file is looked for, first found wins: --config, else MAILBOT_CONFIG, else
+    ./config.toml (only for commands a person runs, e.g. from a checkout) and /etc/mailbot/config.toml.
+
+    An MTA runs `receive` from its own directory (Postfix: the queue directory), so there
+    `checkout=False`: a config.toml lying in the working directory must not be picked up.
+    """
+    chosen = config_file or env.get("MAILBOT_CONFIG")
+    if chosen:
+        return [Path(chosen)]
+    return [Path.cwd() / "config.toml", SYSTEM_CONFIG] if checkout else [SYSTEM_CONFIG]
+
+
+def find_config_file(config_file: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None,
+                     checkout: bool = True) -> Path | None:
+    """The config file to read, or None when there is none; a file named explicitly must exist."""
+    env = dict(os.environ if environ is None else environ)
+    places = config_places(config_file, env, checkout)
+    found = next((p for p in places if p.is_file()), None)
+    if found is None and (config_file or env.get("MAILBOT_CONFIG")):
+        raise FileNotFoundError(f"config file not found: {places[0]}")
+    return found
+
+
 def load(config_file: str | os.PathLike[str] | None = None, database_url: str | None = None,
-         environ: dict[str, str] | None = None) -> Config:
+         environ: dict[str, str] | None = None, checkout: bool = True) -> Config:
     env = dict(os.environ if environ is None else environ)
     values = {section: dict(keys) for section, keys in DEFAULTS.items()}
-    chosen = config_file or env.get("MAILBOT_CONFIG")
-    path = Path(chosen) if chosen else Path.cwd() / "config.toml"
-    found = path if path.is_file() else None
-    if chosen and not found:
-        raise FileNotFoundError(f"config file not found: {path}")
+    found = find_config_file(config_file, env, checkout)
     if found:
         with found.open("rb") as fh:
             for section, keys in tomllib.load(fh).items():

@@ -122,6 +122,14 @@ def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None)
     return _finish(engine, *_start(engine, batch, pool, {}))
 
 
+class ImportInterrupted(Exception):
+    """Ctrl-C stopped an import; `tally` is what this run committed before (a re-run skips it)."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__(f"interrupted after {tally.stored} stored")
+        self.tally = tally
+
+
 def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
                  progress: bool | None = None) -> Tally:
     show = sys.stderr.isatty() if progress is None else progress
@@ -141,13 +149,18 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
         # process waited for the last chunks they held.
         ahead: deque[tuple[list[Arrival], Parse, int]] = deque()
         empty: dict[str, bool] = {}
-        for batch in batched(arrivals, batch_size):
-            ahead.append(_start(engine, batch, pool, empty))
-            if len(ahead) > PARSE_AHEAD:
+        try:
+            for batch in batched(arrivals, batch_size):
+                ahead.append(_start(engine, batch, pool, empty))
+                if len(ahead) > PARSE_AHEAD:
+                    tally.add(_finish(engine, *ahead.popleft()))
+                bar.update(len(batch))
+            while ahead:
                 tally.add(_finish(engine, *ahead.popleft()))
-            bar.update(len(batch))
-        while ahead:
-            tally.add(_finish(engine, *ahead.popleft()))
+        except KeyboardInterrupt:  # the batch under way is rolled back; every one before it is committed
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise ImportInterrupted(tally) from None
     with session_scope(engine) as session:
         recluster_campaigns(session)
     return tally

@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from mailbot.archive import export as exports
 from mailbot.mailboxes import imap as imap_source
 from mailbot.app import App
-from mailbot.archive.importer import import_paths
+from mailbot.cli.options import creates_database
+from mailbot.archive.importer import ImportInterrupted, import_paths
+from mailbot.cli.exits import Exit
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
@@ -60,6 +62,7 @@ class MailboxParam(click.Path):
 @click.option("--jobs", default=1, show_default=True, help="Processes parsing in parallel.")
 @click.option("--batch-size", type=int, help="Messages per transaction (default from config).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@creates_database
 @pass_app
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
@@ -69,6 +72,10 @@ def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int
         tally = import_paths(app.engine, list(paths), batch_size=size, jobs=max(1, jobs), progress=progress)
     except imap_source.NETWORK_ERRORS as exc:  # an IMAP server unreachable or refusing the login
         raise click.ClickException(f"cannot read the mailbox: {exc}") from exc
+    except ImportInterrupted as stop:
+        click.echo(f"\nmailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
+                   "Run the same command again to resume: what is stored is skipped.", err=True)
+        raise click.exceptions.Exit(Exit.INTERRUPTED) from None
     print_summary(tally)
 
 
@@ -117,6 +124,7 @@ def quarantine(app: App) -> None:
 
 
 @click.command()
+@creates_database
 @pass_app
 def demo(app: App) -> None:
     """Import the bundled sample mailbox, then print the incidents table and a summary."""
