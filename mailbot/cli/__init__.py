@@ -18,9 +18,9 @@ from mailbot.cli.exits import Exit
 # Run by an MTA, not a person: its config is found as a daemon's is (no ./config.toml), and
 # every failure but bad input is temporary, so the MTA keeps the message (README "Running in production").
 MTA_COMMANDS = {"receive"}
-# Exit codes an MTA acts on as they are (Postfix defers EX_CONFIG too); any other failure of
-# an MTA command becomes EX_TEMPFAIL, never a bounce.
-MTA_KEEPS = {Exit.DATAERR, Exit.CONFIG, Exit.TEMPFAIL}
+# The exit codes an MTA command keeps: any other failure (a wrong config included: Postfix
+# bounces EX_CONFIG) becomes EX_TEMPFAIL, so the MTA keeps the message until it is fixed.
+MTA_KEEPS = {Exit.DATAERR, Exit.TEMPFAIL}
 
 
 class MailbotGroup(click.Group):
@@ -34,7 +34,7 @@ class MailbotGroup(click.Group):
         except click.ClickException as exc:
             if ctx.invoked_subcommand not in MTA_COMMANDS:
                 raise
-            self._fail(ctx, exc, exc.format_message(), Exit.CONFIG if isinstance(exc, click.UsageError) else Exit.TEMPFAIL)
+            self._fail(ctx, exc, exc.format_message(), Exit.TEMPFAIL)  # e.g. a wrong argv in master.cf
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure is put in words
             app = ctx.find_object(App)
             problem = explain(exc, safe_url(app.config.database_url) if app else "")

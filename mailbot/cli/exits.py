@@ -1,7 +1,9 @@
 """Exit codes from sysexits.h: what an MTA's pipe transport (Postfix, Exim) understands.
 
-Postfix defers a message on EX_TEMPFAIL (and on EX_CONFIG) and bounces it on the
-other codes, so only a failure that waiting cannot fix may use them.
+Postfix defers a message on EX_TEMPFAIL and bounces it on the other codes, EX_CONFIG
+included (dsn 5.3.5; tests/deploy/test_postfix_pipe.py shows both). So `mailbot receive`
+exits EX_TEMPFAIL for every failure an administrator can fix, a wrong config too, and
+EX_DATAERR only for input that is not a message; the other commands use the codes below.
 """
 
 from __future__ import annotations

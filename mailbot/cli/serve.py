@@ -43,9 +43,9 @@ def serve(app: App) -> None:
 def receive_command(app: App, sender: str | None, recipients: tuple[str, ...]) -> None:
     """Store and process one message read from standard input, as an MTA pipe delivers it.
 
-    Exits 0 once the message is stored; 65 (EX_DATAERR) when standard input is empty; 78
-    (EX_CONFIG) for a wrong configuration; 75 (EX_TEMPFAIL) for every other failure, so the
-    MTA keeps the message and retries.
+    Exits 0 once the message is stored; 65 (EX_DATAERR) when standard input is empty; 75
+    (EX_TEMPFAIL) for every other failure, a wrong configuration too (Postfix bounces 78),
+    so the MTA keeps the message and retries.
     """
     raw = sys.stdin.buffer.read()
     if not raw.strip():
@@ -58,9 +58,8 @@ def receive_command(app: App, sender: str | None, recipients: tuple[str, ...]) -
         receive(app.engine, arrival, app.now())
     except Exception as exc:  # noqa: BLE001 - StoreUnavailable, or the database was unreachable at connect
         problem = explain(exc, safe_url(app.config.database_url))
-        code = Exit.CONFIG if problem.code == Exit.CONFIG else Exit.TEMPFAIL
         click.echo(f"mailbot receive: message not stored, the MTA should retry: {problem.message}", err=True)
-        sys.exit(code)
+        sys.exit(Exit.TEMPFAIL)
     try:
         process_pending(app.engine, app.now())
     except Exception as exc:  # noqa: BLE001 - stored is what the MTA needs; `mailbot serve` processes it later
