@@ -7,6 +7,7 @@ is missing; where apt cannot run, outside CI the tests skip, in CI they fail.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -64,10 +65,14 @@ def ensure_postfix() -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         _fail_or_skip("postfix is not installed and apt-get cannot run here (needs root on Debian)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postfix"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            _fail_or_skip(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+    with open(Path(tempfile.gettempdir()) / "mailbot-postfix-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers: one installs, the others then find it
+        if Path(POSTFIX).exists():
+            return
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postfix"]):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                _fail_or_skip(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
 
 
 def mailbot_for(user: str, workdir: Path) -> str:
