@@ -183,3 +183,33 @@ def test_version_and_json_logs_without_library_chatter(tmp_path: Path) -> None:
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["message"].startswith("serving: smtp") for r in records)
     assert not [r for r in records if r["logger"] == "mail.log"]  # aiosmtpd's per-session lines are DEBUG
+
+
+def test_status_reports_health_for_scripts(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from mailbot.intake.pipeline import receive
+    from mailbot.store.db import make_engine
+    from mailbot.store.ingest import Arrival
+
+    url = f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+    missing = run(["--db", url, "status"], tmp_path, bare_env())
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
+    assert list(tmp_path.iterdir()) == []
+
+    assert run(["--db", url, "providers", "add", "Acme", "--email", "noc@acme.example"], tmp_path, bare_env()).returncode == 0
+    healthy = run(["--db", url, "status", "--format", "json"], tmp_path, bare_env())
+    assert healthy.returncode == 0, healthy.stdout
+    assert json.loads(healthy.stdout)["healthy"] is True
+
+    # Stored at 12:00 and never processed (no serve running): at 12:10 that is a problem.
+    engine = make_engine(url)
+    receive(engine, Arrival(source="pipe", source_key="k1", raw=(SAMPLE / "001.eml").read_bytes(), origin="pipe"),
+            datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+    engine.dispose()
+    lagging = run(["--db", url, "--now", "2026-11-02T12:10:00Z", "status", "--format", "json"], tmp_path, bare_env())
+    assert lagging.returncode == 1
+    report = json.loads(lagging.stdout)
+    assert report["unprocessed_oldest_seconds"] == 600.0 and "waited 600s" in report["problems"][0]
+    assert run(["--db", url, "--now", "2026-11-02T12:10:00Z", "status", "--max-lag", "900"],
+               tmp_path, bare_env()).returncode == 0
