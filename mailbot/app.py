@@ -30,9 +30,10 @@ def parse_now(value: str | None) -> datetime | None:
 class App:
     config: Config
     fixed_now: datetime | None = field(default_factory=lambda: parse_now(os.environ.get("MAILBOT_NOW")))
-    # Only commands that write may create a missing database (mailbot/cli/options.py
-    # `creates_database`); the others refuse it, so a typo in a URL creates nothing.
-    create_missing: bool = False
+    # False: a missing database is refused, not created. The CLI starts every command so
+    # and lets only those that write create it (mailbot/cli/options.py `creates_database`),
+    # so a typo in a URL creates nothing; code using App directly (tests, benches) creates.
+    create_missing: bool = True
 
     @cached_property
     def engine(self) -> Engine:

@@ -84,7 +84,7 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
     """mailbot: robocall traceback notices and replies, over email."""
     logs.setup(log_level, log_format)
     settings = _load(ctx, config_file, database_url)
-    app = App(config=settings)
+    app = App(config=settings, create_missing=False)  # until the command is one that writes
     if now:
         app.fixed_now = parse_now(now)
     ctx.obj = app
