@@ -73,7 +73,7 @@ def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int
     except imap_source.NETWORK_ERRORS as exc:  # an IMAP server unreachable or refusing the login
         raise click.ClickException(f"cannot read the mailbox: {exc}") from exc
     except ImportInterrupted as stop:
-        click.echo(f"\nmailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
+        click.echo(f"mailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
                    "Run the same command again to resume: what is stored is skipped.", err=True)
         raise click.exceptions.Exit(Exit.INTERRUPTED) from None
     print_summary(tally)
