@@ -6,6 +6,7 @@ import sys
 import uuid
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.service import serve as service
 from mailbot.app import App
@@ -32,6 +33,8 @@ def serve(app: App) -> None:
         service.run(app)
     except RuntimeError as exc:  # a service failed; the log above says why
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:  # the store is unreachable at start: accept nothing rather than 451 all
+        raise click.ClickException(f"cannot open the database: {explain(exc, safe_url(app.config.database_url)).message}") from exc
 
 
 @click.command("receive")
