@@ -24,8 +24,8 @@ from mailbot.domain import tokens
 from mailbot.domain.status_rules import Rules
 from mailbot.domain.timeutil import parse_instant
 from mailbot.outbound.outbox import MailSettings
-from mailbot.store.db import make_engine
-from mailbot.store.schema import SchemaMismatch, ensure_schema
+from mailbot.store.db import make_engine, sqlite_file
+from mailbot.store.schema import DatabaseMissing, SchemaMismatch, ensure_schema, head
 
 if TYPE_CHECKING:
     from mailbot.intake.pipeline import Handler
@@ -52,14 +52,28 @@ class App:
     settings: Settings
     handlers: tuple[Handler, ...] = ()  # what each processed live message is handed to, in order
     fixed_now: datetime | None = field(default_factory=lambda: parse_now(os.environ.get("MAILBOT_NOW")))
+    # False: a missing database is refused, not created. The CLI starts every command so
+    # and lets only those that write create it (mailbot/cli/options.py `creates_database`),
+    # so a typo in a URL creates nothing; code using App directly (tests, benches) creates.
+    create_missing: bool = True
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.database_url)
+        url = self.settings.database_url
+        file = sqlite_file(url)
+        if file is not None and not file.exists():
+            if not self.create_missing:
+                raise DatabaseMissing(f"database {file} does not exist; nothing was created "
+                                      "(check --db, [database] url or MAILBOT_DATABASE_URL)")
+            file.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
         try:
-            ensure_schema(engine)  # an empty database is created at head; any other schema is refused
+            created = ensure_schema(engine, create=self.create_missing)  # any other schema is refused
         except SchemaMismatch as exc:
             raise click.ClickException(str(exc)) from exc
+        if created:
+            click.echo(f"mailbot: created database {engine.url.render_as_string(hide_password=True)} "
+                       f"(schema {head()})", err=True)
         return engine
 
     @cached_property
@@ -91,12 +105,13 @@ class App:
 
 
 def build_app(settings: Settings, *, handlers: Sequence[Handler] | None = None, now: datetime | None = None,
-              engine: Engine | None = None) -> App:
+              engine: Engine | None = None, create_missing: bool = True) -> App:
     """The App for these settings; live mail goes to the traceback desk unless `handlers` says otherwise.
 
     `engine`: one the caller has already opened (a test's, a tool's), instead of `[database] url`'s.
     """
-    app = App(settings=settings, handlers=tuple((inbound.handle,) if handlers is None else handlers))
+    app = App(settings=settings, handlers=tuple((inbound.handle,) if handlers is None else handlers),
+              create_missing=create_missing)
     if now is not None:
         app.fixed_now = now
     if engine is not None:

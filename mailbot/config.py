@@ -91,6 +91,8 @@ FRACTIONAL_KEYS = frozenset({("outbound", "timeout"), ("schedule", "tick_seconds
                              ("schedule", "red_same_campaign_days")})
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
                list: "a list of strings"}
+# Where a daemon's config lives when neither --config nor MAILBOT_CONFIG names one.
+SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
 
 
 class ConfigError(ValueError):
@@ -365,9 +367,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        """The database URL, with a SQLite file's directory created."""
-        if self.database.sqlite_file is not None:
-            self.database.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        """The database URL (a SQLite file's directory is made only by a command that creates the database)."""
         return self.database.url
 
 
@@ -416,15 +416,35 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def config_places(config_file: str | os.PathLike[str] | None, env: Mapping[str, str], checkout: bool = True) -> list[Path]:
+    """Where the config file is looked for, first found wins: --config, else MAILBOT_CONFIG, else
+    ./config.toml (only for commands a person runs, e.g. from a checkout) and /etc/mailbot/config.toml.
+
+    An MTA runs `receive` from its own directory (Postfix: the queue directory), so there
+    `checkout=False`: a config.toml lying in the working directory must not be picked up.
+    """
+    chosen = config_file or env.get("MAILBOT_CONFIG")
+    if chosen:
+        return [Path(chosen)]
+    return [Path.cwd() / "config.toml", SYSTEM_CONFIG] if checkout else [SYSTEM_CONFIG]
+
+
+def find_config_file(config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
+                     checkout: bool = True) -> Path | None:
+    """The config file to read, or None when there is none; a file named explicitly must exist."""
+    env = dict(os.environ if environ is None else environ)
+    places = config_places(config_file, env, checkout)
+    found = next((p for p in places if p.is_file()), None)
+    if found is None and (config_file or env.get("MAILBOT_CONFIG")):
+        raise FileNotFoundError(f"config file not found: {places[0]}")
+    return found
+
+
 def load(config_file: str | os.PathLike[str] | None = None, database_url: str | None = None,
-         environ: Mapping[str, str] | None = None) -> Settings:
+         environ: Mapping[str, str] | None = None, checkout: bool = True) -> Settings:
     """The settings, checked whole; ConfigError (or FileNotFoundError for a named file) if unusable."""
     env = dict(os.environ if environ is None else environ)
-    chosen = config_file or env.get("MAILBOT_CONFIG")
-    path = Path(chosen) if chosen else Path.cwd() / "config.toml"
-    found = path if path.is_file() else None
-    if chosen and not found:
-        raise FileNotFoundError(f"config file not found: {path}")
+    found = find_config_file(config_file, env, checkout)
     values = {section: dict(keys) for section, keys in DEFAULTS.items()}
     origins = {(section, key): "default" for section, keys in DEFAULTS.items() for key in keys}
     where = {(section, key): "default" for section, keys in DEFAULTS.items() for key in keys}

@@ -31,6 +31,10 @@ class SchemaMismatch(RuntimeError):
     """The database's schema is not the one this version of mailbot knows."""
 
 
+class DatabaseMissing(RuntimeError):
+    """The database holds no mailbot tables, and the command was not one that may create them."""
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -111,11 +115,17 @@ def _known(revision: str) -> bool:
     return any(script.revision == revision for script in scripts().walk_revisions())
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Initialise an empty database to head; refuse one at any other schema."""
+def ensure_schema(engine: Engine, create: bool = True) -> bool:
+    """Initialise an empty database to head (True: it did) or, without `create`, refuse it
+    (a typo in a URL must not become a new, empty database); refuse one at any other schema."""
     with engine.connect() as connection:
         empty = current(connection) is None and not _user_tables(connection)
         if not empty:
             check(connection)
-            return
+            return False
+    if not create:
+        url = engine.url.render_as_string(hide_password=True)
+        raise DatabaseMissing(f"database {url} has no mailbot tables; nothing was created "
+                              "(check the URL, or create it with `mailbot db upgrade`)")
     create_at_head(engine)
+    return True

@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -133,6 +135,38 @@ def _arrivals(paths: Sequence[Path], tally: Tally) -> Iterator[Arrival]:
                 yield item
 
 
+@contextmanager
+def _ctrl_c_between_batches() -> Iterator[threading.Event]:
+    """Ctrl-C sets the event instead of raising wherever it lands: the import stops before
+    its next batch, so no commit is cut short and the tally is exactly what was committed."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: pressed.set())
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class ImportInterrupted(Exception):
+    """Ctrl-C stopped an import; `tally` is what this run committed before (a re-run skips it)."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__(f"interrupted after {tally.stored} stored")
+        self.tally = tally
+
+
+def _stop_if(pressed: threading.Event, pool: Executor | None, tally: Tally) -> None:
+    """Stop for Ctrl-C: batches parsed ahead are dropped uncommitted (a re-run imports them)."""
+    if not pressed.is_set():
+        return
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+    raise ImportInterrupted(tally)
+
+
 def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
                  progress: bool | None = None) -> Tally:
     show = sys.stderr.isatty() if progress is None else progress
@@ -146,18 +180,21 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=parse_worker.start, initargs=(os.getpid(),)) if jobs > 1 \
         else nullcontext(None)
-    with _fewer_collections(), pool_cm as pool, tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+    with _fewer_collections(), _ctrl_c_between_batches() as pressed, pool_cm as pool, \
+            tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
         # With a pool, the workers parse the next two batches while this process stores
         # one: with only the next one queued they ran dry as a batch ended, and this
         # process waited for the last chunks they held.
         ahead: deque[tuple[list[Arrival], Parse, int]] = deque()
         empty: dict[str, bool] = {}
         for batch in batched(arrivals, batch_size):
+            _stop_if(pressed, pool, tally)
             ahead.append(_start(engine, batch, pool, empty))
             if len(ahead) > PARSE_AHEAD:
                 tally.add(_finish(engine, *ahead.popleft()))
             bar.update(len(batch))
         while ahead:
+            _stop_if(pressed, pool, tally)
             tally.add(_finish(engine, *ahead.popleft()))
     with session_scope(engine) as session:
         save_canonical(session, canonical_names(campaign_counts(session)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import threading
 import time
 
@@ -32,6 +33,9 @@ def start(importer: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    # Ctrl-C reaches the whole process group; it is the importer's to handle (it keeps what
+    # it committed and stops the pool), not a reason for each worker to print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # a worker lives for one import
 
 

@@ -13,7 +13,9 @@ from mailbot.mailboxes import imap as imap_source
 from mailbot.mailboxes import sources
 from mailbot.app import App
 from mailbot.cli._common import pass_app
-from mailbot.archive.importer import import_paths
+from mailbot.cli.options import creates_database
+from mailbot.archive.importer import ImportInterrupted, import_paths
+from mailbot.cli.exits import Exit
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
@@ -63,6 +65,7 @@ class MailboxParam(click.Path):
 @click.option("--jobs", default=1, show_default=True, help="Processes parsing in parallel.")
 @click.option("--batch-size", type=int, help="Messages per transaction (default from config).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@creates_database
 @pass_app
 def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
                    progress: bool | None) -> None:
@@ -75,6 +78,10 @@ def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int
         raise click.ClickException(f"cannot read the mailbox: {exc}") from exc
     except sources.UnreadableMailbox as exc:  # a PST file, a damaged archive
         raise click.ClickException(str(exc)) from exc
+    except ImportInterrupted as stop:
+        click.echo(f"mailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
+                   "Run the same command again to resume: what is stored is skipped.", err=True)
+        raise click.exceptions.Exit(Exit.INTERRUPTED) from None
     print_summary(tally)
 
 
@@ -152,6 +159,7 @@ def quarantine(app: App, fmt: str) -> None:
 
 
 @click.command()
+@creates_database
 @pass_app
 def demo(app: App) -> None:
     """Import the bundled sample mailbox, then print the incidents table and a summary."""

@@ -9,7 +9,8 @@ from alembic.util import CommandError
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.store import schema
-from mailbot.store.db import make_engine
+from mailbot.store.db import make_engine, sqlite_file
+from mailbot.store.schema import DatabaseMissing
 
 
 @click.group()
@@ -23,6 +24,9 @@ def db() -> None:
 def upgrade(app: App, revision: str) -> None:
     """Apply schema migrations; an empty database is created, data is kept."""
     # Not app.engine: that refuses a database at an old schema, which is what this fixes.
+    file = sqlite_file(app.settings.database_url)
+    if file is not None and not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)  # "schema: none -> ..." below says it was created
     engine = make_engine(app.settings.database_url)
     try:
         before, after = schema.upgrade(engine, revision)
@@ -35,6 +39,9 @@ def upgrade(app: App, revision: str) -> None:
 @pass_app
 def current(app: App) -> None:
     """Print the database's schema revision and the newest this mailbot knows."""
+    file = sqlite_file(app.settings.database_url)
+    if file is not None and not file.exists():
+        raise DatabaseMissing(f"database {file} does not exist; nothing was created")
     engine = make_engine(app.settings.database_url)
     with engine.connect() as connection:
         revision = schema.current(connection)

@@ -12,6 +12,7 @@ from mailbot.app import App
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ProviderStatus
 from mailbot.cli._common import pass_app
+from mailbot.cli.options import creates_database
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
@@ -32,6 +33,7 @@ def providers_group() -> None:
 @click.option("--foreign/--domestic", default=None, help="Not a U.S. provider (as the FCC's Robocall Mitigation "
               "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.")
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
+@creates_database
 @pass_app
 def providers_add(app: App, name: str, emails: tuple[str, ...], aliases: tuple[str, ...],
                   domains: tuple[str, ...], status: str | None, foreign: bool | None, country: str | None) -> None:
@@ -67,6 +69,7 @@ def providers_list(app: App, fmt: str) -> None:
 
 @providers_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@creates_database
 @pass_app
 def providers_import(app: App, file: Path) -> None:
     """Import providers from a CSV with columns name,emails,backups,aliases,domains,status and optional

@@ -9,6 +9,11 @@ To add a service, append one line to SERVICES, e.g.
     Service("scheduler", scheduler.service.run, stage="work"),
 where `run(ctx)` returns when `ctx.stopping` is set. A `enabled(app)` that
 returns False leaves it out (IMAP without a host, outbox without its module).
+
+Start-up is checked before any work: the database is opened, then the intake
+services start, and a service with `signals_start` (SMTP: once its port is bound)
+sets `ctx.started`. Only when every intake has started do the work services run;
+an intake that fails to start stops `serve` with its error, before any tick.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Context:
     stopping: asyncio.Event
     wakeup: asyncio.Event
     gate: WriteGate
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -66,6 +72,7 @@ class Service:
     run: Run
     stage: Literal["intake", "work"] = "intake"
     enabled: Callable[[App], bool] = lambda app: True
+    signals_start: bool = False  # sets ctx.started once ready; until then no work service runs
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
@@ -80,6 +87,7 @@ async def smtp_service(ctx: Context) -> None:
 
     intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
     await intake.start()
+    ctx.started.set()
     await ctx.stopping.wait()
     await intake.stop(grace=ctx.app.settings.smtp.shutdown_grace)
 
@@ -166,7 +174,7 @@ async def scheduler_service(ctx: Context) -> None:
 
 
 SERVICES: list[Service] = [
-    Service("smtp", smtp_service, enabled=lambda app: app.settings.smtp.listen is not None),
+    Service("smtp", smtp_service, enabled=lambda app: app.settings.smtp.listen is not None, signals_start=True),
     Service("imap", imap_service, enabled=_imap_configured),
     Service("processing", processing_service, stage="work"),
     Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
@@ -186,9 +194,17 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
     wakeup = asyncio.Event()
     gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
     tasks: dict[asyncio.Task[None], Service] = {}
-    for stage, stopping in (("work", stop_work), ("intake", stop_intake)):
-        ctx = Context(app, stopping, wakeup, gate)
-        tasks.update({asyncio.create_task(_supervised(s, ctx), name=s.name): s for s in chosen if s.stage == stage})
+    for stage, stopping in (("intake", stop_intake), ("work", stop_work)):
+        starting = []
+        for s in (s for s in chosen if s.stage == stage):
+            ctx = Context(app, stopping, wakeup, gate)
+            if not s.signals_start:
+                ctx.started.set()
+            task = asyncio.create_task(_supervised(s, ctx), name=s.name)
+            tasks[task] = s
+            starting.append((task, ctx.started))
+        if stage == "intake":
+            await _until_started(starting, stop_intake)
     log.info("serving: %s", ", ".join(s.name for s in chosen))
     # Run until asked to stop, or until a service fails (then stop the others too).
     stopper = asyncio.create_task(stop_intake.wait())
@@ -205,13 +221,27 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
     log.info("stopped cleanly")
 
 
+async def _until_started(starting: list[tuple[asyncio.Task[None], asyncio.Event]], stop: asyncio.Event) -> None:
+    """Wait until each task has started; if one fails first, stop the others and raise its error."""
+    for task, started in starting:
+        waiter = asyncio.ensure_future(started.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done() and not started.is_set():
+            stop.set()
+            await asyncio.wait([t for t, _ in starting])
+            error = task.exception()
+            raise error if error is not None else RuntimeError(f"service {task.get_name()} did not start")
+
+
 async def _supervised(service: Service, ctx: Context) -> None:
     try:
         await service.run(ctx)
         if not ctx.stopping.is_set():
             raise RuntimeError("returned before it was asked to stop")
     except Exception:
-        log.exception("service %s failed", service.name)
+        if ctx.started.is_set():  # a failure to start is raised by serve() and reported there, in one line
+            log.exception("service %s failed", service.name)
         raise
 
 

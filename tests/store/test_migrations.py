@@ -119,8 +119,10 @@ def test_refuses_schema_newer_than_it_knows(db_url: str) -> None:
 
 
 def test_empty_database_is_created_at_head(db_url: str) -> None:
-    result = _cli(db_url, "incidents")
+    # Only a command that writes creates it (issue 14: a read command refuses, see tests/deploy).
+    result = _cli(db_url, "providers", "add", "Acme Telecom", "--email", "noc@acme.example")
     assert result.exit_code == 0, result.output
+    assert "created database" in result.output
     assert _cli(db_url, "db", "current").output.splitlines()[0] == f"database: {schema.head()}"
     engine = make_engine(db_url)
     with engine.connect() as conn:
