@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import OperationalError
 
-from conftest import SAMPLE
-from mailbot_proc import MAILBOT, ROOT, free_port, mailbot_env, stored, wait_for
+from helpers.paths import SAMPLE
+from helpers.mailbot_proc import MAILBOT, ROOT, free_port, mailbot_env, stored, wait_for
 
 SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
 

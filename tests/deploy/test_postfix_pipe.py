@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE
+from helpers.paths import SAMPLE
 from helpers.postfix import PIPE_USER, Postfix, mailbot_for
-from mailbot_proc import free_port, stored, wait_for
+from helpers.mailbot_proc import free_port, stored, wait_for
 
 DOMAIN = "mailbot.localhost"
 RECIPIENT = f"traceback@{DOMAIN}"

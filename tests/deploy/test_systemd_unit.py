@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot_proc import ROOT
+from helpers.mailbot_proc import ROOT
 
 UNIT = ROOT / "deploy" / "mailbot.service"
 SHIPPED_MAILBOT = "/opt/mailbot/.venv/bin/mailbot"

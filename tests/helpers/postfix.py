@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot_proc import ROOT, free_port
+from helpers.mailbot_proc import ROOT, free_port
 
 DEPLOY = ROOT / "deploy"
 POSTFIX = "/usr/sbin/postfix"
