@@ -100,7 +100,10 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
 def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, Result], tmp_path: Path) -> None:
     workdir, url, _ = demo
     own = tmp_path / "digest.sqlite3"
-    shutil.copy(url.removeprefix("sqlite:///"), own)
+    source = url.removeprefix("sqlite:///")
+    for suffix in ("", "-wal", "-shm"):  # WAL mode: recent pages may not be in the main file yet
+        if Path(source + suffix).exists():
+            shutil.copy(source + suffix, str(own) + suffix)
     env = {"MAILBOT_OPS_EMAIL": "ops@example.com,noc-lead@example.com"}
     sent = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--send", env=env)
     assert "queued <" in sent.output

@@ -82,7 +82,7 @@ def test_a_read_command_on_an_empty_postgresql_database_creates_no_tables(pg_url
 
 
 @pytest.mark.parametrize(("url", "code", "says"), [
-    ("notaurl", 78, "is not a valid URL"),
+    ("notaurl", 78, "url must be a database URL"),
     ("mysqlx://u@h/db", 78, "unknown kind of database"),
     ("postgresql+psycopg2://postgres@127.0.0.1/test", 78, "pip install 'mailbot[postgres]'"),
     ("postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=5", 75, "Connection refused"),

@@ -73,7 +73,7 @@ def test_postfix_pipes_a_message_to_receive_which_stores_and_processes_it(site: 
 
 @pytest.mark.parametrize(("failure", "reason"), [
     ("database down", "cannot connect to the database"),
-    ("database URL invalid", "is not a valid URL"),
+    ("database URL invalid", "url must be a database URL"),
     ("config file missing", "config file not found"),
 ])
 def test_a_failing_receive_makes_postfix_defer_then_a_retry_delivers(

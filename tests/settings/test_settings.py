@@ -75,6 +75,6 @@ def test_the_cli_shows_a_bad_setting_as_one_line_before_any_work(tmp_path: Path)
     path = _file(tmp_path, f'[database]\nurl = "sqlite:///{tmp_path}/never.sqlite3"\n[outbound]\nmode = "smpt"\n')
     result = CliRunner().invoke(main, ["--config", str(path), "demo"])
     assert result.exit_code != 0
-    assert result.output.strip().splitlines() == [f'Error: {path}: [outbound] mode must be "maildir" or "smtp", '
+    assert result.output.strip().splitlines() == [f'mailbot: config: {path}: [outbound] mode must be "maildir" or "smtp", '
                                                   "not 'smpt'"]
     assert not (tmp_path / "never.sqlite3").exists()
