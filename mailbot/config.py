@@ -15,7 +15,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # `mailbot serve` (README "Running the service").
     "serve": {"poll_interval": 30.0},
     "smtp": {"listen": "127.0.0.1:2525", "hostname": "", "max_size": 25 * 1024 * 1024, "timeout": 300.0,
-             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": ""},
+             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": "",
+             "max_sessions": 100,  # open at once; past it a new connection gets 421
+             "max_sessions_per_client": 20,  # open at once from one client address; past it 421
+             "max_recipients": 100,  # of one message; past it RCPT gets 452
+             "spool_threshold": 1024 * 1024},  # bytes of a message's data held in memory, then a temporary file
     "imap": {"host": "", "port": 993, "tls": True, "cafile": "", "user": "", "password": "", "password_file": "",
              "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
              "batch_size": 100},
