@@ -89,6 +89,22 @@ def _full(value: str) -> Read:
     return Read(tuple(dict.fromkeys(addresses)), tuple(_lookalike(a) for a in addresses if not a.isascii()), tuple(problems))
 
 
+def mailable(address: str) -> str | None:
+    """`address` as mail without SMTPUTF8 can carry it: ASCII as it is, an internationalised domain
+    in its IDNA form (xn--), else None (a non-ASCII local part, a domain IDNA refuses, too long)."""
+    address = address.strip().lower().rstrip(".")
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or not local.isascii():
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    spec = f"{local}@{domain}"
+    return spec if _short_enough(spec) else None
+
+
 def _exact(spec: str, source: str) -> bool:
     """Written as-is in the header (not decoded from an encoded word), a whole addr-spec by itself."""
     local, at, domain = spec.rpartition("@")

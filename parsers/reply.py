@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from mailparser_reply.parser import EmailMessage
 
+from mailbot.parsers.addresses import mailable
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.domain.records import ReplyResult
 
@@ -185,7 +186,7 @@ def _decide(text: str) -> ReplyResult | None:
             if outcome == "upstream":
                 nearby = " ".join(s for _, s in sentences[index:index + 3])
                 found = _EMAIL.search(nearby)
-                email = found.group(0).lower().rstrip(".") if found else None
+                email = mailable(found.group(0)) if found else None
             return ReplyResult(
                 incident_ids=(),
                 outcome=outcome,

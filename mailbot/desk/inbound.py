@@ -25,6 +25,7 @@ from mailbot.store.tables.desk import (
     Traceback,
     TracebackStatus,
 )
+from mailbot.store.db import chunks
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -80,14 +81,16 @@ def _status_command(session: Session, sender: str, delivery: Delivery, now: date
 def _bounce(session: Session, msg: email.message.Message, raw: bytes, delivery: Delivery, now: datetime) -> None:
     """A notice bounced: that contact is undeliverable, the backup gets the notice, ops hear of it."""
     ids = [m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)]
-    sent = session.exec(select(OutboxMessage).where(OutboxMessage.message_id.in_(ids))).first()  # type: ignore[attr-defined]
+    sent = next((row for part in chunks(ids) if (row := session.exec(select(OutboxMessage).where(
+        OutboxMessage.message_id.in_(part))).first()) is not None), None)  # type: ignore[attr-defined]
     if sent is None:
         return  # a bounce of nothing we sent: stored, nothing to do
     failed = {a.lower() for a in _FINAL_RECIPIENT.findall(body_text(msg) + "\n" + raw.decode("utf-8", "replace"))}
     failed = failed or {a.lower() for a in sent.recipients}
     hop = session.get(Hop, sent.hop_id) if sent.hop_id else None
     provider_id = hop.provider_id if hop else None
-    contacts = session.exec(select(ProviderContact).where(ProviderContact.address.in_(failed))).all()  # type: ignore[attr-defined]
+    contacts = [c for part in chunks(failed) for c in session.exec(select(ProviderContact).where(
+        ProviderContact.address.in_(part))).all()]  # type: ignore[attr-defined]
     for contact in contacts:
         if not contact.undeliverable:
             contact.undeliverable, contact.undeliverable_at = True, now
