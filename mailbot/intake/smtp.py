@@ -12,7 +12,7 @@ answered 421 and closed at once; past `max_recipients` a RCPT is answered 452.
 A message's data goes to a temporary file past `spool_threshold` bytes rather
 than into memory, and large messages are read back and stored one at a time, so
 many concurrent large messages cost disk, not memory. Running out of file
-descriptors is logged once until connections are accepted again.
+descriptors is logged once (again after five minutes if it lasts), not once a second.
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, please tr
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TOO_MUCH_DATA = "552 5.3.4 Error: Too much mail data"
 LINE_TOO_LONG = "500 5.5.2 Line too long"
+CONNECTION_LOST = "421 4.4.2 Connection lost during DATA"
 # What asyncio's accept loop reports when the process is out of descriptors (it retries each second).
 _OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# Seconds between two such lines while it lasts: one line per episode, not one per retry.
+DESCRIPTORS_LOG_EVERY = 300.0
 
 
 def domains(app: App) -> list[str]:
@@ -261,7 +264,7 @@ class TrackedSMTP(SMTP):
                     failure = failure or LINE_TOO_LONG
                 if failure is None:
                     spool.write(whole[1:] if whole.startswith(b".") else whole)
-        return failure
+        return CONNECTION_LOST  # the client went away before the lone dot: nothing to store
 
 
 def _host(peer: object) -> str:
@@ -301,7 +304,7 @@ class SMTPIntake:
                              spool_threshold=int(config.get("smtp", "spool_threshold")))
         self.sessions: set[TrackedSMTP] = set()
         self.server: asyncio.AbstractServer | None = None
-        self.out_of_descriptors = False
+        self.descriptors_logged_at: float | None = None  # loop time of the last "out of descriptors" line
         # Worked out once: aiosmtpd would look up the FQDN (DNS) for every connection.
         self.options: dict[str, Any] = {
             "data_size_limit": int(config.get("smtp", "max_size")),
@@ -312,9 +315,6 @@ class SMTPIntake:
         }
 
     def _session(self) -> TrackedSMTP:
-        if self.out_of_descriptors:  # a connection was accepted: descriptors are back
-            self.out_of_descriptors = False
-            log.info("smtp: accepting connections again")
         return TrackedSMTP(self.handler, self.sessions, self.limits, **self.options)
 
     async def start(self) -> None:
@@ -331,8 +331,8 @@ class SMTPIntake:
         def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             exc = context.get("exception")
             if isinstance(exc, OSError) and exc.errno in _OUT_OF_DESCRIPTORS and "accept" in context.get("message", ""):
-                if not self.out_of_descriptors:
-                    self.out_of_descriptors = True
+                if self.descriptors_logged_at is None or loop.time() - self.descriptors_logged_at >= DESCRIPTORS_LOG_EVERY:
+                    self.descriptors_logged_at = loop.time()
                     log.error("smtp: out of file descriptors (%s); new connections wait until some close", exc)
                 return
             if previous is not None:
