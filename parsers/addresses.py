@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from email import _header_value_parser as _parser
 from email.headerregistry import Address
 from email.policy import default as rfc5322
 from typing import NamedTuple
@@ -73,18 +74,27 @@ def _full(value: str) -> Read:
             return Read((), problems=(f"address header is not UTF-8: {_shown(value)}",))
     try:
         header = rfc5322.header_factory("to", value)
-        found = list(header.addresses)  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - a header the parser cannot take is read as no address
+        specs = [a.addr_spec for a in header.addresses]  # type: ignore[attr-defined]
+        defects = bool(header.defects)  # type: ignore[attr-defined]
+    except ValueError:
+        # headerregistry refuses to build an Address whose decoded display name has CR/LF; the
+        # parse tree under it still has each mailbox's addr-spec (the name is not needed here).
+        try:
+            tree = _parser.get_address_list(value)[0]
+            specs, defects = [m.addr_spec for m in tree.all_mailboxes], True
+        except Exception as exc:  # noqa: BLE001 - a header the parser cannot take is read as no address
+            return Read((), problems=(f"address header unreadable ({exc}): {_shown(value)}",))
+    except Exception as exc:  # noqa: BLE001
         return Read((), problems=(f"address header unreadable ({exc}): {_shown(value)}",))
+    found = specs
     addresses: list[str] = []
     problems: list[str] = []
-    for address in found:
-        spec = address.addr_spec
+    for spec in specs:
         if _exact(spec, value):
             addresses.append(spec.lower())
         elif spec not in ("", "<>"):
             problems.append(f"address not read exactly: {_shown(spec)} in {_shown(value)}")
-    if "@" in value and (not found or (header.defects and len(addresses) < value.count("@"))):  # type: ignore[attr-defined]
+    if "@" in value and (not found or (defects and len(addresses) < value.count("@"))):
         problems.append(f"address header not read exactly: {_shown(value)}")
     return Read(tuple(dict.fromkeys(addresses)), tuple(_lookalike(a) for a in addresses if not a.isascii()), tuple(problems))
 
