@@ -35,7 +35,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # `mailbot serve` (README "Running the service").
     "serve": {"poll_interval": 30.0},
     "smtp": {"listen": "127.0.0.1:2525", "hostname": "", "max_size": 25 * 1024 * 1024, "timeout": 300.0,
-             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": ""},
+             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": "",
+             "max_sessions": 100,  # open at once; past it a new connection gets 421
+             "max_sessions_per_client": 20,  # open at once from one client address; past it 421
+             "max_recipients": 100,  # of one message; past it RCPT gets 452
+             "spool_threshold": 1024 * 1024},  # bytes of a message's data held in memory, then a temporary file
     "imap": {"host": "", "port": 993, "tls": True, "cafile": "", "user": "", "password": "", "password_file": "",
              "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
              "batch_size": 100},
@@ -220,6 +224,10 @@ class SmtpSection:
     shutdown_grace: float
     tls_cert: Path | None
     tls_key: Path | None
+    max_sessions: int  # open at once; past it a new connection gets 421
+    max_sessions_per_client: int  # from one client address; past it 421
+    max_recipients: int  # of one message; past it RCPT gets 452
+    spool_threshold: int  # bytes of a message's data held in memory, then a temporary file
 
     @classmethod
     def from_raw(cls, s: _Section) -> SmtpSection:
@@ -231,7 +239,9 @@ class SmtpSection:
                 raise s.fail("listen", 'host:port like "127.0.0.1:2525", or "" for none') from None
         return cls(listen=listen, hostname=s["hostname"], max_size=s.positive("max_size"),
                    timeout=float(s.positive("timeout")), shutdown_grace=float(s["shutdown_grace"]),
-                   tls_cert=s.path("tls_cert"), tls_key=s.path("tls_key"))
+                   tls_cert=s.path("tls_cert"), tls_key=s.path("tls_key"),
+                   max_sessions=s.positive("max_sessions"), max_sessions_per_client=s.positive("max_sessions_per_client"),
+                   max_recipients=s.positive("max_recipients"), spool_threshold=s.positive("spool_threshold"))
 
 
 @dataclass(frozen=True)

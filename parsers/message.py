@@ -102,4 +102,6 @@ def parse_message(raw: bytes, *, live: bool = False) -> ParsedMessage:
         return ParsedMessage(kind=kind, envelope=head, quarantine="no mail headers and no notice text: not an email")
     if kind not in SIGHTING_KINDS:
         extracted.pop("incidents", None)
+    if head.address_problems:
+        extracted["problems"] = (*extracted.get("problems", ()), *head.address_problems)
     return ParsedMessage(kind=kind, envelope=head, **extracted)

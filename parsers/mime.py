@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.policy import compat32
 
+from mailbot.parsers.addresses import Read, read_addresses
 from mailbot.parsers.html_text import html_to_text
 from mailbot.domain.records import Envelope
 
@@ -28,10 +29,9 @@ _CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp12
 # Labels that say "some 8-bit charset": modern senders mostly mean UTF-8.
 _UNKNOWN_CHARSETS = frozenset({"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"})
 _ANGLE = re.compile(r"<([^<>\s]{1,900})>")
-# getaddresses() is a full RFC 5322 parser and costs more than parsing the
-# whole message; an addr-spec regex finds the same addresses in real headers.
-_ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s]+@[^<>\s]+?)\s*>")
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# References kept, the newest (the last written): a thread's parent is last, and a list of
+# tens of thousands (an attack, or a thread gone wrong) must not become one query's parameters.
+MAX_REFERENCES = 100
 # A Date header as RFC 5322 writes it ("Fri, 26 Jun 2020 17:44:00 +0000"), which
 # parsedate_to_datetime reads the same way with a dozen splits and tests, and
 # datetime.fromisoformat reads in one call once it is rewritten as ISO 8601. Years
@@ -221,44 +221,24 @@ def header_text(msg: email.message.Message, name: str) -> str:
 
 
 def addresses(msg: email.message.Message, *names: str) -> tuple[str, ...]:
+    """The addresses of the first of each header named, read exactly (see parsers/addresses.py)."""
+    return read_header_addresses(msg, *names).addresses
+
+
+def read_header_addresses(msg: email.message.Message, *names: str) -> Read:
     """Addresses read before RFC 2047 decoding, as RFC 2047 requires: an encoded display name
     such as `=?utf-8?q?noc=40carrier.example?= <attacker@x>` must not pass for the sender."""
-    found: list[str] = []
-    for name in names:
-        value = _header(msg, name)
-        if value is not None:
-            found += _lowered_addresses(str(value))
-    return tuple(dict.fromkeys(found))
+    reads = [read_addresses(str(value)) for name in names if (value := _header_source(msg, name)) is not None]
+    if len(reads) == 1:
+        return reads[0]
+    return Read(tuple(dict.fromkeys(a for r in reads for a in r.addresses)),
+                tuple(x for r in reads for x in r.lookalikes), tuple(x for r in reads for x in r.problems))
 
 
-@functools.lru_cache(maxsize=4096)
-def _lowered_addresses(value: str) -> tuple[str, ...]:
-    """The addresses in one header value, lowercased.
-
-    Cached: a mailbox's notices come from a few senders to a few recipient
-    lists, and reading a list costs several times the look-up.
-    """
-    return tuple([addr.lower() for addr in _header_addresses(" ".join(value.split()))])
-
-
-def _header_addresses(raw: str) -> list[str]:
-    if '"' not in raw and "(" not in raw and "\\" not in raw and "=?" not in raw:
-        # No quoted names, comments or encoded words: commas split the list, and an
-        # address in <> is the address. getaddresses() would cost more than the whole
-        # message parse and find the same.
-        out = []
-        for item in raw.split(","):
-            angle = _ANGLE_ADDRESS.search(item) if "<" in item else None
-            if angle is None:
-                out += _ADDRESS.findall(item)  # each one an _ADDRESS already
-            elif _ADDRESS.fullmatch(angle.group(1)):
-                out.append(angle.group(1))
-        return out
-    try:
-        parsed = [addr for _, addr in email.utils.getaddresses([raw]) if _ADDRESS.fullmatch(addr)]
-    except Exception:  # noqa: BLE001 - damaged headers fall back to the pattern
-        parsed = []
-    return parsed or _ADDRESS.findall(raw)
+def _header_source(msg: email.message.Message, name: str) -> object:
+    """The first `name` header as stored, raw 8-bit bytes still surrogates (an address reads them as UTF-8)."""
+    found = header_index(msg).get(name.lower())
+    return found[1] if type(found) is tuple else found
 
 
 def message_ids(value: str) -> tuple[str, ...]:
@@ -302,15 +282,18 @@ def envelope(msg: email.message.Message) -> Envelope:
     present = header_index(msg)
     mid = message_ids(header_text(msg, "Message-ID"))
     irt = message_ids(header_text(msg, "In-Reply-To")) if "in-reply-to" in present else ()
-    sender = addresses(msg, "From")
+    sender = read_header_addresses(msg, "From")
+    recipients = read_header_addresses(msg, "To", "Cc")
     return Envelope(
         message_id=mid[0] if mid else None,
         date=header_date(msg),
         subject=header_text(msg, "Subject"),
-        sender=sender[0] if sender else None,
-        recipients=addresses(msg, "To", "Cc"),
+        sender=sender.addresses[0] if sender.addresses else None,
+        recipients=recipients.addresses,
         in_reply_to=irt[0] if irt else None,
-        references=message_ids(header_text(msg, "References")) if "references" in present else (),
+        references=message_ids(header_text(msg, "References"))[-MAX_REFERENCES:] if "references" in present else (),
+        lookalikes=sender.lookalikes + recipients.lookalikes,
+        address_problems=sender.problems + recipients.problems,
     )
 
 

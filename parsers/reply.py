@@ -22,6 +22,7 @@ from mailparser_reply.parser import EmailMessage
 from rapidfuzz import fuzz
 
 from mailbot.parsers import reply_names as names
+from mailbot.parsers.addresses import mailable
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.reply_form import read_form
 from mailbot.parsers.reply_names import KnownProvider
@@ -336,7 +337,9 @@ def _upstream_email(sentences: list[tuple[int, str]], index: int, name: str | No
                     own_domain: str | None) -> str | None:
     """The upstream's address: in its sentence or the next two, never the replying carrier's own."""
     for window in (sentences[index:index + 1], sentences[index:index + 3], sentences):
-        candidates = [e for _, s in window for e in names.emails(s) if not names.same_organisation(e, own_domain)]
+        # As mail can carry them (an internationalised domain in its xn-- form); unmailable ones are no answer.
+        candidates = [c for _, s in window for e in names.emails(s)
+                      if not names.same_organisation(e, own_domain) and (c := mailable(e)) is not None]
         if candidates:
             if name and len(candidates) > 1:
                 return max(candidates, key=lambda e: fuzz.partial_ratio(names.domain(e).split(".")[0], name.casefold()))

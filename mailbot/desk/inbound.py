@@ -25,6 +25,7 @@ from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
 from mailbot.parsers.live import notice_text
 from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
+from mailbot.store.db import chunks
 from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, Traceback
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
@@ -97,13 +98,15 @@ def ignore(app: App, session: Session, m: Inbound, now: datetime) -> None:
 def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """A notice bounced: that contact is undeliverable, the backup gets the notice, ops hear of it."""
     ids = list(m.facts.quoted_message_ids)
-    sent = session.exec(select(OutboxMessage).where(OutboxMessage.message_id.in_(ids))).first()  # type: ignore[attr-defined]
+    sent = next((row for part in chunks(ids) if (row := session.exec(select(OutboxMessage).where(
+        OutboxMessage.message_id.in_(part))).first()) is not None), None)  # type: ignore[attr-defined]
     if sent is None:
         return  # a bounce of nothing we sent: stored, nothing to do
     failed = set(m.facts.failed_recipients) or {a.lower() for a in sent.recipients}
     hop = session.get(Hop, sent.hop_id) if sent.hop_id else None
     provider_id = hop.provider_id if hop else None
-    contacts = session.exec(select(ProviderContact).where(ProviderContact.address.in_(failed))).all()  # type: ignore[attr-defined]
+    contacts = [c for part in chunks(failed) for c in session.exec(select(ProviderContact).where(
+        ProviderContact.address.in_(part))).all()]  # type: ignore[attr-defined]
     for contact in contacts:
         if not contact.undeliverable:
             contact.undeliverable, contact.undeliverable_at = True, now

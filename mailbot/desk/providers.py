@@ -99,7 +99,8 @@ def find(session: Session, name: str) -> Match:
 
 
 def valid_address(address: str) -> bool:
-    return bool(_ADDRESS.match(address.strip()))
+    # ASCII only: notices go out without SMTPUTF8 (an IDN domain is written as IDNA, xn--).
+    return address.isascii() and bool(_ADDRESS.match(address.strip()))
 
 
 def by_address(session: Session, address: str) -> Provider | None:

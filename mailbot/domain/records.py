@@ -127,6 +127,10 @@ class Envelope:
     recipients: tuple[str, ...]
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # Non-ASCII addresses of From/To/Cc, each "address: why it may pass for another" (IDN, homoglyph, ...).
+    lookalikes: tuple[str, ...] = ()
+    # What in those headers could not be read exactly: an address there is nobody's (sender None).
+    address_problems: tuple[str, ...] = ()
 
 
 @record

@@ -27,6 +27,7 @@ exceeded by at most the number of concurrent senders less one).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ def enqueue(
                            traceback_id=traceback_id, hop_id=hop_id)
 
 
+def bounded_key(key: str, limit: int = 255) -> str:
+    """A dedupe key that fits its column: one built from mail (a sender's address) may be longer;
+    its tail is then replaced by a digest, so it still names one thing."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[:limit - len(digest) - 1]}#{digest}"
+
+
 def enqueue_message(
     session: Session, *, dedupe_key: str, kind: str, msg: EmailMessage, now: datetime,
     traceback_id: int | None = None, hop_id: int | None = None,
@@ -148,6 +158,7 @@ def enqueue_message(
     """
     if not msg["Message-ID"]:
         raise ValueError("a queued message needs a Message-ID")
+    dedupe_key = bounded_key(dedupe_key)
     addresses = [addr for _name, addr in getaddresses([str(v) for v in msg.get_all("To", [])])]
     if not addresses or not all(_ADDRESS.match(addr) for addr in addresses):
         raise ValueError(f"a queued message needs plain addresses in To: {addresses!r}")
