@@ -201,7 +201,7 @@ def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
         if _negated(sentence, verb.start()):
             continue
         for start in (m.start() for m in re.finditer(r"(?:^|(?<=[\s,;:(«\"“]))\S", prefix)):
-            name = names.name_at(prefix[start:])
+            name = names.name_at(sentence[start:], endpos=len(prefix) - start)  # the verb follows the name
             if name and start + len(name) >= len(prefix.rstrip(" ,.")) - 1 and name.casefold() not in refused:
                 if not _CUSTOMER_BEFORE.search(prefix[:start]):
                     return name

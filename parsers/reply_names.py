@@ -29,6 +29,14 @@ LEGAL_SUFFIXES = (
     "S.R.L.", "SRL", "S.A.C.", "SAC", "S.A.A.", "E.I.R.L.", "EIRL", "S.L.", "SL", "S.L.U.", "S.p.A.", "SpA",
     "GmbH", "AG", "B.V.", "BV", "N.V.", "Pty Ltd", "Pty. Ltd.", "Sdn Bhd", "AB", "AS", "A/S", "Oy", "K.K.",
 )
+# English writes these with or without the period ("Inc", "Inc."), so at the end of a sentence
+# the period cannot be told from the full stop and the name is read without it. Suffixes spelled
+# with inner dots ("S.A.S.", "Pty. Ltd.") and Spanish or Portuguese abbreviations, whose period is
+# part of their spelling ("Ltda."), keep it.
+OPTIONAL_PERIOD = ("Inc.", "Corp.", "Co.", "Ltd.")
+# What may follow a sentence's last word: an aside in brackets (an address), the full stop, then the
+# end of the text or the next sentence.
+_SENTENCE_END = re.compile(r"(?:\s*\([^()\n]*\))?\s*[.!?;]?(?:\s*$|\s*\n|\s+(?=[A-Z¿¡\"“]))")
 _SUFFIX = "|".join(re.escape(s) for s in sorted(LEGAL_SUFFIXES, key=len, reverse=True))
 _CAP = r"[A-Z0-9ÁÉÍÓÚÑ][\w&'.\-]*[\w&]|[A-Z0-9]"
 _CONNECT = r"(?: (?:of|de|del|la|las|los|y|and|&|e|/) | / | )"
@@ -62,23 +70,33 @@ NEGATED = re.compile(
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def name_at(text: str, *, introduced: bool = False) -> str | None:
-    """The name that starts text: quoted, capitalised, or lower-case after a role word."""
-    quoted = QUOTED.match(text)
+def _legal_suffix(words: str) -> str | None:
+    """The legal suffix words end with, as a whole word ("Pty. Ltd.", not "Ltd.")."""
+    return max((s for s in LEGAL_SUFFIXES if words.endswith(s) and (words == s or words[-len(s) - 1] in " ,")),
+               key=len, default=None)
+
+
+def name_at(text: str, *, introduced: bool = False, endpos: int | None = None) -> str | None:
+    """The name that starts text (within text[:endpos]; what follows is context): quoted,
+    capitalised, or lower-case after a role word."""
+    endpos = len(text) if endpos is None else endpos
+    quoted = QUOTED.match(text, 0, endpos)
     if quoted:
         return quoted.group("name").strip()
-    m = CAPITALISED.match(text)
+    m = CAPITALISED.match(text, 0, endpos)
     if m:
         words = m.group("name").strip(" ,-/")
-        words = words if any(words.endswith(s) for s in LEGAL_SUFFIXES) else words.rstrip(".")
-        first = words.split(" ")[0].rstrip(".,")
+        suffix = _legal_suffix(words)
         # "Route 12" is no name, "Ruta Sur Comunicaciones S.A." is one.
-        substantial = words.count(" ") >= 2 or any(words.endswith(s) for s in LEGAL_SUFFIXES if " " in words)
+        substantial = words.count(" ") >= 2 or (suffix is not None and " " in words)
+        if suffix is None or (suffix in OPTIONAL_PERIOD and _SENTENCE_END.match(text, m.end())):
+            words = words.rstrip(".")
+        first = words.split(" ")[0].rstrip(".,")
         if "@" not in words and (substantial or not NOT_A_NAME.match(first)):
             return words
         return None
     if introduced:
-        m = LOWER.match(text)
+        m = LOWER.match(text, 0, endpos)
         if m and len(m.group("name")) >= 3:
             return m.group("name").strip(" .,")
     return None
