@@ -24,6 +24,7 @@ from mailbot.app import App
 from mailbot.config import Config
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.calendar import as_utc
+from mailbot.scheduler import noncooperative
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
     NO_RESPONSE,
@@ -55,6 +56,7 @@ class Summary:
     escalations: int = 0
     status_changes: int = 0
     status_notices: int = 0
+    noncooperative: int = 0  # designations and removals recorded
     metrics: int = 0
     digests: int = 0
 
@@ -326,6 +328,7 @@ def run_due(app: App, *, digest: bool = True) -> Summary:
     for provider_id in provider_ids:
         with session_scope(app.engine) as session:
             visit_provider(session, rules, provider_id, now, summary)
+    summary.noncooperative += noncooperative.run(app, rules, now)
     send_monthly_metrics(app, rules, now, summary)
     if digest:
         send_digest(app, rules, now, summary)

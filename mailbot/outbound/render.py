@@ -47,6 +47,7 @@ KINDS = (
     "first_contact", "request", "reminder", "acknowledgement", "clarification", "upstream_not_responded",
     "non_responsive", "escalation", "status_yellow", "status_red", "status_change", "comment_relay",
     "status_list", "refusal", "monthly_metrics",
+    "noncooperative_warning", "noncooperative_designated", "noncooperative_removed",
 )
 CONTEXT_KEYS = (
     "traceback_id", "provider_name", "call", "downstream_name", "upstream_name", "recorded", "question",
