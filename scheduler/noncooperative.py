@@ -34,6 +34,7 @@ from mailbot.domain.noncooperative import (
 from mailbot.domain.status_rules import Rules
 from mailbot.store.db import session_scope
 from mailbot.store.paths import paths
+from mailbot.store.standing import designated_ids
 from mailbot.store.tables.desk import ContactRole, Hop, Provider, ProviderContact, Traceback
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.tables.schedule import NonCooperativeChange
@@ -64,15 +65,6 @@ def standing(session: Session, provider_id: int) -> Standing:
             last_removed = as_utc(row.at)
     current = last_designated if last_designated and (not last_removed or last_designated > last_removed) else None
     return Standing(designated_at=current, removed_at=last_removed)
-
-
-def designated_ids(session: Session) -> set[int]:
-    """Providers whose newest record is a designation."""
-    newest: dict[int, str] = {}
-    for provider_id, action in session.execute(select(NonCooperativeChange.provider_id, NonCooperativeChange.action)
-                                               .order_by(NonCooperativeChange.id)):
-        newest[provider_id] = action
-    return {pid for pid, action in newest.items() if action == DESIGNATED}
 
 
 def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], bool] = not_strike_exempt) -> Evidence:
@@ -183,22 +175,3 @@ def run(app: App, rules: Rules, now: datetime, counts: Callable[[Traceback], boo
         with session_scope(app.engine) as session:
             changed += visit(session, app, thresholds, rules, provider_id, now, counts) is not None
     return changed
-
-
-# --- reading: the listing and the export a coordinator publishes --------------------------
-
-
-def record(session: Session, only_current: bool = False) -> list[dict[str, Any]]:
-    """Every designation and removal, oldest first (or only the providers designated now)."""
-    names = dict(session.execute(select(Provider.id, Provider.name)).all())
-    current = designated_ids(session)
-    out = []
-    for row in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id)):
-        out.append({"provider_id": row.provider_id, "provider": names.get(row.provider_id), "action": row.action,
-                    "at": as_utc(row.at).strftime("%Y-%m-%dT%H:%M:%SZ") if row.at else None,
-                    "reasons": [f["detail"] for f in row.findings], "rules": [f["rule"] for f in row.findings],
-                    "traceback_ids": list(row.traceback_ids)})
-    if only_current:
-        newest = {r["provider_id"]: r for r in out}
-        return sorted((r for pid, r in newest.items() if pid in current), key=lambda r: r["provider"] or "")
-    return out
