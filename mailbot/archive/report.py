@@ -83,7 +83,7 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
     hop_ids = [h.id for h in hops]
     stored = {**_outgoing(session, hop_ids, traceback_id), **_incoming(session, hop_ids)}
     answered_by = dict(session.execute(select(Message.id, Message.sender)
-                                       .where(Message.id.in_([h.reply_message_pk for h in hops if h.reply_message_pk]))))
+                                       .where(Message.id.in_([h.reply_message_pk for h in hops if h.reply_message_pk]))).all())
     messages = []
     for hop, row in zip(hops, shown["hops"], strict=True):
         row["answered_by"] = answered_by.get(hop.reply_message_pk)
@@ -127,6 +127,7 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(enabled_extensions=("html.j2",)),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["label"] = lambda value: (value or "").replace("_", " ")
+    env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("Z", " UTC")
     return env
 
 
