@@ -32,8 +32,9 @@ from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange
 from mailbot.templates import TEMPLATES_DIR
 
-# Letters about a provider rather than a hop, listed for each provider on the path.
-PROVIDER_NOTICES = ("status_yellow", "status_red", "status_change", "escalation", "noncooperative_warning",
+# Letters about a provider itself rather than a hop, listed for each provider on the path
+# (status_change, about another provider upstream, is left out: it names no traceback).
+PROVIDER_NOTICES = ("status_yellow", "status_red", "escalation", "noncooperative_warning",
                     "noncooperative_designated", "noncooperative_removed")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
