@@ -82,10 +82,10 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
             select(OutboxMessage.hop_id, OutboxMessage.kind, OutboxMessage.created_at, OutboxRecipient.address)
             .join(OutboxRecipient, OutboxRecipient.outbox_id == OutboxMessage.id)
             .where(OutboxMessage.hop_id.in_(hop_ids))):
-        if address in roles:
-            reached.setdefault(hop_id, set()).add(roles[address])
-        if kind == WARNING:
+        if kind == WARNING:  # the warning itself does not count as a request that reached them
             warnings[hop_id] = min(as_utc(created), warnings.get(hop_id, as_utc(created)))
+        elif address in roles:
+            reached.setdefault(hop_id, set()).add(roles[address])
     asks, sightings = [], []
     for hop in hops:
         decided = hop.answered_at or (hop.due_at if hop.outcome == "no_response" else None)
@@ -98,7 +98,7 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
             sightings.append(Sighting(traceback_id=tb.id, campaign=tb.campaign or "",
                                       notified_at=as_utc(hop.requested_at),
                                       identified_at=as_utc(hop.answered_at or hop.due_at or hop.requested_at)))
-    has_backup = any(role == ContactRole.BACKUP for role in roles.values()) and session.scalar(
+    has_backup = session.scalar(
         select(ProviderContact.id).where(ProviderContact.provider_id == provider_id,
                                          ProviderContact.role == ContactRole.BACKUP,
                                          ProviderContact.undeliverable.is_(False))) is not None

@@ -26,6 +26,7 @@ from mailbot import config as config_module
 from mailbot.app import App
 from mailbot.archive import report
 from mailbot.cli import main
+from mailbot.desk import providers
 from mailbot.scheduler import digest, jobs
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, HopMessage
@@ -155,3 +156,32 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
         pdf = tmp_path / "report.pdf"
         cli(app, "traceback", "report", str(tb), "--pdf", str(pdf))
         assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_silent_provider_with_a_backup_is_warned_at_every_contact_before_designation(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
+    app = App(config=config_module.load(None, sqlite_url))
+
+    def add_backup(app: App, world: simulate.World) -> None:
+        with session_scope(app.engine) as session:
+            providers.add(session, simulate.PROVIDERS["silent"], backups=["backup@silent.example"])
+
+    simulate.run_week(app, step=timedelta(hours=1),
+                      events=sorted([*simulate.week(), (simulate.ny(9, 8, 30), add_backup)], key=lambda e: e[0]))
+    # The requests went to the dedicated contact only: the final warning goes to both first.
+    warned = letters(app, "noncooperative_warning")
+    assert [sorted(to) for to, _ in warned] == [["backup@silent.example", "noc@silent.example"]]
+    assert "3 consecutive traceback requests" in warned[0][1]
+    with session_scope(app.engine) as session:
+        designated = {r.provider_id: r.at for r in session.scalars(select(NonCooperativeChange))}
+    assert 4 not in designated  # Silent Route: not yet, its grace runs three business days
+    jobs.replay(app, simulate.ny(18, 12), step=timedelta(hours=1))
+    with session_scope(app.engine) as session:
+        silent = session.scalars(select(NonCooperativeChange).where(NonCooperativeChange.provider_id == 4)).all()
+    assert [(r.action, [f["rule"] for f in r.findings]) for r in silent] == [("designated", ["non_responsive"])]
+    # Warned on Friday the 13th: three business days later is Wednesday the 18th.
+    assert silent[0].at.replace(tzinfo=None) >= simulate.ny(18, 0).replace(tzinfo=None)
+    assert len(letters(app, "noncooperative_warning")) == 1
