@@ -61,6 +61,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "tick_seconds": 60,
         "enabled": True,  # run the scheduler inside `mailbot serve`
     },
+    # Non-Cooperative Voice Service Provider designation (README "Non-cooperative providers").
+    "noncooperative": {
+        "enabled": True,  # evaluate the rules on every scheduler run
+        "consecutive_no_response": 3,  # this many consecutive requests unanswered
+        "warning_grace_days": 3,  # business days a final warning to every contact leaves to answer
+        "ongoing_days": 10,  # originator / U.S. point of entry for a campaign again this many days later
+        "multiple_campaigns": 2,  # ... or for this many different campaigns
+        "not_found_percent": 50.0,  # more than this share of answers not_found, unexplained
+        "not_found_min_answers": 5,  # ... once it has given at least this many answers
+        "window_days": 90,  # evidence older than this is not read
+        "clean_days": 30,  # removed after this many days without any of that behaviour
+    },
     # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
     "mail": {
         "domain": "mailbot.localhost",

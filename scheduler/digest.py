@@ -33,7 +33,7 @@ from mailbot.domain.status_rules import Rules
 from mailbot.domain.vocabulary import HopOutcome, MessageStatus
 from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
 from mailbot.store.tables.messages import CampaignName, Incident, Message
-from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
+from mailbot.store.tables.schedule import NonCooperativeChange, ScheduleClaim, StatusChange
 
 TEMPLATES = TEMPLATES_DIR
 CHART_CID = "top-campaigns"
@@ -55,6 +55,7 @@ class Digest:
     escalated: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
+    noncooperative: list[dict[str, Any]] = field(default_factory=list)  # designations and removals
     imports: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_total: int = 0
@@ -128,6 +129,13 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     for change in session.scalars(select(StatusChange).where(StatusChange.at > since).order_by(StatusChange.at)):
         digest.status_changes.append({"provider": names[change.provider_id], "old": change.old_status,
                                       "new": change.new_status, "at": cal.local(change.at)})
+
+    for change in session.scalars(select(NonCooperativeChange).where(NonCooperativeChange.at > since,
+                                                                     NonCooperativeChange.at <= now)
+                                  .order_by(NonCooperativeChange.id)):
+        digest.noncooperative.append({"provider": names[change.provider_id], "action": change.action,
+                                      "reasons": [f["detail"] for f in change.findings],
+                                      "tracebacks": change.traceback_ids, "at": cal.local(change.at)})
 
     for origin, status, count in session.execute(
             select(Message.origin, Message.status, func.count()).where(Message.received_at > since)

@@ -25,6 +25,7 @@ from mailbot.desk import notices, providers
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
+from mailbot.scheduler import noncooperative
 from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
     HopClock,
@@ -57,6 +58,7 @@ class Summary:
     escalations: int = 0
     status_changes: int = 0
     status_notices: int = 0
+    noncooperative: int = 0  # designations and removals recorded
     metrics: int = 0
     digests: int = 0
 
@@ -282,6 +284,7 @@ def run_due(app: App, *, digest: bool = True) -> Summary:
     for provider_id in provider_ids:
         with session_scope(app.engine) as session:
             visit_provider(app, session, provider_id, now, summary)
+    summary.noncooperative += noncooperative.run(app, app.rules, now)
     send_monthly_metrics(app, rules, now, summary)
     if digest:
         send_digest(app, rules, now, summary)

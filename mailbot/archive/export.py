@@ -14,7 +14,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailbot.domain.timeutil import iso_z
+from mailbot.store.standing import designated_ids
+from mailbot.store.tables.desk import Provider
 from mailbot.store.tables.messages import CampaignName, Incident, Message, Reply
+from mailbot.store.tables.schedule import NonCooperativeChange
 
 
 def incidents(session: Session) -> list[dict[str, Any]]:
@@ -94,10 +97,28 @@ def replies(session: Session) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["message_id"])
 
 
+def noncooperative(session: Session, only_current: bool = False) -> list[dict[str, Any]]:
+    """Every Non-Cooperative designation and removal, oldest first: the list a coordinator publishes.
+
+    `only_current`: the newest record of each provider designated now.
+    """
+    names = dict(session.execute(select(Provider.id, Provider.name)).all())
+    out = [{"provider": names.get(row.provider_id), "provider_id": row.provider_id, "action": row.action,
+            "at": iso_z(row.at), "reasons": "; ".join(f["detail"] for f in row.findings),
+            "rules": [f["rule"] for f in row.findings], "traceback_ids": list(row.traceback_ids)}
+           for row in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))]
+    if not only_current:
+        return out
+    current = designated_ids(session)
+    newest = {row["provider_id"]: row for row in out}
+    return sorted((row for pid, row in newest.items() if pid in current), key=lambda r: r["provider"] or "")
+
+
 EXPORTS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "incidents": incidents,
     "messages": messages,
     "replies": replies,
+    "noncooperative": noncooperative,
 }
 
 
@@ -114,5 +135,5 @@ def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = Non
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+        writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
     return buffer.getvalue()

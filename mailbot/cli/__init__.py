@@ -89,9 +89,9 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
 
 
 def _register() -> None:
-    from mailbot.cli import db as cmd_db, desk as cmd_desk, diagnose as cmd_diagnose, archive as cmd_import, outbox as cmd_outbox, schedule as cmd_schedule, serve as cmd_serve, status as cmd_status
+    from mailbot.cli import db as cmd_db, desk as cmd_desk, diagnose as cmd_diagnose, archive as cmd_import, outbox as cmd_outbox, record as cmd_record, schedule as cmd_schedule, serve as cmd_serve, status as cmd_status
 
-    for module in (cmd_import, cmd_db, cmd_serve, cmd_schedule, cmd_desk, cmd_outbox, cmd_diagnose, cmd_status):
+    for module in (cmd_import, cmd_db, cmd_serve, cmd_schedule, cmd_desk, cmd_outbox, cmd_diagnose, cmd_record, cmd_status):
         for command in module.COMMANDS:
             main.add_command(command)
 

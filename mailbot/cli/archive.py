@@ -99,7 +99,7 @@ def reparse(app: App, quarantined: bool) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout).")
 @pass_app
 def export(app: App, what: str, fmt: str, output: Path | None) -> None:
-    """Export incidents, messages or replies as JSON (an array) or CSV."""
+    """Export incidents, messages, replies or the non-cooperative record as JSON (an array) or CSV."""
     with session_scope(app.engine) as session:
         text = exports.render(exports.EXPORTS[what](session), fmt)
     if output:

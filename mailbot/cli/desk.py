@@ -50,9 +50,14 @@ def providers_add(app: App, name: str, emails: tuple[str, ...], aliases: tuple[s
 
 @providers_group.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--non-cooperative", "non_cooperative", is_flag=True,
+              help="Only providers designated Non-Cooperative now, with why and since when.")
 @pass_app
-def providers_list(app: App, fmt: str) -> None:
+def providers_list(app: App, fmt: str, non_cooperative: bool) -> None:
     """Every provider with its aliases, contacts and status."""
+    if non_cooperative:
+        _non_cooperative(app, fmt)
+        return
     with session_scope(app.engine) as session:
         rows = providers.listing(session)
     if fmt == "json":
@@ -65,6 +70,19 @@ def providers_list(app: App, fmt: str) -> None:
         where = f"  [foreign{', ' + row['country'] if row['country'] else ''}]" if row["foreign"] else \
             (f"  [{row['country']}]" if row["country"] else "")
         click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}{where}  <{contacts or 'no contact'}>")
+
+
+def _non_cooperative(app: App, fmt: str) -> None:
+    from mailbot.archive.export import noncooperative
+
+    with session_scope(app.engine) as session:
+        rows = noncooperative(session, only_current=True)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        tracebacks = " ".join(f"#{t}" for t in row["traceback_ids"])
+        click.echo(f"{row['provider_id']:>4}  {row['provider']}  since {row['at']}  {row['reasons']}  [{tracebacks}]")
 
 
 @providers_group.command("import")

@@ -79,3 +79,6 @@ class NoticeKind(StrEnum):
     STATUS_LIST = "status_list"
     REFUSAL = "refusal"
     MONTHLY_METRICS = "monthly_metrics"
+    NONCOOPERATIVE_WARNING = "noncooperative_warning"
+    NONCOOPERATIVE_DESIGNATED = "noncooperative_designated"
+    NONCOOPERATIVE_REMOVED = "noncooperative_removed"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from mailbot.store.columns import utc_column
@@ -34,3 +35,21 @@ class StatusChange(SQLModel, table=True):
     new_status: str = Field(max_length=8)
     at: datetime | None = Field(default=None, sa_column=utc_column())
     reason: str = ""
+
+
+class NonCooperativeChange(SQLModel, table=True):
+    """A provider designated Non-Cooperative, or its designation removed, with why.
+
+    The newest row of a provider is its standing; the rows are the published record.
+    `findings` holds each rule that held (`rule`, `detail`, `traceback_ids`);
+    `traceback_ids` all the tracebacks that caused the designation.
+    """
+
+    __tablename__ = "noncooperative_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    action: str = Field(max_length=16)  # designated | removed
+    at: datetime | None = Field(default=None, sa_column=utc_column())
+    findings: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    traceback_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

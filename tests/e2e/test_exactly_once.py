@@ -19,7 +19,7 @@ from mailbot.domain.timeutil import utc as as_utc
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
-from mailbot.store.tables.schedule import StatusChange
+from mailbot.store.tables.schedule import NonCooperativeChange, StatusChange
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 4, 1, 10, 0, tzinfo=NY)  # a Wednesday, the 1st: March's metrics are due
@@ -114,7 +114,13 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         rows = outbox()
         keys = Counter(r.dedupe_key for r in rows)
         assert max(keys.values()) == 1
-        assert {k for k in keys if not k.startswith("status:")} == expected
+        assert {k for k in keys if not k.startswith(("status:", "noncooperative:"))} == expected
+        # Twelve silences after every contact was written to: designated Non-Cooperative once, one letter.
+        with session_scope(engine) as session:
+            designations = list(session.scalars(select(NonCooperativeChange)))
+        assert [(d.provider_id, d.action) for d in designations] == [(silent, "designated")]
+        assert {k for k in keys if k.startswith("noncooperative:")} == {
+            f"noncooperative:{designations[0].id}:noncooperative_designated"}
 
         # Status: Silent Route reached RED; each change recorded once, each with its one letter,
         # and the change-in-status notice to Bluewave, which took its traffic.
