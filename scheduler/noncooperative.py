@@ -32,10 +32,11 @@ from mailbot.domain.noncooperative import (
     assess,
 )
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.vocabulary import ContactRole
 from mailbot.store.db import session_scope
 from mailbot.store.paths import paths
 from mailbot.store.standing import designated_ids
-from mailbot.store.tables.desk import ContactRole, Hop, Provider, ProviderContact, Traceback
+from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Traceback
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.tables.schedule import NonCooperativeChange
 

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailbot.desk import providers, views
-from mailbot.store.tables.desk import Hop, HopMessage, Review, ReviewKind, Traceback
+from mailbot.domain.vocabulary import ReviewKind
+from mailbot.store.tables.desk import Hop, HopMessage, Review, Traceback
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.errors import explain, safe_url
+from mailbot.domain.vocabulary import MessageStatus, OutboxStatus
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Review
-from mailbot.store.tables.messages import Message, MessageStatus
-from mailbot.store.tables.outbox import OutboxMessage, OutboxStatus
+from mailbot.store.tables.messages import Message
+from mailbot.store.tables.outbox import OutboxMessage
 
 
 

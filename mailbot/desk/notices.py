@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from mailbot.desk import providers
 from mailbot.outbound import outbox
-from mailbot.store.tables.desk import Hop, Provider, Traceback, TracebackStatus
+from mailbot.domain.vocabulary import TracebackStatus
+from mailbot.store.tables.desk import Hop, Provider, Traceback
 
 if TYPE_CHECKING:
     from mailbot.app import App

@@ -26,8 +26,9 @@ from mailbot.outbound import outbox
 from mailbot.cli import main
 from mailbot.config import load
 from mailbot.outbound.transport import MaildirTransport, SmtpTransport, transport_from_config
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.outbox import OutboxMessage, OutboxStatus
+from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.domain.timeutil import utc
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)

@@ -23,9 +23,10 @@ from mailbot.archive.importer import save
 from mailbot.mailboxes import sources
 from mailbot.parsers.message import parse_message
 from mailbot.domain.records import Kind, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival
-from mailbot.store.tables.messages import Message, MessageStatus
+from mailbot.store.tables.messages import Message
 
 SEEDS = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))] + \
     [p.read_bytes() for p in sorted(SAMPLE.glob("*.eml"))[:40]]
