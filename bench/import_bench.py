@@ -81,9 +81,10 @@ def _children_cpu() -> float:
 
 
 def child_import(mbox: Path, url: str, jobs: int) -> dict:
-    from mailbot.config import DEFAULTS
-    from mailbot.archive.importer import import_paths
     from mailbot.store.db import create_schema, make_engine
+
+    from mailbot.archive.importer import import_paths
+    from mailbot.config import DEFAULTS
 
     engine = make_engine(url)
     create_schema(engine)
@@ -91,8 +92,13 @@ def child_import(mbox: Path, url: str, jobs: int) -> dict:
     tally = import_paths(engine, [mbox], batch_size=int(DEFAULTS["import"]["batch_size"]), jobs=jobs, progress=False)
     # CPU seconds of this process and its (joined) parsing workers; the database server's are not counted.
     cpu = time.process_time() + _children_cpu() - started_cpu
-    return {"seconds": time.perf_counter() - started, "cpu": cpu, "messages": tally.stored,
-            "incidents": len(tally.new_incidents), "by_status": tally.by_status}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": cpu,
+        "messages": tally.stored,
+        "incidents": len(tally.new_incidents),
+        "by_status": tally.by_status,
+    }
 
 
 def run_child(*args: str) -> dict:
@@ -110,10 +116,9 @@ def run_child(*args: str) -> dict:
 
 
 def reset_schema(url: str) -> None:
+    from mailbot.store.db import make_engine
     from sqlalchemy.engine import make_url
     from sqlmodel import SQLModel
-
-    from mailbot.store.db import make_engine
 
     if make_url(url).get_backend_name() == "sqlite":
         db = make_url(url).database
@@ -138,7 +143,7 @@ def postgres_schema(create: bool) -> str | None:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {name}" if create else f"DROP SCHEMA {name} CASCADE")
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: measure SQLite alone
+    except Exception as exc:
         print(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}): SQLite only")
         return None
     return f"{PG_URL}?options=-csearch_path%3D{name}"
@@ -149,12 +154,16 @@ def print_ratios(rates: dict[tuple[str, int], float]) -> None:
     backends = list(dict.fromkeys(b for b, _ in rates))
     jobs = sorted({j for _, j in rates})
     for other in backends[1:]:
-        pairs = [f"--jobs {j} {rates[other, j] / rates[backends[0], j]:.2f}x" for j in jobs
-                 if (other, j) in rates and (backends[0], j) in rates]
+        pairs = [
+            f"--jobs {j} {rates[other, j] / rates[backends[0], j]:.2f}x"
+            for j in jobs
+            if (other, j) in rates and (backends[0], j) in rates
+        ]
         print(f"{other} / {backends[0]} (msg/s): " + ", ".join(pairs))
     for backend in backends:
-        pairs = [f"--jobs {j} {rates[backend, j] / rates[backend, jobs[0]]:.2f}x" for j in jobs[1:]
-                 if (backend, j) in rates]
+        pairs = [
+            f"--jobs {j} {rates[backend, j] / rates[backend, jobs[0]]:.2f}x" for j in jobs[1:] if (backend, j) in rates
+        ]
         if pairs:
             print(f"{backend}: against --jobs {jobs[0]} (msg/s): " + ", ".join(pairs))
 
@@ -162,9 +171,12 @@ def print_ratios(rates: dict[tuple[str, int], float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--db", action="append",
-                        help="database URL (repeat for several); default a temp SQLite and, when it is reachable, "
-                             "a fresh schema in the PostgreSQL at $MAILBOT_TEST_PG (the CI one)")
+    parser.add_argument(
+        "--db",
+        action="append",
+        help="database URL (repeat for several); default a temp SQLite and, when it is reachable, "
+        "a fresh schema in the PostgreSQL at $MAILBOT_TEST_PG (the CI one)",
+    )
     parser.add_argument("--jobs", type=int, action="append", help=f"--jobs to run (default 1 and {os.cpu_count()})")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -193,9 +205,11 @@ def main() -> None:
                 run = run_child("import", str(mbox), url, str(jobs))
                 rate = rates[backend, jobs] = run["messages"] / run["seconds"]
                 label = f"import {backend} --jobs {jobs}"
-                print(f"{label:<34} {rate:>8.0f} {run['seconds'] / base['seconds']:>10.2f} "
-                      f"{run['cpu'] / base['cpu']:>6.2f} {run['peak_mb']:>8.0f}"
-                      f"   ({run['messages']} stored, {run['incidents']} incidents, {run['by_status']})")
+                print(
+                    f"{label:<34} {rate:>8.0f} {run['seconds'] / base['seconds']:>10.2f} "
+                    f"{run['cpu'] / base['cpu']:>6.2f} {run['peak_mb']:>8.0f}"
+                    f"   ({run['messages']} stored, {run['incidents']} incidents, {run['by_status']})"
+                )
             reset_schema(url)
         print_ratios(rates)
         if pg:

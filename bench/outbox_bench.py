@@ -25,16 +25,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mailbot.store.db import create_schema, make_engine, session_scope  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from mailbot.outbound import outbox  # noqa: E402
 from mailbot.config import load  # noqa: E402
+from mailbot.outbound import outbox  # noqa: E402
 from mailbot.outbound.transport import MaildirTransport  # noqa: E402
-from mailbot.store.db import create_schema, make_engine, session_scope  # noqa: E402
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
-CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+14072223658",
-        "caller": "+14072613544", "campaign": "Utility-30MinDisconnect", "description": "Likely FRAUD."}
+CALL = {
+    "call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC),
+    "called": "+14072223658",
+    "caller": "+14072613544",
+    "campaign": "Utility-30MinDisconnect",
+    "description": "Likely FRAUD.",
+}
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -60,24 +65,39 @@ def main() -> None:
     mail = outbox.MailSettings.from_settings(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": str(n + 1)}))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sample = outbox.build_message(kind="request", to=["noc@example.com"], context={"traceback_id": 1, "call": CALL},
-                                      now=NOW, sender="d@mailbot.localhost", domain="mailbot.localhost").as_bytes()
+        sample = outbox.build_message(
+            kind="request",
+            to=["noc@example.com"],
+            context={"traceback_id": 1, "call": CALL},
+            now=NOW,
+            sender="d@mailbot.localhost",
+            domain="mailbot.localhost",
+        ).as_bytes()
         box = mailbox.Maildir(folder / "baseline")
         baseline = _timed(lambda: [box.add(sample) for _ in range(n)])
         print(f"baseline  {n / baseline:8.0f} notices/s  (mailbox.Maildir.add, {n} messages)")
         urls = args.db or [f"sqlite:///{folder / 'bench.sqlite3'}"]
         for url in urls:
             _reset(url)
-            engine = make_engine(url + ("?options=-csearch_path%3Doutbox_bench" if url.startswith("postgresql") else ""))
+            engine = make_engine(
+                url + ("?options=-csearch_path%3Doutbox_bench" if url.startswith("postgresql") else "")
+            )
             create_schema(engine)
 
             def enqueue_all() -> None:
                 for start in range(0, n, 100):
                     with session_scope(engine) as session:
                         for i in range(start, min(start + 100, n)):
-                            outbox.enqueue(session, mail=mail, dedupe_key=f"hop:{i}:request:0", kind="request",
-                                           to=[f"noc{i % 50}@example.com"], now=NOW, traceback_id=i,
-                                           context={"call": CALL})
+                            outbox.enqueue(
+                                session,
+                                mail=mail,
+                                dedupe_key=f"hop:{i}:request:0",
+                                kind="request",
+                                to=[f"noc{i % 50}@example.com"],
+                                now=NOW,
+                                traceback_id=i,
+                                context={"call": CALL},
+                            )
 
             enq = _timed(enqueue_all)
             transport = MaildirTransport(folder / f"out-{abs(hash(url))}")
@@ -85,8 +105,10 @@ def main() -> None:
             dlv = _timed(lambda: sent.append(outbox.deliver_pending(engine, transport, NOW, limit=n, mail=mail)))
             assert sent == [n], sent
             name = url.split("://")[0]
-            print(f"{name:<9} enqueue {n / enq:8.0f} notices/s ({baseline / enq:.3f}x the baseline rate)   "
-                  f"deliver {n / dlv:8.0f} notices/s ({baseline / dlv:.3f}x the baseline rate)")
+            print(
+                f"{name:<9} enqueue {n / enq:8.0f} notices/s ({baseline / enq:.3f}x the baseline rate)   "
+                f"deliver {n / dlv:8.0f} notices/s ({baseline / dlv:.3f}x the baseline rate)"
+            )
             engine.dispose()
 
 

@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailbot.domain.records import ReplyResult
-from mailbot.outbound.render import render
 from mailbot.parsers import reply as reply_parser
 from mailbot.parsers.message import parse_message
 from mailbot.parsers.mime import body_text
+
+from mailbot.domain.records import ReplyResult
+from mailbot.outbound.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOMES = ("upstream", "origin", "not_found", "dispute", "other")
@@ -66,10 +67,17 @@ def _table_cases() -> list[Case]:
     out = []
     for case in table.CASES:
         lang = "es" if case.style in spanish_styles or case.name.startswith("es ") else "en"
-        out.append(Case(id=f"table:{case.name}", lang=lang, raw=table._raw(case), outcome=case.outcome,
-                        upstream_name=case.party if case.outcome == "upstream" else None,
-                        upstream_email=case.email,
-                        customer_name=case.party if case.outcome == "origin" else None))
+        out.append(
+            Case(
+                id=f"table:{case.name}",
+                lang=lang,
+                raw=table._raw(case),
+                outcome=case.outcome,
+                upstream_name=case.party if case.outcome == "upstream" else None,
+                upstream_email=case.email,
+                customer_name=case.party if case.outcome == "origin" else None,
+            )
+        )
     return out
 
 
@@ -97,23 +105,45 @@ def _jsonl_cases(path: Path) -> list[Case]:
             continue
         entry = json.loads(line)
         expected = entry["expected"]
-        out.append(Case(id=entry["id"], lang=entry["lang"], raw=_build(entry), outcome=expected["outcome"],
-                        upstream_name=expected.get("upstream_name"), upstream_email=expected.get("upstream_email"),
-                        customer_name=expected.get("customer_name"), note=entry.get("note", "")))
+        out.append(
+            Case(
+                id=entry["id"],
+                lang=entry["lang"],
+                raw=_build(entry),
+                outcome=expected["outcome"],
+                upstream_name=expected.get("upstream_name"),
+                upstream_email=expected.get("upstream_email"),
+                customer_name=expected.get("customer_name"),
+                note=entry.get("note", ""),
+            )
+        )
     return out
 
 
 def _sent_notices(ids: tuple[str, ...]) -> tuple[str, ...]:
     """The notices mailbot would have sent on the thread: a first contact and a request, for each traceback."""
-    call = {"call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC), "called": "+12025550143",
-            "caller": "+16465550178", "campaign": "SSA-Suspended-SSN",
-            "description": "Caller claims the recipient's social security number has been suspended."}
+    call = {
+        "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
+        "called": "+12025550143",
+        "caller": "+16465550178",
+        "campaign": "SSA-Suspended-SSN",
+        "description": "Caller claims the recipient's social security number has been suspended.",
+    }
     texts = []
     for n in ids[:3] or ("0",):
         number = int(n) if n.isdigit() else 0
         for kind in ("first_contact", "request", "reminder"):
-            texts.append(render(kind, {"traceback_id": number, "call": call, "downstream_name": "Downstream Carrier",
-                                       "provider_name": "Carrier"}).text)
+            texts.append(
+                render(
+                    kind,
+                    {
+                        "traceback_id": number,
+                        "call": call,
+                        "downstream_name": "Downstream Carrier",
+                        "provider_name": "Carrier",
+                    },
+                ).text
+            )
     return tuple(texts)
 
 
@@ -125,10 +155,12 @@ def _read(raw: bytes) -> tuple[ReplyResult, str]:
     text = body_text(msg)
     ids = parsed.referenced_ids or ("0",)
     # Readers that know the sent notices and the sender get them; older readers do not.
-    strip_kwargs = {"sent": _sent_notices(ids)} \
-        if "sent" in inspect.signature(reply_parser.strip_quoted).parameters else {}
-    answer_kwargs = {"sender": parsed.envelope.sender} \
-        if "sender" in inspect.signature(reply_parser.answers).parameters else {}
+    strip_kwargs = (
+        {"sent": _sent_notices(ids)} if "sent" in inspect.signature(reply_parser.strip_quoted).parameters else {}
+    )
+    answer_kwargs = (
+        {"sender": parsed.envelope.sender} if "sender" in inspect.signature(reply_parser.answers).parameters else {}
+    )
     own = reply_parser.strip_quoted(text, **strip_kwargs)
     got = reply_parser.answers(own, ids, **answer_kwargs)[0]
     decide = getattr(reply_parser, "decision", None)
@@ -145,7 +177,8 @@ def judge(case: Case, got: ReplyResult, action: str) -> str:
         return "right" if case.outcome == "other" else "human"
     fields_right = got.outcome == case.outcome and all(
         expected is None or _norm(found) == _norm(expected)
-        for expected, found in ((case.upstream_name, got.upstream_name), (case.customer_name, got.customer_name)))
+        for expected, found in ((case.upstream_name, got.upstream_name), (case.customer_name, got.customer_name))
+    )
     email_right = case.upstream_email is None or _norm(got.upstream_email) == _norm(case.upstream_email)
     email_missing = case.upstream_email is not None and got.upstream_email is None
     if fields_right and email_right:
@@ -206,9 +239,11 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
     if show_misses:
         print()
         for case, got, verdict, action in misses:
-            print(f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome} {case.upstream_name or case.customer_name}"
-                  f" {case.upstream_email or ''} | read {got.outcome} {got.upstream_name or got.customer_name}"
-                  f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} {action} | {case.note[:80]}")
+            print(
+                f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome} {case.upstream_name or case.customer_name}"
+                f" {case.upstream_email or ''} | read {got.outcome} {got.upstream_name or got.customer_name}"
+                f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} {action} | {case.note[:80]}"
+            )
 
 
 def _row(label: str, counts: Counter[str]) -> None:

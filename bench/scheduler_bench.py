@@ -22,13 +22,14 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailbot import config  # noqa: E402
-from mailbot.app import App, build_app  # noqa: E402
 from mailbot.scheduler import jobs  # noqa: E402
-from mailbot.testing import simulate
-from mailbot.domain.timeutil import utc as as_utc  # noqa: E402
 from mailbot.store.db import session_scope  # noqa: E402
 from mailbot.store.tables.desk import Hop, Traceback  # noqa: E402
+
+from mailbot import config  # noqa: E402
+from mailbot.app import App, build_app  # noqa: E402
+from mailbot.domain.timeutil import utc as as_utc  # noqa: E402
+from mailbot.testing import simulate
 
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 3, 9, 9, 0, tzinfo=NY)
@@ -45,8 +46,9 @@ def timed(app: App, now: datetime, repeat: int) -> float:
 
 
 def bench(url: str, hops: int, work: Path) -> list[tuple[str, float]]:
-    settings = config.load(None, url, environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"),
-                                               "MAILBOT_MAIL_SECRET": "bench"})
+    settings = config.load(
+        None, url, environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"), "MAILBOT_MAIL_SECRET": "bench"}
+    )
     app = build_app(settings)
     with session_scope(app.engine) as session:
         providers = simulate.add_providers(session)
@@ -56,11 +58,20 @@ def bench(url: str, hops: int, work: Path) -> list[tuple[str, float]]:
             tb = Traceback(campaign="Tax-Debt-P1", opened_at=as_utc(START))
             session.add(tb)
             session.flush()
-            session.add(Hop(traceback_id=tb.id, provider_id=providers["telcon"],
-                            requested_at=as_utc(START + timedelta(seconds=i))))
+            session.add(
+                Hop(
+                    traceback_id=tb.id,
+                    provider_id=providers["telcon"],
+                    requested_at=as_utc(START + timedelta(seconds=i)),
+                )
+            )
     due = timed(app, START + timedelta(hours=4, minutes=5), 1)  # every hop's first reminder
     steady = timed(app, START + timedelta(hours=4, minutes=6), 5)  # nothing new is due
-    return [("baseline: no hops", baseline), (f"{hops} hops, reminder each", due), (f"{hops} hops, nothing due", steady)]
+    return [
+        ("baseline: no hops", baseline),
+        (f"{hops} hops, reminder each", due),
+        (f"{hops} hops, nothing due", steady),
+    ]
 
 
 def main() -> None:

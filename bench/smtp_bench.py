@@ -107,8 +107,9 @@ def run_clients(port: int, batch: list[bytes], clients: int) -> tuple[float, lis
     return time.perf_counter() - started, latencies
 
 
-def measure(name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace,
-            workdir: Path) -> dict[str, float | str]:
+def measure(
+    name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace, workdir: Path
+) -> dict[str, float | str]:
     with (workdir / f"{name.split()[0]}.log").open("wb") as log:
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -119,9 +120,12 @@ def measure(name: str, command: list[str], env: dict[str, str], port: int, args:
         proc.terminate()
         proc.wait(120)
     latencies.sort()
-    return {"name": name, "rate": len(latencies) / seconds,
-            "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
+    return {
+        "name": name,
+        "rate": len(latencies) / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
 
 
 def pg_schema_url(url: str) -> tuple[str, str]:
@@ -152,30 +156,55 @@ def main() -> None:
     base_env["PYTHONPATH"] = str(ROOT)
     results = []
     port = free_port()
-    results.append(measure("baseline (aiosmtpd, no storage)", [sys.executable, "-c", BASELINE, str(port)],
-                           base_env, port, args, workdir))
+    results.append(
+        measure(
+            "baseline (aiosmtpd, no storage)",
+            [sys.executable, "-c", BASELINE, str(port)],
+            base_env,
+            port,
+            args,
+            workdir,
+        )
+    )
     for url in args.db or [f"sqlite:///{workdir / 'bench.sqlite3'}"]:
         schema = None
         db_url = url
         if url.startswith("postgresql"):
             db_url, schema = pg_schema_url(url)
         port = free_port()
-        env = {**base_env, "MAILBOT_DATABASE_URL": db_url, "MAILBOT_SMTP_LISTEN": f"127.0.0.1:{port}",
-               "MAILBOT_IMAP_HOST": "", "MAILBOT_SCHEDULE_ENABLED": "false"}
+        env = {
+            **base_env,
+            "MAILBOT_DATABASE_URL": db_url,
+            "MAILBOT_SMTP_LISTEN": f"127.0.0.1:{port}",
+            "MAILBOT_IMAP_HOST": "",
+            "MAILBOT_SCHEDULE_ENABLED": "false",
+        }
         label = "mailbot serve, " + ("PostgreSQL" if schema else "SQLite")
         try:
-            results.append(measure(label, [sys.executable, "-c", "from mailbot.cli import main; main()",
-                                           "serve", "--log-level", "WARNING"], env, port, args, workdir))
+            results.append(
+                measure(
+                    label,
+                    [sys.executable, "-c", "from mailbot.cli import main; main()", "serve", "--log-level", "WARNING"],
+                    env,
+                    port,
+                    args,
+                    workdir,
+                )
+            )
         finally:
             if schema:
                 drop_schema(url, schema)
     base = results[0]
-    print(f"{args.messages} messages of {len(messages(1)[0])} bytes, {args.clients} concurrent clients, "
-          f"loopback, {os.cpu_count()} CPUs")
+    print(
+        f"{args.messages} messages of {len(messages(1)[0])} bytes, {args.clients} concurrent clients, "
+        f"loopback, {os.cpu_count()} CPUs"
+    )
     print(f"{'server':34} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'rate/base':>10} {'p50/base':>9}")
     for r in results:
-        print(f"{r['name']:34} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
-              f"{r['rate'] / base['rate']:10.2f} {r['p50'] / base['p50']:9.1f}")
+        print(
+            f"{r['name']:34} {r['rate']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
+            f"{r['rate'] / base['rate']:10.2f} {r['p50'] / base['p50']:9.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,21 +21,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailbot import config  # noqa: E402
-from mailbot.app import build_app  # noqa: E402
 from mailbot.scheduler import digest  # noqa: E402
-from mailbot.testing import simulate
 from mailbot.store.db import session_scope  # noqa: E402
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
+from mailbot import config  # noqa: E402
+from mailbot.app import build_app  # noqa: E402
+from mailbot.testing import simulate
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def render(work: Path) -> Path:
-    settings = config.load(None, f"sqlite:///{work / 'digest.sqlite3'}",
-                           environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"), "MAILBOT_MAIL_SECRET": "docs",
-                                    "MAILBOT_OPS_EMAIL": "ops@example.com"})
+    settings = config.load(
+        None,
+        f"sqlite:///{work / 'digest.sqlite3'}",
+        environ={
+            "MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"),
+            "MAILBOT_MAIL_SECRET": "docs",
+            "MAILBOT_OPS_EMAIL": "ops@example.com",
+        },
+    )
     app = build_app(settings)
     simulate.import_mailbox(app, [ROOT / "fixtures" / "emails", simulate.write_broken_mail(work / "broken")])
     simulate.run_week(app, step=timedelta(hours=1))
@@ -51,8 +66,19 @@ def screenshot(page: Path, out: Path, size: str) -> None:
     if not browser:
         raise SystemExit("chromium not found: apt-get install -y chromium")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}",
-                        f"--window-size={size}", page.as_uri()], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={out}",
+                f"--window-size={size}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 def main() -> None:

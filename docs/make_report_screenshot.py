@@ -18,10 +18,11 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from mailbot.store.db import session_scope
+
 from mailbot import config
 from mailbot.app import App
 from mailbot.archive import report
-from mailbot.store.db import session_scope
 from mailbot.testing import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +30,15 @@ TRACEBACK = 1  # the week's first: Apple-iCloud-AccountBreached
 
 
 def render(work: Path) -> str:
-    settings = config.load(None, f"sqlite:///{work / 'report.sqlite3'}",
-                           environ={"MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"), "MAILBOT_MAIL_SECRET": "docs",
-                                    "MAILBOT_OPS_EMAIL": "ops@example.com"})
+    settings = config.load(
+        None,
+        f"sqlite:///{work / 'report.sqlite3'}",
+        environ={
+            "MAILBOT_OUTBOUND_MAILDIR": str(work / "outbox"),
+            "MAILBOT_MAIL_SECRET": "docs",
+            "MAILBOT_OPS_EMAIL": "ops@example.com",
+        },
+    )
     app = App(config=settings)
     simulate.run_week(app, step=timedelta(hours=1))
     with session_scope(app.engine) as session:
@@ -41,9 +48,20 @@ def render(work: Path) -> str:
 def screenshot(html: str, work: Path, out: Path, size: str) -> None:
     page = work / "report.html"
     page.write_text(html, encoding="utf-8")
-    subprocess.run([report.browser(), *report.CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={work}/profile",
-                    f"--screenshot={out}", f"--window-size={size}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            report.browser(),
+            *report.CHROMIUM_FLAGS,
+            "--hide-scrollbars",
+            f"--user-data-dir={work}/profile",
+            f"--screenshot={out}",
+            f"--window-size={size}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def main() -> None:

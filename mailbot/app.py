@@ -63,8 +63,10 @@ class App:
         file = sqlite_file(url)
         if file is not None and not file.exists():
             if not self.create_missing:
-                raise DatabaseMissing(f"database {file} does not exist; nothing was created "
-                                      "(check --db, [database] url or MAILBOT_DATABASE_URL)")
+                raise DatabaseMissing(
+                    f"database {file} does not exist; nothing was created "
+                    "(check --db, [database] url or MAILBOT_DATABASE_URL)"
+                )
             file.parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
         try:
@@ -72,8 +74,10 @@ class App:
         except SchemaMismatch as exc:
             raise click.ClickException(str(exc)) from exc
         if created:
-            click.echo(f"mailbot: created database {engine.url.render_as_string(hide_password=True)} "
-                       f"(schema {head()})", err=True)
+            click.echo(
+                f"mailbot: created database {engine.url.render_as_string(hide_password=True)} (schema {head()})",
+                err=True,
+            )
         return engine
 
     @cached_property
@@ -104,14 +108,23 @@ class App:
         return tokens.reply_address(hop_id, self.secret, local, domain)
 
 
-def build_app(settings: Settings, *, handlers: Sequence[Handler] | None = None, now: datetime | None = None,
-              engine: Engine | None = None, create_missing: bool = True) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    handlers: Sequence[Handler] | None = None,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+    create_missing: bool = True,
+) -> App:
     """The App for these settings; live mail goes to the traceback desk unless `handlers` says otherwise.
 
     `engine`: one the caller has already opened (a test's, a tool's), instead of `[database] url`'s.
     """
-    app = App(settings=settings, handlers=tuple((inbound.handle,) if handlers is None else handlers),
-              create_missing=create_missing)
+    app = App(
+        settings=settings,
+        handlers=tuple((inbound.handle,) if handlers is None else handlers),
+        create_missing=create_missing,
+    )
     if now is not None:
         app.fixed_now = now
     if engine is not None:

@@ -25,7 +25,6 @@ import holidays
 
 from mailbot.domain.calendar import WEEKDAYS
 from mailbot.domain.status_rules import Rules
-
 from mailbot.domain.vocabulary import HopOutcome
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -34,15 +33,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
     "serve": {"poll_interval": 30.0},
-    "smtp": {"listen": "127.0.0.1:2525", "hostname": "", "max_size": 25 * 1024 * 1024, "timeout": 300.0,
-             "shutdown_grace": 30.0, "tls_cert": "", "tls_key": "",
-             "max_sessions": 100,  # open at once; past it a new connection gets 421
-             "max_sessions_per_client": 20,  # open at once from one client address; past it 421
-             "max_recipients": 100,  # of one message; past it RCPT gets 452
-             "spool_threshold": 1024 * 1024},  # bytes of a message's data held in memory, then a temporary file
-    "imap": {"host": "", "port": 993, "tls": True, "cafile": "", "user": "", "password": "", "password_file": "",
-             "password_env": "", "folders": ["INBOX"], "after": "flag", "poll_interval": 60.0,
-             "batch_size": 100},
+    "smtp": {
+        "listen": "127.0.0.1:2525",
+        "hostname": "",
+        "max_size": 25 * 1024 * 1024,
+        "timeout": 300.0,
+        "shutdown_grace": 30.0,
+        "tls_cert": "",
+        "tls_key": "",
+        "max_sessions": 100,  # open at once; past it a new connection gets 421
+        "max_sessions_per_client": 20,  # open at once from one client address; past it 421
+        "max_recipients": 100,  # of one message; past it RCPT gets 452
+        "spool_threshold": 1024 * 1024,
+    },  # bytes of a message's data held in memory, then a temporary file
+    "imap": {
+        "host": "",
+        "port": 993,
+        "tls": True,
+        "cafile": "",
+        "user": "",
+        "password": "",
+        "password_file": "",
+        "password_env": "",
+        "folders": ["INBOX"],
+        "after": "flag",
+        "poll_interval": 60.0,
+        "batch_size": 100,
+    },
     "ops": {"email": []},  # who gets the daily digest; none until configured (config.toml sets one)
     # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
     "schedule": {
@@ -102,11 +119,22 @@ TEST_VARIABLE_PREFIX = "MAILBOT_TEST_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # Keys whose default is whole but which are read as numbers: a fraction in the file is fine.
-FRACTIONAL_KEYS = frozenset({("outbound", "timeout"), ("schedule", "tick_seconds"),
-                             ("schedule", "reminder_after_hours"), ("schedule", "status_window_days"),
-                             ("schedule", "red_same_campaign_days")})
-_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-               list: "a list of strings"}
+FRACTIONAL_KEYS = frozenset(
+    {
+        ("outbound", "timeout"),
+        ("schedule", "tick_seconds"),
+        ("schedule", "reminder_after_hours"),
+        ("schedule", "status_window_days"),
+        ("schedule", "red_same_campaign_days"),
+    }
+)
+_TYPE_NAMES = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    list: "a list of strings",
+}
 # Where a daemon's config lives when neither --config nor MAILBOT_CONFIG names one.
 SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
 
@@ -189,7 +217,7 @@ class DatabaseSection:
     def from_raw(cls, s: _Section) -> DatabaseSection:
         url, prefix = str(s["url"]), "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            url = prefix + str(s.base_dir / Path(url[len(prefix):]).expanduser())
+            url = prefix + str(s.base_dir / Path(url[len(prefix) :]).expanduser())
         elif "://" not in url:
             raise s.fail("url", 'a database URL like "sqlite:///var/mailbot.sqlite3" or "postgresql+psycopg://..."')
         return cls(url=url)
@@ -197,7 +225,9 @@ class DatabaseSection:
     @property
     def sqlite_file(self) -> Path | None:
         prefix = "sqlite:///"
-        return Path(self.url[len(prefix):]) if self.url.startswith(prefix) and self.url != "sqlite:///:memory:" else None
+        return (
+            Path(self.url[len(prefix) :]) if self.url.startswith(prefix) and self.url != "sqlite:///:memory:" else None
+        )
 
 
 @dataclass(frozen=True)
@@ -249,11 +279,19 @@ class SmtpSection:
                 listen = parse_listen(s["listen"])
             except ValueError:
                 raise s.fail("listen", 'host:port like "127.0.0.1:2525", or "" for none') from None
-        return cls(listen=listen, hostname=s["hostname"], max_size=s.positive("max_size"),
-                   timeout=float(s.positive("timeout")), shutdown_grace=float(s["shutdown_grace"]),
-                   tls_cert=s.path("tls_cert"), tls_key=s.path("tls_key"),
-                   max_sessions=s.positive("max_sessions"), max_sessions_per_client=s.positive("max_sessions_per_client"),
-                   max_recipients=s.positive("max_recipients"), spool_threshold=s.positive("spool_threshold"))
+        return cls(
+            listen=listen,
+            hostname=s["hostname"],
+            max_size=s.positive("max_size"),
+            timeout=float(s.positive("timeout")),
+            shutdown_grace=float(s["shutdown_grace"]),
+            tls_cert=s.path("tls_cert"),
+            tls_key=s.path("tls_key"),
+            max_sessions=s.positive("max_sessions"),
+            max_sessions_per_client=s.positive("max_sessions_per_client"),
+            max_recipients=s.positive("max_recipients"),
+            spool_threshold=s.positive("spool_threshold"),
+        )
 
 
 @dataclass(frozen=True)
@@ -278,10 +316,20 @@ class ImapSection:
             raise s.fail("after", '"flag", "flag:KEYWORD" or "move:FOLDER"')
         if not 0 <= s["port"] < 65536:
             raise s.fail("port", "a port number (0: the default)")
-        return cls(host=s["host"], port=s["port"], tls=s["tls"], cafile=s.path("cafile"), user=s["user"],
-                   password=s["password"], password_file=s.path("password_file"), password_env=s["password_env"],
-                   folders=s.strings("folders"), after=s["after"], poll_interval=float(s.positive("poll_interval")),
-                   batch_size=s.positive("batch_size"))
+        return cls(
+            host=s["host"],
+            port=s["port"],
+            tls=s["tls"],
+            cafile=s.path("cafile"),
+            user=s["user"],
+            password=s["password"],
+            password_file=s.path("password_file"),
+            password_env=s["password_env"],
+            folders=s.strings("folders"),
+            after=s["after"],
+            poll_interval=float(s.positive("poll_interval")),
+            batch_size=s.positive("batch_size"),
+        )
 
 
 @dataclass(frozen=True)
@@ -316,11 +364,20 @@ class ScheduleSection:
             raise s.fail("business_days", "a non-empty list of " + ", ".join(WEEKDAYS))
         if s["holiday_country"] not in holidays.list_supported_countries():
             raise s.fail("holiday_country", 'a country code the holidays library knows, like "US"')
-        for key in ("reminder_after_hours", "no_response_after_days", "escalate_after", "status_window_days",
-                    "red_same_campaign_days"):
+        for key in (
+            "reminder_after_hours",
+            "no_response_after_days",
+            "escalate_after",
+            "status_window_days",
+            "red_same_campaign_days",
+        ):
             s.positive(key)
-        return cls(rules=Rules.from_settings(s.raw), digest_time=s.clock_time("digest_time"),
-                   tick_seconds=float(s.positive("tick_seconds")), enabled=s["enabled"])
+        return cls(
+            rules=Rules.from_settings(s.raw),
+            digest_time=s.clock_time("digest_time"),
+            tick_seconds=float(s.positive("tick_seconds")),
+            enabled=s["enabled"],
+        )
 
 
 @dataclass(frozen=True)
@@ -335,8 +392,13 @@ class MailSection:
     def from_raw(cls, s: _Section) -> MailSection:
         if not s["domain"]:
             raise s.fail("domain", "a domain name")
-        return cls(domain=s["domain"], domains=s.strings("domains"), sender=s["from"], secret=s["secret"],
-                   secret_file=s.required_path("secret_file"))
+        return cls(
+            domain=s["domain"],
+            domains=s.strings("domains"),
+            sender=s["from"],
+            secret=s["secret"],
+            secret_file=s.required_path("secret_file"),
+        )
 
 
 @dataclass(frozen=True)
@@ -359,15 +421,33 @@ class OutboundSection:
             retry_for = parse_duration(s["retry_for"])
         except ValueError:
             raise s.fail("retry_for", "a duration like 2d, 36h, 90m or a number of seconds") from None
-        return cls(mode=s.choice("mode", ("maildir", "smtp")), maildir=s.required_path("maildir"), host=s["host"],
-                   port=s["port"], starttls=s["starttls"], username=s["username"], password=s["password"],
-                   cafile=s.path("cafile"), timeout=float(s.positive("timeout")),
-                   rate_per_hour=s.positive("rate_per_hour"), retry_for=retry_for)
+        return cls(
+            mode=s.choice("mode", ("maildir", "smtp")),
+            maildir=s.required_path("maildir"),
+            host=s["host"],
+            port=s["port"],
+            starttls=s["starttls"],
+            username=s["username"],
+            password=s["password"],
+            cafile=s.path("cafile"),
+            timeout=float(s.positive("timeout")),
+            rate_per_hour=s.positive("rate_per_hour"),
+            retry_for=retry_for,
+        )
 
 
-SECTIONS = {"database": DatabaseSection, "paths": PathsSection, "import": ImportSection, "serve": ServeSection,
-            "smtp": SmtpSection, "imap": ImapSection, "ops": OpsSection, "schedule": ScheduleSection,
-            "mail": MailSection, "outbound": OutboundSection}
+SECTIONS = {
+    "database": DatabaseSection,
+    "paths": PathsSection,
+    "import": ImportSection,
+    "serve": ServeSection,
+    "smtp": SmtpSection,
+    "imap": ImapSection,
+    "ops": OpsSection,
+    "schedule": ScheduleSection,
+    "mail": MailSection,
+    "outbound": OutboundSection,
+}
 
 
 @dataclass(frozen=True)
@@ -412,9 +492,11 @@ def _coerce(raw: str, like: Any, where: str, section: str, key: str) -> Any:
 
 def _check_type(value: Any, like: Any, where: str, section: str, key: str) -> None:
     kind = type(like)
-    ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) \
-        or (kind is float and isinstance(value, int) and not isinstance(value, bool)) \
+    ok = (
+        (isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+        or (kind is float and isinstance(value, int) and not isinstance(value, bool))
         or ((section, key) in FRACTIONAL_KEYS and isinstance(value, float))
+    )
     if kind is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     if not ok:
@@ -438,7 +520,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def config_places(config_file: str | os.PathLike[str] | None, env: Mapping[str, str], checkout: bool = True) -> list[Path]:
+def config_places(
+    config_file: str | os.PathLike[str] | None, env: Mapping[str, str], checkout: bool = True
+) -> list[Path]:
     """Where the config file is looked for, first found wins: --config, else MAILBOT_CONFIG, else
     ./config.toml (only for commands a person runs, e.g. from a checkout) and /etc/mailbot/config.toml.
 
@@ -451,8 +535,9 @@ def config_places(config_file: str | os.PathLike[str] | None, env: Mapping[str, 
     return [Path.cwd() / "config.toml", SYSTEM_CONFIG] if checkout else [SYSTEM_CONFIG]
 
 
-def find_config_file(config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
-                     checkout: bool = True) -> Path | None:
+def find_config_file(
+    config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None, checkout: bool = True
+) -> Path | None:
     """The config file to read, or None when there is none; a file named explicitly must exist."""
     env = dict(os.environ if environ is None else environ)
     places = config_places(config_file, env, checkout)
@@ -462,8 +547,12 @@ def find_config_file(config_file: str | os.PathLike[str] | None = None, environ:
     return found
 
 
-def load(config_file: str | os.PathLike[str] | None = None, database_url: str | None = None,
-         environ: Mapping[str, str] | None = None, checkout: bool = True) -> Settings:
+def load(
+    config_file: str | os.PathLike[str] | None = None,
+    database_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    checkout: bool = True,
+) -> Settings:
     """The settings, checked whole; ConfigError (or FileNotFoundError for a named file) if unusable."""
     env = dict(os.environ if environ is None else environ)
     found = find_config_file(config_file, env, checkout)
@@ -488,12 +577,19 @@ def load(config_file: str | os.PathLike[str] | None = None, database_url: str | 
     allowed = variables.keys() | OTHER_VARIABLES | {values["imap"]["password_env"]}
     for name in sorted(env):
         if name.startswith("MAILBOT_") and name not in allowed and not name.startswith(TEST_VARIABLE_PREFIX):
-            raise ConfigError(f"{name}: unknown variable; settings are MAILBOT_<SECTION>_<KEY> for the keys of "
-                              f"config.toml (like MAILBOT_DATABASE_URL), besides {', '.join(sorted(OTHER_VARIABLES))}")
+            raise ConfigError(
+                f"{name}: unknown variable; settings are MAILBOT_<SECTION>_<KEY> for the keys of "
+                f"config.toml (like MAILBOT_DATABASE_URL), besides {', '.join(sorted(OTHER_VARIABLES))}"
+            )
     base = found.resolve().parent if found else Path.cwd()
-    sections = {name: cls.from_raw(_Section(name, values[name], {k: w for (s, k), w in where.items() if s == name},
-                                            base))
-                for name, cls in SECTIONS.items()}
-    return Settings(**{("import_" if n == "import" else n): v for n, v in sections.items()},
-                    file=found, base_dir=base, sources=MappingProxyType(origins),
-                    values=MappingProxyType({name: MappingProxyType(keys) for name, keys in values.items()}))
+    sections = {
+        name: cls.from_raw(_Section(name, values[name], {k: w for (s, k), w in where.items() if s == name}, base))
+        for name, cls in SECTIONS.items()
+    }
+    return Settings(
+        **{("import_" if n == "import" else n): v for n, v in sections.items()},
+        file=found,
+        base_dir=base,
+        sources=MappingProxyType(origins),
+        values=MappingProxyType({name: MappingProxyType(keys) for name, keys in values.items()}),
+    )

@@ -82,9 +82,9 @@ def _full(value: str) -> Read:
         try:
             tree = _parser.get_address_list(value)[0]
             specs, defects = [m.addr_spec for m in tree.all_mailboxes], True
-        except Exception as exc:  # noqa: BLE001 - a header the parser cannot take is read as no address
+        except Exception as exc:
             return Read((), problems=(f"address header unreadable ({exc}): {_shown(value)}",))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Read((), problems=(f"address header unreadable ({exc}): {_shown(value)}",))
     found = specs
     addresses: list[str] = []
@@ -96,7 +96,9 @@ def _full(value: str) -> Read:
             problems.append(f"address not read exactly: {_shown(spec)} in {_shown(value)}")
     if "@" in value and (not found or (defects and len(addresses) < value.count("@"))):
         problems.append(f"address header not read exactly: {_shown(value)}")
-    return Read(tuple(dict.fromkeys(addresses)), tuple(_lookalike(a) for a in addresses if not a.isascii()), tuple(problems))
+    return Read(
+        tuple(dict.fromkeys(addresses)), tuple(_lookalike(a) for a in addresses if not a.isascii()), tuple(problems)
+    )
 
 
 def mailable(address: str) -> str | None:
@@ -137,8 +139,10 @@ def _lookalike(address: str) -> str:
         return f"{_shown(address)}: invisible character {_names(hidden)}"
     folded = [ch for ch in address if unicodedata.normalize("NFKC", ch) != ch]
     if folded:
-        return f"{_shown(address)}: compatibility character {_names(folded)} reads as " \
-               f"{unicodedata.normalize('NFKC', ''.join(folded))!r}"
+        return (
+            f"{_shown(address)}: compatibility character {_names(folded)} reads as "
+            f"{unicodedata.normalize('NFKC', ''.join(folded))!r}"
+        )
     for label in address.replace("@", ".").split("."):
         scripts = {unicodedata.name(ch, "?").split()[0] for ch in label if ch.isalpha()}
         if len(scripts) > 1:

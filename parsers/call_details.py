@@ -1,4 +1,4 @@
-""""Call Details for Incident/Traceback #N" blocks, in every layout notices use.
+""" "Call Details for Incident/Traceback #N" blocks, in every layout notices use.
 
 Layouts seen: `Label: value` on one line, `Label:` and its value on the next
 non-empty line, tab-separated cells (also what HTML tables turn into), no space
@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 from mailbot.parsers.phones import to_e164
+
 from mailbot.domain.records import CallDetails
 
 # Incident numbers are at most 15 digits: longer runs are junk, not a number to store.
@@ -30,7 +31,9 @@ _LABEL_MAX = max(map(len, LABELS))
 _LABEL = re.compile(r"^(date\s*/\s*time|to|from|campaign)\s*:\s*(.*)$", re.IGNORECASE)
 _QUOTE = re.compile(r"^(?:\s*>)+ ?")
 # Lines that end a block even without a blank line before them.
-_TRAILERS = re.compile(r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.IGNORECASE)
+_TRAILERS = re.compile(
+    r"^(\*?This email was sent|Submit your response|Review the traceback|\(URL is a private)", re.IGNORECASE
+)
 SEE_ABOVE = "(see description above)"
 # The ways notices write it: with or without brackets, capitals, a full stop.
 _SEE_ABOVE = re.compile(r"\(?\s*see (?:the )?description above\.?\s*\)?\.?", re.IGNORECASE)
@@ -87,7 +90,7 @@ def _label_name(cell: str) -> str | None:
     return LABELS.get(written) or LABELS.get(re.sub(r"\s+", "", written))
 
 
-def _table_row(line: str, header: list[str | None] | None, fields: dict[str, str]) -> list[str | None] | None | bool:
+def _table_row(line: str, header: list[str | None] | None, fields: dict[str, str]) -> list[str | None] | bool | None:
     """Read one tab-separated row (an HTML table's): a header row of labels is returned, to name the
     cells of the row below it; a row under such a header, or a label cell and its value, is read into
     `fields` (True). False: the row is neither, and is read as a line."""

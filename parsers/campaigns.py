@@ -53,8 +53,7 @@ def canonical_names(counts: dict[str, int]) -> dict[str, str]:
         return n
 
     for i, name in enumerate(names):
-        for other, _score, _ in process.extract(name, names[:i], scorer=fuzz.ratio, score_cutoff=PREFILTER,
-                                                limit=None):
+        for other, _score, _ in process.extract(name, names[:i], scorer=fuzz.ratio, score_cutoff=PREFILTER, limit=None):
             if same_campaign(name, other):
                 a, b = root(name), root(other)
                 # The earlier name in `names` (more used) stays the root.

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from mailbot.parsers.call_details import HEADING_START
 from mailbot.parsers.mime import content_type, header_index, header_text, utf8_of
 from mailbot.parsers.subject import FORWARD, FORWARD_PREFIX, REPLY_PREFIX
+
 from mailbot.domain.records import Envelope, Kind
 
 # Quote markers of inline forwards and replies ("> ", ">> "), removed so a quoted
@@ -30,7 +31,7 @@ def _has_quote_marks(text: str) -> bool:
         return True
     at = text.find(">")
     while at != -1:
-        before = text[max(at - 2, 0):at]
+        before = text[max(at - 2, 0) : at]
         if before.endswith("\n") or before == "\n ":
             return True
         at = text.find(">", at + 1)
@@ -114,7 +115,7 @@ def lower_to_heading(plain: str, utf8: bytes | None = None) -> tuple[str, int, B
     if known is not None:
         for i, met in enumerate(known):
             at = len(met.text)
-            if plain.startswith(met.text) and plain[at:at + len(HEADING_START)].lower() == HEADING_START:
+            if plain.startswith(met.text) and plain[at : at + len(HEADING_START)].lower() == HEADING_START:
                 if i:
                     known.insert(0, known.pop(i))
                 return met.lower + lower(plain[at:]), at, met
@@ -142,6 +143,7 @@ def _header(name: str, pattern: str) -> Callable[[Facts], bool]:
             return if_absent
         value = header_text(f.msg, name)
         return rx.search(value) is not None if value else if_absent
+
     return rule
 
 
@@ -163,6 +165,7 @@ def _subject(pattern: str, *guards: str) -> Callable[[Facts], bool]:
             else:
                 return False
         return rx.search(f.envelope.subject) is not None
+
     return rule
 
 
@@ -275,13 +278,27 @@ def _content_type(ctype: str) -> Callable[[Facts], bool]:
 HEADING = r"call\s+details\s+for\s+(?:incident|traceback)\s*#\s*\d"
 # Where a reply starts quoting what it answers (lowercased, quote markers kept).
 _QUOTE_START = re.compile(
-    r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )", re.MULTILINE)
+    r"^(?:>|-{2,}\s*original message|on .{1,200} wrote:|el .{1,200} escribi[oó]:|from: .*\n(?:sent|date): )",
+    re.MULTILINE,
+)
 _FORWARDED = re.compile(FORWARD_PREFIX, re.IGNORECASE)
 # Subject patterns, each with the words one of which every match has.
-BOUNCE_SUBJECT = (r"undeliverable|undelivered mail|delivery status notification|mail delivery failed|returned mail",
-                  "deliver", "returned mail")
-AUTO_REPLY_SUBJECT = ((r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|respuesta autom[aá]tica"
-                       r"|fuera de la oficina|abwesenheit"), "office", "reply", "autom", "oficina", "abwesenheit")
+BOUNCE_SUBJECT = (
+    r"undeliverable|undelivered mail|delivery status notification|mail delivery failed|returned mail",
+    "deliver",
+    "returned mail",
+)
+AUTO_REPLY_SUBJECT = (
+    (
+        r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|respuesta autom[aá]tica"
+        r"|fuera de la oficina|abwesenheit"
+    ),
+    "office",
+    "reply",
+    "autom",
+    "oficina",
+    "abwesenheit",
+)
 _HEADING = re.compile(HEADING)
 
 
@@ -319,10 +336,14 @@ def _reminds(f: Facts) -> bool:
 
 # An out-of-office message without the headers that say so: away, and when back; short, and no notice
 # quoted. Both are needed, so a carrier's answer that mentions being away is still an answer.
-_AWAY = re.compile(r"\b(?:out of (?:the )?office|on vacation|on leave|on holiday|away from (?:the|my) (?:office|desk)"
-                   r"|(?:i am|i'm|i’m) (?:currently )?away|fuera de la oficina|de vacaciones)\b")
-_BACK = re.compile(r"\b(?:until|will return|return(?:ing)? on|back on|when i return|upon my return|limited access"
-                   r"|hasta el|regreso)\b")
+_AWAY = re.compile(
+    r"\b(?:out of (?:the )?office|on vacation|on leave|on holiday|away from (?:the|my) (?:office|desk)"
+    r"|(?:i am|i'm|i’m) (?:currently )?away|fuera de la oficina|de vacaciones)\b"
+)
+_BACK = re.compile(
+    r"\b(?:until|will return|return(?:ing)? on|back on|when i return|upon my return|limited access"
+    r"|hasta el|regreso)\b"
+)
 _AWAY_MAX = 1500  # characters: an out-of-office note is a few lines
 
 
@@ -349,8 +370,14 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
     (Kind.MONTHLY_METRICS, _Body(r"^\W*monthly\s+metrics\s*[-–]", "metrics")),
     (Kind.UPSTREAM_NOT_RESPONDED, _Phrases("has not yet responded to the request for")),
     (Kind.NON_RESPONSIVE, _Phrases("marked you as a non-responsive", "as a result of your non-responsiveness")),
-    (Kind.STATUS_CHANGE, _Phrases("alerting you to your change in status", "alerting you to a change in status",
-                                   "designated a non-cooperative voice service provider")),
+    (
+        Kind.STATUS_CHANGE,
+        _Phrases(
+            "alerting you to your change in status",
+            "alerting you to a change in status",
+            "designated a non-cooperative voice service provider",
+        ),
+    ),
     (Kind.COMMENT, _Phrases("has sent you the following message")),
     (Kind.REMINDER, _Phrases("this is a reminder regarding a recent request")),
     (Kind.TRACEBACK_REQUEST, _has_heading),
@@ -369,7 +396,7 @@ def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
     """Each body rule's `before` on lower[:heading_at]: worked out once per boilerplate met."""
     met = facts.boilerplate
     if met is None:
-        prefix = facts.lower[:facts.heading_at]
+        prefix = facts.lower[: facts.heading_at]
         return {rule: rule.before(prefix) for rule in _BODY_RULES}
     if met.verdicts is None:
         met.verdicts = {rule: rule.before(met.lower) for rule in _BODY_RULES}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mailbot.parsers.call_details import unescape_markdown
+
 from mailbot.domain.records import Comment, UpstreamNotice
 
 _UPSTREAM = re.compile(

@@ -12,6 +12,7 @@ import re
 from mailbot.parsers import reply
 from mailbot.parsers.mime import addresses, body_text, header_text
 from mailbot.parsers.subject import bare
+
 from mailbot.domain.records import Kind, LiveFacts, ReplyResult
 
 # Where a signed reply token may be: the address the reply was sent to.
@@ -29,20 +30,30 @@ def is_automatic(msg: email.message.Message, kind: Kind) -> bool:
     `Auto-Submitted: auto-generated` one, is not an auto-reply but is not to be answered either.
     """
     auto = header_text(msg, "Auto-Submitted").lower()
-    return kind == Kind.AUTO_REPLY or (bool(auto) and not auto.startswith("no")) \
-        or bool(_PRECEDENCE.match(header_text(msg, "Precedence"))) \
+    return (
+        kind == Kind.AUTO_REPLY
+        or (bool(auto) and not auto.startswith("no"))
+        or bool(_PRECEDENCE.match(header_text(msg, "Precedence")))
         or any(header_text(msg, name) for name in _AUTOMATIC_HEADERS)
+    )
 
 
-def read(msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str,
-         parsed_reply: ReplyResult | None) -> LiveFacts:
+def read(
+    msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str, parsed_reply: ReplyResult | None
+) -> LiveFacts:
     automatic = is_automatic(msg, kind)
-    common = {"bare_subject": bare(subject), "is_automatic": automatic,
-              "token_addresses": addresses(msg, *TOKEN_HEADERS)}
+    common = {
+        "bare_subject": bare(subject),
+        "is_automatic": automatic,
+        "token_addresses": addresses(msg, *TOKEN_HEADERS),
+    }
     if kind == Kind.BOUNCE:
         failed = _FINAL_RECIPIENT.findall(text + "\n" + raw.decode("utf-8", "replace"))
-        return LiveFacts(**common, failed_recipients=tuple(dict.fromkeys(a.lower() for a in failed)),
-                         quoted_message_ids=tuple(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)))
+        return LiveFacts(
+            **common,
+            failed_recipients=tuple(dict.fromkeys(a.lower() for a in failed)),
+            quoted_message_ids=tuple(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)),
+        )
     if automatic:
         return LiveFacts(**common)  # never answered: its words are not read
     # A reply's own words were stripped when it was parsed; other kinds are stripped here.

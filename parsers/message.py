@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailbot.parsers import call_details, live as live_facts, metrics_notice as metrics, itg_notices as notices, reply
+from mailbot.parsers import call_details, reply
+from mailbot.parsers import itg_notices as notices
+from mailbot.parsers import live as live_facts
+from mailbot.parsers import metrics_notice as metrics
 from mailbot.parsers.classify import Facts, classify
 from mailbot.parsers.mime import body_text, envelope, parse_bytes
+
 from mailbot.domain.records import SIGHTING_KINDS, Envelope, Kind, ParsedMessage, ParseError
 
 EMPTY_ENVELOPE = Envelope(message_id=None, date=None, subject="", sender=None, recipients=())
@@ -19,10 +23,15 @@ def _sightings(facts: Facts, kind: Kind) -> dict:
     unreadable = [b.incident_id for b in blocks if b.call_time is None and b.campaign is None and b.called is None]
     if unreadable and len(unreadable) == len(blocks):
         raise ParseError(f"call-details block #{unreadable[0]} has no readable fields")
-    problems = tuple([f"incident #{b.incident_id}: no {name}" for b in blocks
-                      if b.call_time is None or b.called is None or b.caller is None  # most blocks have all three
-                      for name, value in (("call_time", b.call_time), ("called", b.called), ("caller", b.caller))
-                      if value is None])
+    problems = tuple(
+        [
+            f"incident #{b.incident_id}: no {name}"
+            for b in blocks
+            if b.call_time is None or b.called is None or b.caller is None  # most blocks have all three
+            for name, value in (("call_time", b.call_time), ("called", b.called), ("caller", b.caller))
+            if value is None
+        ]
+    )
     return {"incidents": blocks, "problems": problems}
 
 
@@ -83,7 +92,7 @@ def parse_message(raw: bytes, *, live: bool = False) -> ParsedMessage:
     try:
         msg = parse_bytes(raw)
         head = envelope(msg)
-    except Exception as exc:  # noqa: BLE001 - damaged input is data, not a crash
+    except Exception as exc:
         return ParsedMessage(kind=Kind.OTHER, envelope=EMPTY_ENVELOPE, quarantine=f"unreadable message: {exc!r}")
     if not raw or raw.isspace():  # what `not raw.strip()` says, without copying the message
         return ParsedMessage(kind=Kind.OTHER, envelope=head, quarantine="empty message")
@@ -96,7 +105,7 @@ def parse_message(raw: bytes, *, live: bool = False) -> ParsedMessage:
             extracted["live"] = live_facts.read(msg, raw, kind, head.subject, facts.text, extracted.get("reply"))
     except ParseError as exc:
         return ParsedMessage(kind=kind, envelope=head, quarantine=str(exc))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return ParsedMessage(kind=kind, envelope=head, quarantine=f"parser error: {exc!r}")
     if kind == Kind.OTHER and not msg.keys():
         return ParsedMessage(kind=kind, envelope=head, quarantine="no mail headers and no notice text: not an email")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mailbot.parsers.call_details import unescape_markdown
+
 from mailbot.domain.records import MonthlyMetrics, SummaryRow
 
 _TITLE = re.compile(r"^\s*Monthly Metrics\s*[-–]\s*(.+?)\s*$", re.MULTILINE)

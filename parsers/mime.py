@@ -20,12 +20,18 @@ from email.policy import compat32
 
 from mailbot.parsers.addresses import Read, read_addresses
 from mailbot.parsers.html_text import html_to_text
+
 from mailbot.domain.records import Envelope
 
 # Charsets mislabelled in the wild, mapped to what senders actually meant:
 # windows-1252 is a superset of latin-1 in practice (smart quotes, dashes).
-_CHARSET_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "utf-8",
-                    "ascii": "utf-8"}
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+}
 # Labels that say "some 8-bit charset": modern senders mostly mean UTF-8.
 _UNKNOWN_CHARSETS = frozenset({"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"})
 _ANGLE = re.compile(r"<([^<>\s]{1,900})>")
@@ -37,10 +43,16 @@ MAX_REFERENCES = 100
 # datetime.fromisoformat reads in one call once it is rewritten as ISO 8601. Years
 # from 1000 only: parsedate reads a year below 100 as two digits. Zone minutes
 # below 60 only: ISO 8601 has no "+00:99", which parsedate reads as 99 minutes.
-_MONTHS = {name: f"{number:02d}" for number, name in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-                                                                "Sep", "Oct", "Nov", "Dec"), 1)}
-_PLAIN_DATE = re.compile(rf"(?:[A-Za-z]{{3}}, )?([0-9]{{1,2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}})"
-                         r" ([0-9]{2}:[0-9]{2}:[0-9]{2}) ([+-][0-9]{2})([0-5][0-9])")
+_MONTHS = {
+    name: f"{number:02d}"
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_PLAIN_DATE = re.compile(
+    rf"(?:[A-Za-z]{{3}}, )?([0-9]{{1,2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}})"
+    r" ([0-9]{2}:[0-9]{2}:[0-9]{2}) ([+-][0-9]{2})([0-5][0-9])"
+)
 
 
 # The blank line after the headers: where the first "\r?\n\r?\n" ends. Written
@@ -109,7 +121,7 @@ def parse_bytes(raw: bytes) -> email.message.Message:
         msg = email.message_from_bytes(block)
         if not content_type(msg).startswith("text/") or msg.get_payload():  # multipart, or headers ended early
             return email.message_from_bytes(raw)
-    msg.set_payload(raw[end.end():].decode("ascii", "surrogateescape"))
+    msg.set_payload(raw[end.end() :].decode("ascii", "surrogateescape"))
     return msg
 
 
@@ -164,7 +176,7 @@ def _header(msg: email.message.Message, name: str) -> object:
         return found  # absent, or the value as its fetch would return it
     try:
         return msg.policy.header_fetch_parse(*found)
-    except Exception:  # noqa: BLE001 - a header that cannot even be fetched is absent
+    except Exception:
         return None
 
 
@@ -181,8 +193,10 @@ def _header_index(msg: email.message.Message) -> dict[str, object]:
     text itself (a str without raw 8-bit bytes), else the (name, value) pair to fetch."""
     plain = msg.policy is compat32
     # Later entries are overwritten by earlier ones: the first of each name is kept, as get() finds it.
-    return {key.lower(): value if plain and type(value) is str and value.isascii() else (key, value)
-            for key, value in reversed(getattr(msg, "_headers", ()))}
+    return {
+        key.lower(): value if plain and type(value) is str and value.isascii() else (key, value)
+        for key, value in reversed(getattr(msg, "_headers", ()))
+    }
 
 
 def content_type(msg: email.message.Message) -> str:
@@ -214,7 +228,7 @@ def header_text(msg: email.message.Message, name: str) -> str:
         return " ".join((value.replace("\x00", "") if value.isascii() else _safe(value)).split())  # _safe of ASCII
     try:
         parts = email.header.decode_header(value)
-    except Exception:  # noqa: BLE001 - damaged headers decode as-is
+    except Exception:
         return " ".join(_safe(str(value)).split())
     out = [decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in parts]
     return " ".join(_safe("".join(out)).split())
@@ -231,8 +245,11 @@ def read_header_addresses(msg: email.message.Message, *names: str) -> Read:
     reads = [read_addresses(str(value)) for name in names if (value := _header_source(msg, name)) is not None]
     if len(reads) == 1:
         return reads[0]
-    return Read(tuple(dict.fromkeys(a for r in reads for a in r.addresses)),
-                tuple(x for r in reads for x in r.lookalikes), tuple(x for r in reads for x in r.problems))
+    return Read(
+        tuple(dict.fromkeys(a for r in reads for a in r.addresses)),
+        tuple(x for r in reads for x in r.lookalikes),
+        tuple(x for r in reads for x in r.problems),
+    )
 
 
 def _header_source(msg: email.message.Message, name: str) -> object:
@@ -244,8 +261,15 @@ def _header_source(msg: email.message.Message, name: str) -> object:
 def message_ids(value: str) -> tuple[str, ...]:
     if not value:  # most messages have no In-Reply-To
         return ()
-    if 2 < len(value) <= 902 and value[0] == "<" and value[-1] == ">" and value.count("<") == 1 \
-            and value.count(">") == 1 and " " not in value and value.isprintable():
+    if (
+        2 < len(value) <= 902
+        and value[0] == "<"
+        and value[-1] == ">"
+        and value.count("<") == 1
+        and value.count(">") == 1
+        and " " not in value
+        and value.isprintable()
+    ):
         return (value,)  # one <id> and nothing else, as a Message-ID is written: _ANGLE's one match, the value itself
     return tuple([f"<{m}>" for m in _ANGLE.findall(value)])
 
@@ -301,7 +325,12 @@ def envelope(msg: email.message.Message) -> Envelope:
 # the payload's bytes (quopri.decodestring is a2b_qp's wrapper); base64 (which
 # also notes defects) and uuencode stay its own.
 _DECODERS: dict[str, Callable[[bytes], bytes]] = {
-    "quoted-printable": binascii.a2b_qp, "": bytes, "7bit": bytes, "8bit": bytes, "binary": bytes}
+    "quoted-printable": binascii.a2b_qp,
+    "": bytes,
+    "7bit": bytes,
+    "8bit": bytes,
+    "binary": bytes,
+}
 # Content-Type as nearly every text part writes it: `type/subtype` and at most a
 # plain charset, quoted or not (no RFC 2231, no other parameter).
 _PLAIN_CONTENT_TYPE = re.compile(r'\s*[\w.+-]+/[\w.+-]+\s*(?:;\s*(?i:charset)\s*=\s*("?)([\w.:+-]+)\1\s*)?', re.ASCII)
@@ -352,7 +381,7 @@ def part_text(part: email.message.Message) -> str:
     try:
         payload = _payload_bytes(part)
         charset = _content_charset(part)
-    except Exception:  # noqa: BLE001 - e.g. a charset parameter that is not text
+    except Exception:
         payload, charset = part.get_payload(), None
         payload = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
     if not isinstance(payload, bytes):

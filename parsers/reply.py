@@ -14,12 +14,8 @@ its own answer, yields one answer per traceback (`answers`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-
 from collections.abc import Sequence
-
-from mailparser_reply.parser import EmailMessage
-from rapidfuzz import fuzz
+from dataclasses import dataclass, replace
 
 from mailbot.parsers import reply_names as names
 from mailbot.parsers.addresses import mailable
@@ -27,6 +23,9 @@ from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.reply_form import read_form
 from mailbot.parsers.reply_names import KnownProvider
 from mailbot.parsers.reply_quotes import own_lines
+from mailparser_reply.parser import EmailMessage
+from rapidfuzz import fuzz
+
 from mailbot.domain.records import ReplyResult
 
 # Carriers answer in bullet lists ("- Upstream: X"); only "--" starts a signature.
@@ -48,7 +47,9 @@ _SIGNOFF = re.compile(
     re.IGNORECASE,
 )
 # "Traceback #7", "incident 4101", "TB#12", or a bare "#4101".
-_TRACEBACK_MENTION = re.compile(r"\b(?:traceback|incident|tb|rastreo|caso)s?\s*#?\s*(\d+)\b|#\s*(\d{2,})\b", re.IGNORECASE)
+_TRACEBACK_MENTION = re.compile(
+    r"\b(?:traceback|incident|tb|rastreo|caso)s?\s*#?\s*(\d+)\b|#\s*(\d{2,})\b", re.IGNORECASE
+)
 
 # Filler between a trigger phrase and the name itself.
 _FILLER = re.compile(
@@ -60,42 +61,50 @@ _FILLER = re.compile(
 )
 # Phrasings added after the second round of unseen replies (bench/replies/README.md), by outcome.
 MORE_PHRASES: dict[str, str] = {
-    "dispute": (r"\bwrong (carrier|provider|company|number|party|operator)\b|\bwe(?: are|'re) not (?-i:[A-Z])|"
-                r"\bno somos (?-i:[A-Z])|\b(sent|reached|came) to us (in error|by mistake)|\bin error\b|\bby mistake\b|"
-                r"\b(por error|es un error|hay un error|equivocad[oa]s?)\b|\b(rechazamos|rechazo|no reconocemos)\b|"
-                r"\bno (es|son) (nuestr[oa]s?|tr[aá]fico nuestro)\b|\bnot a number we\b|"
-                r"\b(not|never) (one of )?our (number|numbers|traffic|calls?)\b|\bempresa (distinta|diferente)\b"),
-    "not_found": (r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
-                  r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
-                  r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
-                  r"no (la|lo|las|los) (vemos|encontramos|ubicamos|localizamos)|no vemos (nada|la llamada|registro)|"
-                  r"no aparece|no hay nada|no nos aparece|sin resultados|nada en (nuestros|los) (registros|cdrs?))|"
-                  r"\bno (lo|la)?\s?(logramos|pudimos|conseguimos|hemos podido) (ubicar|encontrar|localizar|identificar|"
-                  r"rastrear|hallar)|\bno hay (coincidencias|resultados)\b|\bni rastro\b|\bsin rastro\b|"
-                  r"\bno existen? (ning[uú]n )?registros?\b|\bno (calls?|traffic|llamadas?|tr[aá]fico)\b[^.]{0,30}"
-                  r"\b(to|from|on|for|a|de|hacia|en)\b|\bzero (cdrs?|records?|calls?|hits|results|matches)\b|"
-                  r"\bno (registramos|detectamos|identificamos|tenemos constancia)\b"),
-    "upstream": (r"^\W*(from|de)\s*:\s*\S|"
-                 r"\b(trunk|route|peer|ip|troncal|ruta|interconnect|interconexi[oó]n|sbc)\b[^;]{0,60}?"
-                 r"\b(belongs to|is owned by|pertenece a|es de)\b|"
-                 r"\b(trunk|trunk group|route|troncal|ruta)\b[^.;]{0,30}?\bfrom\b|"
-                 r"\bour (upstream|source|vendor|provider|carrier)( [\w]+){0,4}? (is|was)\b|"
-                 r"\bupstream (for|on) (this|that|the) \w+ (is|was)\b|"
-                 r"\b(proveedor|operador|carrier) que nos (envi[oó]|entreg[oó]|pas[oó]|mand[oó]|curs[oó])"
-                 r"( (la|esta|esa) llamada)?\s*(es|fue|:)|"
-                 r"\bnos (la|lo|las|los) (entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo)\b|"
-                 r"^\W*fue\b.{2,80}\bquien(es)? nos\b|\bit was\b.{2,80}\b(who|that) (sent|delivered|handed|passed|routed)\b|"
-                 r"\b(redirect|forward|send|direct|route) (this|it|the request|the traceback|this request)( on)? to\b|"
-                 r"\b(dirij[ae]n|dirigir|env[ií]en|reenv[ií]en|manden) (la|el|esta|este) (solicitud|rastreo|consulta|pedido|"
-                 r"traceback) a\b|"
-                 r"\b(lleg[oó]|vino|viene|vienen|entr[oó]|ingres[oó]) (\S+ ){0,4}?(desde|v[ií]a|a trav[eé]s de)\b|"
-                 r"\bviene (de|desde|por)\b|"
-                 r"\b(carrier|provider|vendor|operator) (handing|sending|delivering|passing|routing) (us |to us )?"
-                 r"(this|that|the) (call|traffic) (is|was)\b|"
-                 r"\b(peering|interconnect|interconnection|trunk|interconexi[oó]n|troncal) (with|con)\b|"
-                 r"\bnuestro (proveedor|carrier|operador|upstream)( \S+){0,4}? (es|fue)\b"),
-    "origin": (r"^\W*(customer|cliente|originating customer|end user)\s*:|\b(cliente|clientes) nuestros?\b|"
-               r"\b(nuestro|nuestra|un|una) abonad[oa]\b|\b(one of )?our end[- ]users?\b"),
+    "dispute": (
+        r"\bwrong (carrier|provider|company|number|party|operator)\b|\bwe(?: are|'re) not (?-i:[A-Z])|"
+        r"\bno somos (?-i:[A-Z])|\b(sent|reached|came) to us (in error|by mistake)|\bin error\b|\bby mistake\b|"
+        r"\b(por error|es un error|hay un error|equivocad[oa]s?)\b|\b(rechazamos|rechazo|no reconocemos)\b|"
+        r"\bno (es|son) (nuestr[oa]s?|tr[aá]fico nuestro)\b|\bnot a number we\b|"
+        r"\b(not|never) (one of )?our (number|numbers|traffic|calls?)\b|\bempresa (distinta|diferente)\b"
+    ),
+    "not_found": (
+        r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
+        r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
+        r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
+        r"no (la|lo|las|los) (vemos|encontramos|ubicamos|localizamos)|no vemos (nada|la llamada|registro)|"
+        r"no aparece|no hay nada|no nos aparece|sin resultados|nada en (nuestros|los) (registros|cdrs?))|"
+        r"\bno (lo|la)?\s?(logramos|pudimos|conseguimos|hemos podido) (ubicar|encontrar|localizar|identificar|"
+        r"rastrear|hallar)|\bno hay (coincidencias|resultados)\b|\bni rastro\b|\bsin rastro\b|"
+        r"\bno existen? (ning[uú]n )?registros?\b|\bno (calls?|traffic|llamadas?|tr[aá]fico)\b[^.]{0,30}"
+        r"\b(to|from|on|for|a|de|hacia|en)\b|\bzero (cdrs?|records?|calls?|hits|results|matches)\b|"
+        r"\bno (registramos|detectamos|identificamos|tenemos constancia)\b"
+    ),
+    "upstream": (
+        r"^\W*(from|de)\s*:\s*\S|"
+        r"\b(trunk|route|peer|ip|troncal|ruta|interconnect|interconexi[oó]n|sbc)\b[^;]{0,60}?"
+        r"\b(belongs to|is owned by|pertenece a|es de)\b|"
+        r"\b(trunk|trunk group|route|troncal|ruta)\b[^.;]{0,30}?\bfrom\b|"
+        r"\bour (upstream|source|vendor|provider|carrier)( [\w]+){0,4}? (is|was)\b|"
+        r"\bupstream (for|on) (this|that|the) \w+ (is|was)\b|"
+        r"\b(proveedor|operador|carrier) que nos (envi[oó]|entreg[oó]|pas[oó]|mand[oó]|curs[oó])"
+        r"( (la|esta|esa) llamada)?\s*(es|fue|:)|"
+        r"\bnos (la|lo|las|los) (entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo)\b|"
+        r"^\W*fue\b.{2,80}\bquien(es)? nos\b|\bit was\b.{2,80}\b(who|that) (sent|delivered|handed|passed|routed)\b|"
+        r"\b(redirect|forward|send|direct|route) (this|it|the request|the traceback|this request)( on)? to\b|"
+        r"\b(dirij[ae]n|dirigir|env[ií]en|reenv[ií]en|manden) (la|el|esta|este) (solicitud|rastreo|consulta|pedido|"
+        r"traceback) a\b|"
+        r"\b(lleg[oó]|vino|viene|vienen|entr[oó]|ingres[oó]) (\S+ ){0,4}?(desde|v[ií]a|a trav[eé]s de)\b|"
+        r"\bviene (de|desde|por)\b|"
+        r"\b(carrier|provider|vendor|operator) (handing|sending|delivering|passing|routing) (us |to us )?"
+        r"(this|that|the) (call|traffic) (is|was)\b|"
+        r"\b(peering|interconnect|interconnection|trunk|interconexi[oó]n|troncal) (with|con)\b|"
+        r"\bnuestro (proveedor|carrier|operador|upstream)( \S+){0,4}? (es|fue)\b"
+    ),
+    "origin": (
+        r"^\W*(customer|cliente|originating customer|end user)\s*:|\b(cliente|clientes) nuestros?\b|"
+        r"\b(nuestro|nuestra|un|una) abonad[oa]\b|\b(one of )?our end[- ]users?\b"
+    ),
 }
 
 _P = r"(?:[\w.]+ ){0,3}"  # up to three words in between
@@ -103,62 +112,82 @@ _P = r"(?:[\w.]+ ){0,3}"  # up to three words in between
 OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (outcome, re.compile(pattern + ("|" + MORE_PHRASES[outcome] if outcome in MORE_PHRASES else ""), re.IGNORECASE))
     for outcome, pattern in (
-        ("dispute", (r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
-                    r"we are not the upstream|\b(written|documented|express|prior) consent\b|"
-                    r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
-                    r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
-                    r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
-                    r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b")),
-        ("not_found", (r"^\W*(not found|no encontrad[ao]s?)\W*$|\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to|(are|am|is) not able to|aren't able to) "
-                      rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
-                      r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
-                      r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
-                      r"\bnothing (in|on) our (logs?|cdrs?|records|switch|systems?)\b|\bno hay (evidencia|registros?|rastro)\b|"
-                      r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
-                      r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
-                      r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
-                      r"\b(was|were) not found\b|"
-                      r"\b(not|never) (found |present )?in our (cdrs?|records|logs|switch|switches|network|systems?)\b|"
-                      r"\bno (pas[oó]|transit[oó]|curs[oó]) por nuestra red\b|"
-                      r"\bdoes(n't| not) (appear|show)\b|did(n't| not) (transit|traverse|pass through|route through|hit)\b|"
-                      r"\bno (encontramos|se encontr[oó]|hay registros?|tenemos registros?|localizamos|aparece)\b|"
-                      r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b")),
-        ("upstream", (r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
-                     r"\b(received|got|accepted) (it|them|this|these|that) (from|via)\b|\bsourced (from|by|via)\b|"
-                     r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) (route|call|calls|traffic) (is|was)\b|"
-                     r"\bupstream\s*(provider|carrier)?\s*name\s*:|"
-                     r"\b(entregad[oa]|enviad[oa]|enrutad[oa]) (por|desde)\b|"
-                     r"\bproveedor (para|de) (esa|esta|la) (ruta|llamada) (es|fue)\b|"
-                     r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
-                     r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
-                     r"\b(reached|entered|hit) (us|our network|our switch) (through|via|from)\b|"
-                     r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us |you )?"
-                     r"(this|the|that) (call|traffic) (is|was)\b|"
-                     r"\bprevious (carrier|provider|hop)\b[\w ]{0,30}\b(is|was)\b|"
-                     r"\b(bought|purchased|buy) (this|the|that) (route|traffic|termination) from\b|"
-                     r"\bproveedor que nos (envi[oó]|entreg[oó]|pas[oó]) (la|esta|esa) llamada (es|fue)\b|"
-                     r"\b(upstream|vendor|provider|carrier)( provider| carrier)? as\b|"
-                     r"\btraced? (this|the|that) (call|calls|traffic) back to\b|"
-                     r"\bingres[oó] (por|de|desde|a trav[eé]s de)\b|"
-                     r"\b(came|comes|come|was sent|was delivered|was routed|was handed|arrived|routed|entered|entering) "
-                     r"(to us |in to us |in |over |through |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
-                     r"\bdirect (the|this) traceback to\b|"
-                     r"\b(call|calls|traffic) (came|was received|were received|arrived) (in )?(from|via)\b|"
-                     r"\b(sent|delivered|handed off|routed|passed) (to us )?(by|from)\b|"
-                     r"\bplease (contact|reach out to|forward (this|it) to|send (this|it) to)\b|"
-                     r"\bprevious hop (is|was)\b|\bour (upstream|source) (is|was)\b|"
-                     r"\b(recibimos|recibi[oó]|lleg[oó]|nos lleg[oó]|provino|proviene|vino|entr[oó]) (la llamada |el tr[aá]fico |las llamadas )?"
-                     r"(a trav[eé]s de|de parte de|desde|de|por|v[ií]a)\b|"
-                     r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|^\W*proveedor\s*:|"
-                     r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
-                     r"\bfavor de contactar a\b|\bcontacten a\b")),
-        ("origin", (r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
-                   r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)s?\b|"
-                   r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
-                   r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
-                   r"\b(end|originating|responsible) (customer|client|user|party)\b|"
-                   r"\b(nuestro|nuestra|un|una) (cliente|suscriptor|usuario final)\b|\boriginad[oa] por\b|"
-                   r"\borigin[oó] (de|en|por)\b|\bes cliente\b")),
+        (
+            "dispute",
+            (
+                r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
+                r"we are not the upstream|\b(written|documented|express|prior) consent\b|"
+                r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
+                r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
+                r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
+                r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"
+            ),
+        ),
+        (
+            "not_found",
+            (
+                r"^\W*(not found|no encontrad[ao]s?)\W*$|\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to|(are|am|is) not able to|aren't able to) "
+                rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
+                r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
+                r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
+                r"\bnothing (in|on) our (logs?|cdrs?|records|switch|systems?)\b|\bno hay (evidencia|registros?|rastro)\b|"
+                r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
+                r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
+                r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
+                r"\b(was|were) not found\b|"
+                r"\b(not|never) (found |present )?in our (cdrs?|records|logs|switch|switches|network|systems?)\b|"
+                r"\bno (pas[oó]|transit[oó]|curs[oó]) por nuestra red\b|"
+                r"\bdoes(n't| not) (appear|show)\b|did(n't| not) (transit|traverse|pass through|route through|hit)\b|"
+                r"\bno (encontramos|se encontr[oó]|hay registros?|tenemos registros?|localizamos|aparece)\b|"
+                r"\bno (pudimos|fue posible) (encontrar|localizar|ubicar)\b|sin registros?\b"
+            ),
+        ),
+        (
+            "upstream",
+            (
+                r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
+                r"\b(received|got|accepted) (it|them|this|these|that) (from|via)\b|\bsourced (from|by|via)\b|"
+                r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) (route|call|calls|traffic) (is|was)\b|"
+                r"\bupstream\s*(provider|carrier)?\s*name\s*:|"
+                r"\b(entregad[oa]|enviad[oa]|enrutad[oa]) (por|desde)\b|"
+                r"\bproveedor (para|de) (esa|esta|la) (ruta|llamada) (es|fue)\b|"
+                r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
+                r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
+                r"\b(reached|entered|hit) (us|our network|our switch) (through|via|from)\b|"
+                r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us |you )?"
+                r"(this|the|that) (call|traffic) (is|was)\b|"
+                r"\bprevious (carrier|provider|hop)\b[\w ]{0,30}\b(is|was)\b|"
+                r"\b(bought|purchased|buy) (this|the|that) (route|traffic|termination) from\b|"
+                r"\bproveedor que nos (envi[oó]|entreg[oó]|pas[oó]) (la|esta|esa) llamada (es|fue)\b|"
+                r"\b(upstream|vendor|provider|carrier)( provider| carrier)? as\b|"
+                r"\btraced? (this|the|that) (call|calls|traffic) back to\b|"
+                r"\bingres[oó] (por|de|desde|a trav[eé]s de)\b|"
+                r"\b(came|comes|come|was sent|was delivered|was routed|was handed|arrived|routed|entered|entering) "
+                r"(to us |in to us |in |over |through |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
+                r"\bdirect (the|this) traceback to\b|"
+                r"\b(call|calls|traffic) (came|was received|were received|arrived) (in )?(from|via)\b|"
+                r"\b(sent|delivered|handed off|routed|passed) (to us )?(by|from)\b|"
+                r"\bplease (contact|reach out to|forward (this|it) to|send (this|it) to)\b|"
+                r"\bprevious hop (is|was)\b|\bour (upstream|source) (is|was)\b|"
+                r"\b(recibimos|recibi[oó]|lleg[oó]|nos lleg[oó]|provino|proviene|vino|entr[oó]) (la llamada |el tr[aá]fico |las llamadas )?"
+                r"(a trav[eé]s de|de parte de|desde|de|por|v[ií]a)\b|"
+                r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|^\W*proveedor\s*:|"
+                r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
+                r"\bfavor de contactar a\b|\bcontacten a\b"
+            ),
+        ),
+        (
+            "origin",
+            (
+                r"\b(originated|originates|was originated|was placed|was made|was sent) (by|from|with|on|through)\b|"
+                r"\b(our|a) (direct |own |retail |wholesale |enterprise )?(customer|client|subscriber|end[- ]user)s?\b|"
+                r"\b(is|was|belongs to) (one of )?(our|a) (direct |own )?(customer|client|subscriber)s?\b|"
+                r"\b(customer|client|subscriber) (is|was) ours\b|\bcliente final\b|"
+                r"\b(end|originating|responsible) (customer|client|user|party)\b|"
+                r"\b(nuestro|nuestra|un|una) (cliente|suscriptor|usuario final)\b|\boriginad[oa] por\b|"
+                r"\borigin[oó] (de|en|por)\b|\bes cliente\b"
+            ),
+        ),
     )
 )
 
@@ -168,12 +197,14 @@ _NAME_AFTER = {
         r"(?:\b(?:from|via|by|through|is|was|were|as|to|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:|"
         r"entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo|belongs to|pertenece a|with|con)|:|=|-)\s+",
-        re.IGNORECASE),
+        re.IGNORECASE,
+    ),
     "origin": re.compile(
         r"\b(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|"
         r"abonad[oa]s?|nuestr[oa]s?|by|por|is|es)[,:]?\s+"
         r"(?:is |was |es |fue )?",
-        re.IGNORECASE),
+        re.IGNORECASE,
+    ),
 }
 
 
@@ -197,7 +228,7 @@ _CUSTOMER_BEFORE = re.compile(r"\b(customer|client|subscriber|end user|cliente|a
 def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
     """The upstream as the subject of its sentence: the name that ends right before the verb."""
     for verb in _UPSTREAM_VERB.finditer(sentence):
-        prefix = sentence[:verb.start()]
+        prefix = sentence[: verb.start()]
         if _negated(sentence, verb.start()):
             continue
         for start in (m.start() for m in re.finditer(r"(?:^|(?<=[\s,;:(«\"“]))\S", prefix)):
@@ -262,7 +293,9 @@ def strip_quoted(text: str, sent: Sequence[str] = ()) -> str:
     return "\n".join(kept).strip()
 
 
-_ABBREVIATION_END = re.compile(r"(?:\b[A-Z]\.|\b(?:Inc|Ltd|Ltda|Co|Corp|Jr|Sr|St|No|approx|e\.g|i\.e|Sr|Sra|Lic|Ing)\.)$")
+_ABBREVIATION_END = re.compile(
+    r"(?:\b[A-Z]\.|\b(?:Inc|Ltd|Ltda|Co|Corp|Jr|Sr|St|No|approx|e\.g|i\.e|Sr|Sra|Lic|Ing)\.)$"
+)
 
 
 def _sentences(text: str) -> list[tuple[int, str]]:
@@ -273,8 +306,13 @@ def _sentences(text: str) -> list[tuple[int, str]]:
         sentence = m.group(0).strip()
         if not sentence:
             continue
-        if out and _ABBREVIATION_END.search(out[-1][1]) and m.start() > 0 and text[m.start() - 1] != "\n" \
-                and re.match(r"[a-z(]", sentence):
+        if (
+            out
+            and _ABBREVIATION_END.search(out[-1][1])
+            and m.start() > 0
+            and text[m.start() - 1] != "\n"
+            and re.match(r"[a-z(]", sentence)
+        ):
             out[-1] = (out[-1][0], out[-1][1] + " " + sentence)
         else:
             out.append((m.start(), sentence))
@@ -287,17 +325,25 @@ def _name_after(outcome: str, sentence: str, start: int, refused: set[str]) -> s
         return None
     lower_case = None  # a lower-case name, taken only when no capitalised one follows
     for m in finder.finditer(sentence, start):
-        after = sentence[m.end():]
+        after = sentence[m.end() :]
         rest = _FILLER.sub("", after)
         texts = (after, rest)
         name = next((n for t in texts if (n := names.name_at(t))), None)
         if name and name.casefold() not in refused:
             return name
-        if lower_case is None and (names.ROLE_WORDS.search(sentence[:m.end()])
-                                   or names.ROLE_WORDS.search(sentence[:m.end()] + after[:len(after) - len(rest)])):
+        if lower_case is None and (
+            names.ROLE_WORDS.search(sentence[: m.end()])
+            or names.ROLE_WORDS.search(sentence[: m.end()] + after[: len(after) - len(rest)])
+        ):
             # In apposition: "our customer, a call center called BrightPath Marketing, ..."
-            apposed = next((n for a in re.finditer(r"(?<=[\s,«\"“(])\S", after[:80])
-                            if (n := names.name_at(after[a.start():])) and n.casefold() not in refused), None)
+            apposed = next(
+                (
+                    n
+                    for a in re.finditer(r"(?<=[\s,«\"“(])\S", after[:80])
+                    if (n := names.name_at(after[a.start() :])) and n.casefold() not in refused
+                ),
+                None,
+            )
             if apposed:
                 return apposed
             lower_case = names.name_at(rest, introduced=True)
@@ -333,13 +379,18 @@ def _readings(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Read
     return found
 
 
-def _upstream_email(sentences: list[tuple[int, str]], index: int, name: str | None,
-                    own_domain: str | None) -> str | None:
+def _upstream_email(
+    sentences: list[tuple[int, str]], index: int, name: str | None, own_domain: str | None
+) -> str | None:
     """The upstream's address: in its sentence or the next two, never the replying carrier's own."""
-    for window in (sentences[index:index + 1], sentences[index:index + 3], sentences):
+    for window in (sentences[index : index + 1], sentences[index : index + 3], sentences):
         # As mail can carry them (an internationalised domain in its xn-- form); unmailable ones are no answer.
-        candidates = [c for _, s in window for e in names.emails(s)
-                      if not names.same_organisation(e, own_domain) and (c := mailable(e)) is not None]
+        candidates = [
+            c
+            for _, s in window
+            for e in names.emails(s)
+            if not names.same_organisation(e, own_domain) and (c := mailable(e)) is not None
+        ]
         if candidates:
             if name and len(candidates) > 1:
                 return max(candidates, key=lambda e: fuzz.partial_ratio(names.domain(e).split(".")[0], name.casefold()))
@@ -347,8 +398,7 @@ def _upstream_email(sentences: list[tuple[int, str]], index: int, name: str | No
     return None
 
 
-def _decide(text: str, *, own_domain: str | None = None,
-            directory: Sequence[KnownProvider] = ()) -> ReplyResult | None:
+def _decide(text: str, *, own_domain: str | None = None, directory: Sequence[KnownProvider] = ()) -> ReplyResult | None:
     """The best reading of a reply's own words; None when no sentence gives an answer."""
     sentences = _sentences(text)
     refused = names.negated_names(text)
@@ -369,10 +419,21 @@ def _decide(text: str, *, own_domain: str | None = None,
     if best.outcome == "upstream":
         name = best.name
         email = _upstream_email(sentences, best.index, name, own_domain)
-        name = name or (names.name_for_address(best.sentence.split(email)[0] if email else "", email) if email else None)
-        known = (names.known(name, directory) if name else None) or (names.by_domain(email, directory) if email else None) \
-            or next((p for p in names.mentioned(best.sentence, directory)
-                     if not any(label.casefold() in refused for label in (p.name, *p.aliases))), None)
+        name = name or (
+            names.name_for_address(best.sentence.split(email)[0] if email else "", email) if email else None
+        )
+        known = (
+            (names.known(name, directory) if name else None)
+            or (names.by_domain(email, directory) if email else None)
+            or next(
+                (
+                    p
+                    for p in names.mentioned(best.sentence, directory)
+                    if not any(label.casefold() in refused for label in (p.name, *p.aliases))
+                ),
+                None,
+            )
+        )
         if known is not None:
             name = name or known.name
             confidence += 0.05
@@ -386,10 +447,15 @@ def _decide(text: str, *, own_domain: str | None = None,
         name = best.name
         if name is None:
             confidence -= 0.15  # a closing answer without the customer's name: ask the carrier to confirm
-    return ReplyResult(incident_ids=(), outcome=best.outcome,
-                       upstream_name=name if best.outcome == "upstream" else None, upstream_email=email,
-                       customer_name=name if best.outcome == "origin" else None,
-                       evidence=best.sentence, confidence=round(min(confidence, 1.0), 2))
+    return ReplyResult(
+        incident_ids=(),
+        outcome=best.outcome,
+        upstream_name=name if best.outcome == "upstream" else None,
+        upstream_email=email,
+        customer_name=name if best.outcome == "origin" else None,
+        evidence=best.sentence,
+        confidence=round(min(confidence, 1.0), 2),
+    )
 
 
 def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
@@ -412,8 +478,9 @@ def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
     return pieces
 
 
-def answers(own: str, incident_ids: tuple[str, ...], *, sender: str | None = None,
-            directory: Sequence[KnownProvider] = ()) -> tuple[ReplyResult, ...]:
+def answers(
+    own: str, incident_ids: tuple[str, ...], *, sender: str | None = None, directory: Sequence[KnownProvider] = ()
+) -> tuple[ReplyResult, ...]:
     """One answer per traceback the reply speaks of; a single answer covers every id.
 
     `sender` is the replying carrier's address (its own domain is never the upstream);
@@ -454,8 +521,14 @@ def _mentioned(own: str) -> tuple[str, ...]:
     return tuple(m.group(1) or m.group(2) for m in _TRACEBACK_MENTION.finditer(own))
 
 
-def parse(subject: str, text: str, *, sent: Sequence[str] = (), sender: str | None = None,
-          directory: Sequence[KnownProvider] = ()) -> ReplyResult:
+def parse(
+    subject: str,
+    text: str,
+    *,
+    sent: Sequence[str] = (),
+    sender: str | None = None,
+    directory: Sequence[KnownProvider] = (),
+) -> ReplyResult:
     """The reply as one record: its first answer, with every traceback it names."""
     own = strip_quoted(text, sent)
     ids = referenced_ids(subject + "\n" + text)

@@ -32,8 +32,10 @@ def _label(labels: tuple[str, ...]) -> str:
     return rf"(?:{one}){hint}(?:\s*/\s*(?:{one}){hint})?"
 
 
-_LINE = {field: re.compile(rf"^[\s>*\-\[]*{_label(labels)}\s*[\]:=]\s*(?P<value>.*?)\s*$", re.IGNORECASE)
-         for field, labels in FORM_FIELDS.items()}
+_LINE = {
+    field: re.compile(rf"^[\s>*\-\[]*{_label(labels)}\s*[\]:=]\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+    for field, labels in FORM_FIELDS.items()
+}
 _JSON = re.compile(r"\{[^{}]*\"outcome\"[^{}]*\}", re.DOTALL)
 
 
@@ -60,20 +62,32 @@ def read_form(text: str) -> ReplyResult | None:
         except ValueError:
             continue
         if isinstance(data, dict) and data.get("outcome") in OUTCOMES:
-            return ReplyResult(incident_ids=(), outcome=data["outcome"], upstream_name=data.get("upstream_name"),
-                               upstream_email=(data.get("upstream_email") or "").lower() or None,
-                               customer_name=data.get("customer_name"), evidence=m.group(0), confidence=1.0)
+            return ReplyResult(
+                incident_ids=(),
+                outcome=data["outcome"],
+                upstream_name=data.get("upstream_name"),
+                upstream_email=(data.get("upstream_email") or "").lower() or None,
+                customer_name=data.get("customer_name"),
+                evidence=m.group(0),
+                confidence=1.0,
+            )
     found = _filled(text)
     evidence = "; ".join(f"{k}: {v}" for k, v in found.items())
     if found.get("upstream_name") or found.get("upstream_email"):
         address = _EMAIL.search(found.get("upstream_email", "") + " " + found.get("upstream_name", ""))
         name = _EMAIL.sub("", found.get("upstream_name", "")).strip(" ()<>,") or None
-        return ReplyResult(incident_ids=(), outcome="upstream", upstream_name=name,
-                           upstream_email=address.group(0).lower() if address else None,
-                           evidence=evidence, confidence=1.0)
+        return ReplyResult(
+            incident_ids=(),
+            outcome="upstream",
+            upstream_name=name,
+            upstream_email=address.group(0).lower() if address else None,
+            evidence=evidence,
+            confidence=1.0,
+        )
     if found.get("customer_name"):
-        return ReplyResult(incident_ids=(), outcome="origin", customer_name=found["customer_name"],
-                           evidence=evidence, confidence=1.0)
+        return ReplyResult(
+            incident_ids=(), outcome="origin", customer_name=found["customer_name"], evidence=evidence, confidence=1.0
+        )
     if "not_found" in found and _YES.match(found["not_found"]):
         return ReplyResult(incident_ids=(), outcome="not_found", evidence=evidence, confidence=1.0)
     if found.get("dispute"):

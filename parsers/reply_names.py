@@ -24,10 +24,54 @@ class KnownProvider:
 
 # Legal suffixes (US, UK, Latin America, Spain, Germany, Netherlands, Australia, Italy, Nordics ...).
 LEGAL_SUFFIXES = (
-    "LLC", "L.L.C.", "Inc", "Inc.", "Corp", "Corp.", "Co.", "Ltd", "Ltd.", "Limited", "LLP", "PLC", "LP",
-    "Ltda", "Ltda.", "S.A.S.", "SAS", "S.A.", "SA", "S.A. de C.V.", "SA de CV", "S. de R.L.", "S. de R.L. de C.V.",
-    "S.R.L.", "SRL", "S.A.C.", "SAC", "S.A.A.", "E.I.R.L.", "EIRL", "S.L.", "SL", "S.L.U.", "S.p.A.", "SpA",
-    "GmbH", "AG", "B.V.", "BV", "N.V.", "Pty Ltd", "Pty. Ltd.", "Sdn Bhd", "AB", "AS", "A/S", "Oy", "K.K.",
+    "LLC",
+    "L.L.C.",
+    "Inc",
+    "Inc.",
+    "Corp",
+    "Corp.",
+    "Co.",
+    "Ltd",
+    "Ltd.",
+    "Limited",
+    "LLP",
+    "PLC",
+    "LP",
+    "Ltda",
+    "Ltda.",
+    "S.A.S.",
+    "SAS",
+    "S.A.",
+    "SA",
+    "S.A. de C.V.",
+    "SA de CV",
+    "S. de R.L.",
+    "S. de R.L. de C.V.",
+    "S.R.L.",
+    "SRL",
+    "S.A.C.",
+    "SAC",
+    "S.A.A.",
+    "E.I.R.L.",
+    "EIRL",
+    "S.L.",
+    "SL",
+    "S.L.U.",
+    "S.p.A.",
+    "SpA",
+    "GmbH",
+    "AG",
+    "B.V.",
+    "BV",
+    "N.V.",
+    "Pty Ltd",
+    "Pty. Ltd.",
+    "Sdn Bhd",
+    "AB",
+    "AS",
+    "A/S",
+    "Oy",
+    "K.K.",
 )
 # English writes these with or without the period ("Inc", "Inc."), so at the end of a sentence
 # the period cannot be told from the full stop and the name is read without it. Suffixes spelled
@@ -46,13 +90,20 @@ _TOKEN = rf"(?:{_SUFFIX})(?![\w])|{_CAP}"
 CAPITALISED = re.compile(rf"(?P<name>(?:{_CAP})(?:{_CONNECT}(?:{_TOKEN})){{0,7}}(?:,? (?:{_SUFFIX})(?![\w]))?)")
 QUOTED = re.compile(r"^[\"“”«'‘](?P<name>[^\"“”»'’\n]{2,60})[\"“”»'’]")
 # Lower-case names are read only when a role word introduces them ("our upstream acme voice").
-_STOP = (r"(?:our|ours|of|us|upstream|provider|carrier|vendor|partner|customer|client|subscriber|"
-         r"nuestro|nuestra|nuestros|proveedor|operador|cliente|and|or|who|which|that|on|for|in|at|to|with|from|via|by|is|was|are|the|their|they|we|it|this|"
-         r"y|o|que|en|para|con|desde|por|es|fue|su|sus|nos|el|la|los|las|este|esta|ese|esa)")
-LOWER = re.compile(rf"(?P<name>(?!{_STOP}\b)[a-z0-9][\w&'\-]*(?:\.[a-z]{{2,}})?(?: (?!{_STOP}\b)[a-z0-9][\w&'\-]*){{0,3}})")
-ROLE_WORDS = re.compile(r"\b(upstream|provider|carrier|vendor|partner|customer|client|subscriber|users?|proveedor|operador|"
-                        r"cliente|carrier|socio|suscriptor|abonad[oa]|usuario)s?\b"
-                        r"(?:\s+(?:of ours|ours|nuestr[oa]s?))?\W*$", re.IGNORECASE)
+_STOP = (
+    r"(?:our|ours|of|us|upstream|provider|carrier|vendor|partner|customer|client|subscriber|"
+    r"nuestro|nuestra|nuestros|proveedor|operador|cliente|and|or|who|which|that|on|for|in|at|to|with|from|via|by|is|was|are|the|their|they|we|it|this|"
+    r"y|o|que|en|para|con|desde|por|es|fue|su|sus|nos|el|la|los|las|este|esta|ese|esa)"
+)
+LOWER = re.compile(
+    rf"(?P<name>(?!{_STOP}\b)[a-z0-9][\w&'\-]*(?:\.[a-z]{{2,}})?(?: (?!{_STOP}\b)[a-z0-9][\w&'\-]*){{0,3}})"
+)
+ROLE_WORDS = re.compile(
+    r"\b(upstream|provider|carrier|vendor|partner|customer|client|subscriber|users?|proveedor|operador|"
+    r"cliente|carrier|socio|suscriptor|abonad[oa]|usuario)s?\b"
+    r"(?:\s+(?:of ours|ours|nuestr[oa]s?))?\W*$",
+    re.IGNORECASE,
+)
 # Words that start a sentence or fill a clause, never a name on their own.
 NOT_A_NAME = re.compile(
     r"^(We|I|It|This|That|These|The|Our|They|Their|Please|Nosotros|Este|Esta|Ese|Esa|El|La|Los|Las|Por|Unknown|N/?A|"
@@ -72,8 +123,11 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 def _legal_suffix(words: str) -> str | None:
     """The legal suffix words end with, as a whole word ("Pty. Ltd.", not "Ltd.")."""
-    return max((s for s in LEGAL_SUFFIXES if words.endswith(s) and (words == s or words[-len(s) - 1] in " ,")),
-               key=len, default=None)
+    return max(
+        (s for s in LEGAL_SUFFIXES if words.endswith(s) and (words == s or words[-len(s) - 1] in " ,")),
+        key=len,
+        default=None,
+    )
 
 
 def name_at(text: str, *, introduced: bool = False, endpos: int | None = None) -> str | None:
@@ -106,7 +160,7 @@ def negated_names(text: str) -> set[str]:
     """Names the reply says the call did not come from, or the carrier is not."""
     out = set()
     for m in NEGATED.finditer(text):
-        name = name_at(text[m.end():], introduced=True)
+        name = name_at(text[m.end() :], introduced=True)
         if name:
             out.add(name.casefold())
     return out
@@ -137,8 +191,9 @@ def known(name: str, directory: Sequence[KnownProvider], cutoff: float = 88) -> 
     choices = {i: label for i, p in enumerate(directory) for label in (p.name, *p.aliases)}
     if not choices:
         return None
-    found = process.extractOne(name, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process,
-                               score_cutoff=cutoff)
+    found = process.extractOne(
+        name, choices, scorer=fuzz.token_sort_ratio, processor=utils.default_process, score_cutoff=cutoff
+    )
     return directory[found[2]] if found else None
 
 
@@ -155,11 +210,37 @@ def mentioned(text: str, directory: Sequence[KnownProvider]) -> list[KnownProvid
 
 
 # Words that end a lower-case provider name ("bluefin telecom").
-INDUSTRY_WORDS = frozenset((
-    "telecom", "telecomunicaciones", "telecommunications", "networks", "network", "voice", "voz", "communications",
-    "comunicaciones", "carrier", "wholesale", "tel", "telephone", "telefonia", "telefonía", "redes", "connect",
-    "link", "voip", "global", "digital", "solutions", "services", "systems", "group", "grupo", "mayorista",
-))
+INDUSTRY_WORDS = frozenset(
+    (
+        "telecom",
+        "telecomunicaciones",
+        "telecommunications",
+        "networks",
+        "network",
+        "voice",
+        "voz",
+        "communications",
+        "comunicaciones",
+        "carrier",
+        "wholesale",
+        "tel",
+        "telephone",
+        "telefonia",
+        "telefonía",
+        "redes",
+        "connect",
+        "link",
+        "voip",
+        "global",
+        "digital",
+        "solutions",
+        "services",
+        "systems",
+        "group",
+        "grupo",
+        "mayorista",
+    )
+)
 
 
 def name_for_address(text: str, address: str) -> str | None:
@@ -171,7 +252,7 @@ def name_for_address(text: str, address: str) -> str | None:
     words = re.findall(r"[\w&'\-]+", text)
     for size in (1, 2, 3):
         for i in range(len(words) - size + 1):
-            candidate = words[i:i + size]
+            candidate = words[i : i + size]
             if "@" in " ".join(candidate) or candidate[0].casefold() in {"noc", "abuse", "soporte", "support"}:
                 continue
             if fuzz.ratio("".join(candidate).casefold().replace("-", ""), label) >= 90:
@@ -180,7 +261,7 @@ def name_for_address(text: str, address: str) -> str | None:
                 whole = name_at(text[at:]) if at >= 0 else None
                 if whole and whole.startswith(candidate[0]):
                     return whole
-                rest = words[i + size:]
+                rest = words[i + size :]
                 while rest and rest[0].casefold() in INDUSTRY_WORDS:
                     candidate, rest = candidate + rest[:1], rest[1:]
                 return " ".join(candidate)

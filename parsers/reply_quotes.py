@@ -15,14 +15,14 @@ import html
 import re
 from collections.abc import Sequence
 
-from rapidfuzz import fuzz
-
 from mailbot.parsers.reply_form import filled_line
+from rapidfuzz import fuzz
 
 # (client, a line that starts its quote). Checked on a line, and on a line joined to the
 # next one (Gmail and Apple Mail wrap a long "On ... wrote:").
 QUOTE_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (client, re.compile(pattern, re.IGNORECASE)) for client, pattern in (
+    (client, re.compile(pattern, re.IGNORECASE))
+    for client, pattern in (
         ("Gmail, Apple Mail, Thunderbird, Yahoo (en)", r"^on\b.{4,240}\bwrote\s*:\s*$"),
         ("Gmail, Apple Mail, Thunderbird (es)", r"^el\b.{4,240}\bescribi[oó]\s*:\s*$"),
         ("Yahoo (es)", r"^en\b.{4,240}\bescribi[oó]\s*:\s*$"),
@@ -39,7 +39,9 @@ QUOTE_HEADERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # a "From:" line opens a quote only when another header field follows it.
 _FIELD_FROM = re.compile(r"^\*?(from|de|von)\s*:\*?\s*\S", re.IGNORECASE)
 _FIELD_OTHER = re.compile(r"^\*?(sent|date|to|cc|subject|enviado|fecha|para|asunto|enviado el)\s*:\*?", re.IGNORECASE)
-_FIELD_ANY = re.compile(r"^\*?(from|de|sent|date|to|cc|subject|enviado|fecha|para|asunto|enviado el)\s*:", re.IGNORECASE)
+_FIELD_ANY = re.compile(
+    r"^\*?(from|de|sent|date|to|cc|subject|enviado|fecha|para|asunto|enviado el)\s*:", re.IGNORECASE
+)
 # Lines that say where the answer is, or greet: not an answer by themselves.
 _NO_CONTENT = re.compile(
     r"^\W*(hi|hello|hey|dear\b.*|good (morning|afternoon|evening)|hola|buen(os|as)? (d[ií]as?|tardes|noches)|"
@@ -50,8 +52,11 @@ _NO_CONTENT = re.compile(
     re.IGNORECASE,
 )
 # The call-details block every notice ends with; a copy below a quote header ends the notice.
-_CALL_FIELD = re.compile(r"^\s*((date/time|fecha/hora|campaign|campaña)\s*:|call details for traceback)|"
-                         r"^\s*(to|from|para|de)\s*:\s*\+?[\d\s().\-]{7,}$", re.IGNORECASE)
+_CALL_FIELD = re.compile(
+    r"^\s*((date/time|fecha/hora|campaign|campaña)\s*:|call details for traceback)|"
+    r"^\s*(to|from|para|de)\s*:\s*\+?[\d\s().\-]{7,}$",
+    re.IGNORECASE,
+)
 _TAG = re.compile(r"<[^>]*>")
 _WORDS = re.compile(r"[\w@.+-]+")
 MIN_FRAGMENT = 8  # shorter lines ("To:", "Best,") are too common to say they came from a notice
@@ -97,10 +102,15 @@ def quote_header(lines: list[str], i: int) -> str | None:
         return None
     joined = line + " " + (lines[i + 1].strip() if i + 1 < len(lines) else "")
     for client, pattern in QUOTE_HEADERS:
-        if pattern.match(line) or (len(line) < 200 and pattern.match(joined) and not pattern.match(lines[i + 1].strip()
-                                                                                             if i + 1 < len(lines) else "")):
+        if pattern.match(line) or (
+            len(line) < 200
+            and pattern.match(joined)
+            and not pattern.match(lines[i + 1].strip() if i + 1 < len(lines) else "")
+        ):
             return client
-    if _FIELD_FROM.match(line) and any(_FIELD_OTHER.match(lines[j].strip()) for j in range(i + 1, min(i + 5, len(lines)))):
+    if _FIELD_FROM.match(line) and any(
+        _FIELD_OTHER.match(lines[j].strip()) for j in range(i + 1, min(i + 5, len(lines)))
+    ):
         return "Outlook, Samsung, Yahoo, Thunderbird header block"
     return None
 

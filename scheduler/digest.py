@@ -19,21 +19,21 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
+from mailbot.store.tables.messages import CampaignName, Incident, Message
+from mailbot.store.tables.schedule import NonCooperativeChange, ScheduleClaim, StatusChange
+from mailbot.templates import TEMPLATES_DIR
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from mailbot.templates import TEMPLATES_DIR
 from mailbot.app import App
 from mailbot.desk import notices
-from mailbot.outbound import outbox
 from mailbot.domain.calendar import BusinessCalendar
-from mailbot.domain.timeutil import utc
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import HopOutcome, MessageStatus
-from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
-from mailbot.store.tables.messages import CampaignName, Incident, Message
-from mailbot.store.tables.schedule import NonCooperativeChange, ScheduleClaim, StatusChange
+from mailbot.outbound import outbox
 
 TEMPLATES = TEMPLATES_DIR
 CHART_CID = "top-campaigns"
@@ -85,68 +85,122 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     now = utc(now)  # query parameters in UTC: SQLite compares stored times as text
     since = utc(since) if since else now - RECENT
     names = dict(session.execute(select(Provider.id, Provider.name)).all())
-    digest = Digest(day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone),
-                    since=cal.local(since))
+    digest = Digest(
+        day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone), since=cal.local(since)
+    )
 
-    first_hop = {tb: pid for tb, pid in session.execute(select(Hop.traceback_id, Hop.provider_id).where(Hop.position == 0))}
-    for tb in session.scalars(select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now)
-                              .order_by(Traceback.id)):
-        digest.new_tracebacks.append({"id": tb.id, "campaign": tb.campaign, "status": tb.status,
-                                      "provider": names.get(first_hop.get(tb.id), "")})
+    first_hop = {
+        tb: pid for tb, pid in session.execute(select(Hop.traceback_id, Hop.provider_id).where(Hop.position == 0))
+    }
+    for tb in session.scalars(
+        select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now).order_by(Traceback.id)
+    ):
+        digest.new_tracebacks.append(
+            {"id": tb.id, "campaign": tb.campaign, "status": tb.status, "provider": names.get(first_hop.get(tb.id), "")}
+        )
 
-    for hop in session.scalars(select(Hop).where(Hop.answered_at.is_(None), Hop.outcome.is_(None),
-                                                 Hop.requested_at.is_not(None)).order_by(Hop.requested_at)):
+    for hop in session.scalars(
+        select(Hop)
+        .where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
+        .order_by(Hop.requested_at)
+    ):
         due = hop.due_at or cal.add_days(hop.requested_at, rules.no_response_after_days)
         age = cal.business_hours_between(hop.requested_at, now)
         left = cal.business_hours_between(now, due)
-        digest.open_hops.append({
-            "traceback": hop.traceback_id, "position": hop.position, "provider": names[hop.provider_id],
-            "requested": cal.local(hop.requested_at), "due": cal.local(due), "age": _hours(age),
-            "left": _hours(left), "reminders": hop.reminders_sent, "late": left <= 0,
-            "share": min(1.0, max(0.0, age / max(age + left, 0.01))),
-        })
+        digest.open_hops.append(
+            {
+                "traceback": hop.traceback_id,
+                "position": hop.position,
+                "provider": names[hop.provider_id],
+                "requested": cal.local(hop.requested_at),
+                "due": cal.local(due),
+                "age": _hours(age),
+                "left": _hours(left),
+                "reminders": hop.reminders_sent,
+                "late": left <= 0,
+                "share": min(1.0, max(0.0, age / max(age + left, 0.01))),
+            }
+        )
 
     closed = aliased(Traceback)
     for hop, closed_at in session.execute(
-            select(Hop, closed.closed_at).join(closed, closed.id == Hop.traceback_id)
-            .where(Hop.outcome == HopOutcome.NO_RESPONSE, closed.closed_at > since, closed.closed_at <= now)
-            .order_by(Hop.traceback_id)):
-        digest.overdue.append({"traceback": hop.traceback_id, "provider": names[hop.provider_id],
-                               "requested": cal.local(hop.requested_at), "closed": cal.local(closed_at),
-                               "reminders": hop.reminders_sent})
-    for key, at in session.execute(select(ScheduleClaim.key, ScheduleClaim.claimed_at)
-                                   .where(ScheduleClaim.key.like(notices.ESCALATION_KEYS),
-                                          ScheduleClaim.claimed_at > since).order_by(ScheduleClaim.key)):
+        select(Hop, closed.closed_at)
+        .join(closed, closed.id == Hop.traceback_id)
+        .where(Hop.outcome == HopOutcome.NO_RESPONSE, closed.closed_at > since, closed.closed_at <= now)
+        .order_by(Hop.traceback_id)
+    ):
+        digest.overdue.append(
+            {
+                "traceback": hop.traceback_id,
+                "provider": names[hop.provider_id],
+                "requested": cal.local(hop.requested_at),
+                "closed": cal.local(closed_at),
+                "reminders": hop.reminders_sent,
+            }
+        )
+    for key, at in session.execute(
+        select(ScheduleClaim.key, ScheduleClaim.claimed_at)
+        .where(ScheduleClaim.key.like(notices.ESCALATION_KEYS), ScheduleClaim.claimed_at > since)
+        .order_by(ScheduleClaim.key)
+    ):
         _, provider_id, _, hop_id = key.split(":")
-        digest.escalated.append({"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id),
-                                 "at": cal.local(at)})
+        digest.escalated.append(
+            {"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id), "at": cal.local(at)}
+        )
 
     for review in session.scalars(select(Review).where(Review.resolved.is_(False)).order_by(Review.created_at)):
-        digest.reviews.append({"kind": review.kind.replace("_", " "), "traceback": review.traceback_id,
-                               "provider": names.get(review.provider_id, ""), "detail": review.detail,
-                               "created": cal.local(review.created_at) if review.created_at else None})
+        digest.reviews.append(
+            {
+                "kind": review.kind.replace("_", " "),
+                "traceback": review.traceback_id,
+                "provider": names.get(review.provider_id, ""),
+                "detail": review.detail,
+                "created": cal.local(review.created_at) if review.created_at else None,
+            }
+        )
 
     for change in session.scalars(select(StatusChange).where(StatusChange.at > since).order_by(StatusChange.at)):
-        digest.status_changes.append({"provider": names[change.provider_id], "old": change.old_status,
-                                      "new": change.new_status, "at": cal.local(change.at)})
+        digest.status_changes.append(
+            {
+                "provider": names[change.provider_id],
+                "old": change.old_status,
+                "new": change.new_status,
+                "at": cal.local(change.at),
+            }
+        )
 
-    for change in session.scalars(select(NonCooperativeChange).where(NonCooperativeChange.at > since,
-                                                                     NonCooperativeChange.at <= now)
-                                  .order_by(NonCooperativeChange.id)):
-        digest.noncooperative.append({"provider": names[change.provider_id], "action": change.action,
-                                      "reasons": [f["detail"] for f in change.findings],
-                                      "tracebacks": change.traceback_ids, "at": cal.local(change.at)})
+    for change in session.scalars(
+        select(NonCooperativeChange)
+        .where(NonCooperativeChange.at > since, NonCooperativeChange.at <= now)
+        .order_by(NonCooperativeChange.id)
+    ):
+        digest.noncooperative.append(
+            {
+                "provider": names[change.provider_id],
+                "action": change.action,
+                "reasons": [f["detail"] for f in change.findings],
+                "tracebacks": change.traceback_ids,
+                "at": cal.local(change.at),
+            }
+        )
 
     for origin, status, count in session.execute(
-            select(Message.origin, Message.status, func.count()).where(Message.received_at > since)
-            .group_by(Message.origin, Message.status).order_by(Message.origin, Message.status)):
+        select(Message.origin, Message.status, func.count())
+        .where(Message.received_at > since)
+        .group_by(Message.origin, Message.status)
+        .order_by(Message.origin, Message.status)
+    ):
         digest.imports.append({"origin": origin, "status": status, "count": count})
     for subject, reason, sender in session.execute(
-            select(Message.subject, Message.reason, Message.sender)
-            .where(Message.status == MessageStatus.QUARANTINED, Message.received_at > since).order_by(Message.id)):
+        select(Message.subject, Message.reason, Message.sender)
+        .where(Message.status == MessageStatus.QUARANTINED, Message.received_at > since)
+        .order_by(Message.id)
+    ):
         digest.quarantined.append({"subject": subject or "(no subject)", "reason": reason, "sender": sender})
-    digest.quarantined_total = session.scalar(
-        select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED)) or 0
+    digest.quarantined_total = (
+        session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED))
+        or 0
+    )
 
     digest.top_campaigns = top_campaigns(session)
     digest.slowest = slowest_providers(session, cal, names, now)
@@ -164,14 +218,17 @@ def top_campaigns(session: Session, limit: int = TOP_CAMPAIGNS) -> list[tuple[st
     return counts.most_common(limit)
 
 
-def slowest_providers(session: Session, cal: BusinessCalendar, names: dict[int, str], now: datetime,
-                      limit: int = SLOWEST) -> list[dict[str, Any]]:
+def slowest_providers(
+    session: Session, cal: BusinessCalendar, names: dict[int, str], now: datetime, limit: int = SLOWEST
+) -> list[dict[str, Any]]:
     """Mean business hours to answer, over hops answered in the last 30 days."""
     now = utc(now)
     spent: dict[int, list[float]] = {}
     for provider_id, requested, answered in session.execute(
-            select(Hop.provider_id, Hop.requested_at, Hop.answered_at)
-            .where(Hop.answered_at > now - SLOW_WINDOW, Hop.answered_at <= now, Hop.requested_at.is_not(None))):
+        select(Hop.provider_id, Hop.requested_at, Hop.answered_at).where(
+            Hop.answered_at > now - SLOW_WINDOW, Hop.answered_at <= now, Hop.requested_at.is_not(None)
+        )
+    ):
         spent.setdefault(provider_id, []).append(cal.business_hours_between(requested, answered))
     ranked = sorted(((sum(v) / len(v), len(v), pid) for pid, v in spent.items()), reverse=True)
     return [{"provider": names[pid], "mean": _hours(mean), "answers": n} for mean, n, pid in ranked[:limit]]
@@ -202,9 +259,14 @@ def campaign_chart(campaigns: list[tuple[str, int]]) -> bytes:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                      autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["when"] = lambda value: value.strftime("%a %d %b %H:%M") if value else ""
     return env
 
@@ -237,8 +299,9 @@ def build_message(digest: Digest, sender: str, to: list[str], domain: str) -> Em
     msg["Message-ID"] = make_msgid("digest", domain=domain)
     msg.set_content(render_text(digest))
     msg.add_alternative(render_html(digest, f"cid:{CHART_CID}"), subtype="html")
-    msg.get_payload()[1].add_related(campaign_chart(digest.top_campaigns), "image", "png",
-                                     cid=f"<{CHART_CID}>", filename="top-campaigns.png")
+    msg.get_payload()[1].add_related(
+        campaign_chart(digest.top_campaigns), "image", "png", cid=f"<{CHART_CID}>", filename="top-campaigns.png"
+    )
     return msg
 
 

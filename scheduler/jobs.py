@@ -16,6 +16,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailbot.scheduler import noncooperative
+from mailbot.scheduler.metrics import notice_context, previous_month, reports
+from mailbot.store.db import session_scope
+from mailbot.store.dialect import LockSpace, advisory_xact_lock, skip_locked
+from mailbot.store.paths import paths
+from mailbot.store.tables.desk import Hop, Provider, Traceback
+from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
+from mailbot.store.upsert import insert_ignore
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -23,10 +31,6 @@ from sqlmodel import Session
 from mailbot.app import App
 from mailbot.desk import notices, providers
 from mailbot.domain.hop_labels import labels_by_hop
-from mailbot.domain.timeutil import utc
-from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
-from mailbot.scheduler import noncooperative
-from mailbot.scheduler.metrics import notice_context, previous_month, reports
 from mailbot.domain.status_rules import (
     HopClock,
     Identification,
@@ -38,14 +42,10 @@ from mailbot.domain.status_rules import (
     provider_status,
     status_change_recipients,
 )
-from mailbot.store.db import session_scope
-from mailbot.store.dialect import LockSpace, advisory_xact_lock, skip_locked
-from mailbot.store.tables.desk import Hop, Provider, Traceback
-from mailbot.store.paths import paths
-from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
+from mailbot.domain.timeutil import utc
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ProviderStatus, TracebackStatus
 from mailbot.outbound import outbox
 from mailbot.outbound.transport import transport_from_config
-from mailbot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 STATUS_NOTICE = {ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW, ProviderStatus.RED: NoticeKind.STATUS_RED}
@@ -68,13 +68,23 @@ class Summary:
 
 def claim(session: Session, key: str, now: datetime, detail: str = "") -> bool:
     """Take the unique key `key` in this transaction; False if someone already has."""
-    taken = insert_ignore(session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}],
-                          keys=["key"], returning="key")
+    taken = insert_ignore(
+        session, ScheduleClaim, [{"key": key, "claimed_at": now, "detail": detail}], keys=["key"], returning="key"
+    )
     return taken[0] is not None
 
 
-def _send(app: App, session: Session, *, key: str, kind: str, provider_id: int, context: dict[str, Any],
-          now: datetime, hop: Hop | None = None) -> bool:
+def _send(
+    app: App,
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    provider_id: int,
+    context: dict[str, Any],
+    now: datetime,
+    hop: Hop | None = None,
+) -> bool:
     """Queue one notice to a provider's contacts through the outbox, exactly once per `key`."""
     to = providers.notice_addresses(session, provider_id)
     if not to:
@@ -100,10 +110,14 @@ def _open_hops():  # type: ignore[no-untyped-def]
 
 def due_hop_ids(session: Session, now: datetime) -> list[int]:
     """Open hops whose next visit is due (or never computed)."""
-    return list(session.scalars(
-        _open_hops().with_only_columns(Hop.id)
-        .where(or_(Hop.next_reminder_at.is_(None), Hop.next_reminder_at <= now, Hop.due_at <= now))
-        .order_by(Hop.requested_at, Hop.id)))
+    return list(
+        session.scalars(
+            _open_hops()
+            .with_only_columns(Hop.id)
+            .where(or_(Hop.next_reminder_at.is_(None), Hop.next_reminder_at <= now, Hop.due_at <= now))
+            .order_by(Hop.requested_at, Hop.id)
+        )
+    )
 
 
 def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: Summary) -> None:
@@ -121,16 +135,32 @@ def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: S
     context = {**notices.hop_context(session, hop), "deadline": plan.due_at}
     if plan.reminder:
         hop.reminders_sent = plan.reminder  # the sequence number: skipped ones are never sent late
-        if _send(app, session, key=notices.hop_key(hop.id, NoticeKind.REMINDER, plan.reminder), kind=NoticeKind.REMINDER,
-                 provider_id=hop.provider_id, context=context, now=now, hop=hop):
+        if _send(
+            app,
+            session,
+            key=notices.hop_key(hop.id, NoticeKind.REMINDER, plan.reminder),
+            kind=NoticeKind.REMINDER,
+            provider_id=hop.provider_id,
+            context=context,
+            now=now,
+            hop=hop,
+        ):
             summary.reminders += 1
     if plan.no_response:
         _no_response(app, session, hop, tb, downstream, context, now, summary)
     session.add(hop)
 
 
-def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream: Hop | None,
-                 context: dict[str, Any], now: datetime, summary: Summary) -> None:
+def _no_response(
+    app: App,
+    session: Session,
+    hop: Hop,
+    tb: Traceback,
+    downstream: Hop | None,
+    context: dict[str, Any],
+    now: datetime,
+    summary: Summary,
+) -> None:
     """The hop is silent past its deadline: the traceback ends at this provider."""
     hop.outcome = HopOutcome.NO_RESPONSE
     hop.next_reminder_at = None
@@ -138,22 +168,44 @@ def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream
         notices.close_traceback(tb, HopOutcome.NO_RESPONSE, now)
         session.add(tb)
     summary.no_response += 1
-    _send(app, session, key=notices.hop_key(hop.id, NoticeKind.NON_RESPONSIVE, 0), kind=NoticeKind.NON_RESPONSIVE,
-          provider_id=hop.provider_id, context=context, now=now, hop=hop)
+    _send(
+        app,
+        session,
+        key=notices.hop_key(hop.id, NoticeKind.NON_RESPONSIVE, 0),
+        kind=NoticeKind.NON_RESPONSIVE,
+        provider_id=hop.provider_id,
+        context=context,
+        now=now,
+        hop=hop,
+    )
     if downstream is not None:
-        _send(app, session, key=notices.hop_key(hop.id, NoticeKind.UPSTREAM_NOT_RESPONDED, 0),
-              kind=NoticeKind.UPSTREAM_NOT_RESPONDED,
-              provider_id=downstream.provider_id, now=now, hop=downstream,
-              context={**context, "provider_name": context["downstream_name"],
-                       "upstream_name": context["provider_name"], "downstream_name": None})
+        _send(
+            app,
+            session,
+            key=notices.hop_key(hop.id, NoticeKind.UPSTREAM_NOT_RESPONDED, 0),
+            kind=NoticeKind.UPSTREAM_NOT_RESPONDED,
+            provider_id=downstream.provider_id,
+            now=now,
+            hop=downstream,
+            context={
+                **context,
+                "provider_name": context["downstream_name"],
+                "upstream_name": context["provider_name"],
+                "downstream_name": None,
+            },
+        )
     session.flush()
     # Two hops of one provider may fall silent at once in two instances: taking turns
     # per provider makes the second see the first's no_response, so a run of K
     # silences earns one letter, as it would in one process. An advisory lock, not the
     # provider's row: a row lock here deadlocked between two serve instances.
     advisory_xact_lock(session, LockSpace.ESCALATION, hop.provider_id)
-    requests = [Request(h_id, utc(at), outcome) for h_id, at, outcome in session.execute(
-        select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id))]
+    requests = [
+        Request(h_id, utc(at), outcome)
+        for h_id, at, outcome in session.execute(
+            select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id)
+        )
+    ]
     for completing in escalation_due(app.rules, requests):
         key = notices.escalation_key(hop.provider_id, completing)
         # The claim row also lists the escalation in the digest.
@@ -161,8 +213,16 @@ def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream
             on = session.get(Hop, completing)
             # The letter is about the provider's record, not one call's path: no downstream, no deadline.
             letter = {**notices.hop_context(session, on, with_downstream=False), "deadline": None}
-            _send(app, session, key=key, kind=NoticeKind.ESCALATION, provider_id=hop.provider_id, now=now, hop=on,
-                  context=letter)
+            _send(
+                app,
+                session,
+                key=key,
+                kind=NoticeKind.ESCALATION,
+                provider_id=hop.provider_id,
+                now=now,
+                hop=on,
+                context=letter,
+            )
             summary.escalations += 1
 
 
@@ -171,20 +231,28 @@ def _no_response(app: App, session: Session, hop: Hop, tb: Traceback, downstream
 
 def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
     # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
-    labels = labels_by_hop(paths(session, session.scalars(
-        select(Hop.traceback_id).where(Hop.provider_id == provider_id))))
+    labels = labels_by_hop(
+        paths(session, session.scalars(select(Hop.traceback_id).where(Hop.provider_id == provider_id)))
+    )
     rows = session.execute(
         select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
-        .join(Traceback, Traceback.id == Hop.traceback_id).where(Hop.provider_id == provider_id))
-    return [Identification(campaign or "", utc(requested), utc(answered or due or requested))
-            for hop_id, requested, answered, due, campaign in rows
-            if requested and labels.get(hop_id) in rules.status_labels]
+        .join(Traceback, Traceback.id == Hop.traceback_id)
+        .where(Hop.provider_id == provider_id)
+    )
+    return [
+        Identification(campaign or "", utc(requested), utc(answered or due or requested))
+        for hop_id, requested, answered, due, campaign in rows
+        if requested and labels.get(hop_id) in rules.status_labels
+    ]
 
 
 def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     down = aliased(Hop)
-    rows = session.execute(select(down.provider_id, Hop.requested_at)
-                           .join(down, down.id == Hop.downstream_hop_id).where(Hop.provider_id == provider_id))
+    rows = session.execute(
+        select(down.provider_id, Hop.requested_at)
+        .join(down, down.id == Hop.downstream_hop_id)
+        .where(Hop.provider_id == provider_id)
+    )
     return [TrafficLink(downstream_id, provider_id, utc(at)) for downstream_id, at in rows if at]
 
 
@@ -203,16 +271,27 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
     summary.status_changes += 1
     if new not in STATUS_NOTICE:
         return  # back to GREEN: recorded for the digest, no letter for it
-    if _send(app, session, key=notices.status_change_key(change.id, STATUS_NOTICE[new]), kind=STATUS_NOTICE[new],
-             provider_id=provider_id, now=now, context={"provider_name": provider.name, "status": new}):
+    if _send(
+        app,
+        session,
+        key=notices.status_change_key(change.id, STATUS_NOTICE[new]),
+        kind=STATUS_NOTICE[new],
+        provider_id=provider_id,
+        now=now,
+        context={"provider_name": provider.name, "status": new},
+    ):
         summary.status_notices += 1
     # Sent in the same run, well within the 48 hours the process allows.
     for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
-        if _send(app, session, key=notices.status_change_key(change.id, NoticeKind.STATUS_CHANGE, downstream_id),
-                 kind=NoticeKind.STATUS_CHANGE,
-                 provider_id=downstream_id, now=now,
-                 context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name,
-                          "status": new}):
+        if _send(
+            app,
+            session,
+            key=notices.status_change_key(change.id, NoticeKind.STATUS_CHANGE, downstream_id),
+            kind=NoticeKind.STATUS_CHANGE,
+            provider_id=downstream_id,
+            now=now,
+            context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name, "status": new},
+        ):
             summary.status_notices += 1
 
 
@@ -243,8 +322,14 @@ def send_monthly_metrics(app: App, rules: Rules, now: datetime, summary: Summary
         for provider_id, report in reports(session, start, end, rules.calendar.zone):
             key = notices.metrics_key(provider_id, report.period)
             if claim(session, key, now) and _send(
-                    app, session, key=key, kind=NoticeKind.MONTHLY_METRICS, provider_id=provider_id, now=now,
-                    context={"provider_name": report.organization, "metrics": notice_context(report)}):
+                app,
+                session,
+                key=key,
+                kind=NoticeKind.MONTHLY_METRICS,
+                provider_id=provider_id,
+                now=now,
+                context={"provider_name": report.organization, "metrics": notice_context(report)},
+            ):
                 summary.metrics += 1
 
 
@@ -253,8 +338,11 @@ def send_digest(app: App, rules: Rules, now: datetime, summary: Summary) -> None
     from mailbot.scheduler import digest
 
     local = rules.calendar.local(now)
-    if not app.settings.ops.email or not rules.calendar.is_business_day(local.date()) or \
-            local.time() < app.settings.schedule.digest_time:
+    if (
+        not app.settings.ops.email
+        or not rules.calendar.is_business_day(local.date())
+        or local.time() < app.settings.schedule.digest_time
+    ):
         return
     with session_scope(app.engine) as session:
         key = notices.digest_key(local.date())

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailbot.store.paths import paths
+from mailbot.store.tables.desk import Hop, Provider, Traceback
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -19,8 +21,6 @@ from sqlmodel import Session
 from mailbot.domain.hop_labels import ORIGINS, US_POE, labels_by_hop
 from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import HopOutcome
-from mailbot.store.tables.desk import Hop, Provider, Traceback
-from mailbot.store.paths import paths
 
 # Column -> what it counts: hops with one of these outcomes (None: still open) or one of
 # these labels (mailbot.hop_labels: a POE or an origin depends on the whole path). Hops
@@ -78,8 +78,9 @@ def _counts(hops: list[HopFact], columns: Iterable[str]) -> dict[str, str]:
 def summarize(organization: str, period: str, own: list[HopFact], upstream: list[HopFact]) -> MonthlyReport:
     """The report from the provider's hops and the hops upstream of them (pure)."""
     your = _counts(own, OUTCOME_COLUMNS)
-    answered = [(utc(h.answered_at) - utc(h.requested_at)).total_seconds() for h in own
-                if h.answered_at and h.requested_at]
+    answered = [
+        (utc(h.answered_at) - utc(h.requested_at)).total_seconds() for h in own if h.answered_at and h.requested_at
+    ]
     your["Avg Response"] = duration_text(sum(answered) / len(answered)) if answered else "-"
     your["Campaigns"] = str(len({h.campaign.strip().lower() for h in own if h.campaign}))
     by_provider: dict[str, list[HopFact]] = {}
@@ -101,14 +102,24 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
     end = utc(datetime.combine(month_end, datetime.min.time(), tzinfo=zone))
     up, up_provider = aliased(Hop), aliased(Provider)
     own_rows = session.execute(
-        select(Hop.id, Hop.provider_id, Provider.name, Hop.outcome, Hop.requested_at, Hop.answered_at,
-               Traceback.campaign, Hop.traceback_id)
-        .join(Provider, Provider.id == Hop.provider_id).join(Traceback, Traceback.id == Hop.traceback_id)
+        select(
+            Hop.id,
+            Hop.provider_id,
+            Provider.name,
+            Hop.outcome,
+            Hop.requested_at,
+            Hop.answered_at,
+            Traceback.campaign,
+            Hop.traceback_id,
+        )
+        .join(Provider, Provider.id == Hop.provider_id)
+        .join(Traceback, Traceback.id == Hop.traceback_id)
         .where(Hop.requested_at >= start, Hop.requested_at < end)
     ).all()
     upstream_rows = session.execute(
         select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at, up.id)
-        .join(up, up.downstream_hop_id == Hop.id).join(up_provider, up_provider.id == up.provider_id)
+        .join(up, up.downstream_hop_id == Hop.id)
+        .join(up_provider, up_provider.id == up.provider_id)
         .where(Hop.requested_at >= start, Hop.requested_at < end)
     ).all()
     labels = labels_by_hop(paths(session, {row[-1] for row in own_rows}))  # upstream hops share those paths
@@ -116,12 +127,14 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
     names: dict[int, str] = {}
     for hop_id, provider_id, name, outcome, requested, answered, campaign, _tb in own_rows:
         names[provider_id] = name
-        own.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered, campaign or "",
-                                                       labels.get(hop_id)))
+        own.setdefault(provider_id, []).append(
+            HopFact(name, outcome, requested, answered, campaign or "", labels.get(hop_id))
+        )
     upstream: dict[int, list[HopFact]] = {}
     for provider_id, name, outcome, requested, answered, up_id in upstream_rows:
-        upstream.setdefault(provider_id, []).append(HopFact(name, outcome, requested, answered,
-                                                            label=labels.get(up_id)))
+        upstream.setdefault(provider_id, []).append(
+            HopFact(name, outcome, requested, answered, label=labels.get(up_id))
+        )
     period = month_start.strftime("%Y-%m")
     return [(pid, summarize(names[pid], period, hops, upstream.get(pid, []))) for pid, hops in sorted(own.items())]
 

@@ -14,11 +14,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from mailbot.store.db import session_scope
+from mailbot.store.paths import paths
+from mailbot.store.standing import designated_ids
+from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Traceback
+from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
+from mailbot.store.tables.schedule import NonCooperativeChange
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from mailbot.app import App
-from mailbot.domain.timeutil import utc as as_utc
 from mailbot.domain.hop_labels import INTERNATIONAL_ORIGIN, US_ORIGIN, US_POE, labels_by_hop
 from mailbot.domain.noncooperative import (
     DESIGNATED,
@@ -32,13 +37,8 @@ from mailbot.domain.noncooperative import (
     assess,
 )
 from mailbot.domain.status_rules import Rules
+from mailbot.domain.timeutil import utc as as_utc
 from mailbot.domain.vocabulary import ContactRole
-from mailbot.store.db import session_scope
-from mailbot.store.paths import paths
-from mailbot.store.standing import designated_ids
-from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Traceback
-from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
-from mailbot.store.tables.schedule import NonCooperativeChange
 
 log = logging.getLogger(__name__)
 # Labels that identify a provider as originator or U.S. point of entry (silence is its own rule).
@@ -56,8 +56,11 @@ def thresholds_of(app: App) -> Thresholds:
 
 
 def standing(session: Session, provider_id: int) -> Standing:
-    rows = session.scalars(select(NonCooperativeChange).where(NonCooperativeChange.provider_id == provider_id)
-                           .order_by(NonCooperativeChange.id.desc()))
+    rows = session.scalars(
+        select(NonCooperativeChange)
+        .where(NonCooperativeChange.provider_id == provider_id)
+        .order_by(NonCooperativeChange.id.desc())
+    )
     last_designated = last_removed = None
     for row in rows:
         if row.action == DESIGNATED and last_designated is None:
@@ -70,19 +73,24 @@ def standing(session: Session, provider_id: int) -> Standing:
 
 def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], bool] = not_strike_exempt) -> Evidence:
     hops = session.scalars(select(Hop).where(Hop.provider_id == provider_id, Hop.requested_at.is_not(None))).all()
-    tracebacks = {tb.id: tb for tb in session.scalars(
-        select(Traceback).where(Traceback.id.in_({h.traceback_id for h in hops})))}
+    tracebacks = {
+        tb.id: tb for tb in session.scalars(select(Traceback).where(Traceback.id.in_({h.traceback_id for h in hops})))
+    }
     hops = [h for h in hops if counts(tracebacks[h.traceback_id])]
     labels = labels_by_hop(paths(session, {h.traceback_id for h in hops}))
-    roles = dict(session.execute(select(ProviderContact.address, ProviderContact.role)
-                                 .where(ProviderContact.provider_id == provider_id)).all())
+    roles = dict(
+        session.execute(
+            select(ProviderContact.address, ProviderContact.role).where(ProviderContact.provider_id == provider_id)
+        ).all()
+    )
     reached: dict[int, set[str]] = {}
     warnings: dict[int, datetime] = {}
     hop_ids = [h.id for h in hops]
     for hop_id, kind, created, address in session.execute(
-            select(OutboxMessage.hop_id, OutboxMessage.kind, OutboxMessage.created_at, OutboxRecipient.address)
-            .join(OutboxRecipient, OutboxRecipient.outbox_id == OutboxMessage.id)
-            .where(OutboxMessage.hop_id.in_(hop_ids))):
+        select(OutboxMessage.hop_id, OutboxMessage.kind, OutboxMessage.created_at, OutboxRecipient.address)
+        .join(OutboxRecipient, OutboxRecipient.outbox_id == OutboxMessage.id)
+        .where(OutboxMessage.hop_id.in_(hop_ids))
+    ):
         if kind == WARNING:  # the warning itself does not count as a request that reached them
             warnings[hop_id] = min(as_utc(created), warnings.get(hop_id, as_utc(created)))
         elif address in roles:
@@ -90,19 +98,37 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
     asks, sightings = [], []
     for hop in hops:
         decided = hop.answered_at or (hop.due_at if hop.outcome == "no_response" else None)
-        asks.append(Ask(traceback_id=hop.traceback_id, hop_id=hop.id, requested_at=as_utc(hop.requested_at),
-                        outcome=hop.outcome, decided_at=as_utc(decided) if decided else None,
-                        reached=frozenset(reached.get(hop.id, ())),
-                        explained=bool(hop.upstream_name or hop.customer_name)))
+        asks.append(
+            Ask(
+                traceback_id=hop.traceback_id,
+                hop_id=hop.id,
+                requested_at=as_utc(hop.requested_at),
+                outcome=hop.outcome,
+                decided_at=as_utc(decided) if decided else None,
+                reached=frozenset(reached.get(hop.id, ())),
+                explained=bool(hop.upstream_name or hop.customer_name),
+            )
+        )
         if labels.get(hop.id) in SIGHTING_LABELS:
             tb = tracebacks[hop.traceback_id]
-            sightings.append(Sighting(traceback_id=tb.id, campaign=tb.campaign or "",
-                                      notified_at=as_utc(hop.requested_at),
-                                      identified_at=as_utc(hop.answered_at or hop.due_at or hop.requested_at)))
-    has_backup = session.scalar(
-        select(ProviderContact.id).where(ProviderContact.provider_id == provider_id,
-                                         ProviderContact.role == ContactRole.BACKUP,
-                                         ProviderContact.undeliverable.is_(False))) is not None
+            sightings.append(
+                Sighting(
+                    traceback_id=tb.id,
+                    campaign=tb.campaign or "",
+                    notified_at=as_utc(hop.requested_at),
+                    identified_at=as_utc(hop.answered_at or hop.due_at or hop.requested_at),
+                )
+            )
+    has_backup = (
+        session.scalar(
+            select(ProviderContact.id).where(
+                ProviderContact.provider_id == provider_id,
+                ProviderContact.role == ContactRole.BACKUP,
+                ProviderContact.undeliverable.is_(False),
+            )
+        )
+        is not None
+    )
     return Evidence(asks=asks, sightings=sightings, has_backup=has_backup, warnings=warnings)
 
 
@@ -113,24 +139,50 @@ def providers_to_assess(session: Session, thresholds: Thresholds, now: datetime)
     return sorted(set(asked) | designated_ids(session))
 
 
-def _queue(session: Session, app: App, *, key: str, kind: str, to: list[str], context: dict[str, Any],
-           now: datetime, hop: Hop | None = None) -> bool:
+def _queue(
+    session: Session,
+    app: App,
+    *,
+    key: str,
+    kind: str,
+    to: list[str],
+    context: dict[str, Any],
+    now: datetime,
+    hop: Hop | None = None,
+) -> bool:
     from mailbot.outbound import outbox  # late: it imports the store, which must be set up first
 
     if not to:
         log.warning("%s: no deliverable contact; %s not sent", key, kind)
         return False
     reply_to = app.hop_reply_address(hop.id) if hop is not None else None
-    return outbox.enqueue(session, mail=app.mail, dedupe_key=key, kind=kind, to=to, context=context, now=now, reply_to=reply_to,
-                          traceback_id=hop.traceback_id if hop else None, hop_id=hop.id if hop else None)
+    return outbox.enqueue(
+        session,
+        mail=app.mail,
+        dedupe_key=key,
+        kind=kind,
+        to=to,
+        context=context,
+        now=now,
+        reply_to=reply_to,
+        traceback_id=hop.traceback_id if hop else None,
+        hop_id=hop.id if hop else None,
+    )
 
 
 def _findings(decision: Decision) -> list[dict[str, Any]]:
     return [{"rule": f.rule, "detail": f.detail, "traceback_ids": list(f.traceback_ids)} for f in decision.findings]
 
 
-def visit(session: Session, app: App, thresholds: Thresholds, rules: Rules, provider_id: int, now: datetime,
-          counts: Callable[[Traceback], bool] = not_strike_exempt) -> str | None:
+def visit(
+    session: Session,
+    app: App,
+    thresholds: Thresholds,
+    rules: Rules,
+    provider_id: int,
+    now: datetime,
+    counts: Callable[[Traceback], bool] = not_strike_exempt,
+) -> str | None:
     """Assess one provider; returns the action recorded, if any."""
     from mailbot.desk import providers
 
@@ -139,27 +191,45 @@ def visit(session: Session, app: App, thresholds: Thresholds, rules: Rules, prov
         return None
     if session.get_bind().dialect.name == "postgresql":  # one instance at a time decides this provider
         session.execute(select(Provider.id).where(Provider.id == provider_id).with_for_update())
-    decision = assess(thresholds, evidence(session, provider_id, counts), standing(session, provider_id), now,
-                      rules.calendar.add_days)
+    decision = assess(
+        thresholds, evidence(session, provider_id, counts), standing(session, provider_id), now, rules.calendar.add_days
+    )
     if decision.warn_hop_id is not None:
         hop = session.get(Hop, decision.warn_hop_id)
         everyone = [c.address for c in providers.contacts(session, provider_id)]
-        _queue(session, app, key=f"noncooperative:{provider_id}:warning:{hop.id}", kind=WARNING, to=everyone,
-               now=now, hop=hop, context={"provider_name": provider.name, "traceback_id": hop.traceback_id,
-                                          "count": thresholds.consecutive_no_response,
-                                          "deadline": rules.calendar.add_days(now, thresholds.warning_grace_days)})
+        _queue(
+            session,
+            app,
+            key=f"noncooperative:{provider_id}:warning:{hop.id}",
+            kind=WARNING,
+            to=everyone,
+            now=now,
+            hop=hop,
+            context={
+                "provider_name": provider.name,
+                "traceback_id": hop.traceback_id,
+                "count": thresholds.consecutive_no_response,
+                "deadline": rules.calendar.add_days(now, thresholds.warning_grace_days),
+            },
+        )
     if decision.action is None:
         return None
     findings = _findings(decision)
     caused = sorted({tb for f in findings for tb in f["traceback_ids"]})
-    change = NonCooperativeChange(provider_id=provider_id, action=decision.action, at=now, findings=findings,
-                                  traceback_ids=caused)
+    change = NonCooperativeChange(
+        provider_id=provider_id, action=decision.action, at=now, findings=findings, traceback_ids=caused
+    )
     session.add(change)
     session.flush()
-    _queue(session, app, key=f"noncooperative:{change.id}:{LETTER[decision.action]}", kind=LETTER[decision.action],
-           to=providers.notice_addresses(session, provider_id), now=now,
-           context={"provider_name": provider.name, "findings": findings,
-                    "clean_days": int(thresholds.clean_period.days)})
+    _queue(
+        session,
+        app,
+        key=f"noncooperative:{change.id}:{LETTER[decision.action]}",
+        kind=LETTER[decision.action],
+        to=providers.notice_addresses(session, provider_id),
+        now=now,
+        context={"provider_name": provider.name, "findings": findings, "clean_days": int(thresholds.clean_period.days)},
+    )
     return decision.action
 
 

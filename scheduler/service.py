@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from mailbot.scheduler import jobs
 
 from mailbot.app import App
-from mailbot.scheduler import jobs
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO: once a minute is noise; our tick logs what it did.
@@ -28,7 +28,7 @@ logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 def tick(app: App) -> None:
     try:
         summary = jobs.run_due(app)
-    except Exception:  # noqa: BLE001 - the store may be down; the next trigger retries from the rows
+    except Exception:
         log.exception("scheduler tick failed; will retry at the next trigger")
         return
     done = {k: v for k, v in summary.as_dict().items() if v}
@@ -38,12 +38,22 @@ def tick(app: App) -> None:
 
 def make_scheduler(app: App) -> BackgroundScheduler:
     seconds = app.settings.schedule.tick_seconds
-    scheduler = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
-                                    executors={"default": ThreadPoolExecutor(1)}, timezone="UTC")
+    scheduler = BackgroundScheduler(
+        jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(1)}, timezone="UTC"
+    )
     # coalesce + one instance: after a stall, one run catches up (run_due itself sends
     # only the latest reminder), never a queue of overlapping runs.
-    scheduler.add_job(tick, "interval", args=[app], seconds=seconds, id="run_due", coalesce=True,
-                      max_instances=1, misfire_grace_time=None, next_run_time=datetime.now(UTC))  # first run at start
+    scheduler.add_job(
+        tick,
+        "interval",
+        args=[app],
+        seconds=seconds,
+        id="run_due",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),
+    )  # first run at start
     return scheduler
 
 

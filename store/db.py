@@ -7,11 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from mailbot.store.schema import create_at_head
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
-
-from mailbot.store.schema import create_at_head
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -20,6 +19,7 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
 
 T = TypeVar("T")
 # Values per `IN (...)` of a list that came in a message: PostgreSQL takes at most 65 535 bind
@@ -31,7 +31,7 @@ def chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
     """`values` (duplicates dropped) in lists of at most `size`, for one query each."""
     unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), size):
-        yield unique[start:start + size]
+        yield unique[start : start + size]
 
 
 def make_engine(url: str) -> Engine:

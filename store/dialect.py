@@ -44,8 +44,10 @@ def advisory_xact_lock(session: Session, space: LockSpace, key: int) -> None:
     database in separate schemas never wait for each other.
     """
     if is_postgresql(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:space # hashtext(current_schema()), :key)"),
-                        {"space": int(space), "key": key})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space # hashtext(current_schema()), :key)"),
+            {"space": int(space), "key": key},
+        )
 
 
 def among(session: Session, column: ColumnElement, values: Sequence[str]) -> ColumnElement[bool]:

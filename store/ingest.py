@@ -15,16 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import (
-    delete,
-    func,
-    select,
-    update,
-)
-from sqlmodel import Session
-
-from mailbot.domain.records import SIGHTING_KINDS, Arrival, ParsedMessage
-from mailbot.domain.vocabulary import MessageStatus
+from mailbot.store.dialect import LockSpace, advisory_xact_lock, among, is_postgresql
 from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
@@ -37,7 +28,6 @@ from mailbot.store.tables.messages import (
     StaffComment,
     UpstreamNotice,
 )
-from mailbot.store.dialect import LockSpace, advisory_xact_lock, among, is_postgresql
 from mailbot.store.upsert import (
     Bulk,
     Memo,
@@ -46,6 +36,16 @@ from mailbot.store.upsert import (
     insert_ignore,
     upsert,
 )
+from sqlalchemy import (
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlmodel import Session
+
+from mailbot.domain.records import SIGHTING_KINDS, Arrival, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
 
 
 @dataclass(slots=True)
@@ -65,8 +65,11 @@ class Tally:
         self.stored += other.stored
         self.skipped += other.skipped
         self.not_mail += other.not_mail
-        for mine, theirs in ((self.by_status, other.by_status), (self.by_kind, other.by_kind),
-                             (self.quarantined, other.quarantined)):
+        for mine, theirs in (
+            (self.by_status, other.by_status),
+            (self.by_kind, other.by_kind),
+            (self.quarantined, other.quarantined),
+        ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
         self.new_incidents |= other.new_incidents
@@ -100,29 +103,74 @@ def _raw_row(arrival: Arrival, key: str, received_at: datetime | None = None) ->
 
 def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetime | None = None) -> int | None:
     """Store the raw bytes; the new row's id, or None if this source place was stored before."""
-    return insert_ignore(session, Message, [_raw_row(arrival, key, received_at)], ["source", "source_key"],
-                         returning="id")[0]
+    return insert_ignore(
+        session, Message, [_raw_row(arrival, key, received_at)], ["source", "source_key"], returning="id"
+    )[0]
 
 
 # The import's hot inserts, written through the driver (store/upsert.py: Bulk).
-MESSAGES = Bulk(Message, ("source", "source_key", "message_key", "raw_sha256", "raw", "size", "origin", "received_at",
-                          "status", "reason", "kind", "date", "subject", "sender", "recipients", "incident_ids",
-                          "parsed_at"),
-                keys=("source", "source_key"), returning=("id", "source", "source_key"))
+MESSAGES = Bulk(
+    Message,
+    (
+        "source",
+        "source_key",
+        "message_key",
+        "raw_sha256",
+        "raw",
+        "size",
+        "origin",
+        "received_at",
+        "status",
+        "reason",
+        "kind",
+        "date",
+        "subject",
+        "sender",
+        "recipients",
+        "incident_ids",
+        "parsed_at",
+    ),
+    keys=("source", "source_key"),
+    returning=("id", "source", "source_key"),
+)
 MESSAGE_KEYS = Bulk(MessageKey, ("message_key", "message_pk"), keys=("message_key",))
-SIGHTINGS = Bulk(Sighting, ("incident_id", "message_pk", "seen_at", "kind", "recipients", "campaign", "call_time",
-                            "called", "caller", "description"), keys=("incident_id", "message_pk"))
+SIGHTINGS = Bulk(
+    Sighting,
+    (
+        "incident_id",
+        "message_pk",
+        "seen_at",
+        "kind",
+        "recipients",
+        "campaign",
+        "call_time",
+        "called",
+        "caller",
+        "description",
+    ),
+    keys=("incident_id", "message_pk"),
+)
 INCIDENT_IDS = Bulk(Incident, ("incident_id",), keys=("incident_id",))
-INCIDENTS = Bulk(Incident, ("incident_id", "campaign", "call_time", "called", "caller", "description", "first_seen",
-                            "last_seen", "sightings"), keys=("incident_id",), update=True)
-METRICS_REPORTS = Bulk(MetricsReport, ("message_pk", "organization", "addressee", "sent_at"), keys=("message_pk",),
-                       returning=("id", "message_pk"))
+INCIDENTS = Bulk(
+    Incident,
+    ("incident_id", "campaign", "call_time", "called", "caller", "description", "first_seen", "last_seen", "sightings"),
+    keys=("incident_id",),
+    update=True,
+)
+METRICS_REPORTS = Bulk(
+    MetricsReport,
+    ("message_pk", "organization", "addressee", "sent_at"),
+    keys=("message_pk",),
+    returning=("id", "message_pk"),
+)
 METRICS_ROWS = Bulk(MetricsRow, ("report_id", "table", "provider", "values"))
 CAMPAIGN_NAMES = Bulk(CampaignName, ("name", "canonical"), keys=("name",))
 UPSTREAM_NOTICES = Bulk(UpstreamNotice, ("message_pk", "provider", "traceback_id", "sent_at"))
 STAFF_COMMENTS = Bulk(StaffComment, ("message_pk", "author", "organization", "text", "sent_at"))
-REPLIES = Bulk(Reply, ("message_pk", "incident_ids", "outcome", "upstream_name", "upstream_email", "customer_name",
-                       "evidence", "text"))
+REPLIES = Bulk(
+    Reply,
+    ("message_pk", "incident_ids", "outcome", "upstream_name", "upstream_email", "customer_name", "evidence", "text"),
+)
 
 
 def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]:
@@ -143,8 +191,15 @@ def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]
 
 def _parsed_fields(parsed: ParsedMessage, parsed_at: datetime) -> dict:
     env = parsed.envelope
-    return {"kind": parsed.kind.value, "date": env.date, "subject": env.subject[:998], "sender": env.sender,
-            "recipients": list(env.recipients), "incident_ids": _incident_ids(parsed), "parsed_at": parsed_at}
+    return {
+        "kind": parsed.kind.value,
+        "date": env.date,
+        "subject": env.subject[:998],
+        "sender": env.sender,
+        "recipients": list(env.recipients),
+        "incident_ids": _incident_ids(parsed),
+        "parsed_at": parsed_at,
+    }
 
 
 def _incident_ids(parsed: ParsedMessage) -> list[str]:
@@ -154,8 +209,11 @@ def _incident_ids(parsed: ParsedMessage) -> list[str]:
 def _count(tally: Tally, statuses: Sequence[str], parsed: Sequence[ParsedMessage]) -> None:
     """Add the messages' statuses, kinds and quarantine reasons to the tally."""
     reasons = [p.quarantine for s, p in zip(statuses, parsed, strict=True) if s == MessageStatus.QUARANTINED]
-    for counts, values in ((tally.by_status, statuses), (tally.by_kind, [p.kind.value for p in parsed]),
-                           (tally.quarantined, reasons)):
+    for counts, values in (
+        (tally.by_status, statuses),
+        (tally.by_kind, [p.kind.value for p in parsed]),
+        (tally.quarantined, reasons),
+    ):
         for key, n in Counter(values).items():
             counts[key] = counts.get(key, 0) + n
 
@@ -164,9 +222,25 @@ def _message_row(arrival: Arrival, key: str, parsed: ParsedMessage, at: datetime
     """A MESSAGES row: stored and parsed at `at`, with the status it has if it wins its key."""
     env = parsed.envelope
     status = MessageStatus.QUARANTINED if parsed.quarantine else MessageStatus.PARSED
-    return (arrival.source, arrival.source_key, key, hashlib.sha256(arrival.raw).hexdigest(), arrival.raw,
-            len(arrival.raw), arrival.origin, at, status, parsed.quarantine, parsed.kind.value, env.date,
-            env.subject[:998], env.sender, env.recipients, _incident_ids(parsed), at)
+    return (
+        arrival.source,
+        arrival.source_key,
+        key,
+        hashlib.sha256(arrival.raw).hexdigest(),
+        arrival.raw,
+        len(arrival.raw),
+        arrival.origin,
+        at,
+        status,
+        parsed.quarantine,
+        parsed.kind.value,
+        env.date,
+        env.subject[:998],
+        env.sender,
+        env.recipients,
+        _incident_ids(parsed),
+        at,
+    )
 
 
 def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[ParsedMessage], tally: Tally) -> None:
@@ -176,8 +250,9 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     the few that lose the claim become duplicates.
     """
     at, memo = now(), Memo()
-    keys = [message_key(result.envelope.message_id, arrival.raw) for arrival, result in
-            zip(arrivals, parsed, strict=True)]
+    keys = [
+        message_key(result.envelope.message_id, arrival.raw) for arrival, result in zip(arrivals, parsed, strict=True)
+    ]
     rows = [_message_row(arrival, key, result, at) for arrival, key, result in zip(arrivals, keys, parsed)]
     got = {(source, place): pk for pk, source, place in bulk_insert_returning(session, MESSAGES, rows, memo)}
     stored = []
@@ -191,12 +266,22 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     owners = _claim_keys(session, [(key, pk) for pk, key, _ in stored])
     duplicates = [pk for pk, _, _ in stored if pk not in owners]
     if duplicates:
-        session.execute(update(Message).where(Message.id.in_(duplicates))
-                        .values(status=MessageStatus.DUPLICATE, reason=None))
-    _count(tally, [MessageStatus.DUPLICATE if pk not in owners else MessageStatus.QUARANTINED if result.quarantine
-                   else MessageStatus.PARSED for pk, _, result in stored], [result for _, _, result in stored])
-    _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally,
-            memo)
+        session.execute(
+            update(Message).where(Message.id.in_(duplicates)).values(status=MessageStatus.DUPLICATE, reason=None)
+        )
+    _count(
+        tally,
+        [
+            MessageStatus.DUPLICATE
+            if pk not in owners
+            else MessageStatus.QUARANTINED
+            if result.quarantine
+            else MessageStatus.PARSED
+            for pk, _, result in stored
+        ],
+        [result for _, _, result in stored],
+    )
+    _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally, memo)
 
 
 def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tally | None = None) -> str:
@@ -207,8 +292,9 @@ def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tal
         status = MessageStatus.DUPLICATE
     elif parsed.quarantine:
         status, reason = MessageStatus.QUARANTINED, parsed.quarantine
-    session.execute(update(Message).where(Message.id == pk).values(status=status, reason=reason,
-                                                                   **_parsed_fields(parsed, now())))
+    session.execute(
+        update(Message).where(Message.id == pk).values(status=status, reason=reason, **_parsed_fields(parsed, now()))
+    )
     _count(tally, [status], [parsed])
     if status == MessageStatus.PARSED:
         _derive(session, [(pk, parsed)], tally)
@@ -232,20 +318,32 @@ class SightingRow(NamedTuple):
 
 def _sighting_rows(pk: int, parsed: ParsedMessage) -> list[SightingRow]:
     env, kind = parsed.envelope, parsed.kind.value
-    rows = [SightingRow(b.incident_id, pk, env.date, kind, env.recipients, b.campaign, b.call_time, b.called,
-                        b.caller, b.description)
-            for b in parsed.incidents]
+    rows = [
+        SightingRow(
+            b.incident_id,
+            pk,
+            env.date,
+            kind,
+            env.recipients,
+            b.campaign,
+            b.call_time,
+            b.called,
+            b.caller,
+            b.description,
+        )
+        for b in parsed.incidents
+    ]
     if len(rows) < 2:
         return rows
     # One sighting per incident per message, even if a notice repeats a block.
     return list({r.incident_id: r for r in reversed(rows)}.values())[::-1]
 
 
-def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tally: Tally,
-            memo: Memo | None = None) -> None:
+def _derive(
+    session: Session, results: Sequence[tuple[int, ParsedMessage]], tally: Tally, memo: Memo | None = None
+) -> None:
     """Rows derived from parsed messages; sightings and incidents in one pass for all of them."""
-    sightings = [row for pk, parsed in results if parsed.kind in SIGHTING_KINDS
-                 for row in _sighting_rows(pk, parsed)]
+    sightings = [row for pk, parsed in results if parsed.kind in SIGHTING_KINDS for row in _sighting_rows(pk, parsed)]
     if sightings:
         bulk_insert(session, SIGHTINGS, sightings, memo)
         refresh_incidents(session, [r.incident_id for r in sightings], tally, fresh=sightings, memo=memo)
@@ -255,8 +353,7 @@ def _derive(session: Session, results: Sequence[tuple[int, ParsedMessage]], tall
 
 
 def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]], memo: Memo | None) -> None:
-    reports = [(pk, p.metrics.organization, p.metrics.addressee, p.envelope.date)
-               for pk, p in results if p.metrics]
+    reports = [(pk, p.metrics.organization, p.metrics.addressee, p.envelope.date) for pk, p in results if p.metrics]
     ids = {pk: report_id for report_id, pk in bulk_insert_returning(session, METRICS_REPORTS, reports, memo)}
     rows = []
     for pk, parsed in results:
@@ -279,15 +376,30 @@ def _derive_records(session: Session, results: Sequence[tuple[int, ParsedMessage
         if c := parsed.comment:
             comments.append((pk, c.author, c.organization, c.text, date))
         if r := parsed.reply:
-            replies.append((pk, list(r.incident_ids), r.outcome, r.upstream_name, r.upstream_email, r.customer_name,
-                            r.evidence, r.text))
+            replies.append(
+                (
+                    pk,
+                    list(r.incident_ids),
+                    r.outcome,
+                    r.upstream_name,
+                    r.upstream_email,
+                    r.customer_name,
+                    r.evidence,
+                    r.text,
+                )
+            )
     bulk_insert(session, UPSTREAM_NOTICES, notices, memo)
     bulk_insert(session, STAFF_COMMENTS, comments, memo)
     bulk_insert(session, REPLIES, replies, memo)
 
 
-def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None = None,
-                      fresh: Sequence[SightingRow] = (), memo: Memo | None = None) -> None:
+def refresh_incidents(
+    session: Session,
+    ids: Sequence[str],
+    tally: Tally | None = None,
+    fresh: Sequence[SightingRow] = (),
+    memo: Memo | None = None,
+) -> None:
     """Recompute incidents from all their sightings, so the result never depends on arrival order.
 
     `fresh` are sighting rows this transaction has just inserted. An incident that had
@@ -313,12 +425,25 @@ def refresh_incidents(session: Session, ids: Sequence[str], tally: Tally | None 
     if reread:
         sighting = Sighting.__table__.c  # type: ignore[attr-defined]
         # Core, not ORM: the ORM's own work per statement was a tenth of a batch's.
-        columns = (sighting.incident_id, sighting.message_pk, sighting.seen_at, sighting.campaign,
-                   sighting.call_time, sighting.called, sighting.caller, sighting.description)
-        sightings = session.connection().execute(
-            select(*columns).where(among(session, sighting.incident_id, reread))
-            .order_by(sighting.incident_id, sighting.seen_at.is_(None), sighting.seen_at, sighting.message_pk)
-        ).all()
+        columns = (
+            sighting.incident_id,
+            sighting.message_pk,
+            sighting.seen_at,
+            sighting.campaign,
+            sighting.call_time,
+            sighting.called,
+            sighting.caller,
+            sighting.description,
+        )
+        sightings = (
+            session.connection()
+            .execute(
+                select(*columns)
+                .where(among(session, sighting.incident_id, reread))
+                .order_by(sighting.incident_id, sighting.seen_at.is_(None), sighting.seen_at, sighting.message_pk)
+            )
+            .all()
+        )
         for s in sightings:
             grouped.setdefault(s.incident_id, []).append(s)
     bulk_insert(session, INCIDENTS, [_incident_row(i, grouped.get(i, [])) for i in ids], memo)
@@ -335,12 +460,19 @@ def _with_sightings(session: Session, ids: Sequence[str]) -> set[str]:
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return set(connection.exec_driver_sql(
-            "SELECT incident_id FROM incident WHERE incident_id = ANY(%b::VARCHAR[]) AND sightings > 0"
-            " ORDER BY incident_id FOR UPDATE", (list(ids),)).scalars())
-    return set(connection.exec_driver_sql(
-        f"SELECT incident_id FROM incident WHERE incident_id IN ({', '.join('?' * len(ids))}) AND sightings > 0",
-        tuple(ids)).scalars())
+        return set(
+            connection.exec_driver_sql(
+                "SELECT incident_id FROM incident WHERE incident_id = ANY(%b::VARCHAR[]) AND sightings > 0"
+                " ORDER BY incident_id FOR UPDATE",
+                (list(ids),),
+            ).scalars()
+        )
+    return set(
+        connection.exec_driver_sql(
+            f"SELECT incident_id FROM incident WHERE incident_id IN ({', '.join('?' * len(ids))}) AND sightings > 0",
+            tuple(ids),
+        ).scalars()
+    )
 
 
 def _sighting_order(row: SightingRow) -> tuple:
@@ -358,10 +490,17 @@ def _incident_row(incident_id: str, sightings: Sequence) -> tuple:
         s = sightings[0]
         return (incident_id, s.campaign, s.call_time, s.called, s.caller, s.description, s.seen_at, s.seen_at, 1)
     dates = [s.seen_at for s in sightings if s.seen_at is not None]
-    return (incident_id, _first(s.campaign for s in sightings), _first(s.call_time for s in sightings),
-            _first(s.called for s in sightings), _first(s.caller for s in sightings),
-            _first(s.description for s in sightings), min(dates) if dates else None, max(dates) if dates else None,
-            len({s.message_pk for s in sightings}))
+    return (
+        incident_id,
+        _first(s.campaign for s in sightings),
+        _first(s.call_time for s in sightings),
+        _first(s.called for s in sightings),
+        _first(s.caller for s in sightings),
+        _first(s.description for s in sightings),
+        min(dates) if dates else None,
+        max(dates) if dates else None,
+        len({s.message_pk for s in sightings}),
+    )
 
 
 def _register_campaigns(session: Session, names: set[str]) -> None:
@@ -377,9 +516,11 @@ def campaign_counts(session: Session) -> dict[str, int]:
     earlier, partial view cannot overwrite it (`save_canonical` in the same transaction).
     """
     advisory_xact_lock(session, LockSpace.CAMPAIGNS, 0)
-    counts = dict(session.execute(
-        select(Incident.campaign, func.count()).where(Incident.campaign.is_not(None)).group_by(Incident.campaign)
-    ).all())
+    counts = dict(
+        session.execute(
+            select(Incident.campaign, func.count()).where(Incident.campaign.is_not(None)).group_by(Incident.campaign)
+        ).all()
+    )
     names = set(session.execute(select(CampaignName.name)).scalars()) | set(counts)
     return {n: counts.get(n, 0) for n in names}
 
@@ -395,8 +536,9 @@ def clear_derived(session: Session, pks: Sequence[int] | None = None) -> None:
         stmt = delete(model)
         if pks is not None:
             if model is MetricsRow:
-                stmt = stmt.where(MetricsRow.report_id.in_(
-                    select(MetricsReport.id).where(MetricsReport.message_pk.in_(pks))))
+                stmt = stmt.where(
+                    MetricsRow.report_id.in_(select(MetricsReport.id).where(MetricsReport.message_pk.in_(pks)))
+                )
             else:
                 stmt = stmt.where(model.message_pk.in_(pks))  # type: ignore[attr-defined]
         session.execute(stmt)

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailbot.store.tables.desk import Hop, Provider
 from sqlalchemy import select
 from sqlmodel import Session
-
-from mailbot.store.tables.desk import Hop, Provider
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,9 @@ def paths(session: Session, traceback_ids: Iterable[int]) -> dict[int, list[Path
         rows = session.execute(
             select(Hop.traceback_id, Hop.id, Hop.provider_id, Provider.foreign, Hop.outcome)
             .join(Provider, Provider.id == Hop.provider_id)
-            .where(Hop.traceback_id.in_(ids[start:start + 1000])).order_by(Hop.traceback_id, Hop.position))
+            .where(Hop.traceback_id.in_(ids[start : start + 1000]))
+            .order_by(Hop.traceback_id, Hop.position)
+        )
         for tb, hop_id, provider_id, foreign, outcome in rows:
             found[tb].append(PathRow(hop_id, provider_id, bool(foreign), outcome))
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -17,8 +18,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
-
-import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The tables as they were before migrations existed; an unversioned database with
@@ -101,14 +100,16 @@ def check(connection: Connection) -> None:
     url = connection.engine.url.render_as_string(hide_password=True)
     if revision is None:
         raise SchemaMismatch(
-            f"database {url} has tables but no schema version (made before migrations): "
-            "run `mailbot db upgrade`")
+            f"database {url} has tables but no schema version (made before migrations): run `mailbot db upgrade`"
+        )
     if _known(revision):
         raise SchemaMismatch(
-            f"database {url} is at schema {revision}, this mailbot needs {newest}: run `mailbot db upgrade`")
+            f"database {url} is at schema {revision}, this mailbot needs {newest}: run `mailbot db upgrade`"
+        )
     raise SchemaMismatch(
         f"database {url} is at schema {revision}, newer than this mailbot knows (newest {newest}): "
-        "upgrade mailbot, or point it at another database")
+        "upgrade mailbot, or point it at another database"
+    )
 
 
 def _known(revision: str) -> bool:
@@ -125,7 +126,9 @@ def ensure_schema(engine: Engine, create: bool = True) -> bool:
             return False
     if not create:
         url = engine.url.render_as_string(hide_password=True)
-        raise DatabaseMissing(f"database {url} has no mailbot tables; nothing was created "
-                              "(check the URL, or create it with `mailbot db upgrade`)")
+        raise DatabaseMissing(
+            f"database {url} has no mailbot tables; nothing was created "
+            "(check the URL, or create it with `mailbot db upgrade`)"
+        )
     create_at_head(engine)
     return True

@@ -28,7 +28,11 @@ def _insert(session: Session, model: type[SQLModel]):  # type: ignore[no-untyped
 
 
 def insert_ignore(
-    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str], returning: str | None = None
+    session: Session,
+    model: type[SQLModel],
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    returning: str | None = None,
 ) -> list[Any]:
     """Insert rows, skipping those that collide on `keys`; returns `returning` of inserted rows."""
     if not rows:
@@ -110,8 +114,11 @@ class _Plan:
         names = [*spec.columns, *(c.name for c in omitted)]
         cols = [table.c[name] for name in names]
         # Types with the same repr are configured alike, so process values alike.
-        self.processors = [(i, repr(c.type), _faster(p)) for i, c in enumerate(cols)
-                           if (p := c.type.dialect_impl(dialect).bind_processor(dialect))]
+        self.processors = [
+            (i, repr(c.type), _faster(p))
+            for i, c in enumerate(cols)
+            if (p := c.type.dialect_impl(dialect).bind_processor(dialect))
+        ]
         action = ""
         if spec.keys:
             others = [quote(c) for c in spec.columns if c not in spec.keys]
@@ -131,8 +138,10 @@ class _Plan:
             # SQLite gives each new row the largest rowid yet plus one, so the rows this
             # statement inserted are the last `rowcount` rowids, ending at last_insert_rowid().
             self.sql = f"{head} VALUES ({', '.join('?' * len(cols))}){action}"
-            self.read_back = (f"SELECT {returning} FROM {dialect.identifier_preparer.format_table(table)}"
-                              " WHERE rowid > last_insert_rowid() - ?")
+            self.read_back = (
+                f"SELECT {returning} FROM {dialect.identifier_preparer.format_table(table)}"
+                " WHERE rowid > last_insert_rowid() - ?"
+            )
 
     def columns(self, rows: Sequence[tuple], memo: Memo) -> list[Sequence[Any]]:
         """The rows' values column by column (lists on PostgreSQL, as psycopg takes arrays), bind-processed."""
@@ -151,18 +160,22 @@ class _Plan:
 
 def _datetime_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """SQLite's DATETIME text (wall clock, always microseconds, no zone), for datetimes."""
+
     def fast(value: Any) -> Any:
         # The first 26 characters: a four-digit year always, so any zone suffix is all that is cut.
         return value.isoformat(" ", "microseconds")[:26] if type(value) is datetime else process(value)
+
     return fast
 
 
 def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """json.dumps of a list or tuple of str, without the encoder it sets up on every call."""
+
     def fast(value: Any) -> Any:
         if type(value) in (list, tuple) and all(type(item) is str for item in value):
             return "[" + ", ".join(map(encode_basestring_ascii, value)) + "]"
         return process(value)
+
     return fast
 
 
@@ -174,6 +187,7 @@ def _psycopg_json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     def fast(value: Any) -> Any:
         return _psycopg_sent(out) if (out := text(value)) is not None and type(out) is not str else out
+
     return fast
 
 
@@ -198,9 +212,11 @@ def _same(value: Any) -> Any:
 # to the processors they stand for on random values.
 # A rule is (probe, stand-in maker, what is stored given what the processor returns).
 _JSON_PROBE = ["\u00e9 \" \\ \n \u2603 \U0001f600 \x7f", ""]
-_FASTER = ((datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))), _datetime_text, _same),
-           (_JSON_PROBE, _json_text, _same),
-           (_JSON_PROBE, _psycopg_json_text, _psycopg_sent))
+_FASTER = (
+    (datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))), _datetime_text, _same),
+    (_JSON_PROBE, _json_text, _same),
+    (_JSON_PROBE, _psycopg_json_text, _psycopg_sent),
+)
 
 
 def _faster(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -232,8 +248,9 @@ def bulk_insert(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo 
     return _execute(session, spec, rows, memo)[2].rowcount if rows else 0
 
 
-def bulk_insert_returning(session: Session, spec: Bulk, rows: Sequence[tuple],
-                          memo: Memo | None = None) -> Sequence[Row]:
+def bulk_insert_returning(
+    session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo | None = None
+) -> Sequence[Row]:
     """Insert `rows` (tuples in `spec.columns` order); the `returning` values of the rows inserted."""
     if not rows:
         return []

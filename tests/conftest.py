@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import PG_ADMIN_URL, SAMPLE
+from mailbot.store.db import create_schema, make_engine
+from mailbot.store.ingest import Tally
 from sqlalchemy.engine import Engine
 
 from mailbot.archive.importer import import_paths
-from mailbot.store.db import create_schema, make_engine
-from mailbot.store.ingest import Tally
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,7 +46,7 @@ def _pg_schema() -> Iterator[str]:
         admin = sqlalchemy.create_engine(PG_ADMIN_URL)
         with admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")

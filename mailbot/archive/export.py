@@ -56,7 +56,9 @@ class IncidentFilter:
 
     def admits(self, row: dict[str, Any]) -> bool:
         if self.campaign is not None and self.campaign.casefold() not in {
-                (row["campaign"] or "").casefold(), (row["campaign_canonical"] or "").casefold()}:
+            (row["campaign"] or "").casefold(),
+            (row["campaign_canonical"] or "").casefold(),
+        }:
             return False
         if self.caller is not None and row["caller"] != self.caller:
             return False
@@ -79,8 +81,14 @@ def messages(session: Session) -> list[dict[str, Any]]:
         select(Message.message_key, Message.kind, Message.incident_ids, Message.status, Message.reason, Message.date)
     ).all()
     out = [
-        {"message_id": key, "kind": kind, "incident_ids": list(ids or []), "status": status, "reason": reason,
-         "date": iso_z(date)}
+        {
+            "message_id": key,
+            "kind": kind,
+            "incident_ids": list(ids or []),
+            "status": status,
+            "reason": reason,
+            "date": iso_z(date),
+        }
         for key, kind, ids, status, reason, date in rows
     ]
     return sorted(out, key=lambda r: (r["date"] or "", r["message_id"], r["status"]))
@@ -89,9 +97,15 @@ def messages(session: Session) -> list[dict[str, Any]]:
 def replies(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(Reply, Message.message_key).join(Message, Message.id == Reply.message_pk)).all()
     out = [
-        {"message_id": key, "incident_ids": list(r.incident_ids), "outcome": r.outcome,
-         "upstream_name": r.upstream_name, "upstream_email": r.upstream_email,
-         "customer_name": r.customer_name, "evidence": r.evidence}
+        {
+            "message_id": key,
+            "incident_ids": list(r.incident_ids),
+            "outcome": r.outcome,
+            "upstream_name": r.upstream_name,
+            "upstream_email": r.upstream_email,
+            "customer_name": r.customer_name,
+            "evidence": r.evidence,
+        }
         for r, key in rows
     ]
     return sorted(out, key=lambda r: r["message_id"])
@@ -103,10 +117,18 @@ def noncooperative(session: Session, only_current: bool = False) -> list[dict[st
     `only_current`: the newest record of each provider designated now.
     """
     names = dict(session.execute(select(Provider.id, Provider.name)).all())
-    out = [{"provider": names.get(row.provider_id), "provider_id": row.provider_id, "action": row.action,
-            "at": iso_z(row.at), "reasons": "; ".join(f["detail"] for f in row.findings),
-            "rules": [f["rule"] for f in row.findings], "traceback_ids": list(row.traceback_ids)}
-           for row in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))]
+    out = [
+        {
+            "provider": names.get(row.provider_id),
+            "provider_id": row.provider_id,
+            "action": row.action,
+            "at": iso_z(row.at),
+            "reasons": "; ".join(f["detail"] for f in row.findings),
+            "rules": [f["rule"] for f in row.findings],
+            "traceback_ids": list(row.traceback_ids),
+        }
+        for row in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+    ]
     if not only_current:
         return out
     current = designated_ids(session)

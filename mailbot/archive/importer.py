@@ -24,10 +24,9 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from mailbot.archive import parse_worker
-
-from mailbot.mailboxes import sources
 from mailbot.archive.parse_worker import GC_THRESHOLD
 from mailbot.domain.records import Arrival, ParsedMessage
+from mailbot.mailboxes import sources
 from mailbot.parsers.campaigns import canonical_names
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally, campaign_counts, save_batch, save_canonical
@@ -67,15 +66,18 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, b
             # each batch, so batches got slower as the import went on; a list of row values
             # is planned as 500 ORed index probes (~100 ms).
             rows = session.execute(
-                text("SELECT m.source, m.source_key FROM message AS m"
-                     " JOIN unnest(CAST(:sources AS text[]), CAST(:keys AS text[])) AS p(source, source_key)"
-                     " ON m.source = p.source AND m.source_key = p.source_key"),
+                text(
+                    "SELECT m.source, m.source_key FROM message AS m"
+                    " JOIN unnest(CAST(:sources AS text[]), CAST(:keys AS text[])) AS p(source, source_key)"
+                    " ON m.source = p.source AND m.source_key = p.source_key"
+                ),
                 {"sources": [s for s, _ in places], "keys": [k for _, k in places]},
             ).all()
         else:
             rows = session.execute(
-                select(Message.source, Message.source_key)
-                .where(Message.source.in_({s for s, _ in places}), Message.source_key.in_({k for _, k in places}))
+                select(Message.source, Message.source_key).where(
+                    Message.source.in_({s for s, _ in places}), Message.source_key.in_({k for _, k in places})
+                )
             ).all()
     return {(s, k) for s, k in rows} & set(places)
 
@@ -91,21 +93,24 @@ def _parse_all(raws: list[bytes], pool: Executor | None) -> Parse:
     """Hand the batch's chunks to the workers, if there are any."""
     if pool is None:
         return [(raws, None)]
-    chunks = [raws[i:i + CHUNK] for i in range(0, len(raws), CHUNK)]
+    chunks = [raws[i : i + CHUNK] for i in range(0, len(raws), CHUNK)]
     return [(chunk, pool.submit(parse_worker.parse_chunk, chunk)) for chunk in chunks]
 
 
 def _results(parsed: Parse) -> list[ParsedMessage]:
     """The batch's parse. This process is one of the --jobs: chunks no worker has
     started yet it parses itself, from the end, while the workers work from the front."""
-    mine = {i: parse_worker.parse_chunk(chunk) for i, (chunk, future) in reversed(list(enumerate(parsed)))
-            if future is None or future.cancel()}
-    return [m for i, (_, future) in enumerate(parsed)
-            for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
+    mine = {
+        i: parse_worker.parse_chunk(chunk)
+        for i, (chunk, future) in reversed(list(enumerate(parsed)))
+        if future is None or future.cancel()
+    }
+    return [m for i, (_, future) in enumerate(parsed) for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
 
 
-def _start(engine: Engine, batch: Sequence[Arrival], pool: Executor | None,
-           empty: dict[str, bool]) -> tuple[list[Arrival], Parse, int]:
+def _start(
+    engine: Engine, batch: Sequence[Arrival], pool: Executor | None, empty: dict[str, bool]
+) -> tuple[list[Arrival], Parse, int]:
     """Begin a batch: the arrivals not stored before, their parse, and how many were skipped."""
     done = _already_stored(engine, batch, empty)
     fresh = [a for a in batch if (a.source, a.source_key) not in done]
@@ -167,8 +172,9 @@ def _stop_if(pressed: threading.Event, pool: Executor | None, tally: Tally) -> N
     raise ImportInterrupted(tally)
 
 
-def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1,
-                 progress: bool | None = None) -> Tally:
+def import_paths(
+    engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1, progress: bool | None = None
+) -> Tally:
     show = sys.stderr.isatty() if progress is None else progress
     hints = [sources.count_hint(p) for p in paths]
     total = sum(h for h in hints if h is not None) if all(h is not None for h in hints) else None
@@ -177,11 +183,22 @@ def import_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 500, j
     # Spawned, not forked: a forked worker would inherit this process's database
     # connection and, outliving a kill -9, hold its transaction's locks open.
     # This process parses too (see _results), so --jobs N starts N - 1 workers.
-    pool_cm = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=parse_worker.start, initargs=(os.getpid(),)) if jobs > 1 \
+    pool_cm = (
+        ProcessPoolExecutor(
+            max_workers=jobs - 1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=parse_worker.start,
+            initargs=(os.getpid(),),
+        )
+        if jobs > 1
         else nullcontext(None)
-    with _fewer_collections(), _ctrl_c_between_batches() as pressed, pool_cm as pool, \
-            tqdm(total=total, unit="msg", disable=not show, desc="import") as bar:
+    )
+    with (
+        _fewer_collections(),
+        _ctrl_c_between_batches() as pressed,
+        pool_cm as pool,
+        tqdm(total=total, unit="msg", disable=not show, desc="import") as bar,
+    ):
         # With a pool, the workers parse the next two batches while this process stores
         # one: with only the next one queued they ran dry as a batch ended, and this
         # process waited for the last chunks they held.

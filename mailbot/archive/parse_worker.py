@@ -12,8 +12,8 @@ import signal
 import threading
 import time
 
-from mailbot.parsers.message import parse_message
 from mailbot.domain.records import ParsedMessage
+from mailbot.parsers.message import parse_message
 
 # Collect young objects every 20 000 allocations rather than 700: parsing and storing
 # allocate heavily and keep little, and the frequent passes cost ~5% of an import.

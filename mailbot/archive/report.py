@@ -35,11 +35,25 @@ from mailbot.templates import TEMPLATES_DIR
 
 # Letters about a provider itself rather than a hop, listed for each provider on the path
 # (status_change, about another provider upstream, is left out: it names no traceback).
-PROVIDER_NOTICES = ("status_yellow", "status_red", "escalation", "noncooperative_warning",
-                    "noncooperative_designated", "noncooperative_removed")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--no-pdf-header-footer"]
+PROVIDER_NOTICES = (
+    "status_yellow",
+    "status_red",
+    "escalation",
+    "noncooperative_warning",
+    "noncooperative_designated",
+    "noncooperative_removed",
+)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-pdf-header-footer",
+]
 
 
 def sha256(raw: bytes) -> str:
@@ -54,21 +68,39 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _outgoing(session: Session, hop_ids: list[int], tb_id: int) -> dict[str, dict[str, Any]]:
-    rows = session.scalars(select(OutboxMessage).where(
-        (OutboxMessage.hop_id.in_(hop_ids)) | (OutboxMessage.traceback_id == tb_id)))
-    return {row.message_id: {"sha256": sha256(row.raw), "subject": row.subject, "sender": row.sender,
-                             "size": len(row.raw), "stored": "outbox", "verified": True} for row in rows}
+    rows = session.scalars(
+        select(OutboxMessage).where((OutboxMessage.hop_id.in_(hop_ids)) | (OutboxMessage.traceback_id == tb_id))
+    )
+    return {
+        row.message_id: {
+            "sha256": sha256(row.raw),
+            "subject": row.subject,
+            "sender": row.sender,
+            "size": len(row.raw),
+            "stored": "outbox",
+            "verified": True,
+        }
+        for row in rows
+    }
 
 
 def _incoming(session: Session, hop_ids: list[int]) -> dict[str, dict[str, Any]]:
-    rows = session.execute(select(HopMessage.message_id, Message.raw, Message.raw_sha256, Message.subject,
-                                  Message.sender, Message.id)
-                           .join(Message, Message.id == HopMessage.message_pk).where(HopMessage.hop_id.in_(hop_ids)))
+    rows = session.execute(
+        select(HopMessage.message_id, Message.raw, Message.raw_sha256, Message.subject, Message.sender, Message.id)
+        .join(Message, Message.id == HopMessage.message_pk)
+        .where(HopMessage.hop_id.in_(hop_ids))
+    )
     found = {}
     for message_id, raw, stored_hash, subject, sender, pk in rows:
         actual = sha256(raw)
-        found[message_id] = {"sha256": stored_hash, "subject": subject, "sender": sender, "size": len(raw),
-                             "stored": f"message {pk}", "verified": actual == stored_hash}
+        found[message_id] = {
+            "sha256": stored_hash,
+            "subject": subject,
+            "sender": sender,
+            "size": len(raw),
+            "stored": f"message {pk}",
+            "verified": actual == stored_hash,
+        }
     return found
 
 
@@ -84,8 +116,13 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
     hops = session.scalars(select(Hop).where(Hop.traceback_id == traceback_id).order_by(Hop.position)).all()
     hop_ids = [h.id for h in hops]
     stored = {**_outgoing(session, hop_ids, traceback_id), **_incoming(session, hop_ids)}
-    answered_by = dict(session.execute(select(Message.id, Message.sender)
-                                       .where(Message.id.in_([h.reply_message_pk for h in hops if h.reply_message_pk]))).all())
+    answered_by = dict(
+        session.execute(
+            select(Message.id, Message.sender).where(
+                Message.id.in_([h.reply_message_pk for h in hops if h.reply_message_pk])
+            )
+        ).all()
+    )
     messages = []
     for hop, row in zip(hops, shown["hops"], strict=True):
         row["answered_by"] = answered_by.get(hop.reply_message_pk)
@@ -95,39 +132,81 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
             m["provider"] = row["provider"]
             messages.append(m)
     messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))
-    disputes = [{"id": r.id, "hop": next((h.position for h in hops if h.id == r.hop_id), None), "detail": r.detail,
-                 "opened": _iso(r.created_at), "resolved": r.resolved, "resolved_at": _iso(r.resolved_at)}
-                for r in session.scalars(select(Review).where(Review.traceback_id == traceback_id,
-                                                              Review.kind == ReviewKind.DISPUTE).order_by(Review.id))]
+    disputes = [
+        {
+            "id": r.id,
+            "hop": next((h.position for h in hops if h.id == r.hop_id), None),
+            "detail": r.detail,
+            "opened": _iso(r.created_at),
+            "resolved": r.resolved,
+            "resolved_at": _iso(r.resolved_at),
+        }
+        for r in session.scalars(
+            select(Review)
+            .where(Review.traceback_id == traceback_id, Review.kind == ReviewKind.DISPUTE)
+            .order_by(Review.id)
+        )
+    ]
     path_providers = {h.provider_id for h in hops}
     notices = []
-    addresses = {pid: {c.address for c in providers.contacts(session, pid, deliverable_only=False)}
-                 for pid in path_providers}
+    addresses = {
+        pid: {c.address for c in providers.contacts(session, pid, deliverable_only=False)} for pid in path_providers
+    }
     names = {h.provider_id: row["provider"] for h, row in zip(hops, shown["hops"], strict=True)}
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.kind.in_(PROVIDER_NOTICES),
-                                                           OutboxMessage.hop_id.is_(None)).order_by(OutboxMessage.id)):
+    for row in session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.kind.in_(PROVIDER_NOTICES), OutboxMessage.hop_id.is_(None))
+        .order_by(OutboxMessage.id)
+    ):
         to = {a.lower() for a in row.recipients}
         for pid in sorted(path_providers):
             if to & addresses[pid]:
-                notices.append({"provider": names[pid], "kind": row.kind, "at": _iso(row.created_at),
-                                "status": row.status, "message_id": row.message_id, "sha256": sha256(row.raw),
-                                "to": row.recipients})
-    designations = [{"provider": names[c.provider_id], "action": c.action, "at": _iso(c.at),
-                     "reasons": [f["detail"] for f in c.findings]}
-                    for c in session.scalars(select(NonCooperativeChange)
-                                             .where(NonCooperativeChange.provider_id.in_(path_providers))
-                                             .order_by(NonCooperativeChange.id))
-                    if traceback_id in c.traceback_ids]
-    return {**shown, "generated_at": _iso(now), "messages": messages, "disputes": disputes,
-            "strike_exempt": bool(_flag(tb, "strike_exempt")), "strike_exempt_reason": _flag(tb, "strike_exempt_reason"),
-            "provider_notices": notices, "designations": designations,
-            "all_verified": all(m["verified"] for m in messages)}
+                notices.append(
+                    {
+                        "provider": names[pid],
+                        "kind": row.kind,
+                        "at": _iso(row.created_at),
+                        "status": row.status,
+                        "message_id": row.message_id,
+                        "sha256": sha256(row.raw),
+                        "to": row.recipients,
+                    }
+                )
+    designations = [
+        {
+            "provider": names[c.provider_id],
+            "action": c.action,
+            "at": _iso(c.at),
+            "reasons": [f["detail"] for f in c.findings],
+        }
+        for c in session.scalars(
+            select(NonCooperativeChange)
+            .where(NonCooperativeChange.provider_id.in_(path_providers))
+            .order_by(NonCooperativeChange.id)
+        )
+        if traceback_id in c.traceback_ids
+    ]
+    return {
+        **shown,
+        "generated_at": _iso(now),
+        "messages": messages,
+        "disputes": disputes,
+        "strike_exempt": bool(_flag(tb, "strike_exempt")),
+        "strike_exempt_reason": _flag(tb, "strike_exempt_reason"),
+        "provider_notices": notices,
+        "designations": designations,
+        "all_verified": all(m["verified"] for m in messages),
+    }
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), undefined=StrictUndefined,
-                      autoescape=select_autoescape(enabled_extensions=("html.j2",)),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["label"] = lambda value: (value or "").replace("_", " ")
     env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("Z", " UTC")
     return env
@@ -153,8 +232,17 @@ def to_pdf(html: str, out: Path, timeout: float = 120) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "report.html"
         page.write_text(html, encoding="utf-8")
-        subprocess.run([browser(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp}/profile",
-                        f"--print-to-pdf={out.resolve()}", page.as_uri()],
-                       check=True, capture_output=True, timeout=timeout)
+        subprocess.run(
+            [
+                browser(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp}/profile",
+                f"--print-to-pdf={out.resolve()}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
     if not out.is_file() or out.stat().st_size == 0:
         raise RuntimeError(f"chromium wrote no PDF to {out}")

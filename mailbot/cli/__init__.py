@@ -35,7 +35,7 @@ class MailbotGroup(click.Group):
             if ctx.invoked_subcommand not in MTA_COMMANDS:
                 raise
             self._fail(ctx, exc, exc.format_message(), Exit.TEMPFAIL)  # e.g. a wrong argv in master.cf
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure is put in words
+        except (Exception, KeyboardInterrupt) as exc:
             app = ctx.find_object(App)
             problem = explain(exc, safe_url(app.settings.database_url) if app else "")
             self._fail(ctx, exc, problem.message, problem.code)
@@ -61,26 +61,50 @@ def _load(ctx: click.Context, config_file: str | None, database_url: str | None)
         raise Failure(f"config: {exc}", Exit.CONFIG) from exc
     if daemon and settings.file is None and not database_url and "MAILBOT_DATABASE_URL" not in os.environ:
         places = ", ".join(str(p) for p in config_module.config_places(None, {}, checkout=False))
-        raise Failure(f"no configuration: looked for --config, MAILBOT_CONFIG and {places}, and "
-                      "MAILBOT_DATABASE_URL is not set; nothing was stored, the MTA will retry", Exit.TEMPFAIL)
+        raise Failure(
+            f"no configuration: looked for --config, MAILBOT_CONFIG and {places}, and "
+            "MAILBOT_DATABASE_URL is not set; nothing was stored, the MTA will retry",
+            Exit.TEMPFAIL,
+        )
     return settings
 
 
 @click.group(cls=MailbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version("mailbot"), "--version", prog_name="mailbot")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="Config file (default: MAILBOT_CONFIG, else ./config.toml, else /etc/mailbot/config.toml; "
-                   "`receive` skips ./config.toml).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: MAILBOT_CONFIG, else ./config.toml, else /etc/mailbot/config.toml; "
+    "`receive` skips ./config.toml).",
+)
 @click.option("--db", "database_url", help="Database URL; overrides config and MAILBOT_DATABASE_URL.")
 @click.option("--now", "now", help="Pretend it is this ISO time (also MAILBOT_NOW).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), help="Logging to stderr.")
-@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
-              help="Log lines as text or as JSON objects.")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Logging to stderr.",
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Log lines as text or as JSON objects.",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
 @click.pass_context
-def main(ctx: click.Context, config_file: str | None, database_url: str | None, now: str | None,
-         log_level: str, log_format: str, debug: bool) -> None:
+def main(
+    ctx: click.Context,
+    config_file: str | None,
+    database_url: str | None,
+    now: str | None,
+    log_level: str,
+    log_format: str,
+    debug: bool,
+) -> None:
     """mailbot: robocall traceback notices and replies, over email."""
     logs.setup(log_level, log_format)
     settings = _load(ctx, config_file, database_url)
@@ -89,9 +113,45 @@ def main(ctx: click.Context, config_file: str | None, database_url: str | None, 
 
 
 def _register() -> None:
-    from mailbot.cli import db as cmd_db, desk as cmd_desk, diagnose as cmd_diagnose, archive as cmd_import, outbox as cmd_outbox, record as cmd_record, schedule as cmd_schedule, serve as cmd_serve, status as cmd_status
+    from mailbot.cli import (
+        archive as cmd_import,
+    )
+    from mailbot.cli import (
+        db as cmd_db,
+    )
+    from mailbot.cli import (
+        desk as cmd_desk,
+    )
+    from mailbot.cli import (
+        diagnose as cmd_diagnose,
+    )
+    from mailbot.cli import (
+        outbox as cmd_outbox,
+    )
+    from mailbot.cli import (
+        record as cmd_record,
+    )
+    from mailbot.cli import (
+        schedule as cmd_schedule,
+    )
+    from mailbot.cli import (
+        serve as cmd_serve,
+    )
+    from mailbot.cli import (
+        status as cmd_status,
+    )
 
-    for module in (cmd_import, cmd_db, cmd_serve, cmd_schedule, cmd_desk, cmd_outbox, cmd_diagnose, cmd_record, cmd_status):
+    for module in (
+        cmd_import,
+        cmd_db,
+        cmd_serve,
+        cmd_schedule,
+        cmd_desk,
+        cmd_outbox,
+        cmd_diagnose,
+        cmd_record,
+        cmd_status,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -8,24 +8,23 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
+from mailbot.app import App
 from mailbot.archive import export as exports
+from mailbot.archive.importer import ImportInterrupted, import_paths
+from mailbot.archive.reparse import reparse as run_reparse
+from mailbot.cli._common import pass_app
+from mailbot.cli.exits import Exit
+from mailbot.cli.options import creates_database
 from mailbot.mailboxes import imap as imap_source
 from mailbot.mailboxes import sources
-from mailbot.app import App
-from mailbot.cli._common import pass_app
-from mailbot.cli.options import creates_database
-from mailbot.archive.importer import ImportInterrupted, import_paths
-from mailbot.cli.exits import Exit
-from mailbot.archive.reparse import reparse as run_reparse
+from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
-from mailbot.parsers.phones import to_e164
 from mailbot.store.tables.messages import Message
 
 
 def print_summary(tally: Tally) -> None:
-    click.echo(f"messages read: {tally.stored + tally.skipped} (stored {tally.stored}, "
-               f"already stored {tally.skipped})")
+    click.echo(f"messages read: {tally.stored + tally.skipped} (stored {tally.stored}, already stored {tally.skipped})")
     if tally.not_mail:
         files = "1 file that is" if tally.not_mail == 1 else f"{tally.not_mail} files that are"
         click.echo(f"skipped {files} not mail")
@@ -39,12 +38,20 @@ def print_summary(tally: Tally) -> None:
 
 
 def print_incidents(rows: list[dict]) -> None:
-    columns = (("incident_id", 8), ("call_time", 20), ("called", 12), ("caller", 12),
-               ("campaign_canonical", 40), ("sightings", 9), ("last_seen", 20))
+    columns = (
+        ("incident_id", 8),
+        ("call_time", 20),
+        ("called", 12),
+        ("caller", 12),
+        ("campaign_canonical", 40),
+        ("sightings", 9),
+        ("last_seen", 20),
+    )
     click.echo("  ".join(name.upper()[:width].ljust(width) for name, width in columns))
     for row in rows:
-        click.echo("  ".join(str(row[name] if row[name] is not None else "-")[:width].ljust(width)
-                             for name, width in columns))
+        click.echo(
+            "  ".join(str(row[name] if row[name] is not None else "-")[:width].ljust(width) for name, width in columns)
+        )
     click.echo(f"{len(rows)} incidents")
 
 
@@ -67,8 +74,7 @@ class MailboxParam(click.Path):
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @creates_database
 @pass_app
-def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None,
-                   progress: bool | None) -> None:
+def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int | None, progress: bool | None) -> None:
     """Import mailboxes (.eml files, directories, mbox, Maildir, .gz/.bz2/.xz/.zip/.tar(.gz) of them,
     imap[s]://user@host/Folder) as archive."""
     size = batch_size or app.settings.import_.batch_size
@@ -79,8 +85,11 @@ def import_command(app: App, paths: tuple[Path, ...], jobs: int, batch_size: int
     except sources.UnreadableMailbox as exc:  # a PST file, a damaged archive
         raise click.ClickException(str(exc)) from exc
     except ImportInterrupted as stop:
-        click.echo(f"mailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
-                   "Run the same command again to resume: what is stored is skipped.", err=True)
+        click.echo(
+            f"mailbot import: interrupted; {stop.tally.stored} message(s) stored by this run are kept.\n"
+            "Run the same command again to resume: what is stored is skipped.",
+            err=True,
+        )
         raise click.exceptions.Exit(Exit.INTERRUPTED) from None
     print_summary(tally)
 
@@ -116,20 +125,37 @@ def _phone_option(value: str | None) -> str | None:
 @click.command()
 @click.option("--campaign", help="Only this campaign (its name as written or its canonical name; any case).")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Calls at or after (UTC).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Calls before (UTC); a date alone is that whole day.")
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Calls before (UTC); a date alone is that whole day.",
+)
 @click.option("--caller", help="Only calls from this number.")
 @click.option("--called", help="Only calls to this number.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
-              help="json and csv rows are the `export incidents` rows.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json and csv rows are the `export incidents` rows.",
+)
 @pass_app
-def incidents(app: App, campaign: str | None, since: datetime | None, until: datetime | None, caller: str | None,
-              called: str | None, fmt: str) -> None:
+def incidents(
+    app: App,
+    campaign: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    caller: str | None,
+    called: str | None,
+    fmt: str,
+) -> None:
     """Print the incidents, all or those the filters select (e.g. every call from a number since March)."""
     if until is not None and until.time() == time(0):
         until += timedelta(days=1)  # --until 2020-06-30 takes in the calls of the 30th
-    chosen = exports.IncidentFilter(campaign=campaign, since=since, until=until, caller=_phone_option(caller),
-                                    called=_phone_option(called))
+    chosen = exports.IncidentFilter(
+        campaign=campaign, since=since, until=until, caller=_phone_option(caller), called=_phone_option(called)
+    )
     with session_scope(app.engine) as session:
         rows = [row for row in exports.incidents(session) if chosen.admits(row)]
     if fmt == "table":
@@ -146,12 +172,27 @@ def quarantine(app: App, fmt: str) -> None:
     with session_scope(app.engine) as session:
         rows = session.execute(
             select(Message.id, Message.message_key, Message.reason, Message.source, Message.source_key)
-            .where(Message.status == "quarantined").order_by(Message.id)
+            .where(Message.status == "quarantined")
+            .order_by(Message.id)
         ).all()
     if fmt == "json":
-        click.echo(exports.render([{"id": pk, "message_id": key, "reason": reason, "source": source,
-                                    "source_key": source_key, "place": sources.describe_place(source, source_key)}
-                                   for pk, key, reason, source, source_key in rows], "json"), nl=False)
+        click.echo(
+            exports.render(
+                [
+                    {
+                        "id": pk,
+                        "message_id": key,
+                        "reason": reason,
+                        "source": source,
+                        "source_key": source_key,
+                        "place": sources.describe_place(source, source_key),
+                    }
+                    for pk, key, reason, source, source_key in rows
+                ],
+                "json",
+            ),
+            nl=False,
+        )
         return
     for pk, key, reason, source, source_key in rows:
         click.echo(f"{pk:>8}  {key}  {reason}\n{'':>8}  from {sources.describe_place(source, source_key)}")

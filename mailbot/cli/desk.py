@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from mailbot.desk import providers, views, workflow
 from mailbot.app import App
-from mailbot.domain.timeutil import parse_instant
-from mailbot.domain.vocabulary import ProviderStatus
 from mailbot.cli._common import pass_app
 from mailbot.cli.options import creates_database
+from mailbot.desk import providers, views, workflow
+from mailbot.domain.timeutil import parse_instant
+from mailbot.domain.vocabulary import ProviderStatus
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
@@ -25,24 +25,49 @@ def providers_group() -> None:
 
 @providers_group.command("add")
 @click.argument("name")
-@click.option("--email", "emails", multiple=True, help="Contact address; the first is the dedicated contact, "
-              "later ones are backups. Repeatable.")
+@click.option(
+    "--email",
+    "emails",
+    multiple=True,
+    help="Contact address; the first is the dedicated contact, later ones are backups. Repeatable.",
+)
 @click.option("--alias", "aliases", multiple=True, help="Another name the provider goes by. Repeatable.")
 @click.option("--domain", "domains", multiple=True, help="A domain whose every address may answer. Repeatable.")
 @click.option("--status", type=click.Choice([status.value for status in ProviderStatus], case_sensitive=False))
-@click.option("--foreign/--domestic", default=None, help="Not a U.S. provider (as the FCC's Robocall Mitigation "
-              "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.")
+@click.option(
+    "--foreign/--domestic",
+    default=None,
+    help="Not a U.S. provider (as the FCC's Robocall Mitigation "
+    "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.",
+)
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
 @creates_database
 @pass_app
-def providers_add(app: App, name: str, emails: tuple[str, ...], aliases: tuple[str, ...],
-                  domains: tuple[str, ...], status: str | None, foreign: bool | None, country: str | None) -> None:
+def providers_add(
+    app: App,
+    name: str,
+    emails: tuple[str, ...],
+    aliases: tuple[str, ...],
+    domains: tuple[str, ...],
+    status: str | None,
+    foreign: bool | None,
+    country: str | None,
+) -> None:
     """Add provider NAME (or add addresses and aliases to it)."""
     with session_scope(app.engine) as session:
         try:
-            provider = providers.add(session, name, emails=emails[:1], backups=emails[1:], aliases=aliases,
-                                     domains=domains, status=status, foreign=foreign, country=country,
-                                     now=app.now())
+            provider = providers.add(
+                session,
+                name,
+                emails=emails[:1],
+                backups=emails[1:],
+                aliases=aliases,
+                domains=domains,
+                status=status,
+                foreign=foreign,
+                country=country,
+                now=app.now(),
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"provider {provider.id}: {provider.name}")
@@ -50,8 +75,12 @@ def providers_add(app: App, name: str, emails: tuple[str, ...], aliases: tuple[s
 
 @providers_group.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--non-cooperative", "non_cooperative", is_flag=True,
-              help="Only providers designated Non-Cooperative now, with why and since when.")
+@click.option(
+    "--non-cooperative",
+    "non_cooperative",
+    is_flag=True,
+    help="Only providers designated Non-Cooperative now, with why and since when.",
+)
 @pass_app
 def providers_list(app: App, fmt: str, non_cooperative: bool) -> None:
     """Every provider with its aliases, contacts and status."""
@@ -64,11 +93,18 @@ def providers_list(app: App, fmt: str, non_cooperative: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        contacts = ", ".join(c["address"] + (" (backup)" if c["role"] == "backup" else "")
-                             + (" UNDELIVERABLE" if c["undeliverable"] else "") for c in row["contacts"])
+        contacts = ", ".join(
+            c["address"]
+            + (" (backup)" if c["role"] == "backup" else "")
+            + (" UNDELIVERABLE" if c["undeliverable"] else "")
+            for c in row["contacts"]
+        )
         aliases = f" aka {' / '.join(row['aliases'])}" if row["aliases"] else ""
-        where = f"  [foreign{', ' + row['country'] if row['country'] else ''}]" if row["foreign"] else \
-            (f"  [{row['country']}]" if row["country"] else "")
+        where = (
+            f"  [foreign{', ' + row['country'] if row['country'] else ''}]"
+            if row["foreign"]
+            else (f"  [{row['country']}]" if row["country"] else "")
+        )
         click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}{where}  <{contacts or 'no contact'}>")
 
 
@@ -114,8 +150,16 @@ def traceback_group() -> None:
 @click.option("--caller", help="Calling number (E.164).")
 @click.option("--description")
 @pass_app
-def traceback_open(app: App, provider_name: str, incident_id: str | None, campaign: str | None,
-                   call_time: str | None, called: str | None, caller: str | None, description: str | None) -> None:
+def traceback_open(
+    app: App,
+    provider_name: str,
+    incident_id: str | None,
+    campaign: str | None,
+    call_time: str | None,
+    called: str | None,
+    caller: str | None,
+    description: str | None,
+) -> None:
     """Open a traceback; its first hop asks PROVIDER. Prints the traceback number."""
     try:
         moment = parse_instant(call_time) if call_time else None
@@ -143,9 +187,18 @@ def traceback_open(app: App, provider_name: str, incident_id: str | None, campai
         if moment is None or not numbers.get("--called") or not numbers.get("--caller"):
             raise click.UsageError("--call-time, --called and --caller are required (or --from-incident)")
         try:
-            tb = workflow.open_traceback(app, session, provider_name=provider_name, campaign=campaign, now=app.now(),
-                                     call_time=moment, called=numbers["--called"], caller=numbers["--caller"],
-                                     description=description, incident_id=incident_id)
+            tb = workflow.open_traceback(
+                app,
+                session,
+                provider_name=provider_name,
+                campaign=campaign,
+                now=app.now(),
+                call_time=moment,
+                called=numbers["--called"],
+                caller=numbers["--caller"],
+                description=description,
+                incident_id=incident_id,
+            )
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(tb.id)
@@ -165,16 +218,21 @@ def traceback_show(app: App, number: int, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(shown, indent=2))
         return
-    click.echo(f"Traceback #{shown['traceback_id']}  {shown['status']}"
-               + (f" ({shown['result']})" if shown["result"] else "") + f"  campaign {shown['campaign']}")
+    click.echo(
+        f"Traceback #{shown['traceback_id']}  {shown['status']}"
+        + (f" ({shown['result']})" if shown["result"] else "")
+        + f"  campaign {shown['campaign']}"
+    )
     click.echo(f"  call {shown['call_time']}  from {shown['caller']}  to {shown['called']}")
     for hop in shown["hops"]:
         answer = hop["outcome"] or "awaiting answer"
         named = hop["upstream_name"] or hop["customer_name"]
-        click.echo(f"  hop {hop['position']}: {hop['provider']}  requested {hop['requested_at']}  "
-                   f"-> {answer}{f' ({named})' if named else ''}"
-                   + (f"  [{hop['label']}]" if hop.get("label") else "")
-                   + (f"  answered {hop['answered_at']}" if hop["answered_at"] else ""))
+        click.echo(
+            f"  hop {hop['position']}: {hop['provider']}  requested {hop['requested_at']}  "
+            f"-> {answer}{f' ({named})' if named else ''}"
+            + (f"  [{hop['label']}]" if hop.get("label") else "")
+            + (f"  answered {hop['answered_at']}" if hop["answered_at"] else "")
+        )
         if hop["evidence"]:
             click.echo(f"      \"{hop['evidence']}\"")
         for m in hop["messages"]:
@@ -194,8 +252,10 @@ def traceback_list(app: App, only_open: bool, fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"#{row['traceback_id']:<6} {row['status']:<6} {row['result'] or '':<10} hops {row['hops']:<3} "
-                   f"at {row['current'] or '-'}  {row['campaign']}")
+        click.echo(
+            f"#{row['traceback_id']:<6} {row['status']:<6} {row['result'] or '':<10} hops {row['hops']:<3} "
+            f"at {row['current'] or '-'}  {row['campaign']}"
+        )
 
 
 @traceback_group.command("forward")
@@ -243,8 +303,10 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
         return
     for row in rows:
         where = f"#{row['traceback_id']}" if row["traceback_id"] else "-"
-        click.echo(f"{row['id']:>4}  {row['kind']:<20} {where:<7} {row['provider'] or '':<24} {row['detail']}"
-                   + ("  (resolved)" if row["resolved"] else ""))
+        click.echo(
+            f"{row['id']:>4}  {row['kind']:<20} {where:<7} {row['provider'] or '':<24} {row['detail']}"
+            + ("  (resolved)" if row["resolved"] else "")
+        )
 
 
 @review_group.command("resolve")

@@ -40,7 +40,9 @@ def _says(*needles: str) -> Callable[[BaseException], bool]:
     return lambda exc: any(n in str(getattr(exc, "orig", None) or exc).lower() for n in needles)
 
 
-def _is(kind: type[BaseException], test: Callable[[BaseException], bool] = lambda exc: True) -> Callable[[BaseException], bool]:
+def _is(
+    kind: type[BaseException], test: Callable[[BaseException], bool] = lambda exc: True
+) -> Callable[[BaseException], bool]:
     return lambda exc: isinstance(exc, kind) and test(exc)
 
 
@@ -58,26 +60,50 @@ RULES: list[tuple[Callable[[BaseException], bool], str, Exit]] = [
     (_is(Failure), "{detail}", Exit.CONFIG),  # its own code, see explain
     (_is(DatabaseMissing), "{detail}", Exit.NOINPUT),
     (_is(SchemaMismatch), "{detail}", Exit.CONFIG),
-    (_missing_driver, "the PostgreSQL driver is not installed (for {url}): pip install 'mailbot[postgres]'",
-     Exit.CONFIG),
-    (_is(NoSuchModuleError), "database URL {url} names an unknown kind of database: "
-     "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB", Exit.CONFIG),
+    (
+        _missing_driver,
+        "the PostgreSQL driver is not installed (for {url}): pip install 'mailbot[postgres]'",
+        Exit.CONFIG,
+    ),
+    (
+        _is(NoSuchModuleError),
+        "database URL {url} names an unknown kind of database: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        Exit.CONFIG,
+    ),
     (_is(ArgumentError), "database URL {url} is not a valid URL: {detail}", Exit.CONFIG),
-    (_is(OperationalError, _says("refused", "could not connect", "no route", "timeout expired")),
-     "cannot connect to the database {url}: {detail}\nis PostgreSQL running and listening there?", Exit.TEMPFAIL),
+    (
+        _is(OperationalError, _says("refused", "could not connect", "no route", "timeout expired")),
+        "cannot connect to the database {url}: {detail}\nis PostgreSQL running and listening there?",
+        Exit.TEMPFAIL,
+    ),
     (_is(OperationalError, _says("does not exist")), "database {url}: {detail}", Exit.NOINPUT),
-    (_is(OperationalError, _says("database is locked")),
-     "database {url} is locked by another process: try again", Exit.TEMPFAIL),
-    (_is(OperationalError, _says("unable to open database file", "readonly database")),
-     "cannot open or write the SQLite database {url}: {detail}\n"
-     "check that its directory exists and this user may write there", Exit.CANTCREAT),
-    (_is(DatabaseError, _says("file is not a database", "malformed")),
-     "the SQLite file {url} is damaged or not a database ({detail}): restore it from a backup", Exit.DATAERR),
+    (
+        _is(OperationalError, _says("database is locked")),
+        "database {url} is locked by another process: try again",
+        Exit.TEMPFAIL,
+    ),
+    (
+        _is(OperationalError, _says("unable to open database file", "readonly database")),
+        "cannot open or write the SQLite database {url}: {detail}\n"
+        "check that its directory exists and this user may write there",
+        Exit.CANTCREAT,
+    ),
+    (
+        _is(DatabaseError, _says("file is not a database", "malformed")),
+        "the SQLite file {url} is damaged or not a database ({detail}): restore it from a backup",
+        Exit.DATAERR,
+    ),
     (_is(OperationalError), "database {url} is unavailable: {detail}", Exit.TEMPFAIL),
-    (_oserror(errno.EADDRINUSE), "cannot listen: {detail}\nanother process (another mailbot serve?) has the port",
-     Exit.UNAVAILABLE),
-    (_oserror(errno.EACCES, errno.EPERM, errno.EROFS),
-     "cannot write {filename}: {strerror} (a read-only directory, or another user's?)", Exit.CANTCREAT),
+    (
+        _oserror(errno.EADDRINUSE),
+        "cannot listen: {detail}\nanother process (another mailbot serve?) has the port",
+        Exit.UNAVAILABLE,
+    ),
+    (
+        _oserror(errno.EACCES, errno.EPERM, errno.EROFS),
+        "cannot write {filename}: {strerror} (a read-only directory, or another user's?)",
+        Exit.CANTCREAT,
+    ),
     (_oserror(errno.ENOSPC), "no space left on the device for {filename}", Exit.TEMPFAIL),
     (_is(KeyboardInterrupt), "interrupted", Exit.INTERRUPTED),
 ]
@@ -97,13 +123,18 @@ def explain(exc: BaseException, url: str = "") -> Problem:
     for cause in _chain(exc):
         for test, message, code in RULES:
             if test(cause):
-                return Problem(message.format(
-                    url=url or "(unknown)", detail=_first_line(cause),
-                    filename=getattr(cause, "filename", None) or "(unknown)",
-                    strerror=getattr(cause, "strerror", None) or _first_line(cause),
-                ), cause.code if isinstance(cause, Failure) else code)
-    return Problem(f"internal error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for the traceback)",
-                   Exit.SOFTWARE)
+                return Problem(
+                    message.format(
+                        url=url or "(unknown)",
+                        detail=_first_line(cause),
+                        filename=getattr(cause, "filename", None) or "(unknown)",
+                        strerror=getattr(cause, "strerror", None) or _first_line(cause),
+                    ),
+                    cause.code if isinstance(cause, Failure) else code,
+                )
+    return Problem(
+        f"internal error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for the traceback)", Exit.SOFTWARE
+    )
 
 
 def safe_url(url: str) -> str:

@@ -27,8 +27,14 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 def setup(level: str, fmt: str) -> None:
     handler = _Stderr()
     handler.set_name("mailbot")
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={
-        "asctime": "time", "levelname": "level", "name": "logger"}) if fmt == "json" else logging.Formatter(TEXT))
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+        if fmt == "json"
+        else logging.Formatter(TEXT)
+    )
     root = logging.getLogger()
     # Replace only mailbot's own handler (a command run twice in one process), keep any other.
     root.handlers[:] = [h for h in root.handlers if h.get_name() != "mailbot"] + [handler]

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from mailbot.outbound import outbox
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.domain.timeutil import iso_z
 from mailbot.domain.vocabulary import OutboxStatus
+from mailbot.outbound import outbox
 from mailbot.outbound.transport import transport_from_config
 from mailbot.store.db import session_scope
 
@@ -34,12 +34,25 @@ def list_command(app: App, status: str | None, traceback_id: int | None, limit: 
     with session_scope(app.engine) as session:
         rows = outbox.outbox_rows(session, status=status, traceback_id=traceback_id, limit=limit)
         counts = outbox.status_counts(session)
-    records = [{
-        "id": r.id, "dedupe_key": r.dedupe_key, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
-        "message_id": r.message_id, "to": list(r.recipients), "subject": r.subject, "status": r.status,
-        "attempts": r.attempts, "created_at": iso_z(r.created_at), "next_attempt_at": iso_z(r.next_attempt_at),
-        "sent_at": iso_z(r.sent_at), "last_error": r.last_error,
-    } for r in rows]
+    records = [
+        {
+            "id": r.id,
+            "dedupe_key": r.dedupe_key,
+            "kind": r.kind,
+            "traceback_id": r.traceback_id,
+            "hop_id": r.hop_id,
+            "message_id": r.message_id,
+            "to": list(r.recipients),
+            "subject": r.subject,
+            "status": r.status,
+            "attempts": r.attempts,
+            "created_at": iso_z(r.created_at),
+            "next_attempt_at": iso_z(r.next_attempt_at),
+            "sent_at": iso_z(r.sent_at),
+            "last_error": r.last_error,
+        }
+        for r in rows
+    ]
     if fmt == "json":
         click.echo(json.dumps(records, indent=2))
         return
@@ -56,8 +69,9 @@ def list_command(app: App, status: str | None, traceback_id: int | None, limit: 
 @pass_app
 def send_command(app: App, limit: int) -> None:
     """Send the notices that are due, once (what `serve` does continuously)."""
-    sent = outbox.deliver_pending(app.engine, transport_from_config(app.settings), app.now(), limit=limit,
-                                  mail=app.mail)
+    sent = outbox.deliver_pending(
+        app.engine, transport_from_config(app.settings), app.now(), limit=limit, mail=app.mail
+    )
     with session_scope(app.engine) as session:
         counts = outbox.status_counts(session)
     click.echo(f"sent {sent}; " + ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))

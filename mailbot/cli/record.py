@@ -21,18 +21,28 @@ pass_app = click.make_pass_decorator(App)
 @click.argument("number", type=int, required=False)
 @click.option("--campaign", help="Every traceback of this campaign, in one document.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML here.")
-@click.option("--pdf", "pdf_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a PDF here (printed by headless Chromium).")
+@click.option(
+    "--pdf",
+    "pdf_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PDF here (printed by headless Chromium).",
+)
 @pass_app
-def traceback_report(app: App, number: int | None, campaign: str | None, html_file: Path | None,
-                     pdf_file: Path | None) -> None:
+def traceback_report(
+    app: App, number: int | None, campaign: str | None, html_file: Path | None, pdf_file: Path | None
+) -> None:
     """The record of traceback NUMBER (or of --campaign's): call, path, answers, every message with its
     Message-ID and SHA-256, disputes, notices. HTML to stdout unless --html/--pdf."""
     if (number is None) == (campaign is None):
         raise click.UsageError("give a traceback NUMBER or --campaign, not both")
     with session_scope(app.engine) as session:
-        ids = [number] if number is not None else list(session.scalars(
-            select(Traceback.id).where(Traceback.campaign == campaign).order_by(Traceback.id)))
+        ids = (
+            [number]
+            if number is not None
+            else list(
+                session.scalars(select(Traceback.id).where(Traceback.campaign == campaign).order_by(Traceback.id))
+            )
+        )
         if not ids:
             raise click.ClickException(f"no traceback of campaign {campaign!r}")
         try:

@@ -15,8 +15,12 @@ from mailbot.store.db import session_scope
 @click.command()
 @click.option("--until", help="Re-run every step from --now up to this ISO time (replay a missed stretch).")
 @click.option("--step", default=15, show_default=True, help="Minutes between replayed ticks.")
-@click.option("--deliver/--no-deliver", default=True, show_default=True,
-              help="Also send what the outbox holds now (as `serve` would).")
+@click.option(
+    "--deliver/--no-deliver",
+    default=True,
+    show_default=True,
+    help="Also send what the outbox holds now (as `serve` would).",
+)
 @click.pass_obj
 def tick(app: App, until: str | None, step: int, deliver: bool) -> None:
     """Run the scheduler's due work once: reminders, no_response, escalations, status, metrics, digest."""
@@ -38,8 +42,12 @@ def tick(app: App, until: str | None, step: int, deliver: bool) -> None:
 @click.command()
 @click.option("--print", "show", is_flag=True, help="Show the plain-text digest in the terminal.")
 @click.option("--send", is_flag=True, help="Queue the digest for the ops addresses and deliver it.")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the HTML digest (chart embedded) to this file, for a browser.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML digest (chart embedded) to this file, for a browser.",
+)
 @click.pass_obj
 def digest(app: App, show: bool, send: bool, html_file: Path | None) -> None:
     """The daily digest for ops, as of --now."""

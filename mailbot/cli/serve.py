@@ -8,16 +8,15 @@ import uuid
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailbot.service import serve as service
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.errors import explain, safe_url
 from mailbot.cli.exits import Exit
 from mailbot.cli.options import creates_database
+from mailbot.domain.records import Arrival
 from mailbot.intake.pipeline import process_pending, receive
 from mailbot.intake.smtp import stamp
-from mailbot.domain.records import Arrival
-
+from mailbot.service import serve as service
 
 
 @click.command()
@@ -34,13 +33,19 @@ def serve(app: App) -> None:
     except RuntimeError as exc:  # a service failed; the log above says why
         raise click.ClickException(str(exc)) from exc
     except SQLAlchemyError as exc:  # the store is unreachable at start: accept nothing rather than 451 all
-        raise click.ClickException(f"cannot open the database: {explain(exc, safe_url(app.settings.database_url)).message}") from exc
+        raise click.ClickException(
+            f"cannot open the database: {explain(exc, safe_url(app.settings.database_url)).message}"
+        ) from exc
 
 
 @click.command("receive")
 @click.option("--sender", help="Envelope sender, recorded as Return-Path (Postfix: ${sender}).")
-@click.option("--recipient", "recipients", multiple=True,
-              help="Envelope recipient, recorded as Delivered-To; repeatable (Postfix: ${recipient}).")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="Envelope recipient, recorded as Delivered-To; repeatable (Postfix: ${recipient}).",
+)
 @creates_database
 @pass_app
 def receive_command(app: App, sender: str | None, recipients: tuple[str, ...]) -> None:
@@ -59,13 +64,13 @@ def receive_command(app: App, sender: str | None, recipients: tuple[str, ...]) -
     arrival = Arrival(source="pipe", source_key=uuid.uuid4().hex, raw=raw, origin="pipe")
     try:
         receive(app.engine, arrival, app.now())
-    except Exception as exc:  # noqa: BLE001 - StoreUnavailable, or the database was unreachable at connect
+    except Exception as exc:
         problem = explain(exc, safe_url(app.settings.database_url))
         click.echo(f"mailbot receive: message not stored, the MTA should retry: {problem.message}", err=True)
         sys.exit(Exit.TEMPFAIL)
     try:
         process_pending(app, app.now())
-    except Exception as exc:  # noqa: BLE001 - stored is what the MTA needs; `mailbot serve` processes it later
+    except Exception as exc:
         click.echo(f"mailbot receive: stored; processing deferred: {explain(exc).message}", err=True)
 
 

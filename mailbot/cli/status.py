@@ -19,8 +19,6 @@ from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
 
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite hands back naive UTC
 
@@ -28,17 +26,27 @@ def _utc(moment: datetime) -> datetime:
 def gather(app: App) -> dict[str, Any]:
     """The figures, read in one transaction; raises when the database cannot be used."""
     with session_scope(app.engine) as session:
-        oldest = session.execute(select(func.min(Message.received_at)).where(Message.status == MessageStatus.NEW)).scalar()
+        oldest = session.execute(
+            select(func.min(Message.received_at)).where(Message.status == MessageStatus.NEW)
+        ).scalar()
         outbox = dict(session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
         reviews = session.execute(select(func.count()).select_from(Review).where(Review.resolved.is_(False))).scalar()
     lag = (app.now() - _utc(oldest)).total_seconds() if oldest else 0.0
-    return {"unprocessed_oldest_seconds": round(max(lag, 0.0), 1), "outbox_queued": outbox.get(OutboxStatus.QUEUED, 0),
-            "outbox_failed": outbox.get(OutboxStatus.FAILED, 0), "open_reviews": reviews or 0}
+    return {
+        "unprocessed_oldest_seconds": round(max(lag, 0.0), 1),
+        "outbox_queued": outbox.get(OutboxStatus.QUEUED, 0),
+        "outbox_failed": outbox.get(OutboxStatus.FAILED, 0),
+        "open_reviews": reviews or 0,
+    }
 
 
 @click.command()
-@click.option("--max-lag", default=300.0, show_default=True,
-              help="Seconds a stored message may wait for processing before it counts as a problem.")
+@click.option(
+    "--max-lag",
+    default=300.0,
+    show_default=True,
+    help="Seconds a stored message may wait for processing before it counts as a problem.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def status(app: App, max_lag: float, fmt: str) -> None:
@@ -50,11 +58,17 @@ def status(app: App, max_lag: float, fmt: str) -> None:
     report: dict[str, Any] = {"database": safe_url(app.settings.database_url)}
     try:
         report.update(gather(app))
-        problems = ([f"a message has waited {report['unprocessed_oldest_seconds']:.0f}s for processing (is serve running?)"]
-                    if report["unprocessed_oldest_seconds"] > max_lag else [])
-        problems += [f"{report['outbox_failed']} outbox message(s) failed: mailbot outbox list --status failed"] \
-            if report["outbox_failed"] else []
-    except Exception as exc:  # noqa: BLE001 - an unusable database is what status reports, not a crash
+        problems = (
+            [f"a message has waited {report['unprocessed_oldest_seconds']:.0f}s for processing (is serve running?)"]
+            if report["unprocessed_oldest_seconds"] > max_lag
+            else []
+        )
+        problems += (
+            [f"{report['outbox_failed']} outbox message(s) failed: mailbot outbox list --status failed"]
+            if report["outbox_failed"]
+            else []
+        )
+    except Exception as exc:
         problems = [explain(exc, report["database"]).message]
     report["healthy"], report["problems"] = not problems, problems
     if fmt == "json":

@@ -20,11 +20,11 @@ from mailbot.desk import matching, notices, providers
 from mailbot.desk.matching import Found
 from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
+from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
 from mailbot.parsers.live import notice_text
-from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.store.db import chunks
 from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, Traceback
 from mailbot.store.tables.messages import Message
@@ -70,13 +70,29 @@ def _refuse(app: App, session: Session, sender: str | None, now: datetime) -> No
     """A polite refusal, at most one per sender per day, so two robots cannot loop."""
     if not sender or not providers.valid_address(sender):
         return
-    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.refusal_key(sender, now.date()), kind=NoticeKind.REFUSAL,
-                   to=[sender], context={"sender": sender}, now=now)
+    outbox.enqueue(
+        session,
+        mail=app.mail,
+        dedupe_key=notices.refusal_key(sender, now.date()),
+        kind=NoticeKind.REFUSAL,
+        to=[sender],
+        context={"sender": sender},
+        now=now,
+    )
 
 
 def _in_record(session: Session, hop: Hop, kind: str, delivery: Delivery, now: datetime) -> None:
-    session.add(HopMessage(hop_id=hop.id, direction="in", kind=kind, message_id=delivery.parsed.envelope.message_id,
-                           message_pk=delivery.pk, address=delivery.parsed.envelope.sender, at=now))
+    session.add(
+        HopMessage(
+            hop_id=hop.id,
+            direction="in",
+            kind=kind,
+            message_id=delivery.parsed.envelope.message_id,
+            message_pk=delivery.pk,
+            address=delivery.parsed.envelope.sender,
+            at=now,
+        )
+    )
 
 
 # --- the tests ------------------------------------------------------------------------------
@@ -98,26 +114,45 @@ def ignore(app: App, session: Session, m: Inbound, now: datetime) -> None:
 def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """A notice bounced: that contact is undeliverable, the backup gets the notice, ops hear of it."""
     ids = list(m.facts.quoted_message_ids)
-    sent = next((row for part in chunks(ids) if (row := session.exec(select(OutboxMessage).where(
-        OutboxMessage.message_id.in_(part))).first()) is not None), None)  # type: ignore[attr-defined]
+    sent = next(
+        (
+            row
+            for part in chunks(ids)
+            if (row := session.exec(select(OutboxMessage).where(OutboxMessage.message_id.in_(part))).first())
+            is not None
+        ),
+        None,
+    )  # type: ignore[attr-defined]
     if sent is None:
         return  # a bounce of nothing we sent: stored, nothing to do
     failed = set(m.facts.failed_recipients) or {a.lower() for a in sent.recipients}
     hop = session.get(Hop, sent.hop_id) if sent.hop_id else None
     provider_id = hop.provider_id if hop else None
-    contacts = [c for part in chunks(failed) for c in session.exec(select(ProviderContact).where(
-        ProviderContact.address.in_(part))).all()]  # type: ignore[attr-defined]
+    contacts = [
+        c
+        for part in chunks(failed)
+        for c in session.exec(select(ProviderContact).where(ProviderContact.address.in_(part))).all()
+    ]  # type: ignore[attr-defined]
     for contact in contacts:
         if not contact.undeliverable:
             contact.undeliverable, contact.undeliverable_at = True, now
         provider_id = provider_id or contact.provider_id
-    open_review(session, ReviewKind.BOUNCE, now, f"{sent.kind} to {', '.join(sorted(failed))} bounced",
-                hop=hop, provider_id=provider_id, message_pk=m.delivery.pk, traceback_id=sent.traceback_id)
+    open_review(
+        session,
+        ReviewKind.BOUNCE,
+        now,
+        f"{sent.kind} to {', '.join(sorted(failed))} bounced",
+        hop=hop,
+        provider_id=provider_id,
+        message_pk=m.delivery.pk,
+        traceback_id=sent.traceback_id,
+    )
     if hop is not None and provider_id is not None:
         backups = [a for a in providers.notice_addresses(session, provider_id) if a not in failed]
         if backups:
-            notices.send_hop_notice(app, session, hop, sent.kind, now, sequence=notices.resend_sequence(sent.id),
-                                    to=backups)
+            notices.send_hop_notice(
+                app, session, hop, sent.kind, now, sequence=notices.resend_sequence(sent.id), to=backups
+            )
 
 
 def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> None:
@@ -128,40 +163,75 @@ def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> N
         _refuse(app, session, m.sender, now)
         return
     requests = []
-    hops = session.exec(select(Hop).join(Traceback, Traceback.id == Hop.traceback_id).where(  # type: ignore[arg-type]
-        Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN)  # type: ignore[union-attr]
-        .order_by(Hop.traceback_id)).all()
+    hops = session.exec(
+        select(Hop)
+        .join(Traceback, Traceback.id == Hop.traceback_id)
+        .where(  # type: ignore[arg-type]
+            Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN
+        )  # type: ignore[union-attr]
+        .order_by(Hop.traceback_id)
+    ).all()
     for hop in hops:
         context = notices.hop_context(session, hop)
-        requests.append({"traceback_id": context["traceback_id"], "call": context["call"],
-                         "requested_at": hop.requested_at, "downstream_name": context["downstream_name"]})
-    outbox.enqueue(session, mail=app.mail, dedupe_key=notices.status_list_key(m.delivery.pk), kind=NoticeKind.STATUS_LIST,
-                   to=[m.sender], context={"provider_name": provider.name, "open_requests": requests}, now=now,
-                   in_reply_to=m.parsed.envelope.message_id)
+        requests.append(
+            {
+                "traceback_id": context["traceback_id"],
+                "call": context["call"],
+                "requested_at": hop.requested_at,
+                "downstream_name": context["downstream_name"],
+            }
+        )
+    outbox.enqueue(
+        session,
+        mail=app.mail,
+        dedupe_key=notices.status_list_key(m.delivery.pk),
+        kind=NoticeKind.STATUS_LIST,
+        to=[m.sender],
+        context={"provider_name": provider.name, "open_requests": requests},
+        now=now,
+        in_reply_to=m.parsed.envelope.message_id,
+    )
 
 
 def review_forged(app: App, session: Session, m: Inbound, now: datetime) -> None:
-    open_review(session, ReviewKind.FORGED_TOKEN, now, f"reply from {m.sender} to a token that does not verify",
-                message_pk=m.delivery.pk)
+    open_review(
+        session,
+        ReviewKind.FORGED_TOKEN,
+        now,
+        f"reply from {m.sender} to a token that does not verify",
+        message_pk=m.delivery.pk,
+    )
     _refuse(app, session, m.sender, now)
 
 
 def review_unmatched(app: App, session: Session, m: Inbound, now: datetime) -> None:
     kind = m.parsed.kind
     what = "a forwarded notice" if kind in NOTICE_KINDS else f"a {kind} message"
-    open_review(session, ReviewKind.UNMATCHED, now, f"{what} from {m.sender} that answers no open hop "
-                f"(subject {m.parsed.envelope.subject!r})", message_pk=m.delivery.pk)
+    open_review(
+        session,
+        ReviewKind.UNMATCHED,
+        now,
+        f"{what} from {m.sender} that answers no open hop (subject {m.parsed.envelope.subject!r})",
+        message_pk=m.delivery.pk,
+    )
 
 
 def review_unauthorized(app: App, session: Session, m: Inbound, now: datetime) -> None:
     hop = m.match.hops[0]
-    open_review(session, ReviewKind.UNAUTHORIZED_SENDER, now, f"{m.sender} answered hop {hop.id} but is not "
-                "registered for its provider", hop=hop, message_pk=m.delivery.pk)
+    open_review(
+        session,
+        ReviewKind.UNAUTHORIZED_SENDER,
+        now,
+        f"{m.sender} answered hop {hop.id} but is not registered for its provider",
+        hop=hop,
+        message_pk=m.delivery.pk,
+    )
     _refuse(app, session, m.sender, now)
 
 
-def _answers_by_hop(session: Session, found: list[Hop], provider_id: int,
-                    results: tuple[ReplyResult, ...]) -> list[tuple[Hop, ReplyResult]]:
+def _answers_by_hop(
+    session: Session, found: list[Hop], provider_id: int, results: tuple[ReplyResult, ...]
+) -> list[tuple[Hop, ReplyResult]]:
     """Pair each answer with its hop: the traceback it names, among the provider's open hops."""
     if len(results) == 1 and len(found) == 1 and len(results[0].incident_ids) <= 1:
         return [(found[0], results[0])]
@@ -176,8 +246,11 @@ def _answers_by_hop(session: Session, found: list[Hop], provider_id: int,
 
 def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
     """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(select(OutboxMessage.raw).where(  # type: ignore[call-overload]
-        OutboxMessage.hop_id.in_([h.id for h in hops]))).all()  # type: ignore[union-attr]
+    rows = session.exec(
+        select(OutboxMessage.raw).where(  # type: ignore[call-overload]
+            OutboxMessage.hop_id.in_([h.id for h in hops])
+        )
+    ).all()  # type: ignore[union-attr]
     return [notice_text(raw) for raw in rows]
 
 
@@ -191,7 +264,9 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)
-        apply_answer(app, session, target, result, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id)
+        apply_answer(
+            app, session, target, result, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id
+        )
 
 
 # In order; the first that applies acts.
@@ -212,15 +287,27 @@ def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
     parsed, sender = delivery.parsed, delivery.parsed.envelope.sender
     ours = not sender or sender.rpartition("@")[2] == app.desk.domain
     facts = parsed.live
-    could_answer = delivery.status == "parsed" and facts is not None and parsed.kind != Kind.BOUNCE \
-        and not facts.is_automatic and not ours
+    could_answer = (
+        delivery.status == "parsed"
+        and facts is not None
+        and parsed.kind != Kind.BOUNCE
+        and not facts.is_automatic
+        and not ours
+    )
     found = Found()
     if could_answer:
         assert facts is not None
-        found = matching.match(session, parsed, desk_local=app.desk.local, desk_domain=app.desk.domain,
-                               secret=app.secret, text=facts.own_text + "\n" + parsed.envelope.subject)
-    authorized = bool(found.hops) and sender is not None \
-        and providers.may_answer_for(session, found.hops[0].provider_id, sender)
+        found = matching.match(
+            session,
+            parsed,
+            desk_local=app.desk.local,
+            desk_domain=app.desk.domain,
+            secret=app.secret,
+            text=facts.own_text + "\n" + parsed.envelope.subject,
+        )
+    authorized = (
+        bool(found.hops) and sender is not None and providers.may_answer_for(session, found.hops[0].provider_id, sender)
+    )
     return Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized)
 
 

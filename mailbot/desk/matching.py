@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 from sqlmodel import Session, select
 
+from mailbot.domain.records import ParsedMessage
 from mailbot.domain.tokens import read_token, token_from_address
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.subject import TRACEBACK_TAG
-from mailbot.domain.records import ParsedMessage
 from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import Hop, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
-
 
 
 @dataclass
@@ -31,8 +29,9 @@ class Found:
     forged: bool = False
 
 
-def _by_token(session: Session, token_addresses: tuple[str, ...], desk_local: str, desk_domain: str,
-              secret: bytes) -> Found | None:
+def _by_token(
+    session: Session, token_addresses: tuple[str, ...], desk_local: str, desk_domain: str, secret: bytes
+) -> Found | None:
     for address in token_addresses:
         local, _, domain = address.rpartition("@")
         if domain != desk_domain.lower() or local.split("+", 1)[0] != desk_local.lower():
@@ -52,8 +51,9 @@ def _by_thread(session: Session, parsed: ParsedMessage) -> Found | None:
     ids = [i for i in (parsed.envelope.in_reply_to, *parsed.envelope.references) if i]
     if not ids:
         return None
-    rows = session.execute(select(OutboxMessage.hop_id).where(OutboxMessage.message_id.in_(ids),
-                                                              OutboxMessage.hop_id.is_not(None))).all()
+    rows = session.execute(
+        select(OutboxMessage.hop_id).where(OutboxMessage.message_id.in_(ids), OutboxMessage.hop_id.is_not(None))
+    ).all()
     hops = [h for (hop_id,) in dict.fromkeys(rows) if (h := session.get(Hop, hop_id)) is not None]
     return Found(hops=hops[:1], how="thread") if hops else None
 
@@ -64,8 +64,9 @@ def hops_of(session: Session, numbers: list[str]) -> list[Hop]:
     for number in dict.fromkeys(numbers):
         if not number.isdigit() or len(number) > 9:
             continue  # not one of ours, and too big for an integer column
-        tracebacks = session.exec(select(Traceback).where(
-            (Traceback.id == int(number)) | (Traceback.incident_id == number))).all()  # type: ignore[arg-type]
+        tracebacks = session.exec(
+            select(Traceback).where((Traceback.id == int(number)) | (Traceback.incident_id == number))
+        ).all()  # type: ignore[arg-type]
         for tb in tracebacks:
             hop = last_hop(session, tb.id)
             if hop is not None and hop not in found:
@@ -73,8 +74,9 @@ def hops_of(session: Session, numbers: list[str]) -> list[Hop]:
     return found
 
 
-def match(session: Session, parsed: ParsedMessage, *, desk_local: str, desk_domain: str, secret: bytes,
-          text: str = "") -> Found:
+def match(
+    session: Session, parsed: ParsedMessage, *, desk_local: str, desk_domain: str, secret: bytes, text: str = ""
+) -> Found:
     """The hops this live message answers, and how they were found."""
     token_addresses = parsed.live.token_addresses if parsed.live is not None else ()
     found = _by_token(session, token_addresses, desk_local, desk_domain, secret) or _by_thread(session, parsed)

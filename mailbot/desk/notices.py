@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from mailbot.desk import providers
-from mailbot.outbound import outbox
 from mailbot.domain.vocabulary import TracebackStatus
+from mailbot.outbound import outbox
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 
 if TYPE_CHECKING:
@@ -71,8 +71,13 @@ def manual_digest_key(moment: datetime) -> str:
 
 
 def call_details(tb: Traceback) -> dict[str, Any]:
-    return {"call_time": tb.call_time, "called": tb.called, "caller": tb.caller,
-            "campaign": tb.campaign, "description": tb.description}
+    return {
+        "call_time": tb.call_time,
+        "called": tb.called,
+        "caller": tb.caller,
+        "campaign": tb.campaign,
+        "description": tb.description,
+    }
 
 
 def hop_context(session: Session, hop: Hop, *, with_downstream: bool = True) -> dict[str, Any]:
@@ -82,17 +87,41 @@ def hop_context(session: Session, hop: Hop, *, with_downstream: bool = True) -> 
     assert tb is not None and provider is not None
     downstream = session.get(Hop, hop.downstream_hop_id) if hop.downstream_hop_id and with_downstream else None
     down_provider = session.get(Provider, downstream.provider_id) if downstream else None
-    return {"traceback_id": tb.id, "provider_name": provider.name, "call": call_details(tb),
-            "downstream_name": down_provider.name if down_provider else None}
+    return {
+        "traceback_id": tb.id,
+        "provider_name": provider.name,
+        "call": call_details(tb),
+        "downstream_name": down_provider.name if down_provider else None,
+    }
 
 
-def send(app: App, session: Session, *, key: str, kind: str, to: list[str], context: dict[str, Any],
-         now: datetime, hop: Hop | None = None, in_reply_to: str | None = None) -> bool:
+def send(
+    app: App,
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    to: list[str],
+    context: dict[str, Any],
+    now: datetime,
+    hop: Hop | None = None,
+    in_reply_to: str | None = None,
+) -> bool:
     """Queue one notice, exactly once per `key`; a hop's notice carries the hop's signed Reply-To."""
     reply_to = app.hop_reply_address(hop.id) if hop is not None and hop.id is not None else None
-    return outbox.enqueue(session, mail=app.mail, dedupe_key=key, kind=kind, to=to, context=context, now=now,
-                          traceback_id=hop.traceback_id if hop else None, hop_id=hop.id if hop else None,
-                          reply_to=reply_to, in_reply_to=in_reply_to)
+    return outbox.enqueue(
+        session,
+        mail=app.mail,
+        dedupe_key=key,
+        kind=kind,
+        to=to,
+        context=context,
+        now=now,
+        traceback_id=hop.traceback_id if hop else None,
+        hop_id=hop.id if hop else None,
+        reply_to=reply_to,
+        in_reply_to=in_reply_to,
+    )
 
 
 def close_traceback(tb: Traceback, result: str, now: datetime) -> None:
@@ -101,13 +130,31 @@ def close_traceback(tb: Traceback, result: str, now: datetime) -> None:
     tb.closed_at = now
 
 
-def send_hop_notice(app: App, session: Session, hop: Hop, kind: str, now: datetime, *, sequence: object,
-                    to: list[str] | None = None, extra: dict[str, Any] | None = None,
-                    in_reply_to: str | None = None) -> bool:
+def send_hop_notice(
+    app: App,
+    session: Session,
+    hop: Hop,
+    kind: str,
+    now: datetime,
+    *,
+    sequence: object,
+    to: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+    in_reply_to: str | None = None,
+) -> bool:
     """Queue one notice about `hop` to its provider (or `to`), exactly once per (hop, kind, sequence)."""
     recipients = to if to is not None else providers.notice_addresses(session, hop.provider_id)
     if not recipients:
         return False
     assert hop.id is not None
-    return send(app, session, key=hop_key(hop.id, kind, sequence), kind=kind, to=recipients, now=now, hop=hop,
-                context={**hop_context(session, hop), **(extra or {})}, in_reply_to=in_reply_to)
+    return send(
+        app,
+        session,
+        key=hop_key(hop.id, kind, sequence),
+        kind=kind,
+        to=recipients,
+        now=now,
+        hop=hop,
+        context={**hop_context(session, hop), **(extra or {})},
+        in_reply_to=in_reply_to,
+    )

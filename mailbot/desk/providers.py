@@ -27,13 +27,36 @@ SURE = 88.0
 ASK = 75.0
 
 _SPLIT = re.compile(r"\s*(?:/|\||;|\baka\b|\bd/?b/?a\b|\(|\))\s*", re.I)
-_LEGAL = re.compile(r"\b(llc|l\.l\.c|inc|incorporated|corp|corporation|ltd|limited|co|company|lp|llp|plc|gmbh|"
-                    r"s\.?a|s\.?a\.? de c\.?v|de c\.?v|sas|srl|bv)\b\.?", re.I)
+_LEGAL = re.compile(
+    r"\b(llc|l\.l\.c|inc|incorporated|corp|corporation|ltd|limited|co|company|lp|llp|plc|gmbh|"
+    r"s\.?a|s\.?a\.? de c\.?v|de c\.?v|sas|srl|bv)\b\.?",
+    re.I,
+)
 _TLD = re.compile(r"\.(com|net|org|io|us|co|mx)\b", re.I)
 # Words that say what a provider is, not who: "Lingo" and "Lingo Telecom" are one provider.
-GENERIC = frozenset({"telecom", "telecommunications", "telecomunicaciones", "communications", "comm", "comms",
-                     "network", "networks", "voice", "voip", "carrier", "carriers", "services", "solutions",
-                     "wholesale", "global", "group", "telefonia", "the"})
+GENERIC = frozenset(
+    {
+        "telecom",
+        "telecommunications",
+        "telecomunicaciones",
+        "communications",
+        "comm",
+        "comms",
+        "network",
+        "networks",
+        "voice",
+        "voip",
+        "carrier",
+        "carriers",
+        "services",
+        "solutions",
+        "wholesale",
+        "global",
+        "group",
+        "telefonia",
+        "the",
+    }
+)
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -120,17 +143,22 @@ def may_answer_for(session: Session, provider_id: int, address: str) -> bool:
     One address may serve several providers (a shared NOC); it may answer for each of them.
     """
     address = address.strip().lower()
-    contact = session.exec(select(ProviderContact).where(ProviderContact.provider_id == provider_id,
-                                                         ProviderContact.address == address)).first()
-    domain = session.exec(select(ProviderDomain).where(ProviderDomain.provider_id == provider_id,
-                                                       ProviderDomain.domain == address.rpartition("@")[2])).first()
+    contact = session.exec(
+        select(ProviderContact).where(ProviderContact.provider_id == provider_id, ProviderContact.address == address)
+    ).first()
+    domain = session.exec(
+        select(ProviderDomain).where(
+            ProviderDomain.provider_id == provider_id, ProviderDomain.domain == address.rpartition("@")[2]
+        )
+    ).first()
     return contact is not None or domain is not None
 
 
 def contacts(session: Session, provider_id: int, deliverable_only: bool = True) -> list[ProviderContact]:
     """Primary contacts first, then backups."""
-    rows = session.exec(select(ProviderContact).where(ProviderContact.provider_id == provider_id)
-                        .order_by(ProviderContact.id)).all()
+    rows = session.exec(
+        select(ProviderContact).where(ProviderContact.provider_id == provider_id).order_by(ProviderContact.id)
+    ).all()
     rows = [c for c in rows if not (deliverable_only and c.undeliverable)]
     return sorted(rows, key=lambda c: c.role != ContactRole.PRIMARY)
 
@@ -148,9 +176,19 @@ _YES = frozenset({"true", "yes", "y", "1", "foreign"})
 _NO = frozenset({"false", "no", "n", "0", "domestic"})
 
 
-def add(session: Session, name: str, *, emails: Sequence[str] = (), backups: Sequence[str] = (),
-        aliases: Iterable[str] = (), domains: Iterable[str] = (), status: str | None = None,
-        foreign: bool | None = None, country: str | None = None, now: datetime | None = None) -> Provider:
+def add(
+    session: Session,
+    name: str,
+    *,
+    emails: Sequence[str] = (),
+    backups: Sequence[str] = (),
+    aliases: Iterable[str] = (),
+    domains: Iterable[str] = (),
+    status: str | None = None,
+    foreign: bool | None = None,
+    country: str | None = None,
+    now: datetime | None = None,
+) -> Provider:
     """Create the provider, or extend the one with the same name; composite names become aliases.
 
     `foreign`/`country` left None keep what the provider has (a new one is domestic); a
@@ -214,8 +252,9 @@ def _exact(session: Session, name: str) -> Provider | None:
 
 def add_alias(session: Session, provider_id: int, alias: str) -> None:
     alias = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", alias).split())
-    existing = session.exec(select(ProviderAlias).where(ProviderAlias.provider_id == provider_id,
-                                                        ProviderAlias.alias == alias)).first()
+    existing = session.exec(
+        select(ProviderAlias).where(ProviderAlias.provider_id == provider_id, ProviderAlias.alias == alias)
+    ).first()
     provider = session.get(Provider, provider_id)
     if alias and existing is None and provider is not None and provider.name != alias:
         session.add(ProviderAlias(provider_id=provider_id, alias=alias))
@@ -224,8 +263,9 @@ def add_alias(session: Session, provider_id: int, alias: str) -> None:
 def add_contact(session: Session, provider_id: int, address: str, role: str) -> None:
     """Register an address; the second address of a provider is its backup unless said otherwise."""
     address = address.strip().lower()
-    existing = session.exec(select(ProviderContact).where(ProviderContact.provider_id == provider_id,
-                                                          ProviderContact.address == address)).first()
+    existing = session.exec(
+        select(ProviderContact).where(ProviderContact.provider_id == provider_id, ProviderContact.address == address)
+    ).first()
     if existing is not None:
         return
     session.add(ProviderContact(provider_id=provider_id, address=address, role=role))
@@ -238,18 +278,22 @@ def listing(session: Session) -> list[dict]:
         assert provider.id is not None
         aliases = session.exec(select(ProviderAlias.alias).where(ProviderAlias.provider_id == provider.id)).all()
         domains = session.exec(select(ProviderDomain.domain).where(ProviderDomain.provider_id == provider.id)).all()
-        out.append({
-            "id": provider.id,
-            "name": provider.name,
-            "status": provider.status,
-            "known": provider.known,
-            "foreign": provider.foreign,
-            "country": provider.country,
-            "aliases": sorted(aliases),
-            "contacts": [{"address": c.address, "role": c.role, "undeliverable": c.undeliverable}
-                         for c in contacts(session, provider.id, deliverable_only=False)],
-            "domains": sorted(domains),
-        })
+        out.append(
+            {
+                "id": provider.id,
+                "name": provider.name,
+                "status": provider.status,
+                "known": provider.known,
+                "foreign": provider.foreign,
+                "country": provider.country,
+                "aliases": sorted(aliases),
+                "contacts": [
+                    {"address": c.address, "role": c.role, "undeliverable": c.undeliverable}
+                    for c in contacts(session, provider.id, deliverable_only=False)
+                ],
+                "domains": sorted(domains),
+            }
+        )
     return out
 
 
@@ -278,8 +322,16 @@ def import_csv(session: Session, path: Path, now: datetime) -> int:
         except ValueError as exc:
             raise ValueError(f"{path}:{line}: {exc}") from exc
     for row in rows:
-        add(session, row["name"], emails=_cells(row.get("emails")), backups=_cells(row.get("backups")),
-            aliases=_cells(row.get("aliases")), domains=_cells(row.get("domains")),
-            status=row.get("status") or None, foreign=yes_no(row.get("foreign")),
-            country=row.get("country") or None, now=now)
+        add(
+            session,
+            row["name"],
+            emails=_cells(row.get("emails")),
+            backups=_cells(row.get("backups")),
+            aliases=_cells(row.get("aliases")),
+            domains=_cells(row.get("domains")),
+            status=row.get("status") or None,
+            foreign=yes_no(row.get("foreign")),
+            country=row.get("country") or None,
+            now=now,
+        )
     return len(rows)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from sqlmodel import Session, select
 
+from mailbot.desk.workflow import DeskError
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.timeutil import iso_z
 from mailbot.domain.vocabulary import TracebackStatus
+from mailbot.store.paths import paths
+from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
     HopMessage,
@@ -18,10 +20,6 @@ from mailbot.store.tables.desk import (
     Traceback,
 )
 from mailbot.store.tables.outbox import OutboxMessage
-from mailbot.store.paths import paths
-from mailbot.store.queries import last_hop
-
-from mailbot.desk.workflow import DeskError
 
 
 def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
@@ -29,10 +27,20 @@ def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, 
     if not include_resolved:
         query = query.where(Review.resolved.is_(False))  # type: ignore[attr-defined]
     names = {p.id: p.name for p in session.exec(select(Provider)).all()}
-    return [{"id": r.id, "kind": r.kind, "traceback_id": r.traceback_id, "hop_id": r.hop_id,
-             "provider": names.get(r.provider_id), "message_pk": r.message_pk, "detail": r.detail,
-             "created_at": iso_z(r.created_at), "resolved": r.resolved} for r in session.exec(query).all()]
-
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "traceback_id": r.traceback_id,
+            "hop_id": r.hop_id,
+            "provider": names.get(r.provider_id),
+            "message_pk": r.message_pk,
+            "detail": r.detail,
+            "created_at": iso_z(r.created_at),
+            "resolved": r.resolved,
+        }
+        for r in session.exec(query).all()
+    ]
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -47,27 +55,54 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
     labels = labels_by_hop(paths(session, [traceback_id]))
     for hop in session.exec(select(Hop).where(Hop.traceback_id == tb.id).order_by(Hop.position)).all():
         provider = session.get(Provider, hop.provider_id)
-        out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id)
-                           .order_by(OutboxMessage.id)).all()
+        out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id).order_by(OutboxMessage.id)).all()
         incoming = session.exec(select(HopMessage).where(HopMessage.hop_id == hop.id).order_by(HopMessage.id)).all()
-        messages = [{"direction": "out", "kind": m.kind, "at": iso_z(m.created_at), "to": m.recipients,
-                     "status": m.status, "message_id": m.message_id} for m in out]
-        messages += [{"direction": "in", "kind": m.kind, "at": iso_z(m.at), "from": m.address,
-                      "message_id": m.message_id} for m in incoming]
+        messages = [
+            {
+                "direction": "out",
+                "kind": m.kind,
+                "at": iso_z(m.created_at),
+                "to": m.recipients,
+                "status": m.status,
+                "message_id": m.message_id,
+            }
+            for m in out
+        ]
+        messages += [
+            {"direction": "in", "kind": m.kind, "at": iso_z(m.at), "from": m.address, "message_id": m.message_id}
+            for m in incoming
+        ]
         messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))  # an answer precedes its acknowledgement
-        hops.append({
-            "position": hop.position, "provider": provider.name if provider else None,
-            "outcome": hop.outcome, "label": labels.get(hop.id),
-            "requested_at": iso_z(hop.requested_at), "answered_at": iso_z(hop.answered_at),
-            "upstream_name": hop.upstream_name, "upstream_email": hop.upstream_email,
-            "customer_name": hop.customer_name, "evidence": hop.evidence, "reminders_sent": hop.reminders_sent,
-            "messages": messages,
-        })
+        hops.append(
+            {
+                "position": hop.position,
+                "provider": provider.name if provider else None,
+                "outcome": hop.outcome,
+                "label": labels.get(hop.id),
+                "requested_at": iso_z(hop.requested_at),
+                "answered_at": iso_z(hop.answered_at),
+                "upstream_name": hop.upstream_name,
+                "upstream_email": hop.upstream_email,
+                "customer_name": hop.customer_name,
+                "evidence": hop.evidence,
+                "reminders_sent": hop.reminders_sent,
+                "messages": messages,
+            }
+        )
     return {
-        "traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
-        "call_time": iso_z(tb.call_time), "called": tb.called, "caller": tb.caller, "description": tb.description,
-        "incident_id": tb.incident_id, "origin_customer": tb.origin_customer,
-        "opened_at": iso_z(tb.opened_at), "closed_at": iso_z(tb.closed_at), "hops": hops,
+        "traceback_id": tb.id,
+        "status": tb.status,
+        "result": tb.result,
+        "campaign": tb.campaign,
+        "call_time": iso_z(tb.call_time),
+        "called": tb.called,
+        "caller": tb.caller,
+        "description": tb.description,
+        "incident_id": tb.incident_id,
+        "origin_customer": tb.origin_customer,
+        "opened_at": iso_z(tb.opened_at),
+        "closed_at": iso_z(tb.closed_at),
+        "hops": hops,
     }
 
 
@@ -79,8 +114,15 @@ def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
     for tb in session.exec(query).all():
         last = last_hop(session, tb.id)
         provider = session.get(Provider, last.provider_id) if last else None
-        out.append({"traceback_id": tb.id, "status": tb.status, "result": tb.result, "campaign": tb.campaign,
-                    "hops": (last.position + 1) if last else 0, "current": provider.name if provider else None,
-                    "opened_at": iso_z(tb.opened_at)})
+        out.append(
+            {
+                "traceback_id": tb.id,
+                "status": tb.status,
+                "result": tb.result,
+                "campaign": tb.campaign,
+                "hops": (last.position + 1) if last else 0,
+                "current": provider.name if provider else None,
+                "opened_at": iso_z(tb.opened_at),
+            }
+        )
     return out
-

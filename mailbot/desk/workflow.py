@@ -39,34 +39,66 @@ if TYPE_CHECKING:
 # Answers that end a traceback, and the result they leave on it.
 ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
 # Kinds that are a notice somebody forwarded us, not an answer.
-NOTICE_KINDS = frozenset({Kind.TRACEBACK_REQUEST, Kind.REMINDER, Kind.UPSTREAM_NOT_RESPONDED, Kind.NON_RESPONSIVE,
-                          Kind.STATUS_CHANGE, Kind.COMMENT, Kind.MONTHLY_METRICS})
+NOTICE_KINDS = frozenset(
+    {
+        Kind.TRACEBACK_REQUEST,
+        Kind.REMINDER,
+        Kind.UPSTREAM_NOT_RESPONDED,
+        Kind.NON_RESPONSIVE,
+        Kind.STATUS_CHANGE,
+        Kind.COMMENT,
+        Kind.MONTHLY_METRICS,
+    }
+)
 
 
 class DeskError(ValueError):
     """A desk command that cannot be done as asked; the text says why."""
 
 
-def open_review(session: Session, kind: str, now: datetime, detail: str, *, hop: Hop | None = None,
-            provider_id: int | None = None, message_pk: int | None = None, traceback_id: int | None = None) -> Review:
-    row = Review(kind=kind, detail=detail, created_at=now, message_pk=message_pk,
-                 hop_id=hop.id if hop else None, traceback_id=hop.traceback_id if hop else traceback_id,
-                 provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None))
+def open_review(
+    session: Session,
+    kind: str,
+    now: datetime,
+    detail: str,
+    *,
+    hop: Hop | None = None,
+    provider_id: int | None = None,
+    message_pk: int | None = None,
+    traceback_id: int | None = None,
+) -> Review:
+    row = Review(
+        kind=kind,
+        detail=detail,
+        created_at=now,
+        message_pk=message_pk,
+        hop_id=hop.id if hop else None,
+        traceback_id=hop.traceback_id if hop else traceback_id,
+        provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None),
+    )
     session.add(row)
     session.flush()
     return row
 
 
-def _open_hop(app: App, session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None) -> Hop:
+def _open_hop(
+    app: App, session: Session, tb: Traceback, provider: Provider, now: datetime, downstream: Hop | None
+) -> Hop:
     """The next hop, and its notice: a first-contact letter for a provider never contacted, else a short request."""
     assert tb.id is not None and provider.id is not None
     # The scheduler's own rules set the deadline, so the notice can state it.
     plan = plan_hop(app.rules, HopClock(requested_at=now), now)
     due = plan.due_at.astimezone(UTC)  # SQLite keeps no offset: store UTC only
     remind = plan.next_reminder_at.astimezone(UTC) if plan.next_reminder_at else None
-    hop = Hop(traceback_id=tb.id, position=downstream.position + 1 if downstream else 0, provider_id=provider.id,
-              downstream_hop_id=downstream.id if downstream else None, requested_at=now,
-              due_at=due, next_reminder_at=remind)
+    hop = Hop(
+        traceback_id=tb.id,
+        position=downstream.position + 1 if downstream else 0,
+        provider_id=provider.id,
+        downstream_hop_id=downstream.id if downstream else None,
+        requested_at=now,
+        due_at=due,
+        next_reminder_at=remind,
+    )
     session.add(hop)
     session.flush()
     kind = NoticeKind.REQUEST if provider.known else NoticeKind.FIRST_CONTACT
@@ -75,28 +107,48 @@ def _open_hop(app: App, session: Session, tb: Traceback, provider: Provider, now
     return hop
 
 
-def open_traceback(app: App, session: Session, *, provider_name: str, campaign: str, now: datetime,
-                   call_time: datetime | None = None, called: str | None = None, caller: str | None = None,
-                   description: str | None = None, incident_id: str | None = None) -> Traceback:
+def open_traceback(
+    app: App,
+    session: Session,
+    *,
+    provider_name: str,
+    campaign: str,
+    now: datetime,
+    call_time: datetime | None = None,
+    called: str | None = None,
+    caller: str | None = None,
+    description: str | None = None,
+    incident_id: str | None = None,
+) -> Traceback:
     """A new traceback whose first hop asks `provider_name`; DeskError if that provider cannot be reached."""
     match = providers.find(session, provider_name)
     if not match.sure or match.provider is None:
         hint = f" (closest: {match.matched!r}, {match.score:.0f}%)" if match.provider else ""
-        raise DeskError(f"no provider named {provider_name!r} in the directory{hint}; add it with `mailbot providers add`")
+        raise DeskError(
+            f"no provider named {provider_name!r} in the directory{hint}; add it with `mailbot providers add`"
+        )
     provider = match.provider
     assert provider.id is not None
     if not providers.notice_addresses(session, provider.id):
         raise DeskError(f"provider {provider.name!r} has no deliverable contact address")
-    tb = Traceback(campaign=campaign, call_time=call_time, called=called, caller=caller, description=description,
-                   incident_id=incident_id, opened_at=now)
+    tb = Traceback(
+        campaign=campaign,
+        call_time=call_time,
+        called=called,
+        caller=caller,
+        description=description,
+        incident_id=incident_id,
+        opened_at=now,
+    )
     session.add(tb)
     session.flush()
     _open_hop(app, session, tb, provider, now, downstream=None)
     return tb
 
 
-def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: datetime,
-                       message_pk: int) -> Provider | None:
+def _upstream_provider(
+    session: Session, hop: Hop, answer: ReplyResult, now: datetime, message_pk: int
+) -> Provider | None:
     """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review."""
     name, address = answer.upstream_name, answer.upstream_email
     if address and (owner := providers.by_address(session, address)) is not None:
@@ -108,19 +160,40 @@ def _upstream_provider(session: Session, hop: Hop, answer: ReplyResult, now: dat
                 providers.add_contact(session, match.provider.id, address, "primary")
             return match.provider
         if match.doubtful and match.provider is not None:
-            open_review(session, ReviewKind.PROVIDER_MATCH, now, f"upstream named {name!r} may be "
-                    f"{match.provider.name!r} ({match.score:.0f}%); confirm or add it", hop=hop, message_pk=message_pk)
+            open_review(
+                session,
+                ReviewKind.PROVIDER_MATCH,
+                now,
+                f"upstream named {name!r} may be {match.provider.name!r} ({match.score:.0f}%); confirm or add it",
+                hop=hop,
+                message_pk=message_pk,
+            )
             return None
         if address:
             return providers.add(session, name, emails=[address], now=now)
     what = f"named upstream {name!r}" if name else "an upstream without a name"
-    open_review(session, ReviewKind.UNKNOWN_UPSTREAM, now, f"{what} with no address and no directory match"
-            + (f" (address given: {address})" if address and not name else ""), hop=hop, message_pk=message_pk)
+    open_review(
+        session,
+        ReviewKind.UNKNOWN_UPSTREAM,
+        now,
+        f"{what} with no address and no directory match"
+        + (f" (address given: {address})" if address and not name else ""),
+        hop=hop,
+        message_pk=message_pk,
+    )
     return None
 
 
-def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, message_pk: int,
-                 in_reply_to: str | None = None) -> None:
+def apply_answer(
+    app: App,
+    session: Session,
+    hop: Hop,
+    answer: ReplyResult,
+    now: datetime,
+    *,
+    message_pk: int,
+    in_reply_to: str | None = None,
+) -> None:
     """Record one understood (or not) answer on its hop and do what it calls for."""
     # Several instances may process two answers to one hop at once: the later waits for the
     # hop's row lock (PostgreSQL), then sees the hop answered and treats its answer as a correction.
@@ -128,12 +201,23 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
     tb = session.get(Traceback, hop.traceback_id)
     assert tb is not None and hop.id is not None
     if hop.answered_at is not None or tb.status != TracebackStatus.OPEN:
-        open_review(session, ReviewKind.CORRECTION, now, f"a further answer ({answer.outcome}) on a hop already "
-                f"answered {hop.outcome}: {answer.evidence or answer.text[:200]!r}", hop=hop, message_pk=message_pk)
+        open_review(
+            session,
+            ReviewKind.CORRECTION,
+            now,
+            f"a further answer ({answer.outcome}) on a hop already "
+            f"answered {hop.outcome}: {answer.evidence or answer.text[:200]!r}",
+            hop=hop,
+            message_pk=message_pk,
+        )
         return
-    recorded = {"outcome": answer.outcome, "upstream_name": answer.upstream_name,
-                "upstream_email": answer.upstream_email, "customer_name": answer.customer_name,
-                "evidence": answer.evidence}
+    recorded = {
+        "outcome": answer.outcome,
+        "upstream_name": answer.upstream_name,
+        "upstream_email": answer.upstream_email,
+        "customer_name": answer.customer_name,
+        "evidence": answer.evidence,
+    }
     if answer.outcome in (HopOutcome.OTHER, HopOutcome.DISPUTE):
         kind = ReviewKind.DISPUTE if answer.outcome == HopOutcome.DISPUTE else ReviewKind.LOW_CONFIDENCE
         open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
@@ -141,19 +225,41 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
             hop.reply_message_pk = message_pk
-        question = "you dispute the request; please tell us where the call came from" \
-            if answer.outcome == HopOutcome.DISPUTE else None
+        question = (
+            "you dispute the request; please tell us where the call came from"
+            if answer.outcome == HopOutcome.DISPUTE
+            else None
+        )
         hop.clarifications_sent += 1
-        send_hop_notice(app, session, hop, NoticeKind.CLARIFICATION, now, sequence=message_pk, in_reply_to=in_reply_to,
-                        extra={"question": question})
+        send_hop_notice(
+            app,
+            session,
+            hop,
+            NoticeKind.CLARIFICATION,
+            now,
+            sequence=message_pk,
+            in_reply_to=in_reply_to,
+            extra={"question": question},
+        )
         return
     hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
-    hop.upstream_name, hop.upstream_email, hop.customer_name = answer.upstream_name, answer.upstream_email, \
-        answer.customer_name
+    hop.upstream_name, hop.upstream_email, hop.customer_name = (
+        answer.upstream_name,
+        answer.upstream_email,
+        answer.customer_name,
+    )
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
-    send_hop_notice(app, session, hop, NoticeKind.ACKNOWLEDGEMENT, now, sequence=message_pk, in_reply_to=in_reply_to,
-                    extra={"recorded": recorded})
+    send_hop_notice(
+        app,
+        session,
+        hop,
+        NoticeKind.ACKNOWLEDGEMENT,
+        now,
+        sequence=message_pk,
+        in_reply_to=in_reply_to,
+        extra={"recorded": recorded},
+    )
     if answer.outcome in ENDINGS:
         if answer.outcome == HopOutcome.ORIGIN:
             tb.origin_customer = answer.customer_name
@@ -165,12 +271,25 @@ def apply_answer(app: App, session: Session, hop: Hop, answer: ReplyResult, now:
     assert upstream.id is not None
     in_path = set(session.exec(select(Hop.provider_id).where(Hop.traceback_id == tb.id)).all())
     if upstream.id in in_path:
-        open_review(session, ReviewKind.LOW_CONFIDENCE, now, f"upstream {upstream.name!r} is already on this "
-                "traceback's path (a loop)", hop=hop, message_pk=message_pk)
+        open_review(
+            session,
+            ReviewKind.LOW_CONFIDENCE,
+            now,
+            f"upstream {upstream.name!r} is already on this traceback's path (a loop)",
+            hop=hop,
+            message_pk=message_pk,
+        )
         return
     if not providers.notice_addresses(session, upstream.id):
-        open_review(session, ReviewKind.UNKNOWN_UPSTREAM, now, f"upstream {upstream.name!r} has no deliverable address",
-                hop=hop, provider_id=upstream.id, message_pk=message_pk)
+        open_review(
+            session,
+            ReviewKind.UNKNOWN_UPSTREAM,
+            now,
+            f"upstream {upstream.name!r} has no deliverable address",
+            hop=hop,
+            provider_id=upstream.id,
+            message_pk=message_pk,
+        )
         return
     _open_hop(app, session, tb, upstream, now, downstream=hop)
 
@@ -229,5 +348,3 @@ def resolve_review(session: Session, review_id: int, now: datetime) -> Review:
         raise DeskError(f"no review {review_id}")
     review.resolved, review.resolved_at = True, now
     return review
-
-

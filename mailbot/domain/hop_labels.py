@@ -22,7 +22,14 @@ INTERNATIONAL_ORIGIN = "international_origin"
 US_POE = "us_poe"
 FOREIGN_POINT_OF_DEPARTURE = "foreign_point_of_departure"
 # A silent or not-found hop is labelled with its own outcome word.
-LABELS = (HopOutcome.NO_RESPONSE, US_ORIGIN, INTERNATIONAL_ORIGIN, US_POE, FOREIGN_POINT_OF_DEPARTURE, HopOutcome.NOT_FOUND)
+LABELS = (
+    HopOutcome.NO_RESPONSE,
+    US_ORIGIN,
+    INTERNATIONAL_ORIGIN,
+    US_POE,
+    FOREIGN_POINT_OF_DEPARTURE,
+    HopOutcome.NOT_FOUND,
+)
 ORIGINS = frozenset({US_ORIGIN, INTERNATIONAL_ORIGIN})
 
 

@@ -182,8 +182,11 @@ def ongoing_same_campaign(ctx: Context, evidence: Evidence) -> Finding | None:
         later = [s for s in seen[1:] if s.notified_at - first.identified_at >= days]
         if later:
             ids = tuple(dict.fromkeys(s.traceback_id for s in [first, *later]))
-            return Finding(ONGOING_SAME_CAMPAIGN, ids, f"campaign {seen[0].campaign!r} again "
-                           f"{ctx.thresholds.ongoing_days}+ days after identification")
+            return Finding(
+                ONGOING_SAME_CAMPAIGN,
+                ids,
+                f"campaign {seen[0].campaign!r} again {ctx.thresholds.ongoing_days}+ days after identification",
+            )
     return None
 
 
@@ -199,21 +202,30 @@ def multiple_campaigns(ctx: Context, evidence: Evidence) -> Finding | None:
 
 def not_found(ctx: Context, evidence: Evidence) -> Finding | None:
     """More than P% of its answers `not_found` without an explanation (at least a minimum of answers)."""
-    answers = [a for a in evidence.asks if a.outcome not in (None, "no_response")
-               and a.decided_at is not None and ctx.since <= a.decided_at <= ctx.now]
+    answers = [
+        a
+        for a in evidence.asks
+        if a.outcome not in (None, "no_response") and a.decided_at is not None and ctx.since <= a.decided_at <= ctx.now
+    ]
     if len(answers) < ctx.thresholds.not_found_min_answers:
         return None
     bare = [a for a in answers if a.outcome == "not_found" and not a.explained]
     share = 100.0 * len(bare) / len(answers)
     if share <= ctx.thresholds.not_found_percent:
         return None
-    return Finding(NOT_FOUND, tuple(dict.fromkeys(a.traceback_id for a in bare)),
-                   f"{len(bare)} of {len(answers)} answers not found without explanation ({share:.0f}%)")
+    return Finding(
+        NOT_FOUND,
+        tuple(dict.fromkeys(a.traceback_id for a in bare)),
+        f"{len(bare)} of {len(answers)} answers not found without explanation ({share:.0f}%)",
+    )
 
 
 # Each rule is one of the definition's "specific actions that will result in designation".
 RULES: tuple[Callable[[Context, Evidence], Finding | None], ...] = (
-    non_responsive, ongoing_same_campaign, multiple_campaigns, not_found,
+    non_responsive,
+    ongoing_same_campaign,
+    multiple_campaigns,
+    not_found,
 )
 
 
@@ -224,12 +236,18 @@ def _last_activity(evidence: Evidence) -> list[datetime]:
     return silent + bare + [s.identified_at for s in evidence.sightings]
 
 
-def assess(thresholds: Thresholds, evidence: Evidence, standing: Standing, now: datetime,
-           business_days_after: Callable[[datetime, int], datetime]) -> Decision:
+def assess(
+    thresholds: Thresholds,
+    evidence: Evidence,
+    standing: Standing,
+    now: datetime,
+    business_days_after: Callable[[datetime, int], datetime],
+) -> Decision:
     """Designate, remove, warn, or leave the provider as it is."""
     if standing.designated_at is not None:
-        quiet_since = max([standing.designated_at, *[t for t in _last_activity(evidence)
-                                                     if t > standing.designated_at]])
+        quiet_since = max(
+            [standing.designated_at, *[t for t in _last_activity(evidence) if t > standing.designated_at]]
+        )
         if now - quiet_since >= thresholds.clean_period:
             return Decision(REMOVED)
         return Decision(None)

@@ -159,9 +159,14 @@ class TrafficLink:
     at: datetime
 
 
-def status_change_recipients(rules: Rules, links: Iterable[TrafficLink], provider_id: int,
-                             now: datetime) -> list[int]:
+def status_change_recipients(rules: Rules, links: Iterable[TrafficLink], provider_id: int, now: datetime) -> list[int]:
     """Providers that recently (within the status window) accepted traffic from `provider_id`."""
-    return sorted({link.downstream_id for link in links
-                   if link.upstream_id == provider_id and link.downstream_id != provider_id
-                   and now - rules.status_window < link.at <= now})
+    return sorted(
+        {
+            link.downstream_id
+            for link in links
+            if link.upstream_id == provider_id
+            and link.downstream_id != provider_id
+            and now - rules.status_window < link.at <= now
+        }
+    )

@@ -28,10 +28,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.app import App
-from mailbot.mailboxes.imap import NETWORK_ERRORS, Account
-from mailbot.intake.pipeline import StoreUnavailable, receive
-from mailbot.store.db import session_scope
 from mailbot.domain.records import Arrival
+from mailbot.intake.pipeline import StoreUnavailable, receive
+from mailbot.mailboxes.imap import NETWORK_ERRORS, Account
+from mailbot.store.db import session_scope
 from mailbot.store.tables.intake import ImapCheckpoint
 from mailbot.store.tables.messages import Message
 from mailbot.store.upsert import upsert
@@ -80,9 +80,20 @@ class After:
 class FolderWatcher:
     """One folder of one account, watched until `stop` is set."""
 
-    def __init__(self, engine: Engine, account: Account, folder: str, after: After, *, batch_size: int = 100,
-                 poll_interval: float = 60.0, now: Callable[[], datetime], stop: threading.Event,
-                 on_stored: Callable[[], None] = lambda: None, idle: bool | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        account: Account,
+        folder: str,
+        after: After,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 60.0,
+        now: Callable[[], datetime],
+        stop: threading.Event,
+        on_stored: Callable[[], None] = lambda: None,
+        idle: bool | None = None,
+    ) -> None:
         self.engine, self.account, self.folder, self.after = engine, account, folder, after
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.now, self.stop, self.on_stored = now, stop, on_stored
@@ -130,18 +141,25 @@ class FolderWatcher:
         checkpoint = self._checkpoint()
         resync = checkpoint is not None and checkpoint[0] != uidvalidity
         if resync:
-            log.warning("imap: %s: UIDVALIDITY changed (%s -> %s); reading the folder again",
-                        self.source, checkpoint[0], uidvalidity)
+            log.warning(
+                "imap: %s: UIDVALIDITY changed (%s -> %s); reading the folder again",
+                self.source,
+                checkpoint[0],
+                uidvalidity,
+            )
         last = checkpoint[1] if checkpoint and not resync else 0
         uids = sorted(u for u in client.search(self.after.search(last)) if u > last)
         stored = 0
         for start in range(0, len(uids), self.batch_size):
             if self.stop.is_set():
                 break  # the checkpoint holds: the rest is read at next start
-            batch = uids[start:start + self.batch_size]
+            batch = uids[start : start + self.batch_size]
             fetched = client.fetch(batch, ["BODY.PEEK[]"])
-            arrivals = {uid: Arrival(self.source, f"{uidvalidity}:{uid}", fetched[uid][b"BODY[]"], origin="imap")
-                        for uid in batch if uid in fetched}
+            arrivals = {
+                uid: Arrival(self.source, f"{uidvalidity}:{uid}", fetched[uid][b"BODY[]"], origin="imap")
+                for uid in batch
+                if uid in fetched
+            }
             known = self._delivered_before(arrivals.values()) if resync or checkpoint is None else set()
             for uid, arrival in arrivals.items():
                 if hashlib.sha256(arrival.raw).hexdigest() not in known:
@@ -163,30 +181,49 @@ class FolderWatcher:
 
     def _save_checkpoint(self, uidvalidity: int, last_uid: int) -> None:
         with session_scope(self.engine) as session:
-            upsert(session, ImapCheckpoint, [{"mailbox": self.source, "uidvalidity": uidvalidity,
-                                              "last_uid": last_uid, "updated_at": self.now()}], ["mailbox"])
+            upsert(
+                session,
+                ImapCheckpoint,
+                [{"mailbox": self.source, "uidvalidity": uidvalidity, "last_uid": last_uid, "updated_at": self.now()}],
+                ["mailbox"],
+            )
 
     def _delivered_before(self, arrivals: Any) -> set[str]:
         """Hashes of these raw messages that this folder already delivered (under any UIDVALIDITY)."""
         hashes = [hashlib.sha256(a.raw).hexdigest() for a in arrivals]
         with session_scope(self.engine) as session:
-            return set(session.execute(select(Message.raw_sha256).where(
-                Message.source == self.source, Message.raw_sha256.in_(hashes))).scalars())
+            return set(
+                session.execute(
+                    select(Message.raw_sha256).where(Message.source == self.source, Message.raw_sha256.in_(hashes))
+                ).scalars()
+            )
 
 
 def watchers(app: App, stop: threading.Event, on_stored: Callable[[], None]) -> list[FolderWatcher]:
     imap = app.settings.imap
     account = Account.from_settings(app.settings)
     after = After.parse(imap.after)
-    return [FolderWatcher(app.engine, account, folder, after, batch_size=imap.batch_size,
-                          poll_interval=imap.poll_interval, now=app.now, stop=stop, on_stored=on_stored)
-            for folder in imap.folders]
+    return [
+        FolderWatcher(
+            app.engine,
+            account,
+            folder,
+            after,
+            batch_size=imap.batch_size,
+            poll_interval=imap.poll_interval,
+            now=app.now,
+            stop=stop,
+            on_stored=on_stored,
+        )
+        for folder in imap.folders
+    ]
 
 
 def watch_all(app: App, stop: threading.Event, on_stored: Callable[[], None]) -> None:
     """Watch every configured folder, one thread each, until `stop` is set."""
-    threads = [threading.Thread(target=w.run, name=f"imap {w.folder}", daemon=True)
-               for w in watchers(app, stop, on_stored)]
+    threads = [
+        threading.Thread(target=w.run, name=f"imap {w.folder}", daemon=True) for w in watchers(app, stop, on_stored)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

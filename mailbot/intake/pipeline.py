@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from mailbot.parsers.campaigns import canonical_names
-from mailbot.parsers.message import parse_message
 from mailbot.domain.records import Arrival, ParsedMessage
 from mailbot.domain.vocabulary import MessageStatus
+from mailbot.parsers.campaigns import canonical_names
+from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
 from mailbot.store.ingest import Tally, apply, campaign_counts, message_key, save_canonical, store_raw
@@ -55,13 +55,17 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
         with session_scope(engine) as session:
             # The key is refined at processing; a provisional one keeps this step parse-free.
             return store_raw(session, arrival, key="pending", received_at=now)
-    except Exception as exc:  # noqa: BLE001 - any storage failure means "try again later"
+    except Exception as exc:
         raise StoreUnavailable(str(exc)) from exc
 
 
 def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
-    query = (select(Message.id, Message.raw, Message.origin).where(Message.status == MessageStatus.NEW)
-             .order_by(Message.id).limit(limit))
+    query = (
+        select(Message.id, Message.raw, Message.origin)
+        .where(Message.status == MessageStatus.NEW)
+        .order_by(Message.id)
+        .limit(limit)
+    )
     # Several instances share the queue: each row is processed by whoever locks it.
     query = skip_locked(query, session, of=Message)
     return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]

@@ -35,9 +35,9 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
 
 from mailbot.app import App
+from mailbot.domain.records import Arrival
 from mailbot.intake.pipeline import StoreUnavailable, receive
 from mailbot.store.write_gate import WriteGate
-from mailbot.domain.records import Arrival
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ class IntakeHandler:
     # Spooled messages are read back into memory to be stored: one at a time.
     large_store: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if "@" not in address:
             return BAD_ADDRESS
         if not is_ours(address, self.domains):
@@ -113,8 +114,16 @@ class IntakeHandler:
         spool = getattr(envelope, "spool", None)  # TrackedSMTP's; a bare aiosmtpd session holds the bytes
         # A task of its own: if the client hangs up, the commit still finishes and
         # shutdown still waits for it.
-        task = asyncio.ensure_future(asyncio.to_thread(self._read_and_store, queue_id, envelope.mail_from,
-                                                       list(envelope.rcpt_tos), spool, envelope.original_content))
+        task = asyncio.ensure_future(
+            asyncio.to_thread(
+                self._read_and_store,
+                queue_id,
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                spool,
+                envelope.original_content,
+            )
+        )
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         try:
@@ -122,13 +131,24 @@ class IntakeHandler:
         except StoreUnavailable as exc:
             log.warning("smtp: message from %s not stored, answered 451: %s", envelope.mail_from, exc)
             return STORE_DOWN
-        log.info("smtp: stored %s from %s for %s (%d bytes)", queue_id, envelope.mail_from,
-                 ",".join(envelope.rcpt_tos), task.result())
+        log.info(
+            "smtp: stored %s from %s for %s (%d bytes)",
+            queue_id,
+            envelope.mail_from,
+            ",".join(envelope.rcpt_tos),
+            task.result(),
+        )
         self.on_stored()
         return QUEUED.format(queue_id=queue_id)
 
-    def _read_and_store(self, queue_id: str, mail_from: str | None, rcpt_tos: list[str],
-                        spool: tempfile.SpooledTemporaryFile[bytes] | None, content: bytes | None) -> int:
+    def _read_and_store(
+        self,
+        queue_id: str,
+        mail_from: str | None,
+        rcpt_tos: list[str],
+        spool: tempfile.SpooledTemporaryFile[bytes] | None,
+        content: bytes | None,
+    ) -> int:
         """Store the message (read back from its spool file, if any); its size."""
         rolled = spool is not None and bool(getattr(spool, "_rolled", False))  # past the threshold: on disk
         with self.large_store if rolled else contextlib.nullcontext():
@@ -142,8 +162,6 @@ class IntakeHandler:
             with self.gate.intake():
                 receive(self.engine, arrival, self.now())
             return len(raw)
-
-
 
 
 @dataclass(frozen=True)
@@ -163,8 +181,9 @@ class TrackedSMTP(SMTP):
     # refusing would bounce their answer, so accept long lines (as Postfix does).
     line_length_limit = 1 << 20
 
-    def __init__(self, handler: IntakeHandler, sessions: set[TrackedSMTP], limits: Limits = Limits(),
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, handler: IntakeHandler, sessions: set[TrackedSMTP], limits: Limits = Limits(), **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._sessions = sessions
         self._limits = limits
@@ -188,8 +207,10 @@ class TrackedSMTP(SMTP):
             log.warning("smtp: %d sessions open, refusing another (421)", len(self._sessions))
             return TOO_MANY_SESSIONS
         host = _host(transport.get_extra_info("peername"))
-        if sum(1 for s in self._sessions if s.session is not None and _host(s.session.peer) == host) \
-                >= self._limits.per_client:
+        if (
+            sum(1 for s in self._sessions if s.session is not None and _host(s.session.peer) == host)
+            >= self._limits.per_client
+        ):
             log.warning("smtp: %d sessions open from %s, refusing another (421)", self._limits.per_client, host)
             return TOO_MANY_FROM_YOU
         return None
@@ -290,10 +311,19 @@ class SMTPIntake:
     def __init__(self, app: App, on_stored: Callable[[], None], gate: WriteGate | None = None) -> None:
         self.app = app
         limits = app.settings.smtp
-        self.handler = IntakeHandler(app.engine, domains(app), app.now, on_stored, gate or WriteGate(enabled=False),
-                                     max_recipients=limits.max_recipients)
-        self.limits = Limits(sessions=limits.max_sessions, per_client=limits.max_sessions_per_client,
-                             spool_threshold=limits.spool_threshold)
+        self.handler = IntakeHandler(
+            app.engine,
+            domains(app),
+            app.now,
+            on_stored,
+            gate or WriteGate(enabled=False),
+            max_recipients=limits.max_recipients,
+        )
+        self.limits = Limits(
+            sessions=limits.max_sessions,
+            per_client=limits.max_sessions_per_client,
+            spool_threshold=limits.spool_threshold,
+        )
         self.sessions: set[TrackedSMTP] = set()
         self.server: asyncio.AbstractServer | None = None
         smtp = app.settings.smtp
@@ -325,7 +355,10 @@ class SMTPIntake:
         def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             exc = context.get("exception")
             if isinstance(exc, OSError) and exc.errno in _OUT_OF_DESCRIPTORS and "accept" in context.get("message", ""):
-                if self.descriptors_logged_at is None or loop.time() - self.descriptors_logged_at >= DESCRIPTORS_LOG_EVERY:
+                if (
+                    self.descriptors_logged_at is None
+                    or loop.time() - self.descriptors_logged_at >= DESCRIPTORS_LOG_EVERY
+                ):
                     self.descriptors_logged_at = loop.time()
                     log.error("smtp: out of file descriptors (%s); new connections wait until some close", exc)
                 return

@@ -63,8 +63,14 @@ class Account:
     @classmethod
     def from_settings(cls, settings: Settings) -> Account:
         imap = settings.imap
-        return cls(host=imap.host, port=imap.port or DEFAULT_PORTS[imap.tls], tls=imap.tls, user=imap.user,
-                   password=password(settings), cafile=cafile(settings))
+        return cls(
+            host=imap.host,
+            port=imap.port or DEFAULT_PORTS[imap.tls],
+            tls=imap.tls,
+            user=imap.user,
+            password=password(settings),
+            cafile=cafile(settings),
+        )
 
     def source(self, folder: str) -> str:
         """The folder's name as Message.source and checkpoint key."""
@@ -99,8 +105,14 @@ class Mailbox:
         if not parts.hostname or not parts.username:
             raise ValueError(f"IMAP URL needs a user and a host: imap://user@host/Folder, got {url!r}")
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
-        account = Account(host=parts.hostname, port=parts.port or DEFAULT_PORTS[tls], tls=tls,
-                          user=unquote(parts.username), password=password(settings), cafile=cafile(settings))
+        account = Account(
+            host=parts.hostname,
+            port=parts.port or DEFAULT_PORTS[tls],
+            tls=tls,
+            user=unquote(parts.username),
+            password=password(settings),
+            cafile=cafile(settings),
+        )
         return cls(account, folder, settings.imap.batch_size)
 
     @property
@@ -134,12 +146,13 @@ def read(mailbox: Mailbox, retries: int = 5) -> Iterator[Arrival]:
                 uidvalidity = info[b"UIDVALIDITY"]
                 uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
                 for start in range(0, len(uids), mailbox.batch_size):
-                    batch = uids[start:start + mailbox.batch_size]
+                    batch = uids[start : start + mailbox.batch_size]
                     fetched = client.fetch(batch, ["BODY.PEEK[]"])
                     for uid in batch:
                         if uid in fetched:  # gone (expunged) since the search: nothing to read
-                            yield Arrival(source=mailbox.source, source_key=f"{uidvalidity}:{uid}",
-                                          raw=fetched[uid][b"BODY[]"])
+                            yield Arrival(
+                                source=mailbox.source, source_key=f"{uidvalidity}:{uid}", raw=fetched[uid][b"BODY[]"]
+                            )
                         last_uid = uid
                     failures = 0
                 return
@@ -148,4 +161,4 @@ def read(mailbox: Mailbox, retries: int = 5) -> Iterator[Arrival]:
             if failures > retries:
                 raise
             log.warning("%s: connection lost (%s); reconnecting", mailbox, exc)
-            time.sleep(min(2 ** failures, 30))
+            time.sleep(min(2**failures, 30))

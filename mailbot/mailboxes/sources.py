@@ -23,22 +23,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mailbot.mailboxes import imap as imap_source
 from mailbot.domain.records import Arrival
+from mailbot.mailboxes import imap as imap_source
 
 MBOX_SEPARATOR = b"From "
 # Single-stream compressors by suffix; what they hold is an mbox or one message.
 COMPRESSED: dict[str, Callable[[Path], IO[bytes]]] = {
-    ".gz": lambda p: gzip.open(p, "rb"), ".bz2": lambda p: bz2.open(p, "rb"), ".xz": lambda p: lzma.open(p, "rb")}
+    ".gz": lambda p: gzip.open(p, "rb"),
+    ".bz2": lambda p: bz2.open(p, "rb"),
+    ".xz": lambda p: lzma.open(p, "rb"),
+}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 PST_MAGIC = b"!BDN"
 # What a damaged archive raises while it is read (tarfile's stream mode, a gzip header cut short: TypeError).
-ARCHIVE_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile, ValueError,
-                  TypeError,
-                  NotImplementedError, RuntimeError)  # zipfile: unknown compression, encrypted members
+ARCHIVE_ERRORS = (
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    ValueError,
+    TypeError,
+    NotImplementedError,
+    RuntimeError,
+)  # zipfile: unknown compression, encrypted members
 # Header names one of which every mail message has near its top.
-_MAIL_FIELDS = frozenset({b"from", b"to", b"subject", b"date", b"message-id", b"received", b"return-path",
-                          b"mime-version", b"content-type", b"delivered-to", b"reply-to", b"sender", b"cc"})
+_MAIL_FIELDS = frozenset(
+    {
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"received",
+        b"return-path",
+        b"mime-version",
+        b"content-type",
+        b"delivered-to",
+        b"reply-to",
+        b"sender",
+        b"cc",
+    }
+)
 _FIELD_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):")
 _HEAD_PEEK = 8192
 _NOTICE_HEADING = re.compile(rb"call details for (?:incident|traceback)", re.IGNORECASE)
@@ -76,7 +103,8 @@ def detect(path: Path) -> str:
 def refuse_pst(path: Path) -> UnreadableMailbox:
     return UnreadableMailbox(
         f"{path} is an Outlook PST file, which mailbot does not read: convert it with readpst "
-        f"(libpst; e.g. `readpst -o out/ {path.name}` writes one mbox per folder), then import out/")
+        f"(libpst; e.g. `readpst -o out/ {path.name}` writes one mbox per folder), then import out/"
+    )
 
 
 def read(path: Path | imap_source.Mailbox) -> Iterator[Arrival | NotMail]:
@@ -142,8 +170,11 @@ def read_archive(path: Path, kind: str, in_directory: bool = False) -> Iterator[
                     yield from _read_mbox_stream(stream, f"mbox:{path}", head)
                 else:
                     raw = head + stream.read()
-                    yield NotMail(str(path)) if in_directory and not looks_like_mail(raw) \
+                    yield (
+                        NotMail(str(path))
+                        if in_directory and not looks_like_mail(raw)
                         else Arrival(source=f"file:{path}", source_key="", raw=raw)
+                    )
     except ARCHIVE_ERRORS as exc:
         raise UnreadableMailbox(f"cannot read {path}: {exc}") from exc
 
@@ -234,8 +265,11 @@ def read_directory(root: Path) -> Iterator[Arrival | NotMail]:
             else:
                 raw = file.read_bytes()
                 key = str(file.relative_to(root))
-                yield Arrival(source=f"dir:{root}", source_key=key, raw=raw) if looks_like_mail(raw) \
+                yield (
+                    Arrival(source=f"dir:{root}", source_key=key, raw=raw)
+                    if looks_like_mail(raw)
                     else NotMail(str(file))
+                )
 
 
 def read_maildir(root: Path) -> Iterator[Arrival]:
@@ -263,11 +297,11 @@ def _scan(buf: bytes, pos: int) -> tuple[tuple[int, int] | None, bool]:
     """
     quoted = False
     while (at := buf.find(_FROM, pos)) != -1:
-        if buf[at - 1:at] == b">":
+        if buf[at - 1 : at] == b">":
             quoted = True
-        elif buf[at - 2:at] == b"\n\n":
+        elif buf[at - 2 : at] == b"\n\n":
             return (at - 1, at), quoted
-        elif buf[at - 3:at] == b"\n\r\n":
+        elif buf[at - 3 : at] == b"\n\r\n":
             return (at - 2, at), quoted
         pos = at + 1
     return None, quoted
@@ -304,8 +338,9 @@ def _read_mbox_stream(fh: IO[bytes], source: str, head: bytes = b"") -> Iterator
             start = 0
             continue
         end, following = found if found else (len(buf), len(buf))
-        yield Arrival(source=source, source_key=str(base + start),
-                      raw=_mbox_message(buf, start, end, found is None, quoted))
+        yield Arrival(
+            source=source, source_key=str(base + start), raw=_mbox_message(buf, start, end, found is None, quoted)
+        )
         if found is None:
             break
         start, scan, quoted = following, following + 1, False
@@ -315,7 +350,7 @@ def _read_mbox_stream(fh: IO[bytes], source: str, head: bytes = b"") -> Iterator
 
 def _mbox_message(buf: bytes, start: int, end: int, last: bool, quoted: bool) -> bytes:
     body_start = buf.find(b"\n", start, end)
-    raw = buf[body_start + 1:end] if body_start != -1 else b""
+    raw = buf[body_start + 1 : end] if body_start != -1 else b""
     if last:  # the blank line that ends the file's last message is not part of it
         cut = raw.rfind(b"\n", 0, len(raw) - 1) + 1
         if raw[cut:] in (b"\n", b"\r\n"):

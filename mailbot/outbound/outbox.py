@@ -69,8 +69,12 @@ class MailSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
-        return cls(sender=header_text(settings.mail.sender, 320), domain=settings.mail.domain,
-                   rate_per_hour=settings.outbound.rate_per_hour, retry_for=settings.outbound.retry_for)
+        return cls(
+            sender=header_text(settings.mail.sender, 320),
+            domain=settings.mail.domain,
+            rate_per_hour=settings.outbound.rate_per_hour,
+            retry_for=settings.outbound.retry_for,
+        )
 
 
 def clean_addresses(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -97,8 +101,15 @@ def _message_id_header(value: str | None) -> str | None:
 
 
 def build_message(
-    *, kind: str, to: Sequence[str], context: dict[str, Any], now: datetime, sender: str, domain: str,
-    reply_to: str | None = None, in_reply_to: str | None = None,
+    *,
+    kind: str,
+    to: Sequence[str],
+    context: dict[str, Any],
+    now: datetime,
+    sender: str,
+    domain: str,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
 ) -> EmailMessage:
     """The complete notice: text and HTML alternatives, threading and loop-prevention headers."""
     recipients = clean_addresses(to)
@@ -125,18 +136,37 @@ def build_message(
 
 
 def enqueue(
-    session: Session, *, mail: MailSettings, dedupe_key: str, kind: str, to: list[str], context: dict[str, Any], now: datetime,
-    traceback_id: int | None = None, hop_id: int | None = None, reply_to: str | None = None,
-    in_reply_to: str | None = None, sender: str | None = None,
+    session: Session,
+    *,
+    mail: MailSettings,
+    dedupe_key: str,
+    kind: str,
+    to: list[str],
+    context: dict[str, Any],
+    now: datetime,
+    traceback_id: int | None = None,
+    hop_id: int | None = None,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+    sender: str | None = None,
 ) -> bool:
     """Record one notice in the caller's transaction; False if `dedupe_key` was queued before."""
     context = dict(context)
     if traceback_id is not None:
         context.setdefault("traceback_id", traceback_id)
-    msg = build_message(kind=kind, to=to, context=context, now=now, sender=sender or mail.sender,
-                        domain=mail.domain, reply_to=reply_to, in_reply_to=in_reply_to)
-    return enqueue_message(session, dedupe_key=dedupe_key, kind=kind, msg=msg, now=now,
-                           traceback_id=traceback_id, hop_id=hop_id)
+    msg = build_message(
+        kind=kind,
+        to=to,
+        context=context,
+        now=now,
+        sender=sender or mail.sender,
+        domain=mail.domain,
+        reply_to=reply_to,
+        in_reply_to=in_reply_to,
+    )
+    return enqueue_message(
+        session, dedupe_key=dedupe_key, kind=kind, msg=msg, now=now, traceback_id=traceback_id, hop_id=hop_id
+    )
 
 
 def bounded_key(key: str, limit: int = 255) -> str:
@@ -145,12 +175,18 @@ def bounded_key(key: str, limit: int = 255) -> str:
     if len(key) <= limit:
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{key[:limit - len(digest) - 1]}#{digest}"
+    return f"{key[: limit - len(digest) - 1]}#{digest}"
 
 
 def enqueue_message(
-    session: Session, *, dedupe_key: str, kind: str, msg: EmailMessage, now: datetime,
-    traceback_id: int | None = None, hop_id: int | None = None,
+    session: Session,
+    *,
+    dedupe_key: str,
+    kind: str,
+    msg: EmailMessage,
+    now: datetime,
+    traceback_id: int | None = None,
+    hop_id: int | None = None,
 ) -> bool:
     """Record an already-built message (e.g. the digest with its chart) exactly as `enqueue` does.
 
@@ -164,16 +200,27 @@ def enqueue_message(
         raise ValueError(f"a queued message needs plain addresses in To: {addresses!r}")
     moment = utc(now)
     row = {
-        "dedupe_key": dedupe_key, "kind": kind, "traceback_id": traceback_id, "hop_id": hop_id,
-        "message_id": str(msg["Message-ID"]).strip(), "sender": parseaddr(str(msg["From"]))[1],
-        "recipients": addresses, "subject": str(msg["Subject"] or ""), "raw": msg.as_bytes(),
-        "status": OutboxStatus.QUEUED, "attempts": 0, "created_at": moment, "next_attempt_at": moment,
+        "dedupe_key": dedupe_key,
+        "kind": kind,
+        "traceback_id": traceback_id,
+        "hop_id": hop_id,
+        "message_id": str(msg["Message-ID"]).strip(),
+        "sender": parseaddr(str(msg["From"]))[1],
+        "recipients": addresses,
+        "subject": str(msg["Subject"] or ""),
+        "raw": msg.as_bytes(),
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "created_at": moment,
+        "next_attempt_at": moment,
     }
     (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")
     if outbox_id is None:
         return False
-    session.execute(OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
-                    [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)])
+    session.execute(
+        OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
+        [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)],
+    )
     return True
 
 
@@ -191,9 +238,12 @@ def _rate_wait(session: Session, addresses: Sequence[str], now: datetime, per_ho
     """When the busiest recipient has a free slot again, or None if all have one now."""
     wait: datetime | None = None
     for address in dict.fromkeys(a.lower() for a in addresses):
-        sent = (select(OutboxRecipient.sent_at)
-                .where(OutboxRecipient.address == address, OutboxRecipient.sent_at > now - RATE_WINDOW)
-                .order_by(OutboxRecipient.sent_at.desc()).limit(per_hour))  # type: ignore[union-attr]
+        sent = (
+            select(OutboxRecipient.sent_at)
+            .where(OutboxRecipient.address == address, OutboxRecipient.sent_at > now - RATE_WINDOW)
+            .order_by(OutboxRecipient.sent_at.desc())
+            .limit(per_hour)
+        )  # type: ignore[union-attr]
         times = [utc(t) for (t,) in session.execute(sent).all()]
         if len(times) >= per_hour:
             free = times[-1] + RATE_WINDOW  # when the oldest of the last `per_hour` leaves the window
@@ -205,7 +255,12 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
     """Take the next due row for sending; rows over the rate limit are deferred on the way."""
     while True:
         with session_scope(engine) as session:
-            query = select(OutboxMessage).where(_due(now)).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
+            query = (
+                select(OutboxMessage)
+                .where(_due(now))
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(1)
+            )
             query = skip_locked(query, session)
             row = session.execute(query).scalars().first()
             if row is None:
@@ -214,12 +269,22 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
             unchanged = (table.c.id == row.id) & (table.c.status == row.status) & (table.c.attempts == row.attempts)
             wait = _rate_wait(session, row.recipients, now, per_hour)
             if wait is not None:
-                session.execute(update(table).where(unchanged).values(
-                    status=OutboxStatus.QUEUED, next_attempt_at=wait, claimed_at=None,
-                    last_error=f"rate limit: waiting until {wait:%Y-%m-%d %H:%M:%S} UTC"))
+                session.execute(
+                    update(table)
+                    .where(unchanged)
+                    .values(
+                        status=OutboxStatus.QUEUED,
+                        next_attempt_at=wait,
+                        claimed_at=None,
+                        last_error=f"rate limit: waiting until {wait:%Y-%m-%d %H:%M:%S} UTC",
+                    )
+                )
                 continue
-            taken = session.execute(update(table).where(unchanged).values(
-                status=OutboxStatus.SENDING, claimed_at=now, attempts=row.attempts + 1))
+            taken = session.execute(
+                update(table)
+                .where(unchanged)
+                .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=row.attempts + 1)
+            )
             if taken.rowcount != 1:
                 continue  # another sender took it between our read and our update
             row.attempts += 1
@@ -241,8 +306,9 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: int = 100, *,
-                    mail: MailSettings) -> int:
+def deliver_pending(
+    engine: Engine, transport: Transport, now: datetime, limit: int = 100, *, mail: MailSettings
+) -> int:
     """Send up to `limit` due notices (within `mail`'s rate limit and retry period); how many were sent."""
     now = utc(now)
     sent = 0
@@ -253,18 +319,31 @@ def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: 
         try:
             transport.send(row.raw, sender=row.sender, recipients=list(row.recipients), message_id=row.message_id)
         except PartialDelivery as exc:
-            _finish(engine, row, now, status=OutboxStatus.SENT, sent_at=now, last_error=f"some recipients refused: {exc}")
+            _finish(
+                engine, row, now, status=OutboxStatus.SENT, sent_at=now, last_error=f"some recipients refused: {exc}"
+            )
             sent += 1
         except PermanentFailure as exc:
             _finish(engine, row, now, status=OutboxStatus.FAILED, last_error=f"permanent: {exc}"[:2000])
-        except Exception as exc:  # noqa: BLE001 - TemporaryFailure, or anything unforeseen: keep the mail
+        except Exception as exc:
             reason = str(exc) if isinstance(exc, TemporaryFailure) else repr(exc)
             if now - utc(row.created_at) >= mail.retry_for:
-                _finish(engine, row, now, status=OutboxStatus.FAILED,
-                        last_error=f"gave up after {row.attempts} attempts: {reason}"[:2000])
+                _finish(
+                    engine,
+                    row,
+                    now,
+                    status=OutboxStatus.FAILED,
+                    last_error=f"gave up after {row.attempts} attempts: {reason}"[:2000],
+                )
             else:
-                _finish(engine, row, now, status=OutboxStatus.QUEUED, next_attempt_at=now + backoff(row.attempts),
-                        last_error=f"temporary: {reason}"[:2000])
+                _finish(
+                    engine,
+                    row,
+                    now,
+                    status=OutboxStatus.QUEUED,
+                    next_attempt_at=now + backoff(row.attempts),
+                    last_error=f"temporary: {reason}"[:2000],
+                )
         else:
             _finish(engine, row, now, status=OutboxStatus.SENT, sent_at=now, last_error=None)
             sent += 1
@@ -275,8 +354,14 @@ def deliver_pending(engine: Engine, transport: Transport, now: datetime, limit: 
 
 
 def outbox_rows(
-    session: Session, *, status: str | None = None, kind: str | None = None, traceback_id: int | None = None,
-    hop_id: int | None = None, since: datetime | None = None, limit: int | None = None,
+    session: Session,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    traceback_id: int | None = None,
+    hop_id: int | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
 ) -> list[OutboxMessage]:
     """Outbox rows, newest first, filtered by whichever arguments are given."""
     query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())  # type: ignore[union-attr]

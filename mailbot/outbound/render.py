@@ -47,8 +47,20 @@ from mailbot.templates import TEMPLATES_DIR
 TEMPLATES = TEMPLATES_DIR / "notices"
 KINDS = tuple(NoticeKind)
 CONTEXT_KEYS = (
-    "traceback_id", "provider_name", "call", "downstream_name", "upstream_name", "recorded", "question",
-    "status", "open_requests", "comment", "deadline", "sender", "desk_name", "metrics",
+    "traceback_id",
+    "provider_name",
+    "call",
+    "downstream_name",
+    "upstream_name",
+    "recorded",
+    "question",
+    "status",
+    "open_requests",
+    "comment",
+    "deadline",
+    "sender",
+    "desk_name",
+    "metrics",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200
@@ -83,7 +95,7 @@ def untrusted_lines(value: object) -> str:
     if value is None:
         return ""
     text = _CONTROL.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
-    return _HEADING.sub("call details (quoted) for", text[:UNTRUSTED_MAX * 5]).strip()
+    return _HEADING.sub("call details (quoted) for", text[: UNTRUSTED_MAX * 5]).strip()
 
 
 def utc_time(value: datetime | str | None) -> str:

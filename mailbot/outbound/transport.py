@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +54,11 @@ class MaildirTransport:
     def delivered(self, message_id: str) -> bool:
         name = self.file_name(message_id)
         # A mail reader moves read mail to cur/ and appends ":2,<flags>".
-        return (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + ":*")) \
+        return (
+            (self.path / "new" / name).exists()
+            or any((self.path / "cur").glob(name + ":*"))
             or (self.path / "cur" / name).exists()
+        )
 
     def send(self, raw: bytes, *, sender: str, recipients: list[str], message_id: str) -> None:
         if self.delivered(message_id):
@@ -130,7 +132,7 @@ class SmtpTransport:
             if 500 <= exc.smtp_code < 600:
                 raise PermanentFailure(error) from exc
             raise TemporaryFailure(error) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise TemporaryFailure(f"SMTP {self.host}:{self.port}: {exc!r}") from exc
         if refused:
             # sendmail raises when all are refused; here some took it, so a retry would duplicate it.
@@ -147,5 +149,12 @@ def transport_from_config(settings: Settings) -> Transport:
     if out.mode == "maildir":
         return MaildirTransport(out.maildir)
     context = ssl.create_default_context(cafile=str(out.cafile)) if out.cafile else None
-    return SmtpTransport(host=out.host, port=out.port, starttls=out.starttls, username=out.username,
-                         password=out.password, timeout=out.timeout, ssl_context=context)
+    return SmtpTransport(
+        host=out.host,
+        port=out.port,
+        starttls=out.starttls,
+        username=out.username,
+        password=out.password,
+        timeout=out.timeout,
+        ssl_context=context,
+    )

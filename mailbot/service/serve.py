@@ -107,7 +107,7 @@ async def processing_service(ctx: Context) -> None:
         try:
             done = await asyncio.to_thread(_process_some, ctx)
             backoff = 1.0
-        except Exception:  # noqa: BLE001 - the store may be down; the rows stay `new` and are retried
+        except Exception:
             log.exception("processing failed; retrying in %.0fs", backoff)
             if ctx.stopping.is_set():
                 return
@@ -156,7 +156,7 @@ async def outbox_service(ctx: Context) -> None:
     while True:
         try:
             await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now(), mail=ctx.app.mail)
-        except Exception:  # noqa: BLE001 - a relay outage must not stop the service
+        except Exception:
             log.exception("outbox delivery failed; will retry")
         if ctx.stopping.is_set():
             return

@@ -11,6 +11,7 @@ status changes happen as they would in real time.
 
 from __future__ import annotations
 
+import email
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,20 +22,18 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import email
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from mailbot.desk import providers, workflow
-
-from mailbot.intake import pipeline
 from mailbot.app import App
-from mailbot.scheduler import jobs
-from mailbot.domain.timeutil import utc
-from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Hop
+from mailbot.desk import providers, workflow
 from mailbot.domain.records import Arrival
+from mailbot.domain.timeutil import utc
+from mailbot.intake import pipeline
+from mailbot.scheduler import jobs
+from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
+from mailbot.store.tables.desk import Hop
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -57,7 +56,7 @@ WORDS = {
     "origin": "This call was originated by our customer Sunrise Solar Marketing LLC. Account suspended.",
     "not_found": "Unable to locate the call. The number is not ours.",
     "dispute": "We dispute this traceback. Our customer has documented consent from the called party "
-               "and the campaign is lawful.",
+    "and the campaign is lawful.",
     "other": "Thanks, we are looking into this and will get back to you shortly.",
 }
 
@@ -85,14 +84,17 @@ def address(provider: str) -> str:
 
 def add_providers(session: Session) -> dict[str, int]:
     """The week's carriers in the provider directory, one NOC address each."""
-    return {key: providers.add(session, name, emails=[address(key)], now=utc(WEEK_START)).id
-            for key, name in PROVIDERS.items()}
+    return {
+        key: providers.add(session, name, emails=[address(key)], now=utc(WEEK_START)).id
+        for key, name in PROVIDERS.items()
+    }
 
 
 def _record_hops(app: App, world: World, tb: str) -> None:
     with session_scope(app.engine) as session:
-        for position, hop_id in session.execute(select(Hop.position, Hop.id)
-                                                .where(Hop.traceback_id == world.tracebacks[tb])):
+        for position, hop_id in session.execute(
+            select(Hop.position, Hop.id).where(Hop.traceback_id == world.tracebacks[tb])
+        ):
             world.hops[(tb, position)] = hop_id
 
 
@@ -102,11 +104,20 @@ def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event
 
     def run(app: App, world: World) -> None:
         with session_scope(app.engine) as session:
-            row = workflow.open_traceback(app, session, provider_name=PROVIDERS[provider], campaign=campaign, now=at,
-                                      call_time=at - timedelta(days=1), called="+12025550143",
-                                      caller="+18885550100", description=f"{campaign} robocall")
+            row = workflow.open_traceback(
+                app,
+                session,
+                provider_name=PROVIDERS[provider],
+                campaign=campaign,
+                now=at,
+                call_time=at - timedelta(days=1),
+                called="+12025550143",
+                caller="+18885550100",
+                description=f"{campaign} robocall",
+            )
             world.tracebacks[tb] = row.id
         _record_hops(app, world, tb)
+
     return at, run
 
 
@@ -136,57 +147,71 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
         with session_scope(app.engine) as session:
             hop = session.get(Hop, hop_id)
             provider = next(k for k, v in world.providers.items() if v == hop.provider_id)
-            notice = session.scalars(select(OutboxMessage.raw).where(OutboxMessage.hop_id == hop_id)
-                                     .order_by(OutboxMessage.id.desc())).first()
+            notice = session.scalars(
+                select(OutboxMessage.raw).where(OutboxMessage.hop_id == hop_id).order_by(OutboxMessage.id.desc())
+            ).first()
         assert notice is not None, f"no notice was sent on hop {hop_id}"
         words = WORDS[outcome].format(upstream=PROVIDERS.get(upstream or "", upstream))
         raw = _reply(notice, address(provider), words, at)
         recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
-        pipeline.receive(app.engine, Arrival(source="smtp", source_key=uuid.uuid4().hex, origin="smtp",
-                                             raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw), at)
+        pipeline.receive(
+            app.engine,
+            Arrival(
+                source="smtp",
+                source_key=uuid.uuid4().hex,
+                origin="smtp",
+                raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw,
+            ),
+            at,
+        )
         pipeline.process_pending(app, at)
         with session_scope(app.engine) as session:
             got = session.get(Hop, hop_id).outcome
         expected = None if outcome == "other" else outcome  # "other" leaves the hop open, for a human
         assert got == expected, f"{tb} hop {position}: the desk read {got!r}, the week expects {expected!r}"
         _record_hops(app, world, tb)
+
     return at, run
 
 
 def week() -> list[Event]:
     """Mon 9 - Sun 15 March 2026 (New York)."""
-    return sorted([
-        # An Apple scam traced to its originator in a day: Lata 1 turns YELLOW.
-        open_traceback("apple", "bluewave", "Apple-iCloud-AccountBreached", ny(9, 9, 30)),
-        answer("apple", 0, ny(9, 10, 15), "upstream", "opextel"),
-        answer("apple", 1, ny(9, 13, 0), "upstream", "lata1"),
-        answer("apple", 2, ny(10, 10, 0), "origin"),
-        # Three requests Silent Route never answers: no_response x3, then the escalation letter.
-        open_traceback("tax", "bluewave", "Tax-Debt-P1", ny(9, 11, 0)),
-        answer("tax", 0, ny(9, 11, 40), "upstream", "silent"),
-        open_traceback("hotel", "opextel", "Hotel-ComplimentaryStay", ny(9, 14, 0)),
-        answer("hotel", 0, ny(9, 15, 0), "upstream", "silent"),
-        open_traceback("utility", "bluewave", "Utility-30MinDisconnect", ny(10, 10, 0)),
-        answer("utility", 0, ny(10, 10, 30), "upstream", "silent"),
-        # Telcon answers slowly (after three reminders); Lata 1 is origin again, another campaign: RED.
-        open_traceback("ssa", "telcon", "SSA-P1-TexasFraud (GovtImpers)", ny(11, 10, 0)),
-        answer("ssa", 0, ny(13, 15, 0), "upstream", "lata1"),
-        answer("ssa", 1, ny(13, 16, 30), "origin"),
-        # Waiting for a human: a dispute, an answer naming an upstream nobody knows, a vague answer.
-        open_traceback("testcall", "keystone", "TestCall-StaySafeStayHome", ny(12, 13, 0)),
-        answer("testcall", 0, ny(12, 14, 0), "dispute"),
-        open_traceback("student", "bluewave", "StudentLoan-Payments-P1", ny(13, 14, 0)),
-        answer("student", 0, ny(13, 14, 30), "upstream", "VoxRoute Global"),
-        open_traceback("amazon", "bluewave", "Amazon-AuthorizeOrder", ny(13, 11, 0)),
-        answer("amazon", 0, ny(13, 11, 20), "upstream", "telcon"),
-        answer("amazon", 1, ny(14, 9, 5), "other"),
-        # Opened on Sunday evening: its clock starts Monday 9:00.
-        open_traceback("debt", "opextel", "DebtRelief-ZeroTax", ny(15, 20, 0)),
-    ], key=lambda event: event[0])
+    return sorted(
+        [
+            # An Apple scam traced to its originator in a day: Lata 1 turns YELLOW.
+            open_traceback("apple", "bluewave", "Apple-iCloud-AccountBreached", ny(9, 9, 30)),
+            answer("apple", 0, ny(9, 10, 15), "upstream", "opextel"),
+            answer("apple", 1, ny(9, 13, 0), "upstream", "lata1"),
+            answer("apple", 2, ny(10, 10, 0), "origin"),
+            # Three requests Silent Route never answers: no_response x3, then the escalation letter.
+            open_traceback("tax", "bluewave", "Tax-Debt-P1", ny(9, 11, 0)),
+            answer("tax", 0, ny(9, 11, 40), "upstream", "silent"),
+            open_traceback("hotel", "opextel", "Hotel-ComplimentaryStay", ny(9, 14, 0)),
+            answer("hotel", 0, ny(9, 15, 0), "upstream", "silent"),
+            open_traceback("utility", "bluewave", "Utility-30MinDisconnect", ny(10, 10, 0)),
+            answer("utility", 0, ny(10, 10, 30), "upstream", "silent"),
+            # Telcon answers slowly (after three reminders); Lata 1 is origin again, another campaign: RED.
+            open_traceback("ssa", "telcon", "SSA-P1-TexasFraud (GovtImpers)", ny(11, 10, 0)),
+            answer("ssa", 0, ny(13, 15, 0), "upstream", "lata1"),
+            answer("ssa", 1, ny(13, 16, 30), "origin"),
+            # Waiting for a human: a dispute, an answer naming an upstream nobody knows, a vague answer.
+            open_traceback("testcall", "keystone", "TestCall-StaySafeStayHome", ny(12, 13, 0)),
+            answer("testcall", 0, ny(12, 14, 0), "dispute"),
+            open_traceback("student", "bluewave", "StudentLoan-Payments-P1", ny(13, 14, 0)),
+            answer("student", 0, ny(13, 14, 30), "upstream", "VoxRoute Global"),
+            open_traceback("amazon", "bluewave", "Amazon-AuthorizeOrder", ny(13, 11, 0)),
+            answer("amazon", 0, ny(13, 11, 20), "upstream", "telcon"),
+            answer("amazon", 1, ny(14, 9, 5), "other"),
+            # Opened on Sunday evening: its clock starts Monday 9:00.
+            open_traceback("debt", "opextel", "DebtRelief-ZeroTax", ny(15, 20, 0)),
+        ],
+        key=lambda event: event[0],
+    )
 
 
-def run_week(app: App, step: timedelta = timedelta(minutes=30), until: datetime = DIGEST_AT,
-             events: list[Event] | None = None) -> World:
+def run_week(
+    app: App, step: timedelta = timedelta(minutes=30), until: datetime = DIGEST_AT, events: list[Event] | None = None
+) -> World:
     """Create the providers, then replay the week's events with the scheduler ticking in between."""
     with session_scope(app.engine) as session:
         world = World(providers=add_providers(session), tracebacks={}, hops={})
@@ -216,9 +241,11 @@ def import_mailbox(app: App, paths: list[Path], at: datetime = IMPORTED_AT) -> T
 # Two files a staff member might find in an old mailbox: a notice whose call details are
 # unreadable, and something that is not an email at all. Both end in quarantine.
 BROKEN_MAIL = {
-    "unreadable-details.eml": (b"From: Industry Traceback Group <traceback-notice@tracebacks.org>\n"
-                               b"Subject: Traceback request #12\nMessage-ID: <broken-12@tracebacks.org>\n\n"
-                               b"Call Details for Traceback #12\nDate/Time: (illegible)\n"),
+    "unreadable-details.eml": (
+        b"From: Industry Traceback Group <traceback-notice@tracebacks.org>\n"
+        b"Subject: Traceback request #12\nMessage-ID: <broken-12@tracebacks.org>\n\n"
+        b"Call Details for Traceback #12\nDate/Time: (illegible)\n"
+    ),
     # Headerless junk inside an mbox is stored and quarantined; a loose file like it in a directory
     # would only be counted as not mail.
     "scans.mbox": b"From fax@smartbiztel.com Mon Jun 29 09:00:00 2020\n\x00\x01 scanned fax page 3 of 7\n",

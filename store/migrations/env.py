@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 from alembic import context
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
-
-import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mailbot.store.columns import utc_column
 from sqlalchemy import UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from mailbot.domain.vocabulary import ContactRole, ProviderStatus, TracebackStatus
-from mailbot.store.columns import utc_column
 
 
 class Provider(SQLModel, table=True):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mailbot.store.columns import utc_column
 from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
-
-from mailbot.store.columns import utc_column
 
 
 class ImapCheckpoint(SQLModel, table=True):

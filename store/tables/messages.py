@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mailbot.store.columns import utc_column
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from mailbot.domain.vocabulary import MessageStatus
-from mailbot.store.columns import utc_column
 
 
 class Message(SQLModel, table=True):
@@ -130,4 +130,3 @@ class Reply(SQLModel, table=True):
     customer_name: str | None = None
     evidence: str | None = None
     text: str = ""
-

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mailbot.store.columns import utc_column
 from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from mailbot.domain.vocabulary import OutboxStatus
-from mailbot.store.columns import utc_column
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mailbot.store.columns import utc_column
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
-
-from mailbot.store.columns import utc_column
 
 
 class ScheduleClaim(SQLModel, table=True):

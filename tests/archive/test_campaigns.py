@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from helpers.paths import SAMPLE
+from mailbot.parsers.campaigns import canonical_names, same_campaign
+from mailbot.store.db import create_schema, make_engine, session_scope
 
 from mailbot.archive import export
 from mailbot.archive.importer import import_paths
-from mailbot.parsers.campaigns import canonical_names, same_campaign
-from mailbot.store.db import create_schema, make_engine, session_scope
 
 
 @pytest.fixture(scope="module")

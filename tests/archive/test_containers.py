@@ -20,17 +20,29 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from helpers.paths import ROOT
+from mailbot.store.db import create_schema, make_engine, session_scope
 
 from mailbot.archive import export
 from mailbot.archive.importer import import_paths
 from mailbot.cli import main
 from mailbot.mailboxes import sources
-from mailbot.store.db import create_schema, make_engine, session_scope
 
 SHAPES = ROOT / "fixtures" / "shapes"
 # The fixtures the packed mailboxes are made of: notices, forwards, replies, a quarantined one.
-NAMES = ["html_only", "alternative", "qp_soft_breaks", "base64", "crlf", "forward_gmail", "forward_attachment",
-         "reply_quoting_notice", "html_header_row_th", "rfc822_reminder", "multi_three_blocks", "bad_empty_body"]
+NAMES = [
+    "html_only",
+    "alternative",
+    "qp_soft_breaks",
+    "base64",
+    "crlf",
+    "forward_gmail",
+    "forward_attachment",
+    "reply_quoting_notice",
+    "html_header_row_th",
+    "rfc822_reminder",
+    "multi_three_blocks",
+    "bad_empty_body",
+]
 FROM_LINE = b"From traceback-notice@tracebacks.org Fri Jun 26 17:44:00 2020\n"
 
 
@@ -61,11 +73,14 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-NOT_MAIL = {"README.md": b"# Mailbox export\n\nExported from the NOC mailbox for the audit.\n",
-            "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8,
-            "calls.xlsx": zip_bytes({"[Content_Types].xml": b"<?xml version='1.0'?><Types/>",
-                                     "xl/workbook.xml": b"<workbook/>"}),
-            "scan.pdf.gz": gzip.compress(b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n5 0 obj\n")}
+NOT_MAIL = {
+    "README.md": b"# Mailbox export\n\nExported from the NOC mailbox for the audit.\n",
+    "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8,
+    "calls.xlsx": zip_bytes(
+        {"[Content_Types].xml": b"<?xml version='1.0'?><Types/>", "xl/workbook.xml": b"<workbook/>"}
+    ),
+    "scan.pdf.gz": gzip.compress(b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n5 0 obj\n"),
+}
 
 
 def packed(root: Path) -> Path:
@@ -76,9 +91,16 @@ def packed(root: Path) -> Path:
     (root / "box.mbox.gz").write_bytes(gzip.compress(mbox([b, c])))
     (root / "box.mbox.bz2").write_bytes(bz2.compress(mbox([d])))
     (root / "single.eml.xz").write_bytes(lzma.compress(raw(e)))
-    (root / "export.zip").write_bytes(zip_bytes({f"loose/{f}.eml": raw(f), f"Maildir/cur/1593193440.{g}:2,S": raw(g),
-                                                 f"Maildir/new/1593193441.{h}": raw(h),
-                                                 "__MACOSX/._junk": b"\x00\x05\x16\x07"}))
+    (root / "export.zip").write_bytes(
+        zip_bytes(
+            {
+                f"loose/{f}.eml": raw(f),
+                f"Maildir/cur/1593193440.{g}:2,S": raw(g),
+                f"Maildir/new/1593193441.{h}": raw(h),
+                "__MACOSX/._junk": b"\x00\x05\x16\x07",
+            }
+        )
+    )
     (root / "backup.tar.gz").write_bytes(tar_bytes({"INBOX.mbox": mbox([i, j]), f"mail/{k}.eml": raw(k)}))
     (root / "old.tar").write_bytes(tar_bytes({f"{l}.eml": raw(l)}, mode="w"))
     for name, data in NOT_MAIL.items():
@@ -101,8 +123,18 @@ def test_packed_mailboxes_import_as_the_loose_messages(tmp_path: Path, db_url: s
     got, tally = _exports(db_url, [packed(tmp_path / "box")])
     assert got == loose
     assert tally.stored == len(NAMES) and tally.not_mail == len(NOT_MAIL)
-    assert {i["incident_id"] for i in got["incidents"]} >= {"5001", "5002", "5003", "5004", "5007", "5008", "5012",
-                                                           "5040", "5050", "5053"}
+    assert {i["incident_id"] for i in got["incidents"]} >= {
+        "5001",
+        "5002",
+        "5003",
+        "5004",
+        "5007",
+        "5008",
+        "5012",
+        "5040",
+        "5050",
+        "5053",
+    }
     engine = make_engine(db_url)
     again = import_paths(engine, [tmp_path / "box"], progress=False)  # the same places: nothing new
     engine.dispose()
@@ -160,7 +192,8 @@ def test_quarantine_and_diagnose_say_where_a_message_came_from(tmp_path: Path, s
     rows = json.loads(listed.output)
     assert [(r["source"], r["source_key"], r["place"]) for r in rows] == [
         (f"maildir:{maildir}", "1593193440.M1.host", f"Maildir {maildir}, message 1593193440.M1.host"),
-        (f"mbox:{box}", str(offset), f"mbox {box}, offset {offset}")]
+        (f"mbox:{box}", str(offset), f"mbox {box}, offset {offset}"),
+    ]
     assert rows[0]["reason"] == "traceback_request without a readable call-details block"
     diagnosed = runner.invoke(main, ["--db", sqlite_url, "diagnose", str(rows[1]["id"])])
     assert f"from:    mbox {box}, offset {offset}" in diagnosed.output
@@ -169,10 +202,14 @@ def test_quarantine_and_diagnose_say_where_a_message_came_from(tmp_path: Path, s
 
 
 def test_describe_place_of_imap_and_archives() -> None:
-    assert sources.describe_place("imaps://noc%40x.example@mail.x.example/INBOX/Tracebacks", "1593:42") == \
-        "IMAP folder imaps://noc%40x.example@mail.x.example/INBOX/Tracebacks, UID 42 (UIDVALIDITY 1593)"
-    assert sources.describe_place("archive:/m/backup.tar.gz", "INBOX.mbox@5120") == \
-        "archive /m/backup.tar.gz, member INBOX.mbox, offset 5120"
+    assert (
+        sources.describe_place("imaps://noc%40x.example@mail.x.example/INBOX/Tracebacks", "1593:42")
+        == "IMAP folder imaps://noc%40x.example@mail.x.example/INBOX/Tracebacks, UID 42 (UIDVALIDITY 1593)"
+    )
+    assert (
+        sources.describe_place("archive:/m/backup.tar.gz", "INBOX.mbox@5120")
+        == "archive /m/backup.tar.gz, member INBOX.mbox, offset 5120"
+    )
     assert sources.describe_place("archive:/m/export.zip", "loose/a.eml") == "archive /m/export.zip, member loose/a.eml"
 
 
@@ -205,13 +242,19 @@ def test_incidents_filters(shapes_db: str) -> None:
     assert ids(_incidents(shapes_db, "--since", "2020-06-27", "--caller", "+14072613546")) == ["5056"]
     assert ids(_incidents(shapes_db, "--since", "2020-06-28")) == ["5061", "5062", "5063"]
     # A date alone as --until takes in that whole day.
-    assert ids(_incidents(shapes_db, "--until", "2020-06-27")) == [i for i in ids(everything)
-                                                                    if i not in ("5061", "5062", "5063")]
+    assert ids(_incidents(shapes_db, "--until", "2020-06-27")) == [
+        i for i in ids(everything) if i not in ("5061", "5062", "5063")
+    ]
     assert "5056" not in ids(_incidents(shapes_db, "--until", "2020-06-26"))
-    assert ids(_incidents(shapes_db, "--since", "2020-06-26T16:00:00", "--until", "2020-06-26T16:30:00")) == \
-        ["5054", "5055"]
-    csv_rows = CliRunner().invoke(main, ["--db", shapes_db, "incidents", "--campaign", "CreditCard-InterestRate",
-                                         "--format", "csv"]).output.splitlines()
+    assert ids(_incidents(shapes_db, "--since", "2020-06-26T16:00:00", "--until", "2020-06-26T16:30:00")) == [
+        "5054",
+        "5055",
+    ]
+    csv_rows = (
+        CliRunner()
+        .invoke(main, ["--db", shapes_db, "incidents", "--campaign", "CreditCard-InterestRate", "--format", "csv"])
+        .output.splitlines()
+    )
     assert csv_rows[0].split(",") == list(everything[0]) and len(csv_rows) == 1 + len(credit)
     table = CliRunner().invoke(main, ["--db", shapes_db, "incidents", "--caller", "+14072613545"]).output
     assert "5055" in table and "5056" not in table and "1 incidents" in table

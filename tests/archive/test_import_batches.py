@@ -7,13 +7,12 @@ rest back; both ways must give what one import of everything gives.
 from __future__ import annotations
 
 from helpers.paths import SAMPLE
-
-from mailbot.archive import export
-
-from mailbot.mailboxes import sources
-from mailbot.archive.importer import save
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.ingest import Arrival
+
+from mailbot.archive import export
+from mailbot.archive.importer import save
+from mailbot.mailboxes import sources
 
 
 def _incidents(url: str, batches: list[list[Arrival]]) -> list[dict]:
@@ -37,9 +36,11 @@ def _copy(raw: bytes, n: int, date: bytes, campaign: bytes) -> Arrival:
 def test_batches_and_order_change_nothing(db_url: str, sqlite_url: str) -> None:
     raw = (SAMPLE / "001.eml").read_bytes()
     # The incident of 001.eml seen by three more messages: the earliest-dated one's campaign is the incident's.
-    copies = [_copy(raw, 1, b"Sat, 27 Jun 2020 09:00:00 +0000", b"Later-Campaign"),
-              _copy(raw, 2, b"Thu, 25 Jun 2020 08:00:00 +0000", b"Earliest-Campaign"),
-              _copy(raw, 3, b"Thu, 25 Jun 2020 08:00:00 +0000", b"Same-Date-Later-Message")]
+    copies = [
+        _copy(raw, 1, b"Sat, 27 Jun 2020 09:00:00 +0000", b"Later-Campaign"),
+        _copy(raw, 2, b"Thu, 25 Jun 2020 08:00:00 +0000", b"Earliest-Campaign"),
+        _copy(raw, 3, b"Thu, 25 Jun 2020 08:00:00 +0000", b"Same-Date-Later-Message"),
+    ]
     arrivals = list(sources.read(SAMPLE)) + copies
     expected = _incidents(sqlite_url, [[a] for a in arrivals])  # one at a time: every incident read back
     assert max(row["sightings"] for row in expected) > 1
@@ -49,4 +50,4 @@ def test_batches_and_order_change_nothing(db_url: str, sqlite_url: str) -> None:
     # All in one batch (every incident from the batch alone), and backwards in odd-sized
     # batches (some from their batch, later ones from the database).
     assert _incidents(db_url, [arrivals]) == expected
-    assert _incidents(db_url, [backwards[i:i + 7] for i in range(0, len(backwards), 7)]) == expected
+    assert _incidents(db_url, [backwards[i : i + 7] for i in range(0, len(backwards), 7)]) == expected

@@ -18,15 +18,23 @@ from helpers.paths import SAMPLE
 
 from mailbot.cli import main
 
-BASE_ENV = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example",
-            "MAILBOT_PATHS_SAMPLE": str(SAMPLE)}
+BASE_ENV = {
+    "MAILBOT_MAIL_SECRET": "test-secret",
+    "MAILBOT_MAIL_DOMAIN": "desk.example",
+    "MAILBOT_PATHS_SAMPLE": str(SAMPLE),
+}
 
 
-def mailbot(workdir: Path, *args: str, env: dict[str, str] | None = None, ok: bool = True,
-            stdin: bytes | None = None) -> Result:
+def mailbot(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, ok: bool = True, stdin: bytes | None = None
+) -> Result:
     """Run `mailbot ARGS` with outbound mail into workdir/outbox, and no ./config.toml read."""
-    environ = {**BASE_ENV, "MAILBOT_OUTBOUND_MAILDIR": str(workdir / "outbox"), "MAILBOT_CONFIG": str(workdir / "none.toml"),
-               **(env or {})}
+    environ = {
+        **BASE_ENV,
+        "MAILBOT_OUTBOUND_MAILDIR": str(workdir / "outbox"),
+        "MAILBOT_CONFIG": str(workdir / "none.toml"),
+        **(env or {}),
+    }
     (workdir / "none.toml").touch()
     result = CliRunner().invoke(main, list(args), env=environ, input=stdin)
     if ok:
@@ -69,15 +77,33 @@ def test_export_json_is_the_stored_rows_and_csv_holds_the_same(demo: tuple[Path,
 
 def _open_traceback(workdir: Path, url: str, now: str) -> int:
     mailbot(workdir, "--db", url, "providers", "add", "Smartbiz Telecom", "--email", "noc@smartbiz.example")
-    opened = mailbot(workdir, "--db", url, "--now", now, "traceback", "open", "--provider", "Smartbiz Telecom",
-                     "--campaign", "SSA-Suspended-SSN", "--call-time", "2026-10-30T14:05:00Z",
-                     "--called", "+12025550143", "--caller", "+16465550178")
+    opened = mailbot(
+        workdir,
+        "--db",
+        url,
+        "--now",
+        now,
+        "traceback",
+        "open",
+        "--provider",
+        "Smartbiz Telecom",
+        "--campaign",
+        "SSA-Suspended-SSN",
+        "--call-time",
+        "2026-10-30T14:05:00Z",
+        "--called",
+        "+12025550143",
+        "--caller",
+        "+16465550178",
+    )
     return int(opened.output.strip())
 
 
 def _notices(workdir: Path) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-            for p in sorted((workdir / "outbox" / "new").iterdir())]
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for p in sorted((workdir / "outbox" / "new").iterdir())
+    ]
 
 
 def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> None:
@@ -85,8 +111,11 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
     number = _open_traceback(tmp_path, url, "2026-11-02T15:00:00Z")  # Monday 10:00 New York
     # The service was down all week: a replay runs each 15-minute step, so each day's reminder goes out
     # before the deadline ends the hop (one tick at the end would send no reminder at all).
-    replayed = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-02T15:00:00Z", "tick",
-                                  "--until", "2026-11-06T15:00:00Z").output)
+    replayed = json.loads(
+        mailbot(
+            tmp_path, "--db", url, "--now", "2026-11-02T15:00:00Z", "tick", "--until", "2026-11-06T15:00:00Z"
+        ).output
+    )
     assert replayed["reminders"] == 3 and replayed["no_response"] == 1
     shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").output)
     assert (shown["status"], shown["result"]) == ("closed", "no_response")
@@ -117,8 +146,11 @@ def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, 
 def test_review_resolve_takes_an_item_off_the_list(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     # A forwarded notice answers nothing: the desk files it for a human as `unmatched`.
-    raw = (SAMPLE / "001.eml").read_bytes().replace(b"Subject: Traceback Request #2640",
-                                                    b"Subject: Fwd: Traceback Request #2640")
+    raw = (
+        (SAMPLE / "001.eml")
+        .read_bytes()
+        .replace(b"Subject: Traceback Request #2640", b"Subject: Fwd: Traceback Request #2640")
+    )
     mailbot(tmp_path, "--db", url, "db", "upgrade")
     mailbot(tmp_path, "--db", url, "receive", stdin=raw)
     (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output)

@@ -12,11 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.mailbot_proc import MAILBOT, ROOT, free_port, mailbot_env, stored, wait_for
+from helpers.paths import SAMPLE
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import OperationalError
-
-from helpers.paths import SAMPLE
-from helpers.mailbot_proc import MAILBOT, ROOT, free_port, mailbot_env, stored, wait_for
 
 SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
 
@@ -47,8 +46,12 @@ def test_receive_without_any_config_exits_75_naming_what_it_looked_for_and_creat
 
 def test_receive_configured_by_the_environment_alone_stores(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db' / 'mailbot.sqlite3'}"
-    done = run(["receive"], tmp_path, bare_env(MAILBOT_DATABASE_URL=url, MAILBOT_MAIL_SECRET="s"),
-               (SAMPLE / "001.eml").read_bytes())
+    done = run(
+        ["receive"],
+        tmp_path,
+        bare_env(MAILBOT_DATABASE_URL=url, MAILBOT_MAIL_SECRET="s"),
+        (SAMPLE / "001.eml").read_bytes(),
+    )
     assert done.returncode == 0, done.stderr
     assert "created database" in done.stderr  # a command that writes may create it, and says so
     assert [status for _, _, status in stored(url)] == ["parsed"]
@@ -60,10 +63,20 @@ def test_receive_with_a_named_config_that_is_missing_exits_75(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", [["incidents"], ["export", "incidents"], ["quarantine"],
-                                     ["traceback", "show", "1"], ["review", "list"], ["db", "current"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["incidents"],
+        ["export", "incidents"],
+        ["quarantine"],
+        ["traceback", "show", "1"],
+        ["review", "list"],
+        ["db", "current"],
+    ],
+)
 def test_a_read_command_on_a_mistyped_sqlite_database_says_so_and_creates_nothing(
-        tmp_path: Path, command: list[str]) -> None:
+    tmp_path: Path, command: list[str]
+) -> None:
     typo = tmp_path / "var" / "mailbto.sqlite3"
     done = run(["--db", f"sqlite:///{typo}", *command], tmp_path, bare_env())
     assert done.returncode == 66, done.stderr
@@ -81,19 +94,27 @@ def test_a_read_command_on_an_empty_postgresql_database_creates_no_tables(pg_url
     engine.dispose()
 
 
-@pytest.mark.parametrize(("url", "code", "says"), [
-    ("notaurl", 78, "url must be a database URL"),
-    ("mysqlx://u@h/db", 78, "unknown kind of database"),
-    ("postgresql+psycopg2://postgres@127.0.0.1/test", 78, "pip install 'mailbot[postgres]'"),
-    ("postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=5", 75, "Connection refused"),
-    ("postgresql+psycopg://postgres@127.0.0.1:5432/mailbot_no_such_db", 66, 'database "mailbot_no_such_db" does not exist'),
-    ("sqlite:///{tmp}/corrupt.sqlite3", 65, "damaged or not a database"),
-])
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [
+        ("notaurl", 78, "url must be a database URL"),
+        ("mysqlx://u@h/db", 78, "unknown kind of database"),
+        ("postgresql+psycopg2://postgres@127.0.0.1/test", 78, "pip install 'mailbot[postgres]'"),
+        ("postgresql+psycopg://postgres@127.0.0.1:{port}/test?connect_timeout=5", 75, "Connection refused"),
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:5432/mailbot_no_such_db",
+            66,
+            'database "mailbot_no_such_db" does not exist',
+        ),
+        ("sqlite:///{tmp}/corrupt.sqlite3", 65, "damaged or not a database"),
+    ],
+)
 def test_errors_are_one_or_two_readable_lines(tmp_path: Path, url: str, code: int, says: str) -> None:
     if "psycopg2" in url:
         pytest.importorskip("sqlalchemy")
         try:
             import psycopg2  # noqa: F401
+
             pytest.skip("psycopg2 is installed here")
         except ImportError:
             pass
@@ -142,8 +163,9 @@ def test_ctrl_c_during_import_says_what_was_kept_exits_130_and_a_rerun_resumes(t
     url = f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
     source = _copies(tmp_path / "big.mbox", 3000)
     command = [*MAILBOT, "import", "--batch-size", "20", "--no-progress", str(source)]
-    proc = subprocess.Popen(command, cwd=tmp_path, env=mailbot_env(url), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=mailbot_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for(lambda: (tmp_path / "mailbot.sqlite3").exists() and _stored_count(url) >= 40, "the first batches")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -188,28 +210,39 @@ def test_version_and_json_logs_without_library_chatter(tmp_path: Path) -> None:
 def test_status_reports_health_for_scripts(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from mailbot.intake.pipeline import receive
     from mailbot.store.db import make_engine
     from mailbot.store.ingest import Arrival
+
+    from mailbot.intake.pipeline import receive
 
     url = f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
     missing = run(["--db", url, "status"], tmp_path, bare_env())
     assert missing.returncode == 1 and "does not exist" in missing.stdout
     assert list(tmp_path.iterdir()) == []
 
-    assert run(["--db", url, "providers", "add", "Acme", "--email", "noc@acme.example"], tmp_path, bare_env()).returncode == 0
+    assert (
+        run(["--db", url, "providers", "add", "Acme", "--email", "noc@acme.example"], tmp_path, bare_env()).returncode
+        == 0
+    )
     healthy = run(["--db", url, "status", "--format", "json"], tmp_path, bare_env())
     assert healthy.returncode == 0, healthy.stdout
     assert json.loads(healthy.stdout)["healthy"] is True
 
     # Stored at 12:00 and never processed (no serve running): at 12:10 that is a problem.
     engine = make_engine(url)
-    receive(engine, Arrival(source="pipe", source_key="k1", raw=(SAMPLE / "001.eml").read_bytes(), origin="pipe"),
-            datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+    receive(
+        engine,
+        Arrival(source="pipe", source_key="k1", raw=(SAMPLE / "001.eml").read_bytes(), origin="pipe"),
+        datetime(2026, 11, 2, 12, 0, tzinfo=UTC),
+    )
     engine.dispose()
     lagging = run(["--db", url, "--now", "2026-11-02T12:10:00Z", "status", "--format", "json"], tmp_path, bare_env())
     assert lagging.returncode == 1
     report = json.loads(lagging.stdout)
     assert report["unprocessed_oldest_seconds"] == 600.0 and "waited 600s" in report["problems"][0]
-    assert run(["--db", url, "--now", "2026-11-02T12:10:00Z", "status", "--max-lag", "900"],
-               tmp_path, bare_env()).returncode == 0
+    assert (
+        run(
+            ["--db", url, "--now", "2026-11-02T12:10:00Z", "status", "--max-lag", "900"], tmp_path, bare_env()
+        ).returncode
+        == 0
+    )

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
+from helpers.mailbot_proc import free_port, stored, wait_for
 from helpers.paths import SAMPLE
 from helpers.postfix import PIPE_USER, Postfix, mailbot_for
-from helpers.mailbot_proc import free_port, stored, wait_for
 
 DOMAIN = "mailbot.localhost"
 RECIPIENT = f"traceback@{DOMAIN}"
@@ -42,8 +41,10 @@ def postfix(site: Path) -> Iterator[Postfix]:
 
 def configure(site: Path, database_url: str) -> Path:
     config = site / "config.toml"
-    config.write_text(f'[database]\nurl = "{database_url}"\n\n[mail]\ndomain = "{DOMAIN}"\nsecret = "test-secret"\n\n'
-                      f'[outbound]\nmaildir = "{site / "outbox"}"\n')
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n\n[mail]\ndomain = "{DOMAIN}"\nsecret = "test-secret"\n\n'
+        f'[outbound]\nmaildir = "{site / "outbox"}"\n'
+    )
     config.chmod(0o644)
     return config
 
@@ -71,13 +72,17 @@ def test_postfix_pipes_a_message_to_receive_which_stores_and_processes_it(site: 
     assert wait_for(lambda: postfix.queue() == [], "Postfix's queue to empty")
 
 
-@pytest.mark.parametrize(("failure", "reason"), [
-    ("database down", "cannot connect to the database"),
-    ("database URL invalid", "url must be a database URL"),
-    ("config file missing", "config file not found"),
-])
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        ("database down", "cannot connect to the database"),
+        ("database URL invalid", "url must be a database URL"),
+        ("config file missing", "config file not found"),
+    ],
+)
 def test_a_failing_receive_makes_postfix_defer_then_a_retry_delivers(
-        site: Path, postfix: Postfix, failure: str, reason: str) -> None:
+    site: Path, postfix: Postfix, failure: str, reason: str
+) -> None:
     if failure == "database down":
         configure(site, f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=5")
     elif failure == "database URL invalid":

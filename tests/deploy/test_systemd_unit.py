@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers.mailbot_proc import ROOT
 
 UNIT = ROOT / "deploy" / "mailbot.service"
@@ -39,10 +38,19 @@ def test_systemd_analyze_verify_accepts_the_unit(unit: Path) -> None:
 
 def test_the_unit_is_hardened(unit: Path) -> None:
     # systemd's own exposure score, 0 (locked down) to 10; "OK" is below 4 (--threshold is score x 10).
-    done = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(unit)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     text = UNIT.read_text()
-    for setting in ("User=mailbot", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mailbot", "Restart=on-failure",
-                    "NoNewPrivileges=true"):
+    for setting in (
+        "User=mailbot",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/mailbot",
+        "Restart=on-failure",
+        "NoNewPrivileges=true",
+    ):
         assert setting in text

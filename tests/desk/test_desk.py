@@ -16,18 +16,17 @@ from email.utils import parseaddr
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy.engine import Engine
-from sqlmodel import select
-
-from mailbot.app import App
-from mailbot.desk import providers, views
-from mailbot.cli import main
+from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
 from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Provider, ProviderContact, Traceback
 from mailbot.store.tables.messages import Incident, Message
+from sqlalchemy.engine import Engine
+from sqlmodel import select
 
-from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
+from mailbot.app import App
+from mailbot.cli import main
+from mailbot.desk import providers, views
 
 
 def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(desk_app: App, engine: Engine) -> None:
@@ -40,8 +39,13 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(desk_app:
     assert due.replace(tzinfo=UTC) == datetime(2026, 11, 5, 15, 0, tzinfo=UTC)  # 3 business days, 10:00 New York
 
     later = NOW + timedelta(hours=2)
-    deliver(desk_app, reply_to(first, "Hi,\n\nWe received this call from Beta Voice Networks (noc@betavoice.example)."
-                                    "\n\nThanks,\nJohn"), later)
+    deliver(
+        desk_app,
+        reply_to(
+            first, "Hi,\n\nWe received this call from Beta Voice Networks (noc@betavoice.example).\n\nThanks,\nJohn"
+        ),
+        later,
+    )
     path = hops(engine, tb)
     assert [(h.position, h.outcome) for h in path] == [(0, "upstream"), (1, None)]
     assert path[0].answered_at is not None and path[0].upstream_name == "Beta Voice Networks"
@@ -57,14 +61,23 @@ def test_upstream_opens_next_hop_with_first_contact_then_origin_closes(desk_app:
         beta = s.exec(select(Provider).where(Provider.name == "Beta Voice Networks")).one()
         assert beta.known
 
-    deliver(desk_app, reply_to(letter, "This call was originated by our customer Sunrise Solar Marketing LLC. "
-                                     "Account suspended.", sender="noc@betavoice.example"), later)
+    deliver(
+        desk_app,
+        reply_to(
+            letter,
+            "This call was originated by our customer Sunrise Solar Marketing LLC. Account suspended.",
+            sender="noc@betavoice.example",
+        ),
+        later,
+    )
     with session_scope(engine) as s:
         shown = views.timeline(s, tb)
     assert shown["status"] == "closed" and shown["result"] == "origin"
     assert shown["origin_customer"] == "Sunrise Solar Marketing LLC"
-    assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [("Smartbiz Telecom", "upstream"),
-                                                                      ("Beta Voice Networks", "origin")]
+    assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [
+        ("Smartbiz Telecom", "upstream"),
+        ("Beta Voice Networks", "origin"),
+    ]
     assert shown["hops"][0]["requested_at"] == "2026-11-02T15:00:00Z"
     assert shown["hops"][0]["answered_at"] == "2026-11-02T17:00:00Z"
     assert [m["kind"] for m in shown["hops"][0]["messages"]] == ["first_contact", "reply", "acknowledgement"]
@@ -90,8 +103,13 @@ def test_named_upstream_without_address_is_flagged_not_guessed(desk_app: App, en
 
 def test_not_found_ends_the_traceback(desk_app: App, engine: Engine) -> None:
     tb = open_tb(desk_app)
-    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
-                             "No encontramos registros de esta llamada en nuestros CDR.\n\nSaludos,"))
+    deliver(
+        desk_app,
+        reply_to(
+            notice(engine, "first_contact", "noc@smartbiz.example"),
+            "No encontramos registros de esta llamada en nuestros CDR.\n\nSaludos,",
+        ),
+    )
     with session_scope(engine) as s:
         row = s.get(Traceback, tb)
         assert row is not None and (row.status, row.result) == ("closed", "not_found")
@@ -104,7 +122,9 @@ def test_dispute_and_unclear_answers_go_to_a_human_and_ask_for_clarification(des
     assert hops(engine, tb)[0].outcome is None  # still waiting: reminders go on
     assert [k for k, _ in reviews(engine)] == ["low_confidence"]
     assert len([m for m in outbox(engine) if m.kind == "clarification"]) == 1
-    deliver(desk_app, reply_to(first, "We dispute this traceback; the campaign is lawful and the called party consented."))
+    deliver(
+        desk_app, reply_to(first, "We dispute this traceback; the campaign is lawful and the called party consented.")
+    )
     assert hops(engine, tb)[0].outcome == "dispute"
     assert [k for k, _ in reviews(engine)] == ["low_confidence", "dispute"]
     clarification = notice(engine, "clarification", "noc@smartbiz.example")
@@ -115,8 +135,14 @@ def test_dispute_and_unclear_answers_go_to_a_human_and_ask_for_clarification(des
 def test_one_reply_answers_two_tracebacks(desk_app: App, engine: Engine) -> None:
     tb1, tb2 = open_tb(desk_app), open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(desk_app, reply_to(first, f"Traceback #{tb1}: we received this call from Lingo Telecom.\n"
-                                    f"Traceback #{tb2}: no record of this call in our CDRs.\n\nRegards,"))
+    deliver(
+        desk_app,
+        reply_to(
+            first,
+            f"Traceback #{tb1}: we received this call from Lingo Telecom.\n"
+            f"Traceback #{tb2}: no record of this call in our CDRs.\n\nRegards,",
+        ),
+    )
     assert [h.outcome for h in hops(engine, tb1)] == ["upstream", None]
     assert [h.outcome for h in hops(engine, tb2)] == ["not_found"]
     assert len([m for m in outbox(engine) if m.kind == "acknowledgement"]) == 2
@@ -146,8 +172,12 @@ def test_wrong_sender_is_kept_refused_and_moves_nothing(desk_app: App, engine: E
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1
     # An address at a registered domain may answer for its provider.
     tb2 = open_tb(desk_app, "Lingo Telecom")
-    deliver(desk_app, reply_to(notice(engine, "first_contact", "tb@lingo.example"), "No record of this call.",
-                             sender="ops@lingo.example"))
+    deliver(
+        desk_app,
+        reply_to(
+            notice(engine, "first_contact", "tb@lingo.example"), "No record of this call.", sender="ops@lingo.example"
+        ),
+    )
     assert [h.outcome for h in hops(engine, tb2)] == ["not_found"]
 
 
@@ -165,18 +195,26 @@ def test_forged_or_altered_token_is_refused(desk_app: App, engine: Engine) -> No
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1  # once a day per sender
 
 
-@pytest.mark.parametrize("headers", [
-    {"Auto-Submitted": "auto-replied"},
-    {"Precedence": "bulk"},
-    {"X-Autoreply": "yes"},
-    {"Subject": "Automatic reply: Out of office"},
-])
-def test_auto_replies_never_advance_and_are_never_answered(desk_app: App, engine: Engine, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"X-Autoreply": "yes"},
+        {"Subject": "Automatic reply: Out of office"},
+    ],
+)
+def test_auto_replies_never_advance_and_are_never_answered(
+    desk_app: App, engine: Engine, headers: dict[str, str]
+) -> None:
     tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     before = len(outbox(engine))
-    raw = reply_to(first, "I am out of the office until Monday. We received this call from Lingo Telecom.",
-                   extra={k: v for k, v in headers.items() if k != "Subject"})
+    raw = reply_to(
+        first,
+        "I am out of the office until Monday. We received this call from Lingo Telecom.",
+        extra={k: v for k, v in headers.items() if k != "Subject"},
+    )
     if "Subject" in headers:
         raw = raw.replace(b"Subject: Re: ", f"Subject: {headers['Subject']} Re: ".encode(), 1)
     deliver(desk_app, raw)
@@ -216,8 +254,10 @@ def test_names_with_line_breaks_cannot_inject_headers(desk_app: App, engine: Eng
     assert first["Bcc"] is None
     # A sender whose display name carries an encoded CR/LF gets a refusal addressed to its address only.
     forged = reply_to(first, "We received this call from Lingo Telecom.", sender="x@stranger.example")
-    forged = forged.replace(b"From: NOC <x@stranger.example>",
-                            b"From: =?utf-8?q?NOC=0D=0ABcc=3A_victim=40example=2Ecom?= <x@stranger.example>")
+    forged = forged.replace(
+        b"From: NOC <x@stranger.example>",
+        b"From: =?utf-8?q?NOC=0D=0ABcc=3A_victim=40example=2Ecom?= <x@stranger.example>",
+    )
     deliver(desk_app, forged)
     refusal = [m for m in outbox(engine) if m.kind == "refusal"][-1]
     assert refusal.recipients == ["x@stranger.example"]
@@ -242,8 +282,22 @@ def test_open_from_incident_via_cli(desk_app: App, engine: Engine, db_url: str) 
     deliver(desk_app, (SAMPLE / "001.eml").read_bytes())
     runner = CliRunner()
     env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
-    opened = runner.invoke(main, ["--db", db_url, "--now", "2026-11-02T16:00:00Z", "traceback", "open",
-                                  "--from-incident", "2640", "--provider", "smartbiz telecom"], env=env)
+    opened = runner.invoke(
+        main,
+        [
+            "--db",
+            db_url,
+            "--now",
+            "2026-11-02T16:00:00Z",
+            "traceback",
+            "open",
+            "--from-incident",
+            "2640",
+            "--provider",
+            "smartbiz telecom",
+        ],
+        env=env,
+    )
     assert opened.exit_code == 0, opened.output
     number = int(opened.output.strip())
     shown = runner.invoke(main, ["--db", db_url, "traceback", "show", str(number), "--format", "json"], env=env)
@@ -253,13 +307,31 @@ def test_open_from_incident_via_cli(desk_app: App, engine: Engine, db_url: str) 
     assert data["incident_id"] == "2640" and data["status"] == "open" and data["result"] is None
     assert data["call_time"] == "2020-06-26T15:34:00Z"
     assert data["hops"][0]["provider"] == "Smartbiz Telecom" and data["hops"][0]["outcome"] is None
-    missing = runner.invoke(main, ["--db", db_url, "traceback", "open", "--provider", "Nobody At All",
-                                   "--campaign", "X", "--call-time", "2026-10-30T14:05:00Z",
-                                   "--called", "2025550143", "--caller", "6465550178"], env=env)
+    missing = runner.invoke(
+        main,
+        [
+            "--db",
+            db_url,
+            "traceback",
+            "open",
+            "--provider",
+            "Nobody At All",
+            "--campaign",
+            "X",
+            "--call-time",
+            "2026-10-30T14:05:00Z",
+            "--called",
+            "2025550143",
+            "--caller",
+            "6465550178",
+        ],
+        env=env,
+    )
     assert missing.exit_code != 0 and "no provider named 'Nobody At All'" in missing.output
     listed = runner.invoke(main, ["--db", db_url, "traceback", "list", "--open", "--format", "json"], env=env)
     assert [(t["traceback_id"], t["status"], t["current"]) for t in json.loads(listed.output)] == [
-        (number, "open", "Smartbiz Telecom")]
+        (number, "open", "Smartbiz Telecom")
+    ]
 
 
 def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(desk_app: App, engine: Engine) -> None:
@@ -277,8 +349,12 @@ def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(desk_app:
 
 def test_a_human_resolves_reviews_by_forwarding_or_closing(desk_app: App, engine: Engine, db_url: str) -> None:
     tb = open_tb(desk_app)
-    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
-                             "Our upstream for this call was Whisl Telecom."))
+    deliver(
+        desk_app,
+        reply_to(
+            notice(engine, "first_contact", "noc@smartbiz.example"), "Our upstream for this call was Whisl Telecom."
+        ),
+    )
     runner = CliRunner()
     env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
 
@@ -308,8 +384,7 @@ def dispositions(engine: Engine) -> list[str | None]:
 
 
 @pytest.mark.parametrize("subject", ["[EXTERNAL] RE: status", "Antw: status", "Re: [Traceback #1] Status."])
-def test_status_command_behind_gateway_tags_and_any_reply_prefix(desk_app: App, engine: Engine,
-                                                                 subject: str) -> None:
+def test_status_command_behind_gateway_tags_and_any_reply_prefix(desk_app: App, engine: Engine, subject: str) -> None:
     tb = open_tb(desk_app)
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "noc@smartbiz.example", "traceback@desk.example", subject
@@ -336,5 +411,13 @@ def test_the_rule_that_fired_is_kept_on_the_message(desk_app: App, engine: Engin
 def test_dispositions_are_one_named_table() -> None:
     from mailbot.desk.inbound import DISPOSITIONS
 
-    assert [d.name for d in DISPOSITIONS] == ["not-parsed", "bounce", "automatic", "status-command", "forged-token",
-                                             "unmatched", "unauthorized-sender", "answer"]
+    assert [d.name for d in DISPOSITIONS] == [
+        "not-parsed",
+        "bounce",
+        "automatic",
+        "status-command",
+        "forged-token",
+        "unmatched",
+        "unauthorized-sender",
+        "answer",
+    ]

@@ -9,22 +9,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from helpers.desk_mail import deliver, notice, open_tb, reply_to
+from mailbot.parsers.message import parse_message
+from mailbot.scheduler import jobs
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Provider
+from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.store.tables.schedule import StatusChange
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-
-from helpers.desk_mail import deliver, notice, open_tb, reply_to
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
 from mailbot.cli import main
 from mailbot.domain.hop_labels import PathHop, label_path
-from mailbot.parsers.message import parse_message
-from mailbot.scheduler import jobs
 from mailbot.testing import simulate
-from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Provider
-from mailbot.store.tables.outbox import OutboxMessage
-from mailbot.store.tables.schedule import StatusChange
 
 US, ABROAD = False, True
 
@@ -39,15 +38,23 @@ def test_domestic_chain_to_its_origin() -> None:
 
 def test_a_call_from_abroad_has_a_point_of_entry_and_a_point_of_departure() -> None:
     assert _labels((US, "upstream"), (US, "upstream"), (ABROAD, "upstream"), (ABROAD, "origin")) == [
-        None, "us_poe", "foreign_point_of_departure", "international_origin"]
+        None,
+        "us_poe",
+        "foreign_point_of_departure",
+        "international_origin",
+    ]
     # Named, not yet answered: the foreign hop is already the point of departure.
     assert _labels((US, "upstream"), (ABROAD, None)) == ["us_poe", "foreign_point_of_departure"]
 
 
 def test_a_call_entering_twice_has_two_points_of_entry() -> None:
-    assert _labels((US, "upstream"), (ABROAD, "upstream"), (US, "upstream"), (ABROAD, "upstream"),
-                   (US, "origin")) == ["us_poe", "foreign_point_of_departure", "us_poe",
-                                       "foreign_point_of_departure", "us_origin"]
+    assert _labels((US, "upstream"), (ABROAD, "upstream"), (US, "upstream"), (ABROAD, "upstream"), (US, "origin")) == [
+        "us_poe",
+        "foreign_point_of_departure",
+        "us_poe",
+        "foreign_point_of_departure",
+        "us_origin",
+    ]
     # Leaving the U.S. is no point of entry: the U.S. hop upstream of a foreign one is plain.
     assert _labels((ABROAD, "upstream"), (US, "upstream"), (US, "origin")) == [None, None, "us_origin"]
 
@@ -72,44 +79,85 @@ def _cli(db_url: str, *args: str) -> str:
     return result.output
 
 
-def test_reply_naming_a_foreign_upstream_makes_the_hop_a_point_of_entry(desk_app: App, engine: Engine,  # noqa: F811
-                                                                        db_url: str,
-                                                                        tmp_path: Path) -> None:
-    _cli(db_url, "providers", "add", "Mexcom Telecomunicaciones", "--email", "noc@mexcom.example",
-         "--foreign", "--country", "MX")
+def test_reply_naming_a_foreign_upstream_makes_the_hop_a_point_of_entry(
+    desk_app: App,
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    _cli(
+        db_url,
+        "providers",
+        "add",
+        "Mexcom Telecomunicaciones",
+        "--email",
+        "noc@mexcom.example",
+        "--foreign",
+        "--country",
+        "MX",
+    )
     tb = open_tb(desk_app)
-    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@smartbiz.example"),
-                             "We received this call from Mexcom Telecomunicaciones (noc@mexcom.example)."))
+    deliver(
+        desk_app,
+        reply_to(
+            notice(engine, "first_contact", "noc@smartbiz.example"),
+            "We received this call from Mexcom Telecomunicaciones (noc@mexcom.example).",
+        ),
+    )
     # Mexcom names an upstream new to the directory: created from the reply, and domestic.
-    deliver(desk_app, reply_to(notice(engine, "first_contact", "noc@mexcom.example"),
-                             "We received this call from Andes Voice Networks (noc@andesvoice.example).",
-                             sender="noc@mexcom.example"))
+    deliver(
+        desk_app,
+        reply_to(
+            notice(engine, "first_contact", "noc@mexcom.example"),
+            "We received this call from Andes Voice Networks (noc@andesvoice.example).",
+            sender="noc@mexcom.example",
+        ),
+    )
     shown = json.loads(_cli(db_url, "traceback", "show", str(tb), "--format", "json"))
     assert [(h["provider"], h["outcome"], h["label"]) for h in shown["hops"]] == [
         ("Smartbiz Telecom", "upstream", "us_poe"),
         ("Mexcom Telecomunicaciones", "upstream", "foreign_point_of_departure"),
-        ("Andes Voice Networks", None, None)]
-    assert {"provider", "outcome", "requested_at", "answered_at", "upstream_name", "upstream_email",
-            "customer_name", "evidence", "messages"} <= set(shown["hops"][0])  # the contract, kept
+        ("Andes Voice Networks", None, None),
+    ]
+    assert {
+        "provider",
+        "outcome",
+        "requested_at",
+        "answered_at",
+        "upstream_name",
+        "upstream_email",
+        "customer_name",
+        "evidence",
+        "messages",
+    } <= set(shown["hops"][0])  # the contract, kept
     text = _cli(db_url, "traceback", "show", str(tb))
     assert "-> upstream (Mexcom Telecomunicaciones)" in text and "[us_poe]" in text
     assert "[foreign_point_of_departure]" in text
 
-    listed = {p["name"]: (p["foreign"], p["country"])
-              for p in json.loads(_cli(db_url, "providers", "list", "--format", "json"))}
+    listed = {
+        p["name"]: (p["foreign"], p["country"])
+        for p in json.loads(_cli(db_url, "providers", "list", "--format", "json"))
+    }
     assert listed["Mexcom Telecomunicaciones"] == (True, "MX")
     assert listed["Andes Voice Networks"] == (False, None)
     assert "[foreign, MX]" in _cli(db_url, "providers", "list")
 
     # The directory: an optional foreign/country column; a country abroad implies foreign.
     sheet = tmp_path / "providers.csv"
-    sheet.write_text("name,emails,foreign,country\nAndes Voice Networks,,yes,CO\nCaribe Tel,noc@caribe.example,,DO\n"
-                     "Hometown Voice,noc@hometown.example,,US\n")
+    sheet.write_text(
+        "name,emails,foreign,country\nAndes Voice Networks,,yes,CO\nCaribe Tel,noc@caribe.example,,DO\n"
+        "Hometown Voice,noc@hometown.example,,US\n"
+    )
     _cli(db_url, "providers", "import", str(sheet))
-    listed = {p["name"]: (p["foreign"], p["country"])
-              for p in json.loads(_cli(db_url, "providers", "list", "--format", "json"))}
+    listed = {
+        p["name"]: (p["foreign"], p["country"])
+        for p in json.loads(_cli(db_url, "providers", "list", "--format", "json"))
+    }
     assert (listed["Andes Voice Networks"], listed["Caribe Tel"], listed["Hometown Voice"]) == (
-        (True, "CO"), (True, "DO"), (False, "US"))
+        (True, "CO"),
+        (True, "DO"),
+        (False, "US"),
+    )
     assert "[foreign_point_of_departure]" in _cli(db_url, "traceback", "show", str(tb))  # Mexcom still first abroad
     bad = tmp_path / "bad.csv"
     bad.write_text("name,foreign\nSomeone,perhaps\n")
@@ -146,32 +194,44 @@ def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: Ap
 
     def changes() -> list[tuple[str, str]]:
         with session_scope(app.engine) as session:
-            return [(c.old_status, c.new_status) for c in session.scalars(
-                select(StatusChange).where(StatusChange.provider_id == bluewave).order_by(StatusChange.id))]
+            return [
+                (c.old_status, c.new_status)
+                for c in session.scalars(
+                    select(StatusChange).where(StatusChange.provider_id == bluewave).order_by(StatusChange.id)
+                )
+            ]
 
-    _run(app, world, simulate.ny(9, 10, 1), simulate.open_traceback("a", "bluewave", "Tax-Debt-P1",
-                                                                    simulate.ny(9, 10)))
+    _run(app, world, simulate.ny(9, 10, 1), simulate.open_traceback("a", "bluewave", "Tax-Debt-P1", simulate.ny(9, 10)))
     assert changes() == []  # asked, not yet identified
     _run(app, world, simulate.ny(9, 11), simulate.answer("a", 0, simulate.ny(9, 10, 30), "upstream", "opextel"))
     assert changes() == [("GREEN", "YELLOW")]  # accepted the call from a foreign provider: POE
     _run(app, world, simulate.ny(9, 13), simulate.answer("a", 1, simulate.ny(9, 12), "origin"))
-    _run(app, world, simulate.ny(10, 10, 1), simulate.open_traceback("b", "bluewave", "Utility-Disconnect",
-                                                                     simulate.ny(10, 10)))
+    _run(
+        app,
+        world,
+        simulate.ny(10, 10, 1),
+        simulate.open_traceback("b", "bluewave", "Utility-Disconnect", simulate.ny(10, 10)),
+    )
     _run(app, world, simulate.ny(10, 11), simulate.answer("b", 0, simulate.ny(10, 10, 30), "upstream", "opextel"))
     assert changes() == [("GREEN", "YELLOW"), ("YELLOW", "RED")]  # a second campaign in the window
 
     app.fixed_now = datetime(2026, 4, 1, 7, 0, tzinfo=NY)
     jobs.run_due(app, digest=False)
     with session_scope(app.engine) as session:
-        raw = session.scalars(select(OutboxMessage.raw).where(
-            OutboxMessage.dedupe_key == f"metrics:{bluewave}:2026-03")).one()
+        raw = session.scalars(
+            select(OutboxMessage.raw).where(OutboxMessage.dedupe_key == f"metrics:{bluewave}:2026-03")
+        ).one()
     metrics = parse_message(raw).metrics
     assert metrics is not None and metrics.your_summary is not None
     assert {k: metrics.your_summary.values[k] for k in ("Total Hops", "POE", "Orig")} == {
-        "Total Hops": "2", "POE": "2", "Orig": "0"}
+        "Total Hops": "2",
+        "POE": "2",
+        "Orig": "0",
+    }
     # Upstream: Opextel originated one call (International Origin) and never answered the other.
     assert {row.provider: row.values for row in metrics.upstream} == {
-        "Opextel, LLC": {"Total Hops": "2", "Open": "0", "POE": "0", "Orig": "1", "No Resp": "1", "Not Found": "0"}}
+        "Opextel, LLC": {"Total Hops": "2", "Open": "0", "POE": "0", "Orig": "1", "No Resp": "1", "Not Found": "0"}
+    }
 
 
 def test_providers_stored_before_the_flag_upgrade_as_domestic(db_url: str) -> None:

@@ -13,19 +13,23 @@ from email.message import EmailMessage
 
 import pytest
 from helpers.desk_mail import deliver, hops, notice, open_tb, reviews
+from mailbot.store.db import session_scope
 from sqlalchemy.engine import Engine
 
 from mailbot.app import App
-
 from mailbot.desk import providers
-from mailbot.store.db import session_scope
 
 PLAIN_DESK = "traceback@desk.example"  # the desk's address without a token
 ANSWER = "Hello,\n\nWe received this call from Lingo Telecom.\n\nRegards,\nNOC"
 
 
-def bare_reply(to: str, subject: str = "Re: your request", body: str = ANSWER,
-               in_reply_to: str | None = None, references: str | None = None) -> bytes:
+def bare_reply(
+    to: str,
+    subject: str = "Re: your request",
+    body: str = ANSWER,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = "NOC <noc@smartbiz.example>"
     msg["To"] = to
@@ -73,7 +77,9 @@ def test_the_subject_tag_alone(desk_app: App, engine: Engine) -> None:
 
 def test_a_number_in_the_words_alone(desk_app: App, engine: Engine) -> None:
     tb, _ = _first(desk_app)
-    deliver(desk_app, bare_reply(to=PLAIN_DESK, body=f"About Traceback #{tb}: we received this call from Lingo Telecom."))
+    deliver(
+        desk_app, bare_reply(to=PLAIN_DESK, body=f"About Traceback #{tb}: we received this call from Lingo Telecom.")
+    )
     assert _answered(engine, tb)
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.desk import Provider
 from sqlmodel import select
 
 from mailbot.desk import providers
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.desk import Provider
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
@@ -24,10 +24,18 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
 
 def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as s:
-        telcon = providers.add(s, "Telconus / Telcon US / Telcon Voice / Whisl", emails=["noc@telconus.example"], now=NOW)
+        telcon = providers.add(
+            s, "Telconus / Telcon US / Telcon Voice / Whisl", emails=["noc@telconus.example"], now=NOW
+        )
         smart = providers.add(s, "Smart Network Solutions", emails=["noc@sns.example"], now=NOW)
-        for written in ("Telcon US", "Telconus", "TELCONUS, LLC", "Telcon Voice", "Whisl",
-                        "Telconus / Telcon US / Telcon Voice / Whisl"):
+        for written in (
+            "Telcon US",
+            "Telconus",
+            "TELCONUS, LLC",
+            "Telcon Voice",
+            "Whisl",
+            "Telconus / Telcon US / Telcon Voice / Whisl",
+        ):
             match = providers.find(s, written)
             assert match.sure and match.provider is not None and match.provider.id == telcon.id, written
         assert providers.find(s, "Smart Network Solutions Inc.").provider.id == smart.id  # type: ignore[union-attr]
@@ -59,9 +67,11 @@ def test_addresses_and_domains_decide_who_may_answer(engine) -> None:  # type: i
 
 def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     good = tmp_path / "providers.csv"
-    good.write_text("name,emails,backups,aliases,domains,status\n"
-                    "Peerless Network,noc@peerless.example,abuse@peerless.example,Peerless,,GREEN\n"
-                    "Axtel Mayorista,noc@axtel.example,,Axtel;Axtel SA,axtel.example,YELLOW\n")
+    good.write_text(
+        "name,emails,backups,aliases,domains,status\n"
+        "Peerless Network,noc@peerless.example,abuse@peerless.example,Peerless,,GREEN\n"
+        "Axtel Mayorista,noc@axtel.example,,Axtel;Axtel SA,axtel.example,YELLOW\n"
+    )
     bad = tmp_path / "bad.csv"
     bad.write_text("name,emails\nFine Co,ok@fine.example\nBroken Co,nope\n")
     with session_scope(engine) as s:
@@ -72,8 +82,11 @@ def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:  # t
         listed = {p["name"]: p for p in providers.listing(s)}
     assert listed["Axtel Mayorista"]["status"] == "YELLOW"
     assert listed["Axtel Mayorista"]["aliases"] == ["Axtel", "Axtel SA"]
-    assert listed["Peerless Network"]["contacts"][1] == {"address": "abuse@peerless.example", "role": "backup",
-                                                         "undeliverable": False}
+    assert listed["Peerless Network"]["contacts"][1] == {
+        "address": "abuse@peerless.example",
+        "role": "backup",
+        "undeliverable": False,
+    }
 
 
 def test_providers_cli(db_url: str, tmp_path: Path) -> None:
@@ -89,8 +102,20 @@ def test_providers_cli(db_url: str, tmp_path: Path) -> None:
         done = runner.invoke(main, ["--db", db_url, *args])
         return done.exit_code, done.output
 
-    assert run("providers", "add", "Telconus / Telcon US", "--email", "noc@telconus.example",
-               "--email", "backup@telconus.example", "--alias", "Whisl")[0] == 0
+    assert (
+        run(
+            "providers",
+            "add",
+            "Telconus / Telcon US",
+            "--email",
+            "noc@telconus.example",
+            "--email",
+            "backup@telconus.example",
+            "--alias",
+            "Whisl",
+        )[0]
+        == 0
+    )
     assert run("providers", "add", "Telcon US", "--email", "ops@telconus.example")[0] == 0  # the same provider
     code, out = run("providers", "add", "Broken", "--email", "nope")
     assert code != 0 and "not an email address" in out
@@ -106,6 +131,9 @@ def test_providers_cli(db_url: str, tmp_path: Path) -> None:
     assert sorted(listed) == ["Peerless Network", "Telconus"]
     assert listed["Telconus"]["aliases"] == ["Telcon US", "Whisl"]
     assert [(c["address"], c["role"]) for c in listed["Telconus"]["contacts"]] == [
-        ("noc@telconus.example", "primary"), ("ops@telconus.example", "primary"), ("backup@telconus.example", "backup")]
+        ("noc@telconus.example", "primary"),
+        ("ops@telconus.example", "primary"),
+        ("backup@telconus.example", "backup"),
+    ]
     code, out = run("providers", "list")
     assert code == 0 and "Telconus aka Telcon US / Whisl" in out

@@ -5,14 +5,12 @@ from __future__ import annotations
 import uuid
 from email.message import EmailMessage
 
+from helpers.desk_mail import deliver, hops, notice, open_tb, text_of
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Traceback
 from sqlalchemy.engine import Engine
 
 from mailbot.app import App
-
-from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Traceback
-
-from helpers.desk_mail import deliver, hops, notice, open_tb, text_of
 
 
 def _android_reply(original, body: str, *, below: bool) -> bytes:
@@ -43,7 +41,13 @@ def test_the_pasted_notice_does_not_close_the_traceback(desk_app: App, engine: E
 def test_a_bottom_posted_answer_below_the_pasted_notice_is_read(desk_app: App, engine: Engine) -> None:
     tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(desk_app, _android_reply(first, "It came from Lingo Telecom (tb@lingo.example). Copy our legal team at "
-                                          "legal@smartbiz.example.", below=True))
+    deliver(
+        desk_app,
+        _android_reply(
+            first,
+            "It came from Lingo Telecom (tb@lingo.example). Copy our legal team at legal@smartbiz.example.",
+            below=True,
+        ),
+    )
     hop = hops(engine, tb)[0]
     assert (hop.outcome, hop.upstream_name, hop.upstream_email) == ("upstream", "Lingo Telecom", "tb@lingo.example")

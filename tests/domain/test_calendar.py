@@ -60,8 +60,9 @@ def test_business_hours_between() -> None:
 
 
 def test_configured_zone_hours_and_days() -> None:
-    cal = BusinessCalendar.from_settings({"timezone": "Europe/London", "business_start": "08:00",
-                                          "business_end": "12:00", "business_days": ["sat"]})
+    cal = BusinessCalendar.from_settings(
+        {"timezone": "Europe/London", "business_start": "08:00", "business_end": "12:00", "business_days": ["sat"]}
+    )
     start = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)  # a Friday
     assert cal.add_hours(start, 5) == datetime(2026, 3, 21, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 

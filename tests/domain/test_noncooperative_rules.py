@@ -35,8 +35,10 @@ def decide(evidence: Evidence, now: datetime, standing: Standing = Standing()): 
 
 
 def silent(n: int, reached: frozenset[str] = BOTH, first_tb: int = 1) -> list[Ask]:
-    return [Ask(first_tb + i, 100 + first_tb + i, START + i * DAY, "no_response", START + (i + 3) * DAY, reached)
-            for i in range(n)]
+    return [
+        Ask(first_tb + i, 100 + first_tb + i, START + i * DAY, "no_response", START + (i + 3) * DAY, reached)
+        for i in range(n)
+    ]
 
 
 def test_defaults_are_the_settings() -> None:
@@ -95,8 +97,17 @@ def answers(not_found: int, other: int, explained: int = 0) -> list[Ask]:
     out = []
     for i in range(not_found + other + explained):
         outcome = "not_found" if i < not_found + explained else "upstream"
-        out.append(Ask(i + 1, i + 1, START + i * DAY, outcome, START + i * DAY + DAY, BOTH,
-                       explained=not_found <= i < not_found + explained))
+        out.append(
+            Ask(
+                i + 1,
+                i + 1,
+                START + i * DAY,
+                outcome,
+                START + i * DAY + DAY,
+                BOTH,
+                explained=not_found <= i < not_found + explained,
+            )
+        )
     return out
 
 
@@ -118,8 +129,11 @@ def test_removal_after_a_clean_period_and_reclassification_on_resumption() -> No
     assert decide(evidence, designated + 29 * DAY, held).action is None
     assert decide(evidence, designated + 30 * DAY, held).action == REMOVED
     # New behaviour after designation restarts the clean period.
-    relapse = Evidence(silent(3) + [Ask(50, 150, designated + 10 * DAY, "no_response", designated + 13 * DAY, BOTH)],
-                       [], has_backup=True)
+    relapse = Evidence(
+        silent(3) + [Ask(50, 150, designated + 10 * DAY, "no_response", designated + 13 * DAY, BOTH)],
+        [],
+        has_backup=True,
+    )
     assert decide(relapse, designated + 30 * DAY, held).action is None
     assert decide(relapse, designated + 43 * DAY, held).action == REMOVED
     # Once removed, the old silences do not designate again...
@@ -127,8 +141,16 @@ def test_removal_after_a_clean_period_and_reclassification_on_resumption() -> No
     assert decide(evidence, designated + 31 * DAY, removed).action is None
     # ...but resumed behaviour does.
     resumed = Evidence(silent(3) + silent(3, first_tb=60), [], has_backup=True)
-    resumed = Evidence([*resumed.asks[:3], *[Ask(a.traceback_id, a.hop_id, a.requested_at + 40 * DAY, a.outcome,
-                                                 a.decided_at + 40 * DAY, a.reached) for a in resumed.asks[3:]]],
-                       [], has_backup=True)
+    resumed = Evidence(
+        [
+            *resumed.asks[:3],
+            *[
+                Ask(a.traceback_id, a.hop_id, a.requested_at + 40 * DAY, a.outcome, a.decided_at + 40 * DAY, a.reached)
+                for a in resumed.asks[3:]
+            ],
+        ],
+        [],
+        has_backup=True,
+    )
     again = decide(resumed, designated + 60 * DAY, removed)
     assert again.action == DESIGNATED and again.findings[0].traceback_ids == (60, 61, 62)

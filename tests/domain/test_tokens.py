@@ -7,10 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers.paths import ROOT
+
 from mailbot.config import load
-from mailbot.domain.tokens import hop_reply_address, load_secret, make_token, read_token, reply_address, token_from_address
+from mailbot.domain.tokens import (
+    hop_reply_address,
+    load_secret,
+    make_token,
+    read_token,
+    reply_address,
+    token_from_address,
+)
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -24,14 +31,17 @@ def test_token_round_trips_through_the_reply_address() -> None:
         assert token is not None and read_token(token, SECRET) == 4711
 
 
-@pytest.mark.parametrize("forge", [
-    lambda t: t.replace("4711", "4712", 1),  # another hop, same signature
-    lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # one signature digit changed
-    lambda t: t.split("-")[0] + "-" + "0" * 20,  # a made-up signature
-    lambda t: t[:-2],  # truncated
-    lambda t: "4711",  # no signature at all
-    lambda t: t + "\r\nBcc: x@y",  # decorated
-])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda t: t.replace("4711", "4712", 1),  # another hop, same signature
+        lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # one signature digit changed
+        lambda t: t.split("-")[0] + "-" + "0" * 20,  # a made-up signature
+        lambda t: t[:-2],  # truncated
+        lambda t: "4711",  # no signature at all
+        lambda t: t + "\r\nBcc: x@y",  # decorated
+    ],
+)
 def test_forged_or_altered_tokens_are_refused(forge) -> None:  # type: ignore[no-untyped-def]
     token = make_token(4711, SECRET)
     assert read_token(token, SECRET) == 4711
@@ -64,9 +74,15 @@ def test_configured_secret_wins(tmp_path: Path) -> None:
 
 
 def test_processes_racing_to_create_the_secret_agree(tmp_path: Path) -> None:
-    code = ("import sys; from mailbot.config import load; from mailbot.domain.tokens import load_secret; "
-            "print(load_secret(load(environ={'MAILBOT_MAIL_SECRET_FILE': sys.argv[1]})).decode())")
-    children = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "mail.secret")], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    code = (
+        "import sys; from mailbot.config import load; from mailbot.domain.tokens import load_secret; "
+        "print(load_secret(load(environ={'MAILBOT_MAIL_SECRET_FILE': sys.argv[1]})).decode())"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "mail.secret")], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     secrets = {child.communicate()[0].strip() for child in children}
     assert len(secrets) == 1 and secrets == {(tmp_path / "mail.secret").read_text().strip()}

@@ -21,21 +21,20 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from helpers.paths import PG_ADMIN_URL, SAMPLE
 from helpers.exports import exports_of
+from helpers.paths import PG_ADMIN_URL, SAMPLE
 from helpers.pg_proxy import Proxy
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from mailbot.archive import export
-
 from mailbot.app import build_app
+from mailbot.archive import export
 from mailbot.config import load
 from mailbot.intake.pipeline import StoreUnavailable, process_pending, receive
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.ingest import Arrival
 
 MAILBOT = str(Path(sys.executable).parent / "mailbot")
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -72,8 +71,12 @@ def _mbox(root: Path, name: str, files: list[Path]) -> Path:
 
 
 def _import(url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([MAILBOT, "--db", url, "import", "--no-progress", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [MAILBOT, "--db", url, "import", "--no-progress", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finish(*procs: subprocess.Popen[str]) -> list[str]:
@@ -83,15 +86,16 @@ def _finish(*procs: subprocess.Popen[str]) -> list[str]:
     return outputs
 
 
-
 def test_two_concurrent_imports_equal_one_import_of_the_union(pg_url: str, sqlite_url: str, tmp_path: Path) -> None:
     # Overlapping copies (same Message-IDs in different mailboxes, in opposite orders) and one
     # mailbox both import (same places), in small batches so the transactions interleave.
     first = _mailbox(tmp_path, "first", FILES[:200])
     second = _mbox(tmp_path, "second.mbox", FILES[100:][::-1])
     shared = _mailbox(tmp_path, "shared", FILES[150:250])
-    _finish(_import(pg_url, "--batch-size", "20", str(first), str(shared)),
-            _import(pg_url, "--batch-size", "20", str(second), str(shared)))
+    _finish(
+        _import(pg_url, "--batch-size", "20", str(first), str(shared)),
+        _import(pg_url, "--batch-size", "20", str(second), str(shared)),
+    )
     _finish(_import(sqlite_url, str(first), str(second), str(shared)))
     together, alone = exports_of(pg_url), exports_of(sqlite_url)
     assert len(together["messages"]) == 200 + 209 + 100
@@ -135,8 +139,12 @@ def test_two_processing_instances_handle_each_message_once(pg_url: str) -> None:
         conn.execute(text("CREATE TABLE handled (message_pk integer NOT NULL)"))
     for f in FILES[:80]:
         assert receive(engine, Arrival("smtp", f.name, f.read_bytes(), origin="smtp"), NOW)
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, pg_url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     counts = [int(out.strip().splitlines()[-1]) for out in _finish(*workers)]
     assert sum(counts) == 80
     with engine.connect() as conn:
@@ -157,8 +165,9 @@ def proxy() -> Iterator[Proxy]:
         p.stop()
 
 
-def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: Proxy,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_loss_intake_tempfails_processing_recovers(
+    pg_url: str, proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     create_schema(make_engine(pg_url))
     engine = make_engine(str(make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False)))
     with engine.begin() as conn:
@@ -200,22 +209,36 @@ def test_database_loss_intake_tempfails_processing_recovers(pg_url: str, proxy: 
     engine.dispose()
 
 
-def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_instances_answering_one_hop_at_once_open_one_next_hop(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two replies to one hop, processed at the same moment by two instances (two connections)."""
-    from mailbot import config as config_module
-    from mailbot.desk import inbound, providers, workflow
     from mailbot.store.tables.desk import Hop, Review
     from mailbot.store.tables.outbox import OutboxMessage
 
-    settings = config_module.load(environ={"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN":
-                                           "desk.example", "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>"})
+    from mailbot import config as config_module
+    from mailbot.desk import inbound, providers, workflow
+
+    settings = config_module.load(
+        environ={
+            "MAILBOT_MAIL_SECRET": "test-secret",
+            "MAILBOT_MAIL_DOMAIN": "desk.example",
+            "MAILBOT_MAIL_FROM": "Desk <traceback@desk.example>",
+        }
+    )
     engine = make_engine(pg_url)
     create_schema(engine)
     with session_scope(engine) as s:
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=NOW)
-        tb = workflow.open_traceback(build_app(settings, engine=engine), s, provider_name="Smartbiz Telecom", now=NOW, campaign="SSA-Suspended-SSN",
-                                 called="+12025550143", caller="+16465550178").id
+        tb = workflow.open_traceback(
+            build_app(settings, engine=engine),
+            s,
+            provider_name="Smartbiz Telecom",
+            now=NOW,
+            campaign="SSA-Suspended-SSN",
+            called="+12025550143",
+            caller="+16465550178",
+        ).id
         sent = s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).one()
     notice = email.message_from_bytes(sent.raw, policy=email.policy.default)
     for n in (1, 2):  # the carrier answers twice (two staff members, or a resend)
@@ -239,7 +262,7 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
     def instance() -> None:
         try:
             assert process_pending(app, NOW, limit=1) == 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:
             errors.append(exc)
 
     first = threading.Thread(target=instance, name="first")
@@ -253,8 +276,10 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(pg_url: str,
     second.join(60)
     assert errors == []
     with session_scope(engine) as s:
-        path = [(h.position, h.outcome) for h in s.exec(select(Hop).where(Hop.traceback_id == tb)
-                                                        .order_by(Hop.position)).all()]
+        path = [
+            (h.position, h.outcome)
+            for h in s.exec(select(Hop).where(Hop.traceback_id == tb).order_by(Hop.position)).all()
+        ]
         kinds = sorted(m.kind for m in s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).all())
         flagged = [r.kind for r in s.exec(select(Review)).all()]
     assert path == [(0, "upstream"), (1, None)]  # one next hop

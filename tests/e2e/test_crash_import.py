@@ -7,14 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.paths import ROOT
 from helpers.exports import exports_of
 from helpers.mailbot_proc import MAILBOT, mailbot_env, wait_for
+from helpers.paths import ROOT
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.messages import Message
 from sqlalchemy import func, select
 
 from mailbot.archive.importer import import_paths
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.messages import Message
 
 MESSAGES = 4000
 BATCH = 50
@@ -39,17 +39,17 @@ def mbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build_mbox(tmp_path_factory.mktemp("crash") / "big.mbox")
 
 
-
 def _counts(url: str) -> tuple[int, int]:
     """(messages stored, of which still without a final status)."""
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:
             total = session.execute(select(func.count()).select_from(Message)).scalar_one()
-            unfinished = session.execute(select(func.count()).select_from(Message)
-                                         .where(Message.status == "new")).scalar_one()
+            unfinished = session.execute(
+                select(func.count()).select_from(Message).where(Message.status == "new")
+            ).scalar_one()
         return total, unfinished
-    except Exception:  # noqa: BLE001 - the schema may not exist yet when polled early
+    except Exception:
         return 0, 0
     finally:
         engine.dispose()
@@ -81,14 +81,19 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 def _import(url: str, mbox: Path, cwd: Path, jobs: int) -> subprocess.Popen:
-    return subprocess.Popen([*MAILBOT, "import", "--no-progress", "--batch-size", str(BATCH), "--jobs", str(jobs),
-                             str(mbox)], cwd=cwd, env=mailbot_env(url), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [*MAILBOT, "import", "--no-progress", "--batch-size", str(BATCH), "--jobs", str(jobs), str(mbox)],
+        cwd=cwd,
+        env=mailbot_env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_kill_9_then_rerun_equals_uninterrupted(db_url: str, sqlite_url: str, mbox: Path, tmp_path: Path,
-                                                backend: str, jobs: int) -> None:
+def test_kill_9_then_rerun_equals_uninterrupted(
+    db_url: str, sqlite_url: str, mbox: Path, tmp_path: Path, backend: str, jobs: int
+) -> None:
     if backend == "sqlite" and jobs == 2:
         pytest.skip("--jobs only changes parsing; one backend is enough for it")
     reference = make_engine(sqlite_url)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.mailbot_proc import Server, mailbot_env, wait_for
-
 from helpers.desk_e2e import SETTINGS, answer, cli, notice_to, plain
+from helpers.mailbot_proc import Server, mailbot_env, wait_for
 
 
 def test_three_hops_by_email_down_to_the_origin(db_url: str, tmp_path: Path) -> None:
@@ -24,28 +23,59 @@ def test_three_hops_by_email_down_to_the_origin(db_url: str, tmp_path: Path) -> 
     cli(env, tmp_path, "providers", "add", "Lingo Telecom", "--email", "tb@lingo.example")
     server = Server(db_url, tmp_path, **settings)
     try:
-        number = int(cli(env, tmp_path, "traceback", "open", "--provider", "Smartbiz Telecom",
-                         "--campaign", "SSA-Suspended-SSN", "--call-time", "2026-10-30T14:05:00Z",
-                         "--called", "+12025550143", "--caller", "+16465550178",
-                         "--description", "Caller claims your SSN is suspended.").strip())
+        number = int(
+            cli(
+                env,
+                tmp_path,
+                "traceback",
+                "open",
+                "--provider",
+                "Smartbiz Telecom",
+                "--campaign",
+                "SSA-Suspended-SSN",
+                "--call-time",
+                "2026-10-30T14:05:00Z",
+                "--called",
+                "+12025550143",
+                "--caller",
+                "+16465550178",
+                "--description",
+                "Caller claims your SSN is suspended.",
+            ).strip()
+        )
 
         first = notice_to(outbox, "noc@smartbiz.example", "first_contact")
         assert f"[Traceback #{number}]" in str(first["Subject"])
         assert f"Call Details for Traceback #{number}" in plain(first)
-        answer(server.port, first, "noc@smartbiz.example",
-               "Hi team,\n\nWe received this call from Lingo Telecom.\n\nThanks,\nJohn Carter\nNOC", "gmail")
+        answer(
+            server.port,
+            first,
+            "noc@smartbiz.example",
+            "Hi team,\n\nWe received this call from Lingo Telecom.\n\nThanks,\nJohn Carter\nNOC",
+            "gmail",
+        )
 
         second = notice_to(outbox, "tb@lingo.example", "first_contact")
         assert "Smartbiz Telecom" in plain(second)  # its direct downstream, and nothing more
         assert notice_to(outbox, "noc@smartbiz.example", "acknowledgement")
-        answer(server.port, second, "tb@lingo.example",
-               "Hello,\n\nThe call came to us from Beta Voice Networks (noc@betavoice.example).\n\n"
-               "Regards,\n\nMaria Lopez\nCompliance", "outlook")
+        answer(
+            server.port,
+            second,
+            "tb@lingo.example",
+            "Hello,\n\nThe call came to us from Beta Voice Networks (noc@betavoice.example).\n\n"
+            "Regards,\n\nMaria Lopez\nCompliance",
+            "outlook",
+        )
 
         third = notice_to(outbox, "noc@betavoice.example", "first_contact")
         assert "Lingo Telecom" in plain(third) and "Smartbiz" not in plain(third)
-        answer(server.port, third, "noc@betavoice.example",
-               "This call was originated by our customer Sunrise Solar Marketing LLC. Account suspended.", "gmail")
+        answer(
+            server.port,
+            third,
+            "noc@betavoice.example",
+            "This call was originated by our customer Sunrise Solar Marketing LLC. Account suspended.",
+            "gmail",
+        )
 
         def closed() -> dict | None:
             shown = json.loads(cli(env, tmp_path, "traceback", "show", str(number), "--format", "json"))
@@ -54,7 +84,10 @@ def test_three_hops_by_email_down_to_the_origin(db_url: str, tmp_path: Path) -> 
         shown = wait_for(closed, "the traceback to close")
         assert shown["result"] == "origin"  # type: ignore[index]
         assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [  # type: ignore[index]
-            ("Smartbiz Telecom", "upstream"), ("Lingo Telecom", "upstream"), ("Beta Voice Networks", "origin")]
+            ("Smartbiz Telecom", "upstream"),
+            ("Lingo Telecom", "upstream"),
+            ("Beta Voice Networks", "origin"),
+        ]
         assert all(h["requested_at"] and h["answered_at"] for h in shown["hops"])  # type: ignore[index]
         assert notice_to(outbox, "noc@betavoice.example", "acknowledgement")
         assert server.terminate() == 0

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from helpers.mailbot_proc import Server, wait_for
-from mailbot.testing import simulate
-from mailbot.domain.timeutil import utc as as_utc
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange, StatusChange
+from sqlalchemy import select
+
+from mailbot.domain.timeutil import utc as as_utc
+from mailbot.testing import simulate
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 4, 1, 10, 0, tzinfo=NY)  # a Wednesday, the 1st: March's metrics are due
@@ -44,12 +44,22 @@ def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
         for i in range(SILENT):
             at = datetime(2026, 3, 23, 9, 0, tzinfo=NY) + timedelta(minutes=15 * i)
             tb = traceback(CAMPAIGNS[i % len(CAMPAIGNS)], at)
-            first = Hop(traceback_id=tb.id, provider_id=providers["bluewave"], requested_at=as_utc(at),
-                        answered_at=as_utc(at), outcome="upstream")
+            first = Hop(
+                traceback_id=tb.id,
+                provider_id=providers["bluewave"],
+                requested_at=as_utc(at),
+                answered_at=as_utc(at),
+                outcome="upstream",
+            )
             session.add(first)
             session.flush()
-            hop = Hop(traceback_id=tb.id, position=1, provider_id=providers["silent"], downstream_hop_id=first.id,
-                      requested_at=as_utc(at))
+            hop = Hop(
+                traceback_id=tb.id,
+                position=1,
+                provider_id=providers["silent"],
+                downstream_hop_id=first.id,
+                requested_at=as_utc(at),
+            )
             session.add(hop)
             session.flush()
             silent_hops.append(hop.id)
@@ -66,10 +76,15 @@ def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
 
 def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path) -> None:
     maildir = tmp_path / "outbox"
-    settings = {"now": NOW.isoformat(), "schedule_tick_seconds": "1", "ops_email": "ops@example.com",
-                "outbound_maildir": str(maildir), "outbound_rate_per_hour": "1000", "mail_secret": "shared"}
-    servers = [Server(pg_url, tmp_path / name, **settings) for name in ("a", "b")
-               if (tmp_path / name).mkdir() is None]
+    settings = {
+        "now": NOW.isoformat(),
+        "schedule_tick_seconds": "1",
+        "ops_email": "ops@example.com",
+        "outbound_maildir": str(maildir),
+        "outbound_rate_per_hour": "1000",
+        "mail_secret": "shared",
+    }
+    servers = [Server(pg_url, tmp_path / name, **settings) for name in ("a", "b") if (tmp_path / name).mkdir() is None]
     try:
         world = _build_world(pg_url)  # both are ticking every second by now
         providers = world["providers"]
@@ -107,9 +122,11 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         except AssertionError:
             rows = outbox()
             missing = expected - {r.dedupe_key for r in rows}
-            raise AssertionError(f"missing {sorted(missing)[:10]}; statuses {Counter(r.status for r in rows)}; "
-                                 f"errors {[r.last_error for r in rows if r.last_error][:3]}\n"
-                                 + "\n".join(s.output()[-3000:] for s in servers)) from None
+            raise AssertionError(
+                f"missing {sorted(missing)[:10]}; statuses {Counter(r.status for r in rows)}; "
+                f"errors {[r.last_error for r in rows if r.last_error][:3]}\n"
+                + "\n".join(s.output()[-3000:] for s in servers)
+            ) from None
         time.sleep(3)  # both keep ticking (every second) over the same rows: nothing more may appear
         rows = outbox()
         keys = Counter(r.dedupe_key for r in rows)
@@ -120,13 +137,17 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
             designations = list(session.scalars(select(NonCooperativeChange)))
         assert [(d.provider_id, d.action) for d in designations] == [(silent, "designated")]
         assert {k for k in keys if k.startswith("noncooperative:")} == {
-            f"noncooperative:{designations[0].id}:noncooperative_designated"}
+            f"noncooperative:{designations[0].id}:noncooperative_designated"
+        }
 
         # Status: Silent Route reached RED; each change recorded once, each with its one letter,
         # and the change-in-status notice to Bluewave, which took its traffic.
         with session_scope(engine) as session:
-            changes = list(session.scalars(select(StatusChange).where(StatusChange.provider_id == silent)
-                                           .order_by(StatusChange.id)))
+            changes = list(
+                session.scalars(
+                    select(StatusChange).where(StatusChange.provider_id == silent).order_by(StatusChange.id)
+                )
+            )
             assert session.get(Provider, silent).status == "RED"
             assert session.get(Provider, telcon).status == "GREEN"
             outcomes = Counter(session.scalars(select(Hop.outcome).where(Hop.id.in_(world["silent"]))))
@@ -135,8 +156,11 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         assert walk[-1] == "RED" and all(a != b for a, b in zip(walk, walk[1:], strict=False))
         assert [c.old_status for c in changes] == walk[:-1]
         status_keys = {k for k in keys if k.startswith("status:")}
-        assert status_keys == {key for c in changes for key in (
-            f"status:{c.id}:status_{c.new_status.lower()}", f"status:{c.id}:status_change:{bluewave}")}
+        assert status_keys == {
+            key
+            for c in changes
+            for key in (f"status:{c.id}:status_{c.new_status.lower()}", f"status:{c.id}:status_change:{bluewave}")
+        }
 
         # The Maildir holds one message per queued notice, each with its own Message-ID.
         files = list((maildir / "new").iterdir())

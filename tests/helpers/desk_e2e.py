@@ -15,8 +15,12 @@ from pathlib import Path
 
 from helpers.mailbot_proc import MAILBOT, wait_for
 
-SETTINGS = {"mail_domain": "desk.example", "mail_from": "Traceback Desk <traceback@desk.example>",
-            "mail_secret": "e2e-secret", "schedule_enabled": "false"}
+SETTINGS = {
+    "mail_domain": "desk.example",
+    "mail_from": "Traceback Desk <traceback@desk.example>",
+    "mail_secret": "e2e-secret",
+    "schedule_enabled": "false",
+}
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -29,14 +33,17 @@ def received(outbox: Path, to: str) -> list[email.message.Message]:
     """Notices delivered to `to`, oldest first."""
     if not (outbox / "new").exists():
         return []
-    found = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
-             for m in mailbox.Maildir(outbox, create=False)]
+    found = [
+        email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+        for m in mailbox.Maildir(outbox, create=False)
+    ]
     return sorted((m for m in found if to in str(m["To"])), key=lambda m: str(m["Date"]))
 
 
 def notice_to(outbox: Path, to: str, kind: str) -> email.message.Message:
     def find() -> email.message.Message | None:
         return next((m for m in received(outbox, to) if m["X-Mailbot-Notice"] == kind), None)
+
     return wait_for(find, f"{kind} notice to {to}")  # type: ignore[return-value]
 
 
@@ -55,9 +62,11 @@ def answer(port: int, notice: email.message.Message, sender: str, words: str, st
         quoted = "\n".join("> " + line for line in plain(notice).split("\n"))
         body = f"{words}\n\nOn Mon, Nov 2, 2026 at 10:00 AM Traceback Desk <traceback@desk.example> wrote:\n{quoted}\n"
     else:
-        body = (f"{words}\n\n________________________________\nFrom: Traceback Desk <traceback@desk.example>\n"
-                f"Sent: Monday, November 2, 2026 10:00 AM\nTo: {sender}\nSubject: {notice['Subject']}\n\n"
-                f"{plain(notice)}\n")
+        body = (
+            f"{words}\n\n________________________________\nFrom: Traceback Desk <traceback@desk.example>\n"
+            f"Sent: Monday, November 2, 2026 10:00 AM\nTo: {sender}\nSubject: {notice['Subject']}\n\n"
+            f"{plain(notice)}\n"
+        )
     msg.set_content(body)
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
         smtp.sendmail(sender, [parseaddr(str(notice["Reply-To"]))[1]], msg.as_bytes())

@@ -9,20 +9,25 @@ import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Hop, Review
+from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from mailbot.app import App
 from mailbot.desk import workflow
-from mailbot.intake.pipeline import process_pending, receive
-from mailbot.store.db import session_scope
 from mailbot.domain.records import Arrival
-from mailbot.store.tables.desk import Hop, Review
-from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.intake.pipeline import process_pending, receive
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
-CALL = {"campaign": "SSA-Suspended-SSN", "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
-        "called": "+12025550143", "caller": "+16465550178", "description": "Caller claims your SSN is suspended."}
+CALL = {
+    "campaign": "SSA-Suspended-SSN",
+    "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
+    "called": "+12025550143",
+    "caller": "+16465550178",
+    "description": "Caller claims your SSN is suspended.",
+}
 
 
 def open_tb(app: App, provider: str = "Smartbiz Telecom") -> int:
@@ -49,8 +54,13 @@ def text_of(msg: email.message.Message) -> str:
     return part.get_payload(decode=True).decode()  # type: ignore[union-attr]
 
 
-def reply_to(original: email.message.Message, body: str, sender: str = "noc@smartbiz.example",
-             extra: dict[str, str] | None = None, to: str | None = None) -> bytes:
+def reply_to(
+    original: email.message.Message,
+    body: str,
+    sender: str = "noc@smartbiz.example",
+    extra: dict[str, str] | None = None,
+    to: str | None = None,
+) -> bytes:
     """A top-posted Gmail-style reply quoting the notice."""
     msg = EmailMessage()
     msg["From"] = f"NOC <{sender}>"
@@ -62,7 +72,9 @@ def reply_to(original: email.message.Message, body: str, sender: str = "noc@smar
     for name, value in (extra or {}).items():
         msg[name] = value
     quoted = "\n".join("> " + line for line in text_of(original).split("\n"))
-    msg.set_content(f"{body}\n\nOn Mon, Nov 2, 2026 at 10:00 AM Traceback Desk <traceback@desk.example> wrote:\n{quoted}\n")
+    msg.set_content(
+        f"{body}\n\nOn Mon, Nov 2, 2026 at 10:00 AM Traceback Desk <traceback@desk.example> wrote:\n{quoted}\n"
+    )
     return bytes(msg)
 
 

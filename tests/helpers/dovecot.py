@@ -95,9 +95,28 @@ class Dovecot:
         self.tls_port = _free_port()
         # A throwaway certificate for 127.0.0.1; clients trust it through `cafile`.
         self.cafile = root / "cert.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(root / "key.pem"),
-                        "-out", str(self.cafile)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(root / "key.pem"),
+                "-out",
+                str(self.cafile),
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.host = "127.0.0.1"
         # Dovecot refuses mail access as root: mail files belong to an unprivileged user.
         user = "nobody"
@@ -107,18 +126,29 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(root / sub, entry.pw_uid, entry.pw_gid)
         self.config = root / "dovecot.conf"
-        self.config.write_text(CONFIG.format(root=root, port=self.port, tls_port=self.tls_port, password=PASSWORD,
-                                             uid=entry.pw_uid, gid=entry.pw_gid, user=user))
+        self.config.write_text(
+            CONFIG.format(
+                root=root,
+                port=self.port,
+                tls_port=self.tls_port,
+                password=PASSWORD,
+                uid=entry.pw_uid,
+                gid=entry.pw_gid,
+                user=user,
+            )
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [self.binary, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"dovecot exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
-                                   f"\n{self.log()}")
+                raise RuntimeError(
+                    f"dovecot exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}\n{self.log()}"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=1) as s:
                     if s.recv(100).startswith(b"* OK"):

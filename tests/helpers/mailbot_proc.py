@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
-
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.messages import Message
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOT = [sys.executable, "-c", "from mailbot.cli import main; main()"]
@@ -40,8 +39,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) 
 def mailbot_env(db_url: str, **settings: str) -> dict[str, str]:
     """The environment for a mailbot process configured only by MAILBOT_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    env.update({"MAILBOT_DATABASE_URL": db_url, "MAILBOT_SERVE_POLL_INTERVAL": "1",
-                "PYTHONPATH": str(ROOT)})
+    env.update({"MAILBOT_DATABASE_URL": db_url, "MAILBOT_SERVE_POLL_INTERVAL": "1", "PYTHONPATH": str(ROOT)})
     env.update({f"MAILBOT_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -56,8 +54,9 @@ class Server:
         env = mailbot_env(db_url, smtp_listen=f"127.0.0.1:{self.port}", **settings)
         # cwd is the test's directory, so no config.toml is read: the env is the whole config.
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([*MAILBOT, "serve"], cwd=workdir, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [*MAILBOT, "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for(self._listening, f"mailbot serve on port {self.port}")
 
     def _listening(self) -> bool:
@@ -90,8 +89,12 @@ def stored(db_url: str) -> list[tuple[str, bytes, str]]:
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as session:
-            return [tuple(row) for row in session.execute(
-                select(Message.origin, Message.raw, Message.status).order_by(Message.id)).all()]
+            return [
+                tuple(row)
+                for row in session.execute(
+                    select(Message.origin, Message.raw, Message.status).order_by(Message.id)
+                ).all()
+            ]
     finally:
         engine.dispose()
 
@@ -103,6 +106,8 @@ def crlf(raw: bytes) -> bytes:
 
 def message(n: int, tag: str = "t", size: int = 0) -> bytes:
     body = "Traceback 2640: we are not the originator.\r\n" + "x" * size
-    return (f"From: noc@carrier.example\r\nTo: tb+2640@mailbot.localhost\r\n"
-            f"Subject: Re: Traceback 2640\r\nMessage-ID: <{tag}-{n}@carrier.example>\r\n"
-            f"Date: Mon, 02 Nov 2026 15:00:00 +0000\r\n\r\n{body}\r\n").encode()
+    return (
+        f"From: noc@carrier.example\r\nTo: tb+2640@mailbot.localhost\r\n"
+        f"Subject: Re: Traceback 2640\r\nMessage-ID: <{tag}-{n}@carrier.example>\r\n"
+        f"Date: Mon, 02 Nov 2026 15:00:00 +0000\r\n\r\n{body}\r\n"
+    ).encode()

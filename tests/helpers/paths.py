@@ -19,8 +19,11 @@ def _seeds() -> Path:
     beside = ROOT.parent / "shared" / "seeds"
     if beside.is_dir():
         return beside
-    common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                            capture_output=True, text=True).stdout.strip()
+    common = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     main_checkout = Path(common).parent if common else ROOT
     return main_checkout.parent / "shared" / "seeds"
 

@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from helpers.mailbot_proc import ROOT, free_port
 
 DEPLOY = ROOT / "deploy"
@@ -87,8 +86,7 @@ def mailbot_for(user: str, workdir: Path) -> str:
         _fail_or_skip(f"{sys.executable} is not readable by {user} and there is no {system}")
     site = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
     launcher = workdir / "mailbot"
-    launcher.write_text(f"#!{system}\nimport site\nsite.addsitedir({site!r})\n"
-                        "from mailbot.cli import main\nmain()\n")
+    launcher.write_text(f"#!{system}\nimport site\nsite.addsitedir({site!r})\nfrom mailbot.cli import main\nmain()\n")
     launcher.chmod(0o755)
     return str(launcher)
 
@@ -118,37 +116,48 @@ class Postfix:
     def _main_cf(self, domain: str) -> str:
         shipped = (DEPLOY / "postfix" / "main.cf").read_text().replace("mailbot.example.net", domain)
         shipped = shipped.replace("hash:/etc/postfix/transport", f"texthash:{self.conf / 'transport'}")
-        return "\n".join([
-            "compatibility_level = 3.6",
-            f"queue_directory = {self.base / 'queue'}",
-            f"data_directory = {self.base / 'data'}",
-            f"maillog_file = {self.log}",
-            f"maillog_file_prefixes = {self.base}",
-            "inet_interfaces = 127.0.0.1",
-            "inet_protocols = ipv4",
-            "myhostname = postfix-test.localhost",
-            "mydestination =",
-            "mynetworks = 127.0.0.0/8",
-            "alias_maps =",
-            "alias_database =",
-            "smtputf8_enable = no",
-            # Retry soon: the tests flush the queue (postqueue -f) rather than wait for this.
-            "queue_run_delay = 300s",
-            "minimal_backoff_time = 300s",
-            shipped,
-        ]) + "\n"
+        return (
+            "\n".join(
+                [
+                    "compatibility_level = 3.6",
+                    f"queue_directory = {self.base / 'queue'}",
+                    f"data_directory = {self.base / 'data'}",
+                    f"maillog_file = {self.log}",
+                    f"maillog_file_prefixes = {self.base}",
+                    "inet_interfaces = 127.0.0.1",
+                    "inet_protocols = ipv4",
+                    "myhostname = postfix-test.localhost",
+                    "mydestination =",
+                    "mynetworks = 127.0.0.0/8",
+                    "alias_maps =",
+                    "alias_database =",
+                    "smtputf8_enable = no",
+                    # Retry soon: the tests flush the queue (postqueue -f) rather than wait for this.
+                    "queue_run_delay = 300s",
+                    "minimal_backoff_time = 300s",
+                    shipped,
+                ]
+            )
+            + "\n"
+        )
 
     @staticmethod
     def _shipped_master(mailbot: str, config: Path) -> str:
         text = (DEPLOY / "postfix" / "master.cf").read_text()
         assert SHIPPED_MAILBOT in text and SHIPPED_CONFIG in text and "user=mailbot" in text
-        return (text.replace(SHIPPED_MAILBOT, mailbot).replace(SHIPPED_CONFIG, str(config))
-                .replace("user=mailbot", f"user={PIPE_USER}"))
+        return (
+            text.replace(SHIPPED_MAILBOT, mailbot)
+            .replace(SHIPPED_CONFIG, str(config))
+            .replace("user=mailbot", f"user={PIPE_USER}")
+        )
 
     @staticmethod
     def _shipped_transport(domain: str) -> str:
-        lines = [line for line in (DEPLOY / "postfix" / "transport").read_text().splitlines()
-                 if line.strip() and not line.startswith("#")]
+        lines = [
+            line
+            for line in (DEPLOY / "postfix" / "transport").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
         assert lines == ["mailbot.example.net     mailbot:"], lines
         return lines[0].replace("mailbot.example.net", domain) + "\n"
 

@@ -21,10 +21,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers.paths import SAMPLE
 from helpers.dovecot import PASSWORD, Dovecot
-from imapclient import IMAPClient
 from helpers.mailbot_proc import MAILBOT, Server, crlf, mailbot_env, stored, wait_for
+from helpers.paths import SAMPLE
+from imapclient import IMAPClient
+from mailbot.parsers.message import parse_message
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.intake import ImapCheckpoint
+from mailbot.store.tables.messages import Message
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,10 +36,6 @@ from mailbot.archive import export
 from mailbot.cli import main
 from mailbot.intake.imap_watch import PROCESSED_KEYWORD, After, FolderWatcher
 from mailbot.mailboxes.imap import Account
-from mailbot.parsers.message import parse_message
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.intake import ImapCheckpoint
-from mailbot.store.tables.messages import Message
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 FIXTURES = sorted(SAMPLE.glob("*.eml"))
@@ -96,11 +96,19 @@ def source_keys(db_url: str) -> list[tuple[str, str]]:
     return [tuple(r) for r in rows]
 
 
-def test_serve_processes_appended_messages_once(db_url: str, tmp_path: Path, dovecot: Dovecot, user: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
-                    imap_password_env="TEST_IMAP_SECRET", imap_folders="INBOX", imap_after="flag",
-                    imap_poll_interval="5")
+def test_serve_processes_appended_messages_once(
+    db_url: str, tmp_path: Path, dovecot: Dovecot, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dict(
+        imap_host=dovecot.host,
+        imap_port=str(dovecot.port),
+        imap_tls="false",
+        imap_user=user,
+        imap_password_env="TEST_IMAP_SECRET",
+        imap_folders="INBOX",
+        imap_after="flag",
+        imap_poll_interval="5",
+    )
     monkeypatch.setenv("TEST_IMAP_SECRET", PASSWORD)  # inherited by the server: the password is in a variable
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 5)))
     server = Server(db_url, tmp_path, **settings)
@@ -123,8 +131,7 @@ def test_serve_processes_appended_messages_once(db_url: str, tmp_path: Path, dov
     assert all(source == f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX" for source, _ in keys)
 
 
-def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str, dovecot: Dovecot,
-                                                                 user: str) -> None:
+def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
     engine = make_engine(sqlite_url)
     create_schema(engine)
     raws = fixture_bytes(slice(0, 60))
@@ -142,15 +149,26 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str,
             restarted[0].start()
             cut.set()
 
-    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(move_to="Processed"), batch_size=5,
-                            poll_interval=1, now=lambda: NOW, stop=stop, on_stored=after_first_batch)
+    watcher = FolderWatcher(
+        engine,
+        account(dovecot, user),
+        "INBOX",
+        After(move_to="Processed"),
+        batch_size=5,
+        poll_interval=1,
+        now=lambda: NOW,
+        stop=stop,
+        on_stored=after_first_batch,
+    )
     thread = threading.Thread(target=watcher.run)
     thread.start()
     try:
         wait_for(cut.is_set, "the first batch stored")
         restarted[0].join()
-        wait_for(lambda: len(stored(sqlite_url)) >= 60 and keyworded(dovecot, user, "INBOX")[0] == 0,
-                 "every message stored and moved")
+        wait_for(
+            lambda: len(stored(sqlite_url)) >= 60 and keyworded(dovecot, user, "INBOX")[0] == 0,
+            "every message stored and moved",
+        )
     finally:
         stop.set()
         thread.join(30)
@@ -160,8 +178,9 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str,
     assert keyworded(dovecot, user, "Processed")[0] == 60
 
 
-def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(sqlite_url: str, dovecot: Dovecot,
-                                                                       user: str) -> None:
+def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(
+    sqlite_url: str, dovecot: Dovecot, user: str
+) -> None:
     engine = make_engine(sqlite_url)
     create_schema(engine)
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 4)))
@@ -170,8 +189,9 @@ def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(sqlite_u
     with connect(dovecot, user) as client:
         uidvalidity = client.select_folder("INBOX")[b"UIDVALIDITY"]
         # As if a connection died after the store committed the first two, before marking them.
-        from mailbot.intake.pipeline import receive
         from mailbot.store.ingest import Arrival
+
+        from mailbot.intake.pipeline import receive
 
         for uid, data in client.fetch([1, 2], ["BODY.PEEK[]"]).items():
             receive(engine, Arrival(watcher.source, f"{uidvalidity}:{uid}", data[b"BODY[]"], origin="imap"), NOW)
@@ -186,8 +206,7 @@ def test_changed_uidvalidity_triggers_a_safe_resync(sqlite_url: str, dovecot: Do
     create_schema(engine)
     raws = fixture_bytes(slice(0, 3))
     append(dovecot, user, "Replies", raws)
-    watcher = FolderWatcher(engine, account(dovecot, user), "Replies", After(), now=lambda: NOW,
-                            stop=threading.Event())
+    watcher = FolderWatcher(engine, account(dovecot, user), "Replies", After(), now=lambda: NOW, stop=threading.Event())
     with connect(dovecot, user) as client:
         first = client.select_folder("Replies")[b"UIDVALIDITY"]
         assert watcher.catch_up(client, first) == 3
@@ -207,8 +226,9 @@ def test_changed_uidvalidity_triggers_a_safe_resync(sqlite_url: str, dovecot: Do
         assert (checkpoint.uidvalidity, checkpoint.last_uid) == (second, 4)
 
 
-def test_bulk_import_of_an_imap_folder_equals_the_file_import(db_url: str, sqlite_url: str, tmp_path: Path,
-                                                               dovecot: Dovecot, user: str) -> None:
+def test_bulk_import_of_an_imap_folder_equals_the_file_import(
+    db_url: str, sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     files = FIXTURES[:40]
     append(dovecot, user, "Archive", [p.read_bytes() for p in files])
     empty = tmp_path / "empty.toml"
@@ -217,16 +237,21 @@ def test_bulk_import_of_an_imap_folder_equals_the_file_import(db_url: str, sqlit
     url = f"imap://{user}@127.0.0.1:{dovecot.port}/Archive"
     runner = CliRunner()
     for _ in range(2):  # the second run finds everything stored
-        result = runner.invoke(main, ["--config", str(empty), "--db", db_url, "import", "--batch-size", "15", url],
-                               env=env, catch_exceptions=False)
+        result = runner.invoke(
+            main,
+            ["--config", str(empty), "--db", db_url, "import", "--batch-size", "15", url],
+            env=env,
+            catch_exceptions=False,
+        )
         assert result.exit_code == 0, result.output
     assert "stored 0, already stored 40" in result.output
     copies = tmp_path / "files"
     copies.mkdir()
     for p in files:  # the same bytes the IMAP server hands out (CRLF lines)
         (copies / p.name).write_bytes(crlf(p.read_bytes()))
-    result = runner.invoke(main, ["--config", str(empty), "--db", sqlite_url, "import", str(copies)],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        main, ["--config", str(empty), "--db", sqlite_url, "import", str(copies)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     by_imap, by_file = make_engine(db_url), make_engine(sqlite_url)
     for what in ("incidents", "messages", "replies"):
@@ -238,8 +263,9 @@ def test_bulk_import_of_an_imap_folder_equals_the_file_import(db_url: str, sqlit
 def test_import_refuses_a_bad_imap_url(tmp_path: Path) -> None:
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    result = CliRunner().invoke(main, ["--config", str(empty), "--db", f"sqlite:///{tmp_path}/x.db", "import",
-                                       "imap:///INBOX"])
+    result = CliRunner().invoke(
+        main, ["--config", str(empty), "--db", f"sqlite:///{tmp_path}/x.db", "import", "imap:///INBOX"]
+    )
     assert result.exit_code == 2
     assert "needs a user and a host" in result.output
 
@@ -247,9 +273,18 @@ def test_import_refuses_a_bad_imap_url(tmp_path: Path) -> None:
 def test_import_with_a_wrong_password_fails_clearly(tmp_path: Path, dovecot: Dovecot, user: str) -> None:
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    result = CliRunner().invoke(main, ["--config", str(empty), "--db", f"sqlite:///{tmp_path}/x.db", "import",
-                                       f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX"],
-                                env={"MAILBOT_IMAP_PASSWORD": "wrong"})
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(empty),
+            "--db",
+            f"sqlite:///{tmp_path}/x.db",
+            "import",
+            f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX",
+        ],
+        env={"MAILBOT_IMAP_PASSWORD": "wrong"},
+    )
     assert result.exit_code == 1
     assert "cannot read the mailbox" in result.output
 
@@ -279,8 +314,9 @@ def test_without_idle_the_watcher_polls(sqlite_url: str, dovecot: Dovecot, user:
     create_schema(engine)
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 2)))
     stop = threading.Event()
-    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(), poll_interval=0.2, now=lambda: NOW,
-                            stop=stop, idle=False)
+    watcher = FolderWatcher(
+        engine, account(dovecot, user), "INBOX", After(), poll_interval=0.2, now=lambda: NOW, stop=stop, idle=False
+    )
     thread = threading.Thread(target=watcher.run)
     thread.start()
     try:
@@ -295,8 +331,9 @@ def test_without_idle_the_watcher_polls(sqlite_url: str, dovecot: Dovecot, user:
     assert len(set(source_keys(sqlite_url))) == 5
 
 
-def test_imaps_import_verifies_the_server_certificate(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
-                                                      user: str) -> None:
+def test_imaps_import_verifies_the_server_certificate(
+    sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 3)))
     empty = tmp_path / "empty.toml"
     empty.write_text("")
@@ -305,8 +342,9 @@ def test_imaps_import_verifies_the_server_certificate(sqlite_url: str, tmp_path:
     untrusted = CliRunner().invoke(main, command, env={"MAILBOT_IMAP_PASSWORD": PASSWORD})
     assert untrusted.exit_code == 1
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.output
-    trusted = CliRunner().invoke(main, command, env={"MAILBOT_IMAP_PASSWORD": PASSWORD,
-                                                     "MAILBOT_IMAP_CAFILE": str(dovecot.cafile)})
+    trusted = CliRunner().invoke(
+        main, command, env={"MAILBOT_IMAP_PASSWORD": PASSWORD, "MAILBOT_IMAP_CAFILE": str(dovecot.cafile)}
+    )
     assert trusted.exit_code == 0, trusted.output
     assert "stored 3" in trusted.output
     assert {s for s, _ in source_keys(sqlite_url)} == {url}
@@ -334,10 +372,26 @@ def with_attachment(raw: bytes, n: int, size: int = BIG_SIZE) -> bytes:
     inner = [f for f in fields if f.lower().startswith(b"content-")] or [b"Content-Type: text/plain"]
     noise = base64.encodebytes(random.Random(n).randbytes(size)).rstrip(b"\n")
     boundary = f"--call-log-{n}".encode()
-    return b"\n".join([*outer, b"MIME-Version: 1.0", b'Content-Type: multipart/mixed; boundary="' + boundary[2:] + b'"',
-                       b"", boundary, *inner, b"", body.rstrip(b"\n"), boundary,
-                       b'Content-Type: application/pdf; name="call-log.pdf"', b"Content-Transfer-Encoding: base64",
-                       b'Content-Disposition: attachment; filename="call-log.pdf"', b"", noise, boundary + b"--", b""])
+    return b"\n".join(
+        [
+            *outer,
+            b"MIME-Version: 1.0",
+            b'Content-Type: multipart/mixed; boundary="' + boundary[2:] + b'"',
+            b"",
+            boundary,
+            *inner,
+            b"",
+            body.rstrip(b"\n"),
+            boundary,
+            b'Content-Type: application/pdf; name="call-log.pdf"',
+            b"Content-Transfer-Encoding: base64",
+            b'Content-Disposition: attachment; filename="call-log.pdf"',
+            b"",
+            noise,
+            boundary + b"--",
+            b"",
+        ]
+    )
 
 
 def distinct_notices(count: int) -> list[bytes]:
@@ -461,8 +515,12 @@ def message_rows(db_url: str) -> list[tuple[str, str, str, str]]:
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as session:
-            return [tuple(r) for r in session.execute(select(
-                Message.message_key, Message.source, Message.source_key, Message.status).order_by(Message.id))]
+            return [
+                tuple(r)
+                for r in session.execute(
+                    select(Message.message_key, Message.source, Message.source_key, Message.status).order_by(Message.id)
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -475,14 +533,23 @@ def rows_if_any(db_url: str) -> list[tuple[str, str, str, str]]:
         return []
 
 
-def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(db_url: str, tmp_path: Path,
-                                                                         dovecot: Dovecot, user: str) -> None:
+def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(
+    db_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     raws = big_notices()
     append(dovecot, user, "INBOX", raws)
     wire = Wire(dovecot, cut_at_fetch=2)  # the first batch stored and moved, the second streaming
-    settings = dict(imap_host="127.0.0.1", imap_port=str(wire.port), imap_tls="false", imap_user=user,
-                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="move:Processed",
-                    imap_batch_size=str(BATCH), imap_poll_interval="5")
+    settings = dict(
+        imap_host="127.0.0.1",
+        imap_port=str(wire.port),
+        imap_tls="false",
+        imap_user=user,
+        imap_password=PASSWORD,
+        imap_folders="INBOX",
+        imap_after="move:Processed",
+        imap_batch_size=str(BATCH),
+        imap_poll_interval="5",
+    )
     server = Server(db_url, tmp_path, **settings)
     try:
         wait_for(wire.holding.is_set, "the second FETCH response streaming")
@@ -491,9 +558,13 @@ def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(db_url: 
         at_cut = len(message_rows(db_url))
         time.sleep(1.5)  # the watcher meets refused connections while it backs off
         dovecot.start()
-        wait_for(lambda: len(message_rows(db_url)) == BIG_COUNT
-                 and all(status != "new" for *_, status in message_rows(db_url)),
-                 f"all {BIG_COUNT} messages stored and processed after the restart", timeout=120)
+        wait_for(
+            lambda: (
+                len(message_rows(db_url)) == BIG_COUNT and all(status != "new" for *_, status in message_rows(db_url))
+            ),
+            f"all {BIG_COUNT} messages stored and processed after the restart",
+            timeout=120,
+        )
         wait_for(lambda: keyworded(dovecot, user, "INBOX")[0] == 0, "every message moved out of INBOX", timeout=60)
         assert server.terminate() == 0
     finally:
@@ -513,9 +584,9 @@ def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(db_url: 
     assert keyworded(dovecot, user, "Processed")[0] == BIG_COUNT
 
 
-def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(db_url: str, sqlite_url: str,
-                                                                         tmp_path: Path, dovecot: Dovecot,
-                                                                         user: str) -> None:
+def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(
+    db_url: str, sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     raws = big_notices()[:24]
     append(dovecot, user, "Archive", raws)
     wire = Wire(dovecot, cut_at_fetch=2)
@@ -525,13 +596,22 @@ def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(db_url: 
         empty.write_text("")
         # Run again (through the same wire, so the folder keeps its name): what the first run stored is
         # skipped, the rest stored now; the source keys make either outcome of the first run whole.
-        rerun = CliRunner().invoke(main, ["--config", str(empty), "--db", db_url, "import", wire.url(user, "Archive")],
-                                   env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+        rerun = CliRunner().invoke(
+            main,
+            ["--config", str(empty), "--db", db_url, "import", wire.url(user, "Archive")],
+            env={"MAILBOT_IMAP_PASSWORD": PASSWORD},
+            catch_exceptions=False,
+        )
     finally:
         wire.close()
-    print(f"import cut after {at_cut} of {len(raws)} messages stored; first run exited {first.returncode};",
-          *[line for line in (tmp_path / "import.log").read_text(errors="replace").splitlines()
-            if "connection lost" in line][:1])
+    print(
+        f"import cut after {at_cut} of {len(raws)} messages stored; first run exited {first.returncode};",
+        *[
+            line
+            for line in (tmp_path / "import.log").read_text(errors="replace").splitlines()
+            if "connection lost" in line
+        ][:1],
+    )
     assert rerun.exit_code == 0, rerun.output
     counts = re.search(r"stored (\d+), already stored (\d+)", rerun.output)
     assert counts and int(counts[1]) + int(counts[2]) == len(raws) and int(counts[2]) >= at_cut, rerun.output
@@ -539,8 +619,9 @@ def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(db_url: 
     copies.mkdir()
     for n, raw in enumerate(raws):  # the same bytes the IMAP server hands out (CRLF lines)
         (copies / f"{n:03}.eml").write_bytes(crlf(raw))
-    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import", str(copies)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["--config", str(empty), "--db", sqlite_url, "import", str(copies)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     by_imap, by_file = make_engine(db_url), make_engine(sqlite_url)
     for what in ("incidents", "messages", "replies"):
@@ -551,14 +632,20 @@ def test_bulk_import_killed_mid_fetch_then_rerun_equals_the_file_import(db_url: 
     assert {status for *_, status in rows} == {"parsed"}
 
 
-def cut_an_import(db_url: str, tmp_path: Path, dovecot: Dovecot, wire: Wire,
-                  user: str) -> tuple[int, subprocess.Popen[bytes]]:
+def cut_an_import(
+    db_url: str, tmp_path: Path, dovecot: Dovecot, wire: Wire, user: str
+) -> tuple[int, subprocess.Popen[bytes]]:
     """`mailbot import` of the Archive folder, with Dovecot killed during its second FETCH response and
     restarted 1.5 s later; (messages stored at the cut, the finished import process)."""
     env = mailbot_env(db_url, imap_password=PASSWORD, imap_batch_size=str(BATCH))
     with (tmp_path / "import.log").open("wb") as out:
-        first = subprocess.Popen([*MAILBOT, "import", "--batch-size", "2", wire.url(user, "Archive")], cwd=tmp_path,
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+        first = subprocess.Popen(
+            [*MAILBOT, "import", "--batch-size", "2", wire.url(user, "Archive")],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(wire.holding.is_set, "the import's second FETCH response streaming")
         kill_dovecot(dovecot)
@@ -575,11 +662,12 @@ def cut_an_import(db_url: str, tmp_path: Path, dovecot: Dovecot, wire: Wire,
     return at_cut, first
 
 
-def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(pg_url: str, tmp_path: Path, dovecot: Dovecot,
-                                                                  user: str) -> None:
+def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(
+    pg_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     from helpers.paths import PG_ADMIN_URL
-    from sqlalchemy.engine import make_url
     from helpers.pg_proxy import Proxy
+    from sqlalchemy.engine import make_url
 
     create_schema(make_engine(pg_url))
     upstream = make_url(PG_ADMIN_URL)
@@ -588,8 +676,16 @@ def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(pg_url: str, t
     proxied = make_url(pg_url).set(port=database.port).render_as_string(hide_password=False)
     raws = distinct_notices(8)
     append(dovecot, user, "INBOX", raws[:3])
-    settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
-                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="flag", imap_poll_interval="5")
+    settings = dict(
+        imap_host=dovecot.host,
+        imap_port=str(dovecot.port),
+        imap_tls="false",
+        imap_user=user,
+        imap_password=PASSWORD,
+        imap_folders="INBOX",
+        imap_after="flag",
+        imap_poll_interval="5",
+    )
     server = Server(proxied, tmp_path, **settings)
     try:
         wait_for(lambda: keyworded(dovecot, user, "INBOX") == (3, 3), "the first 3 stored and marked")
@@ -599,8 +695,9 @@ def test_serve_leaves_mail_in_the_mailbox_while_the_store_is_down(pg_url: str, t
         # Not stored, so not marked: the five wait in the mailbox.
         assert keyworded(dovecot, user, "INBOX") == (8, 3)
         database.start()
-        wait_for(lambda: keyworded(dovecot, user, "INBOX") == (8, 8), "all 8 marked after the store is back",
-                 timeout=90)
+        wait_for(
+            lambda: keyworded(dovecot, user, "INBOX") == (8, 8), "all 8 marked after the store is back", timeout=90
+        )
         wait_for(lambda: all(status != "new" for *_, status in message_rows(pg_url)), "all 8 processed")
         assert server.terminate() == 0
     finally:
@@ -635,9 +732,12 @@ def test_bulk_import_is_read_only(sqlite_url: str, tmp_path: Path, dovecot: Dove
     before = mailbox_state(dovecot, user)
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import",
-                                       f"imap://{user}@127.0.0.1:{dovecot.port}/Archive"],
-                                env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(empty), "--db", sqlite_url, "import", f"imap://{user}@127.0.0.1:{dovecot.port}/Archive"],
+        env={"MAILBOT_IMAP_PASSWORD": PASSWORD},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert len(stored(sqlite_url)) == 6
     assert mailbox_state(dovecot, user) == before  # no \Seen set, no keyword, nothing moved or expunged
@@ -645,21 +745,33 @@ def test_bulk_import_is_read_only(sqlite_url: str, tmp_path: Path, dovecot: Dove
 
 def _watch(engine, dovecot: Dovecot, user: str, *, idle: bool, poll_interval: float):  # type: ignore[no-untyped-def]
     stop = threading.Event()
-    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(), poll_interval=poll_interval,
-                            now=lambda: NOW, stop=stop, idle=idle)
+    watcher = FolderWatcher(
+        engine,
+        account(dovecot, user),
+        "INBOX",
+        After(),
+        poll_interval=poll_interval,
+        now=lambda: NOW,
+        stop=stop,
+        idle=idle,
+    )
     thread = threading.Thread(target=watcher.run)
     thread.start()
     return stop, thread
 
 
-def test_a_watch_after_a_bulk_import_stores_nothing_twice(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
-                                                          user: str) -> None:
+def test_a_watch_after_a_bulk_import_stores_nothing_twice(
+    sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     append(dovecot, user, "INBOX", fixture_bytes(slice(10, 15)))
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    result = CliRunner().invoke(main, ["--config", str(empty), "--db", sqlite_url, "import",
-                                       f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX"],
-                                env={"MAILBOT_IMAP_PASSWORD": PASSWORD}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(empty), "--db", sqlite_url, "import", f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX"],
+        env={"MAILBOT_IMAP_PASSWORD": PASSWORD},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert len(stored(sqlite_url)) == 5
     engine = make_engine(sqlite_url)
@@ -693,19 +805,30 @@ def test_idle_alone_finds_new_mail(sqlite_url: str, dovecot: Dovecot, user: str)
     assert not thread.is_alive()
 
 
-def test_new_mail_wakes_processing_at_once_with_long_polls(sqlite_url: str, tmp_path: Path, dovecot: Dovecot,
-                                                           user: str) -> None:
+def test_new_mail_wakes_processing_at_once_with_long_polls(
+    sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
+) -> None:
     """Both poll intervals an hour: mail appended to the watched folder is stored and processed anyway."""
-    settings = dict(imap_host=dovecot.host, imap_port=str(dovecot.port), imap_tls="false", imap_user=user,
-                    imap_password=PASSWORD, imap_folders="INBOX", imap_after="flag", imap_poll_interval="3600",
-                    serve_poll_interval="3600")
+    settings = dict(
+        imap_host=dovecot.host,
+        imap_port=str(dovecot.port),
+        imap_tls="false",
+        imap_user=user,
+        imap_password=PASSWORD,
+        imap_folders="INBOX",
+        imap_after="flag",
+        imap_poll_interval="3600",
+        serve_poll_interval="3600",
+    )
     append(dovecot, user, "INBOX", fixture_bytes(slice(20, 21)))
     server = Server(sqlite_url, tmp_path, **settings)
     try:
         wait_for(lambda: [s for _, _, s in stored(sqlite_url)] == ["parsed"], "the first stored and processed")
         append(dovecot, user, "INBOX", fixture_bytes(slice(21, 24)))  # the watcher is past its opening scan
-        wait_for(lambda: len(stored(sqlite_url)) == 4 and all(s != "new" for _, _, s in stored(sqlite_url)),
-                 "3 more stored and processed without waiting for a poll")
+        wait_for(
+            lambda: len(stored(sqlite_url)) == 4 and all(s != "new" for _, _, s in stored(sqlite_url)),
+            "3 more stored and processed without waiting for a poll",
+        )
         assert server.terminate() == 0
     finally:
         server.close()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from helpers.paths import SAMPLE
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.ingest import Arrival
 
 from mailbot.app import build_app
 from mailbot.archive import export
 from mailbot.config import load
 from mailbot.intake.pipeline import process_pending, receive
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.ingest import Arrival
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 

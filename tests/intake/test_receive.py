@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from helpers.paths import SAMPLE
 from helpers.mailbot_proc import MAILBOT, free_port, mailbot_env, stored
+from helpers.paths import SAMPLE
 
 
 def receive(db_url: str, raw: bytes, workdir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*MAILBOT, "receive", *args], input=raw, cwd=workdir, env=mailbot_env(db_url),
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [*MAILBOT, "receive", *args], input=raw, cwd=workdir, env=mailbot_env(db_url), capture_output=True, timeout=120
+    )
 
 
 def test_stores_and_processes_then_exits_0(db_url: str, tmp_path: Path) -> None:

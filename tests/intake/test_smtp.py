@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.paths import PG_ADMIN_URL, SAMPLE
 from helpers.mailbot_proc import Server, crlf, message, stored, wait_for
+from helpers.paths import PG_ADMIN_URL, SAMPLE
+from mailbot.store.db import create_schema, make_engine
+from mailbot.store.ingest import Arrival
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from mailbot.intake.pipeline import receive
-from mailbot.store.db import create_schema, make_engine
-from mailbot.store.ingest import Arrival
 
 OURS = "tb+2640@mailbot.localhost"
 SENDER = "noc@carrier.example"
@@ -58,12 +58,16 @@ def send(port: int, raw: bytes, rcpt: str = OURS) -> tuple[int, bytes]:
         return client.data(raw)
 
 
-def test_accepts_mail_for_our_domains_stores_it_then_processes_it(db_url: str, tmp_path: Path,
-                                                                   servers: list[Server]) -> None:
+def test_accepts_mail_for_our_domains_stores_it_then_processes_it(
+    db_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
     server = start(servers, db_url, tmp_path, mail_domains="replies.example")
     with smtplib.SMTP("127.0.0.1", server.port) as client:
-        for name, rcpt in (("001.eml", OURS), ("002.eml", "Traceback@MAILBOT.localhost"),
-                           ("006.eml", "desk+x@replies.example")):
+        for name, rcpt in (
+            ("001.eml", OURS),
+            ("002.eml", "Traceback@MAILBOT.localhost"),
+            ("006.eml", "desk+x@replies.example"),
+        ):
             assert client.sendmail(SENDER, [rcpt], crlf((SAMPLE / name).read_bytes())) == {}
     wait_for(lambda: all_processed(db_url, 3), "three processed messages")
     rows = stored(db_url)
@@ -129,11 +133,28 @@ def test_times_out_idle_and_slow_clients(tmp_path: Path, sqlite_url: str, server
     assert stored(sqlite_url) == []
 
 
-def test_starttls_when_a_certificate_is_configured(tmp_path: Path, sqlite_url: str,
-                                                   servers: list[Server]) -> None:
+def test_starttls_when_a_certificate_is_configured(tmp_path: Path, sqlite_url: str, servers: list[Server]) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = start(servers, sqlite_url, tmp_path, smtp_tls_cert=str(cert), smtp_tls_key=str(key))
     with smtplib.SMTP("127.0.0.1", server.port) as client:
         client.ehlo()
@@ -157,7 +178,7 @@ def own_pg_database() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         import os
 
         if os.environ.get("CI"):
@@ -181,8 +202,9 @@ def set_reachable(url: str, reachable: bool) -> None:
     admin.dispose()
 
 
-def test_answers_451_while_the_store_is_down_and_250_once_it_is_back(tmp_path: Path, own_pg_database: str,
-                                                                      servers: list[Server]) -> None:
+def test_answers_451_while_the_store_is_down_and_250_once_it_is_back(
+    tmp_path: Path, own_pg_database: str, servers: list[Server]
+) -> None:
     server = start(servers, own_pg_database, tmp_path)
     assert send(server.port, message(1))[0] == 250
     set_reachable(own_pg_database, False)
@@ -205,7 +227,8 @@ def test_many_concurrent_clients_all_stored_once(db_url: str, tmp_path: Path, se
 
 
 def test_kill_9_during_a_burst_loses_nothing_acknowledged_and_restart_processes_it(
-        db_url: str, tmp_path: Path, servers: list[Server]) -> None:
+    db_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
     server = start(servers, db_url, tmp_path, serve_poll_interval="3600")
     acknowledged: set[int] = set()
     lock = threading.Lock()
@@ -240,8 +263,9 @@ def test_kill_9_during_a_burst_loses_nothing_acknowledged_and_restart_processes_
     wait_for(lambda: all_processed(db_url, len(raws)), "every stored message processed after restart")
 
 
-def test_restart_processes_messages_stored_but_not_processed(tmp_path: Path, sqlite_url: str,
-                                                            servers: list[Server]) -> None:
+def test_restart_processes_messages_stored_but_not_processed(
+    tmp_path: Path, sqlite_url: str, servers: list[Server]
+) -> None:
     engine = make_engine(sqlite_url)
     create_schema(engine)
     now = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -254,7 +278,8 @@ def test_restart_processes_messages_stored_but_not_processed(tmp_path: Path, sql
 
 
 def test_sigterm_finishes_the_open_session_and_its_processing_then_exits_0(
-        tmp_path: Path, sqlite_url: str, servers: list[Server]) -> None:
+    tmp_path: Path, sqlite_url: str, servers: list[Server]
+) -> None:
     server = start(servers, sqlite_url, tmp_path, serve_poll_interval="3600")
     client = smtplib.SMTP("127.0.0.1", server.port)
     client.ehlo()
@@ -285,8 +310,13 @@ def test_serve_refuses_to_start_without_its_database(tmp_path: Path) -> None:
     from helpers.mailbot_proc import MAILBOT, free_port, mailbot_env
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=5"
-    done = subprocess.run([*MAILBOT, "serve"], cwd=tmp_path, capture_output=True, timeout=120,
-                          env=mailbot_env(url, smtp_listen=f"127.0.0.1:{free_port()}"))
+    done = subprocess.run(
+        [*MAILBOT, "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        env=mailbot_env(url, smtp_listen=f"127.0.0.1:{free_port()}"),
+    )
     assert done.returncode == 1
     assert b"cannot open the database" in done.stderr
 

@@ -19,26 +19,32 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
-from sqlalchemy import select
-
 from helpers.paths import ROOT
-from mailbot.outbound import outbox
-from mailbot.cli import main
-from mailbot.config import load
-from mailbot.outbound.transport import MaildirTransport, SmtpTransport, transport_from_config
-from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.outbox import OutboxMessage
+from sqlalchemy import select
+
+from mailbot.cli import main
+from mailbot.config import load
 from mailbot.domain.timeutil import utc
+from mailbot.domain.vocabulary import OutboxStatus
+from mailbot.outbound import outbox
+from mailbot.outbound.transport import MaildirTransport, SmtpTransport, transport_from_config
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
-CALL = {"call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC), "called": "+14072223658",
-        "caller": "+14072613544", "campaign": "Utility-30MinDisconnect", "description": "Likely FRAUD."}
+CALL = {
+    "call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC),
+    "called": "+14072223658",
+    "caller": "+14072613544",
+    "campaign": "Utility-30MinDisconnect",
+    "description": "Likely FRAUD.",
+}
 
 
 # The outbox settings of these tests: rate limit 2/hour, retries for 10 minutes.
-MAIL = outbox.MailSettings.from_settings(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2",
-                                                       "MAILBOT_OUTBOUND_RETRY_FOR": "10m"}))
+MAIL = outbox.MailSettings.from_settings(
+    load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2", "MAILBOT_OUTBOUND_RETRY_FOR": "10m"})
+)
 
 
 @pytest.fixture
@@ -51,9 +57,18 @@ def engine(db_url: str):  # type: ignore[no-untyped-def]
 
 def queue(engine, key: str, to: str = "noc@smartbiztel.com", hop_id: int = 1, now: datetime = NOW) -> bool:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
-        return outbox.enqueue(session, dedupe_key=key, kind="request", to=[to], now=now, traceback_id=2640,
-                              hop_id=hop_id, context={"call": CALL, "provider_name": "Smartbiz"},
-                              reply_to="traceback+1-0123456789abcdef0123@mailbot.localhost", mail=MAIL)
+        return outbox.enqueue(
+            session,
+            dedupe_key=key,
+            kind="request",
+            to=[to],
+            now=now,
+            traceback_id=2640,
+            hop_id=hop_id,
+            context={"call": CALL, "provider_name": "Smartbiz"},
+            reply_to="traceback+1-0123456789abcdef0123@mailbot.localhost",
+            mail=MAIL,
+        )
 
 
 def rows(engine) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -83,8 +98,16 @@ def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:
 
 def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuntimeError), session_scope(engine) as session:
-        outbox.enqueue(session, dedupe_key="hop:1:request:0", kind="request", to=["noc@smartbiztel.com"],
-                       now=NOW, traceback_id=2640, context={"call": CALL}, mail=MAIL)
+        outbox.enqueue(
+            session,
+            dedupe_key="hop:1:request:0",
+            kind="request",
+            to=["noc@smartbiztel.com"],
+            now=NOW,
+            traceback_id=2640,
+            context={"call": CALL},
+            mail=MAIL,
+        )
         raise RuntimeError("the state change failed")
     assert rows(engine) == []
     assert queue(engine, "hop:1:request:0") is True  # the key is free: nothing was recorded
@@ -92,22 +115,36 @@ def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ig
 
 def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="not a single email address"), session_scope(engine) as session:
-        outbox.enqueue(session, dedupe_key="k", kind="request", to=["not an address"], now=NOW,
-                       context={"call": CALL, "traceback_id": 1}, mail=MAIL)
+        outbox.enqueue(
+            session,
+            dedupe_key="k",
+            kind="request",
+            to=["not an address"],
+            now=NOW,
+            context={"call": CALL, "traceback_id": 1},
+            mail=MAIL,
+        )
     assert rows(engine) == []
 
 
 def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "Desk <d@mailbot.localhost>", "ops@a.example, Ops Two <ops2@b.example>", "Digest"
+    msg["From"], msg["To"], msg["Subject"] = (
+        "Desk <d@mailbot.localhost>",
+        "ops@a.example, Ops Two <ops2@b.example>",
+        "Digest",
+    )
     msg["Message-ID"] = "<digest-1@mailbot.localhost>"
     msg.set_content("today")
     with session_scope(engine) as session:
         assert outbox.enqueue_message(session, dedupe_key="digest:2020-06-26", kind="digest", msg=msg, now=NOW)
         assert not outbox.enqueue_message(session, dedupe_key="digest:2020-06-26", kind="digest", msg=msg, now=NOW)
     (row,) = rows(engine)
-    assert (row.sender, row.recipients, row.message_id) == ("d@mailbot.localhost", ["ops@a.example", "ops2@b.example"],
-                                                             "<digest-1@mailbot.localhost>")
+    assert (row.sender, row.recipients, row.message_id) == (
+        "d@mailbot.localhost",
+        ["ops@a.example", "ops2@b.example"],
+        "<digest-1@mailbot.localhost>",
+    )
     assert outbox.deliver_pending(engine, MaildirTransport(tmp_path / "outbox"), NOW, mail=MAIL) == 1
     del msg["Message-ID"]
     with pytest.raises(ValueError, match="Message-ID"), session_scope(engine) as session:
@@ -144,8 +181,9 @@ CHILD = textwrap.dedent("""
 
 
 def _run_until_killed(db_url: str, maildir: Path, stage: str) -> None:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, db_url, str(maildir), stage], cwd=ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db_url, str(maildir), stage], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == stage
@@ -190,7 +228,9 @@ def test_rate_limit_defers_and_never_drops(engine, tmp_path: Path) -> None:  # t
     for n in range(3):
         queue(engine, f"hop:{n}:request:0", to="NOC@smartbiztel.com", hop_id=n)
     queue(engine, "hop:9:request:0", to="abuse@other.example", hop_id=9)
-    assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 3  # 2 to the busy address (the limit), 1 elsewhere
+    assert (
+        outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 3
+    )  # 2 to the busy address (the limit), 1 elsewhere
     waiting = [r for r in rows(engine) if r.status == OutboxStatus.QUEUED]
     assert len(waiting) == 1 and waiting[0].recipients == ["NOC@smartbiztel.com"]
     assert "rate limit" in (waiting[0].last_error or "")
@@ -230,9 +270,28 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throwaway self-signed certificate for 127.0.0.1, made with openssl."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -248,11 +307,25 @@ def smtp_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Recorder, Smtp
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), tls_context=server_tls,
-                            require_starttls=True, authenticator=_authenticate, auth_required=True)
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=_authenticate,
+        auth_required=True,
+    )
     controller.start()
-    transport = SmtpTransport(host="127.0.0.1", port=controller.port, starttls=True, username="desk",
-                              password="s3cret", timeout=10, ssl_context=ssl.create_default_context(cafile=str(cert)))
+    transport = SmtpTransport(
+        host="127.0.0.1",
+        port=controller.port,
+        starttls=True,
+        username="desk",
+        password="s3cret",
+        timeout=10,
+        ssl_context=ssl.create_default_context(cafile=str(cert)),
+    )
     yield handler, transport
     controller.stop()
 
@@ -270,9 +343,16 @@ def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # t
 
 def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     handler, configured = smtp_server
-    config = load(environ={"MAILBOT_OUTBOUND_MODE": "smtp", "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
-                           "MAILBOT_OUTBOUND_PORT": str(configured.port), "MAILBOT_OUTBOUND_USERNAME": "desk",
-                           "MAILBOT_OUTBOUND_PASSWORD": "s3cret", "MAILBOT_OUTBOUND_CAFILE": str(certificate[0])})
+    config = load(
+        environ={
+            "MAILBOT_OUTBOUND_MODE": "smtp",
+            "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
+            "MAILBOT_OUTBOUND_PORT": str(configured.port),
+            "MAILBOT_OUTBOUND_USERNAME": "desk",
+            "MAILBOT_OUTBOUND_PASSWORD": "s3cret",
+            "MAILBOT_OUTBOUND_CAFILE": str(certificate[0]),
+        }
+    )
     transport = transport_from_config(config)
     assert isinstance(transport, SmtpTransport) and transport.starttls
     queue(engine, "hop:1:request:0")
@@ -326,7 +406,9 @@ def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None
     handler.replies = ["451 4.3.0 Try again later"] * 2
     queue(engine, "hop:1:request:0")
     assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0
-    assert outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=10), mail=MAIL) == 0  # retry_for is 10m here
+    assert (
+        outbox.deliver_pending(engine, transport, NOW + timedelta(minutes=10), mail=MAIL) == 0
+    )  # retry_for is 10m here
     (row,) = rows(engine)
     assert row.status == OutboxStatus.FAILED and (row.last_error or "").startswith("gave up after 2 attempts")
     assert handler.accepted == []
@@ -364,7 +446,7 @@ def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> No
     def run() -> None:
         try:
             outbox.deliver_pending(engine, Counting(tmp_path / "outbox"), NOW, mail=MAIL)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -397,14 +479,41 @@ def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(engine, smtp_serv
     handler, trusted = smtp_server
     other = tmp_path / "other"
     other.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(other / "key.pem"),
-                    "-out", str(other / "cert.pem")], check=True, capture_output=True)
-    config = load(environ={"MAILBOT_OUTBOUND_MODE": "smtp", "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
-                           "MAILBOT_OUTBOUND_PORT": str(trusted.port), "MAILBOT_OUTBOUND_USERNAME": "desk",
-                           "MAILBOT_OUTBOUND_PASSWORD": "s3cret", "MAILBOT_OUTBOUND_CAFILE": str(other / "cert.pem")})
-    system_cas = SmtpTransport(host="127.0.0.1", port=trusted.port, starttls=True, username="desk",
-                               password="s3cret", timeout=10)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(other / "key.pem"),
+            "-out",
+            str(other / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    config = load(
+        environ={
+            "MAILBOT_OUTBOUND_MODE": "smtp",
+            "MAILBOT_OUTBOUND_HOST": "127.0.0.1",
+            "MAILBOT_OUTBOUND_PORT": str(trusted.port),
+            "MAILBOT_OUTBOUND_USERNAME": "desk",
+            "MAILBOT_OUTBOUND_PASSWORD": "s3cret",
+            "MAILBOT_OUTBOUND_CAFILE": str(other / "cert.pem"),
+        }
+    )
+    system_cas = SmtpTransport(
+        host="127.0.0.1", port=trusted.port, starttls=True, username="desk", password="s3cret", timeout=10
+    )
     for n, transport in enumerate((transport_from_config(config), system_cas)):
         queue(engine, f"hop:1:request:{n}")  # a fresh notice each, so no backoff hides the second try
         assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 0

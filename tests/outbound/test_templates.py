@@ -7,15 +7,14 @@ import email.message
 from email.policy import default as modern
 
 import pytest
-
-from mailbot.outbound.render import render
-from mailbot.outbound.outbox import build_message
+from helpers.notice_context import CALL, CONTEXT, NOW, OTHER_CALL
 from mailbot.parsers import call_details
 from mailbot.parsers.message import parse_message
 from mailbot.parsers.mime import body_text, parse_bytes
-from mailbot.domain.records import CallDetails, Kind
 
-from helpers.notice_context import CALL, CONTEXT, NOW, OTHER_CALL
+from mailbot.domain.records import CallDetails, Kind
+from mailbot.outbound.outbox import build_message
+from mailbot.outbound.render import render
 
 # Notice kind -> the kind the import parsers must read it as (None: no such kind; still must parse back).
 PARSES_AS: dict[str, Kind | None] = {
@@ -41,9 +40,15 @@ EXPECTED = {
 
 
 def _mime(kind: str, context: dict = CONTEXT) -> bytes:
-    msg = build_message(kind=kind, to=["noc@smartbiztel.com"], context=context, now=NOW,
-                        sender="Traceback Desk <traceback@mailbot.localhost>", domain="mailbot.localhost",
-                        reply_to="traceback+7-0123456789abcdef0123@mailbot.localhost")
+    msg = build_message(
+        kind=kind,
+        to=["noc@smartbiztel.com"],
+        context=context,
+        now=NOW,
+        sender="Traceback Desk <traceback@mailbot.localhost>",
+        domain="mailbot.localhost",
+        reply_to="traceback+7-0123456789abcdef0123@mailbot.localhost",
+    )
     return msg.as_bytes()
 
 
@@ -93,8 +98,10 @@ def test_message_is_multipart_alternative_with_threading_and_loop_headers() -> N
 
 def test_specific_wording_is_filled_in() -> None:
     upstream = render("upstream_not_responded", CONTEXT)
-    assert "Smart Network Solutions Communications Corp has not yet responded to the request for Traceback #2640" \
+    assert (
+        "Smart Network Solutions Communications Corp has not yet responded to the request for Traceback #2640"
         in upstream.text
+    )
     parsed = parse_message(_mime("upstream_not_responded"))
     assert parsed.upstream_notice is not None
     assert parsed.upstream_notice.provider == "Smart Network Solutions Communications Corp"
@@ -126,9 +133,12 @@ HOSTILE = "Evil <script>alert(1)</script> & Co\r\nBcc: victim@example.com\r\n\r\
 
 
 def test_carrier_text_is_escaped_in_html_and_cannot_forge_a_block() -> None:
-    context = {**CONTEXT, "upstream_name": HOSTILE,
-               "recorded": {**CONTEXT["recorded"], "upstream_name": HOSTILE, "evidence": HOSTILE},
-               "comment": {"author": HOSTILE, "organization": HOSTILE, "text": HOSTILE + "\nDate/Time: 2001-01-01"}}
+    context = {
+        **CONTEXT,
+        "upstream_name": HOSTILE,
+        "recorded": {**CONTEXT["recorded"], "upstream_name": HOSTILE, "evidence": HOSTILE},
+        "comment": {"author": HOSTILE, "organization": HOSTILE, "text": HOSTILE + "\nDate/Time: 2001-01-01"},
+    }
     for kind in ("acknowledgement", "upstream_not_responded", "status_change", "comment_relay"):
         rendered = render(kind, context)
         assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
@@ -152,14 +162,21 @@ def test_addresses_with_line_breaks_are_refused(field: str) -> None:
     bad = "noc@smartbiztel.com\r\nBcc: victim@example.com"
     args = {"to": ["noc@smartbiztel.com"], "reply_to": None, field: [bad] if field == "to" else bad}
     with pytest.raises(ValueError, match="line break"):
-        build_message(kind="request", context=CONTEXT, now=NOW, sender="d@mailbot.localhost",
-                      domain="mailbot.localhost", **args)
+        build_message(
+            kind="request", context=CONTEXT, now=NOW, sender="d@mailbot.localhost", domain="mailbot.localhost", **args
+        )
 
 
 def test_hostile_in_reply_to_keeps_only_a_message_id() -> None:
-    msg = build_message(kind="acknowledgement", to=["noc@smartbiztel.com"], context=CONTEXT, now=NOW,
-                        sender="d@mailbot.localhost", domain="mailbot.localhost",
-                        in_reply_to="<abc@carrier.example>\r\nBcc: victim@example.com")
+    msg = build_message(
+        kind="acknowledgement",
+        to=["noc@smartbiztel.com"],
+        context=CONTEXT,
+        now=NOW,
+        sender="d@mailbot.localhost",
+        domain="mailbot.localhost",
+        in_reply_to="<abc@carrier.example>\r\nBcc: victim@example.com",
+    )
     parsed = email.message_from_bytes(msg.as_bytes(), policy=modern)
     assert parsed["In-Reply-To"] == "<abc@carrier.example>" and parsed["Bcc"] is None
 
@@ -170,8 +187,10 @@ def test_a_top_posted_reply_quoting_a_notice_reads_as_an_answer_to_its_traceback
     reply = email.message.EmailMessage()
     reply["From"], reply["To"] = "noc@smartbiztel.com", notice["Reply-To"]
     reply["Subject"], reply["In-Reply-To"] = "Re: " + str(notice["Subject"]), notice["Message-ID"]
-    reply.set_content("Hi,\n\nWe received this call from Chock Telecom (noc@chocktelecom.com).\n\nThanks,\nJR\n\n"
-                      "On Fri, Jun 26, 2020 at 5:44 PM Traceback Desk <traceback@mailbot.localhost> wrote:\n" + quoted)
+    reply.set_content(
+        "Hi,\n\nWe received this call from Chock Telecom (noc@chocktelecom.com).\n\nThanks,\nJR\n\n"
+        "On Fri, Jun 26, 2020 at 5:44 PM Traceback Desk <traceback@mailbot.localhost> wrote:\n" + quoted
+    )
     parsed = parse_message(reply.as_bytes())
     assert parsed.kind == Kind.REPLY and parsed.referenced_ids == ("2640",)
     assert parsed.reply is not None and parsed.reply.outcome == "upstream"

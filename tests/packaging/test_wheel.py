@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from helpers.paths import ROOT, SAMPLE
 
 # What a wheel may hold at its top level: the package and its dist-info.
@@ -35,7 +34,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(src)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (built,) = out.glob("mailbot-*.whl")
     return built
@@ -48,12 +49,20 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     python = env_dir / "bin" / "python"
     # The fresh venv's `system` site-packages is the base interpreter's; point it at the test venv's too.
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     test_site = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "test-venv.pth").write_text("\n".join(test_site) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                    "--no-index", str(wheel)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return env_dir / "bin"
 
 
@@ -70,8 +79,14 @@ def test_wheel_holds_only_the_mailbot_namespace_with_templates_and_migrations(wh
 
 
 def _run(bin_dir: Path, cwd: Path, *args: str) -> str:
-    done = subprocess.run([*args], cwd=cwd, capture_output=True, text=True, timeout=240,
-                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(cwd)})
+    done = subprocess.run(
+        [*args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(cwd)},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -91,9 +106,11 @@ def test_installed_mailbot_runs_help_demo_and_a_render_from_elsewhere(installed:
     demo = _run(installed, elsewhere, str(installed / "mailbot"), "demo")
     assert "309 messages stored" in demo
 
-    render = ("from mailbot.outbound.render import render; "
-              "r = render('request', {'traceback_id': 7, 'provider_name': 'Acme Voice'}); "
-              "print(r.subject); print(r.text)")
+    render = (
+        "from mailbot.outbound.render import render; "
+        "r = render('request', {'traceback_id': 7, 'provider_name': 'Acme Voice'}); "
+        "print(r.subject); print(r.text)"
+    )
     out = _run(installed, elsewhere, str(installed / "python"), "-c", render)
     subject, _, text = out.partition("\n")
     assert subject == "Traceback request [Traceback #7]"

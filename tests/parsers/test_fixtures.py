@@ -12,7 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers.paths import ROOT as REPO, SEEDS
+from helpers.paths import ROOT as REPO
+from helpers.paths import SEEDS
 
 SCRIPT = REPO / "fixtures" / "make_fixtures.py"
 COMMITTED = REPO / "fixtures" / "emails"

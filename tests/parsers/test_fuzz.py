@@ -9,32 +9,52 @@ import gzip
 import io
 import lzma
 import tarfile
-import zipfile
 import uuid
+import zipfile
 from datetime import datetime
 
 import pytest
 from helpers.paths import ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-
-from mailbot.archive.importer import save
-from mailbot.mailboxes import sources
 from mailbot.parsers.message import parse_message
-from mailbot.domain.records import Kind, ParsedMessage
-from mailbot.domain.vocabulary import MessageStatus
 from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival
 from mailbot.store.tables.messages import Message
+from sqlalchemy import select
 
-SEEDS = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))] + \
-    [p.read_bytes() for p in sorted(SAMPLE.glob("*.eml"))[:40]]
+from mailbot.archive.importer import save
+from mailbot.domain.records import Kind, ParsedMessage
+from mailbot.domain.vocabulary import MessageStatus
+from mailbot.mailboxes import sources
+
+SEEDS = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "shapes").glob("*.eml"))] + [
+    p.read_bytes() for p in sorted(SAMPLE.glob("*.eml"))[:40]
+]
 # Fragments that steer mutations toward the parsers' edges.
-SPLICES = [b"\r\n", b"\n\n", b"=\n", b"=?utf-8?b?", b"?=", b"--", b'boundary="', b"Content-Type: multipart/mixed",
-           b"charset=x-unknown", b"\xff\xfe\x00", b"\x00", b"\xe2\x80", b"> ", b"Call Details for Incident #",
-           b"Date/Time:", b"<td>", b"</table>", b"Content-Transfer-Encoding: base64\n", b"\xed\xa0\x80",
-           b"#99999999999999999999999", b"Campaign: " + b"A" * 600]
+SPLICES = [
+    b"\r\n",
+    b"\n\n",
+    b"=\n",
+    b"=?utf-8?b?",
+    b"?=",
+    b"--",
+    b'boundary="',
+    b"Content-Type: multipart/mixed",
+    b"charset=x-unknown",
+    b"\xff\xfe\x00",
+    b"\x00",
+    b"\xe2\x80",
+    b"> ",
+    b"Call Details for Incident #",
+    b"Date/Time:",
+    b"<td>",
+    b"</table>",
+    b"Content-Transfer-Encoding: base64\n",
+    b"\xed\xa0\x80",
+    b"#99999999999999999999999",
+    b"Campaign: " + b"A" * 600,
+]
 
 
 @st.composite
@@ -46,7 +66,7 @@ def mutated(draw: st.DrawFn) -> bytes:
         if op == "cut":
             del raw[at:]
         elif op == "delete":
-            del raw[at:at + draw(st.integers(1, 400))]
+            del raw[at : at + draw(st.integers(1, 400))]
         elif op == "insert":
             raw[at:at] = draw(st.binary(min_size=1, max_size=64))
         elif op == "splice":
@@ -54,7 +74,7 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif op == "flip" and raw:
             raw[min(at, len(raw) - 1)] ^= draw(st.integers(1, 255))
         elif op == "repeat":
-            raw[at:at] = raw[at:at + draw(st.integers(1, 2000))]
+            raw[at:at] = raw[at : at + draw(st.integers(1, 2000))]
     return bytes(raw)
 
 
@@ -85,12 +105,13 @@ def test_parsers_never_raise_and_yield_storable_text(raw: bytes) -> None:
         assert "\x00" not in text
     for block in parsed.incidents:
         assert block.incident_id.isdigit() and len(block.incident_id) <= 15
-        assert block.call_time is None or isinstance(block.call_time, datetime) and block.call_time.tzinfo
+        assert block.call_time is None or (isinstance(block.call_time, datetime) and block.call_time.tzinfo)
     assert parsed.envelope.message_id is None or len(parsed.envelope.message_id) <= 998
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(batch=st.lists(messages, min_size=1, max_size=6))
 def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> None:  # type: ignore[no-untyped-def]
     source = f"fuzz:{uuid.uuid4().hex}"
@@ -98,8 +119,11 @@ def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> 
     tally = save(engine, arrivals)
     assert tally.stored == len(batch)
     with session_scope(engine) as session:
-        rows = session.execute(select(Message.status, Message.reason, Message.raw).where(Message.source == source)
-                               .order_by(Message.source_key)).all()
+        rows = session.execute(
+            select(Message.status, Message.reason, Message.raw)
+            .where(Message.source == source)
+            .order_by(Message.source_key)
+        ).all()
     assert [raw for _, _, raw in rows] == [a.raw for a in sorted(arrivals, key=lambda a: a.source_key)]
     final = {MessageStatus.PARSED, MessageStatus.DUPLICATE, MessageStatus.QUARANTINED}
     assert all(status in final for status, _, _ in rows)
@@ -128,12 +152,17 @@ def _packed(kind: str, raws: list[bytes]) -> bytes:
 COMPRESSORS = {"mbox.gz": gzip.compress, "mbox.bz2": bz2.compress, "mbox.xz": lzma.compress}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from([*COMPRESSORS, "zip", "tar.gz"]), batch=st.lists(messages, min_size=1, max_size=4),
-       damage=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3))
-def test_packed_mutated_messages_read_and_parse(tmp_path_factory: pytest.TempPathFactory, kind: str,
-                                                batch: list[bytes], damage: list[tuple[int, int]]) -> None:
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from([*COMPRESSORS, "zip", "tar.gz"]),
+    batch=st.lists(messages, min_size=1, max_size=4),
+    damage=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+)
+def test_packed_mutated_messages_read_and_parse(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, batch: list[bytes], damage: list[tuple[int, int]]
+) -> None:
     """Mutated messages inside compressed and packed mailboxes, the container itself damaged at times:
     the readers yield messages or stop with UnreadableMailbox, and every message read parses."""
     data = bytearray(_packed(kind, batch))

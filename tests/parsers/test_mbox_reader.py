@@ -15,17 +15,32 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mailbot.store.ingest import Arrival
 
 from mailbot.mailboxes import sources
-from mailbot.store.ingest import Arrival
 
 # Lines chosen to sit near the reader's edge cases: "From " lines that must be quoted,
 # lines already quoted, blank lines, CRLF and lone CR, and ordinary text.
-LINES = st.sampled_from(["From a@b Mon Jan  3 00:00:00 2022", ">From quoted", ">>From twice", "From", "From:x",
-                         "", "\r", "text", "> reply", " From indented", "F", "\rFrom x"])
+LINES = st.sampled_from(
+    [
+        "From a@b Mon Jan  3 00:00:00 2022",
+        ">From quoted",
+        ">>From twice",
+        "From",
+        "From:x",
+        "",
+        "\r",
+        "text",
+        "> reply",
+        " From indented",
+        "F",
+        "\rFrom x",
+    ]
+)
 ENDINGS = st.sampled_from(["\n", "\r\n"])
 MESSAGE = st.lists(st.tuples(LINES, ENDINGS), min_size=1, max_size=12).map(
-    lambda lines: "".join(text + end for text, end in lines).encode())
+    lambda lines: "".join(text + end for text, end in lines).encode()
+)
 _NEEDS_QUOTE = re.compile(rb"^(>*From )", re.MULTILINE)
 
 
@@ -39,8 +54,9 @@ def write_mboxrd(path: Path, messages: list[tuple[bytes, bytes]]) -> None:
 @pytest.mark.parametrize("block", [16, 64, 256, 1 << 22])
 @settings(max_examples=300, deadline=None)
 @given(messages=st.lists(st.tuples(MESSAGE, st.sampled_from([b"\n", b"\r\n"])), min_size=1, max_size=12))
-def test_messages_come_back_as_written(tmp_path_factory: pytest.TempPathFactory, block: int,
-                                       messages: list[tuple[bytes, bytes]]) -> None:
+def test_messages_come_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, block: int, messages: list[tuple[bytes, bytes]]
+) -> None:
     path = tmp_path_factory.mktemp("mbox") / "box.mbox"
     write_mboxrd(path, messages)
     with pytest.MonkeyPatch.context() as patch:
@@ -49,7 +65,7 @@ def test_messages_come_back_as_written(tmp_path_factory: pytest.TempPathFactory,
     assert [a.raw for a in read] == [raw for raw, _ in messages]
     # Each message is keyed by the offset of its "From " line, so a re-import finds it again.
     data = path.read_bytes()
-    assert all(data[int(a.source_key):].startswith(b"From sender@example.org") for a in read)
+    assert all(data[int(a.source_key) :].startswith(b"From sender@example.org") for a in read)
 
 
 def _pack(kind: str, path: Path, messages: list[tuple[bytes, bytes]]) -> Path:
@@ -82,8 +98,9 @@ def _pack(kind: str, path: Path, messages: list[tuple[bytes, bytes]]) -> Path:
 @pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip", "tar.gz"])
 @settings(max_examples=30, deadline=None)
 @given(messages=st.lists(st.tuples(MESSAGE, st.sampled_from([b"\n", b"\r\n"])), min_size=1, max_size=8))
-def test_packed_messages_come_back_as_written(tmp_path_factory: pytest.TempPathFactory, kind: str,
-                                              messages: list[tuple[bytes, bytes]]) -> None:
+def test_packed_messages_come_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, messages: list[tuple[bytes, bytes]]
+) -> None:
     packed = _pack(kind, tmp_path_factory.mktemp("packed") / "box", messages)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sources, "_CHUNK", 64)  # boundaries straddle the reads of the decompressed stream
@@ -94,15 +111,20 @@ def test_packed_messages_come_back_as_written(tmp_path_factory: pytest.TempPathF
         assert [a.raw for a in read] == [raw for raw, _ in messages] * 2
     else:
         assert [a.raw for a in read] == [raw for raw, _ in messages]
-    assert len({(a.source, a.source_key) for a in read if isinstance(a, Arrival)}) == \
-        sum(isinstance(a, Arrival) for a in read)  # every place its own key
+    assert len({(a.source, a.source_key) for a in read if isinstance(a, Arrival)}) == sum(
+        isinstance(a, Arrival) for a in read
+    )  # every place its own key
 
 
 @settings(max_examples=100, deadline=None)
-@given(data=st.data(), kind=st.sampled_from(["gz", "bz2", "xz", "zip", "tar.gz"]),
-       messages=st.lists(st.tuples(MESSAGE, st.just(b"\n")), min_size=1, max_size=4))
-def test_damaged_packed_mailboxes_raise_only_unreadable(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
-                                                        kind: str, messages: list[tuple[bytes, bytes]]) -> None:
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["gz", "bz2", "xz", "zip", "tar.gz"]),
+    messages=st.lists(st.tuples(MESSAGE, st.just(b"\n")), min_size=1, max_size=4),
+)
+def test_damaged_packed_mailboxes_raise_only_unreadable(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, kind: str, messages: list[tuple[bytes, bytes]]
+) -> None:
     packed = _pack(kind, tmp_path_factory.mktemp("damaged") / "box", messages)
     raw = bytearray(packed.read_bytes())
     for _ in range(data.draw(st.integers(1, 4))):

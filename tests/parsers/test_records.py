@@ -5,8 +5,8 @@ from __future__ import annotations
 import pickle
 
 from helpers.paths import ROOT
-
 from mailbot.parsers.message import parse_message
+
 from mailbot.domain.records import CallDetails, Envelope, Kind, ParsedMessage
 
 

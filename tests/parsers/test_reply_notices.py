@@ -13,12 +13,11 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
-
-from mailbot.outbound.render import KINDS, render
+from helpers.notice_context import CONTEXT
 from mailbot.parsers import reply
 from mailbot.parsers.mime import body_text, parse_bytes
 
-from helpers.notice_context import CONTEXT
+from mailbot.outbound.render import KINDS, render
 
 
 def _quote(text: str) -> str:
@@ -32,21 +31,40 @@ def _rewrapped(text: str) -> str:
 
 def _html_as_text(html: str) -> str:
     from email.message import EmailMessage
+
     msg = EmailMessage()
     msg.set_content(f"<p>OK</p><blockquote>{html}</blockquote>", subtype="html")
     return body_text(parse_bytes(bytes(msg)))
 
 
 QUOTINGS: dict[str, Callable[[str, str, str], str]] = {
-    "gmail": lambda answer, text, html: f"{answer}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb@desk.example> wrote:\n{_quote(text)}\n",
-    "gmail rewrapped": lambda answer, text, html: f"{answer}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <\ntb@desk.example> wrote:\n{_rewrapped(text)}\n",
-    "gmail es": lambda answer, text, html: f"{answer}\n\nEl lun, 2 nov 2026 a las 10:14, Traceback Desk (<tb@desk.example>) escribió:\n{_quote(text)}\n",
-    "outlook": lambda answer, text, html: f"{answer}\n\n________________________________\nFrom: Traceback Desk <tb@desk.example>\nSent: Monday, November 2, 2026 10:14 AM\nTo: noc@carrier.example\nSubject: Traceback\n\n{text}\n",
-    "outlook es": lambda answer, text, html: f"{answer}\n\nDe: Traceback Desk <tb@desk.example>\nEnviado: lunes, 2 de noviembre de 2026 10:14\nPara: noc@carrier.example\nAsunto: Traceback\n\n{text}\n",
-    "android": lambda answer, text, html: f"{answer}\n\n---- On Mon, 2 Nov 2026 10:14:03 -0500 Traceback Desk <tb@desk.example> wrote ----\n\n{text}\n",
-    "reply message": lambda answer, text, html: f"{answer}\n\n-----Reply Message-----\nFrom: Traceback Desk <tb@desk.example>\nDate: Mon, Nov 2, 2026 10:14\nSubject: Traceback\n\n{text}\n",
-    "samsung": lambda answer, text, html: f"{answer}\n\n-------- Original message --------\nFrom: Traceback Desk <tb@desk.example>\nDate: 11/2/26 10:14 (GMT-05:00)\n\n{text}\n",
-    "bottom-posted": lambda answer, text, html: f"On Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb@desk.example> wrote:\n{_quote(text)}\n\n{answer}\n",
+    "gmail": lambda answer, text, html: (
+        f"{answer}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb@desk.example> wrote:\n{_quote(text)}\n"
+    ),
+    "gmail rewrapped": lambda answer, text, html: (
+        f"{answer}\n\nOn Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <\ntb@desk.example> wrote:\n{_rewrapped(text)}\n"
+    ),
+    "gmail es": lambda answer, text, html: (
+        f"{answer}\n\nEl lun, 2 nov 2026 a las 10:14, Traceback Desk (<tb@desk.example>) escribió:\n{_quote(text)}\n"
+    ),
+    "outlook": lambda answer, text, html: (
+        f"{answer}\n\n________________________________\nFrom: Traceback Desk <tb@desk.example>\nSent: Monday, November 2, 2026 10:14 AM\nTo: noc@carrier.example\nSubject: Traceback\n\n{text}\n"
+    ),
+    "outlook es": lambda answer, text, html: (
+        f"{answer}\n\nDe: Traceback Desk <tb@desk.example>\nEnviado: lunes, 2 de noviembre de 2026 10:14\nPara: noc@carrier.example\nAsunto: Traceback\n\n{text}\n"
+    ),
+    "android": lambda answer, text, html: (
+        f"{answer}\n\n---- On Mon, 2 Nov 2026 10:14:03 -0500 Traceback Desk <tb@desk.example> wrote ----\n\n{text}\n"
+    ),
+    "reply message": lambda answer, text, html: (
+        f"{answer}\n\n-----Reply Message-----\nFrom: Traceback Desk <tb@desk.example>\nDate: Mon, Nov 2, 2026 10:14\nSubject: Traceback\n\n{text}\n"
+    ),
+    "samsung": lambda answer, text, html: (
+        f"{answer}\n\n-------- Original message --------\nFrom: Traceback Desk <tb@desk.example>\nDate: 11/2/26 10:14 (GMT-05:00)\n\n{text}\n"
+    ),
+    "bottom-posted": lambda answer, text, html: (
+        f"On Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb@desk.example> wrote:\n{_quote(text)}\n\n{answer}\n"
+    ),
     "pasted bare, no header": lambda answer, text, html: f"{answer}\n\n{text}\n",
     "bare, answer below": lambda answer, text, html: f"{text}\n\n{answer}\n",
     "html blockquote": lambda answer, text, html: f"{answer}\n\n{_html_as_text(html)}\n",

@@ -4,7 +4,6 @@ the directory, and what confidence lets the desk do."""
 from __future__ import annotations
 
 import pytest
-
 from mailbot.parsers import reply
 from mailbot.parsers.reply_names import KnownProvider
 
@@ -19,20 +18,29 @@ def _read(text: str, **kwargs) -> reply.ReplyResult:
 
 
 def test_a_json_answer_is_read_exactly_whatever_the_text_says() -> None:
-    got = _read('We could not find anything else.\n{"traceback": 7, "outcome": "upstream", '
-                '"upstream_name": "Nimbus Telecom", "upstream_email": "NOC@nimbus.example"}')
-    assert (got.outcome, got.upstream_name, got.upstream_email, got.confidence) == \
-        ("upstream", "Nimbus Telecom", "noc@nimbus.example", 1.0)
+    got = _read(
+        'We could not find anything else.\n{"traceback": 7, "outcome": "upstream", '
+        '"upstream_name": "Nimbus Telecom", "upstream_email": "NOC@nimbus.example"}'
+    )
+    assert (got.outcome, got.upstream_name, got.upstream_email, got.confidence) == (
+        "upstream",
+        "Nimbus Telecom",
+        "noc@nimbus.example",
+        1.0,
+    )
     assert reply.decision(got) == "apply"
 
 
-@pytest.mark.parametrize("text", [
-    "If this is the 14:05 call, it came from Zeta Networks.",
-    "It was either Zeta Networks or Omni Route; we are still investigating.",
-    "We think it probably came from Zeta Networks.",
-    "Si es la llamada de las 14:05, probablemente vino de Axtel.",
-    "Seguimos investigando, pero parece que la recibimos de Axtel.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If this is the 14:05 call, it came from Zeta Networks.",
+        "It was either Zeta Networks or Omni Route; we are still investigating.",
+        "We think it probably came from Zeta Networks.",
+        "Si es la llamada de las 14:05, probablemente vino de Axtel.",
+        "Seguimos investigando, pero parece que la recibimos de Axtel.",
+    ],
+)
 def test_hedges_are_not_answers(text: str) -> None:
     assert _read(text).outcome == "other"
 

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
-
 from helpers.paths import SAMPLE
-from mailbot import config as config_module
-from mailbot.app import App, build_app
-from mailbot.cli import main
 from mailbot.scheduler import digest
-from mailbot.testing import simulate
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import CampaignName, Incident
 from mailbot.store.tables.outbox import OutboxMessage
+from sqlalchemy import func, select
+
+from mailbot import config as config_module
+from mailbot.app import App, build_app
+from mailbot.cli import main
+from mailbot.testing import simulate
 
 
 @pytest.fixture
@@ -43,15 +43,20 @@ def test_digest_sections_and_numbers(week: App) -> None:
         d = digest.for_app(app, session, app.now())
         # Top campaign, counted independently: incidents of its spelling cluster, plus the week's traceback.
         canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
-        testcall = sum(1 for (c,) in session.execute(select(Incident.campaign))
-                       if canonical.get(c, c) == "TestCall-StaySafeStayHome")
+        testcall = sum(
+            1
+            for (c,) in session.execute(select(Incident.campaign))
+            if canonical.get(c, c) == "TestCall-StaySafeStayHome"
+        )
         incidents = session.scalar(select(func.count()).select_from(Incident))
 
     # Monday's digest covers the weekend: since Friday's digest.
     assert d.since == simulate.ny(13, 7).astimezone(simulate.NY)
     assert [(t["campaign"], t["provider"]) for t in d.new_tracebacks] == [
-        ("Amazon-AuthorizeOrder", "Bluewave Telecom"), ("StudentLoan-Payments-P1", "Bluewave Telecom"),
-        ("DebtRelief-ZeroTax", "Opextel, LLC")]
+        ("Amazon-AuthorizeOrder", "Bluewave Telecom"),
+        ("StudentLoan-Payments-P1", "Bluewave Telecom"),
+        ("DebtRelief-ZeroTax", "Opextel, LLC"),
+    ]
     assert [(h["provider"], h["age"], h["left"], h["reminders"]) for h in d.open_hops] == [
         ("Telcon Voice", "5.7 h", "18.3 h", 1),  # asked Fri 11:20: 5h40 of business time, reminded Fri
         ("Opextel, LLC", "0.0 h", "24.0 h", 0),  # asked Sunday evening: its clock starts Monday 9:00
@@ -60,15 +65,25 @@ def test_digest_sections_and_numbers(week: App) -> None:
     assert [e["provider"] for e in d.escalated] == ["Silent Route VoIP"]
     # Each decided by the desk from a carrier's emailed answer.
     assert [(r["kind"], r["provider"]) for r in d.reviews] == [
-        ("dispute", "Keystone Networks"), ("unknown upstream", "Bluewave Telecom"), ("low confidence", "Telcon Voice")]
+        ("dispute", "Keystone Networks"),
+        ("unknown upstream", "Bluewave Telecom"),
+        ("low confidence", "Telcon Voice"),
+    ]
     assert "VoxRoute Global" in d.reviews[1]["detail"]
     assert [(c["provider"], c["old"], c["new"]) for c in d.status_changes] == [
-        ("Lata 1 Communications Inc", "YELLOW", "RED")]
+        ("Lata 1 Communications Inc", "YELLOW", "RED")
+    ]
     # The import, and the carriers' five emailed answers since Friday morning.
     assert {(i["origin"], i["status"]): i["count"] for i in d.imports} == {
-        ("import", "parsed"): 308, ("import", "duplicate"): 1, ("import", "quarantined"): 2, ("smtp", "parsed"): 5}
+        ("import", "parsed"): 308,
+        ("import", "duplicate"): 1,
+        ("import", "quarantined"): 2,
+        ("smtp", "parsed"): 5,
+    }
     assert sorted(q["reason"] for q in d.quarantined) == [
-        "call-details block #12 has no readable fields", "no mail headers and no notice text: not an email"]
+        "call-details block #12 has no readable fields",
+        "no mail headers and no notice text: not an email",
+    ]
     assert d.quarantined_total == 2
     assert d.top_campaigns[0] == ("TestCall-StaySafeStayHome", testcall + 1) and testcall >= 30
     assert len(d.top_campaigns) == digest.TOP_CAMPAIGNS and incidents > 250
@@ -77,9 +92,17 @@ def test_digest_sections_and_numbers(week: App) -> None:
     assert d.needs_attention == 1 + 1 + 3 + 2
 
     text = digest.render_text(d)
-    for heading in ("New tracebacks since Fri 13 Mar 07:00: 3", "Open hops: 2", "Overdue", "Escalated",
-                    "Replies waiting for a human: 3", "Provider status changes", "Mail stored", "Top campaigns",
-                    "Slowest to answer"):
+    for heading in (
+        "New tracebacks since Fri 13 Mar 07:00: 3",
+        "Open hops: 2",
+        "Overdue",
+        "Escalated",
+        "Replies waiting for a human: 3",
+        "Provider status changes",
+        "Mail stored",
+        "Top campaigns",
+        "Slowest to answer",
+    ):
         assert heading in text
     assert "Lata 1 Communications Inc: YELLOW -> RED" in text
 
@@ -91,8 +114,9 @@ def _parts(msg: EmailMsg) -> list[str]:
 def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> None:
     app = week
     with session_scope(app.engine) as session:
-        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest")
-                                    .order_by(OutboxMessage.id)))
+        rows = list(
+            session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest").order_by(OutboxMessage.id))
+        )
     # One digest per business morning of the week (none on Saturday or Sunday), each once.
     assert [r.dedupe_key for r in rows] == [f"digest:2026-03-{day}" for day in ("09", "10", "11", "12", "13", "16")]
     monday = email.message_from_bytes(rows[-1].raw, policy=default_policy)
@@ -115,8 +139,9 @@ def test_digest_command_prints_and_writes_a_browser_preview(week: App, tmp_path:
     assert printed.exit_code == 0 and "mailbot daily digest - 2026-03-16" in printed.output
     assert "Telcon Voice  waited 5.7 h, left 18.3 h" in printed.output
     preview = tmp_path / "digest.html"
-    wrote = CliRunner().invoke(main, ["--db", url, "--now", now, "digest", "--html", str(preview)],
-                               catch_exceptions=False)
+    wrote = CliRunner().invoke(
+        main, ["--db", url, "--now", now, "digest", "--html", str(preview)], catch_exceptions=False
+    )
     assert wrote.exit_code == 0
     assert 'src="data:image/png;base64,' in preview.read_text()
     refused = CliRunner().invoke(main, ["--db", url, "digest"])

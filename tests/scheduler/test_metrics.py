@@ -7,18 +7,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
-
 from helpers.paths import SAMPLE
-from mailbot import config as config_module
-from mailbot.app import App, build_app
 from mailbot.parsers.message import parse_message
-from mailbot.domain.records import Kind
 from mailbot.scheduler import jobs
-from mailbot.testing import simulate
 from mailbot.scheduler.metrics import HopFact, duration_text, summarize
 from mailbot.store.db import session_scope
 from mailbot.store.tables.outbox import OutboxMessage
+from sqlalchemy import select
+
+from mailbot import config as config_module
+from mailbot.app import App, build_app
+from mailbot.domain.records import Kind
+from mailbot.testing import simulate
 
 NY = ZoneInfo("America/New_York")
 
@@ -36,8 +36,12 @@ def test_sample_metrics_notices_parse_with_the_same_columns_we_write() -> None:
     """Our tables have the sample's columns, so one parser reads both."""
     sample = next(p for p in sorted(SAMPLE.glob("*.eml")) if b"Monthly Metrics" in p.read_bytes())
     theirs = parse_message(sample.read_bytes()).metrics
-    ours = summarize("X", "2026-03", [HopFact("X", "origin", datetime(2026, 3, 2, 9, tzinfo=NY),
-                                              datetime(2026, 3, 2, 10, tzinfo=NY), "Tax")], [])
+    ours = summarize(
+        "X",
+        "2026-03",
+        [HopFact("X", "origin", datetime(2026, 3, 2, 9, tzinfo=NY), datetime(2026, 3, 2, 10, tzinfo=NY), "Tax")],
+        [],
+    )
     assert theirs is not None and theirs.your_summary is not None
     assert list(ours.your) == list(theirs.your_summary.values)
 
@@ -52,8 +56,11 @@ def app(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
 
 def _metrics_rows(app: App) -> list[OutboxMessage]:
     with session_scope(app.engine) as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "monthly_metrics")
-                                    .order_by(OutboxMessage.dedupe_key)))
+        return list(
+            session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "monthly_metrics").order_by(OutboxMessage.dedupe_key)
+            )
+        )
 
 
 def test_monthly_metrics_on_the_first_once_and_parse_back(app: App) -> None:
@@ -77,21 +84,40 @@ def test_monthly_metrics_on_the_first_once_and_parse_back(app: App) -> None:
     assert metrics.your_summary is not None
     # Five hops, all answered naming an upstream, in 45, 40, 30, 20 and 30 minutes.
     assert metrics.your_summary.values == {
-        "Total Hops": "5", "Open": "0", "POE": "0", "Downstream": "0", "Orig": "0", "No Resp": "0",
-        "Not Found": "0", "Avg Response": "33 minutes", "Campaigns": "5"}
+        "Total Hops": "5",
+        "Open": "0",
+        "POE": "0",
+        "Downstream": "0",
+        "Orig": "0",
+        "No Resp": "0",
+        "Not Found": "0",
+        "Avg Response": "33 minutes",
+        "Campaigns": "5",
+    }
     # Upstream of Bluewave: Opextel answered; Silent Route never did (twice); Telcon's request
     # (Mar 13) went unanswered past its deadline by the time of the report. The upstream
     # Bluewave named on the StudentLoan traceback is unknown: no hop, so no row.
     assert {row.provider: row.values for row in metrics.upstream} == {
         "Opextel, LLC": {"Total Hops": "1", "Open": "0", "POE": "0", "Orig": "0", "No Resp": "0", "Not Found": "0"},
-        "Silent Route VoIP": {"Total Hops": "2", "Open": "0", "POE": "0", "Orig": "0", "No Resp": "2",
-                              "Not Found": "0"},
+        "Silent Route VoIP": {
+            "Total Hops": "2",
+            "Open": "0",
+            "POE": "0",
+            "Orig": "0",
+            "No Resp": "2",
+            "Not Found": "0",
+        },
         "Telcon Voice": {"Total Hops": "1", "Open": "0", "POE": "0", "Orig": "0", "No Resp": "1", "Not Found": "0"},
     }
-    lata1 = parse_message(next(r.raw for r in rows
-                               if r.dedupe_key == f"metrics:{world.providers['lata1']}:2026-03")).metrics
+    lata1 = parse_message(
+        next(r.raw for r in rows if r.dedupe_key == f"metrics:{world.providers['lata1']}:2026-03")
+    ).metrics
     assert lata1 is not None and lata1.your_summary is not None
     # Origin of two campaigns, answered in 21 hours and in 1.5 hours.
     assert {k: lata1.your_summary.values[k] for k in ("Total Hops", "Orig", "Avg Response", "Campaigns")} == {
-        "Total Hops": "2", "Orig": "2", "Avg Response": "11 hours 15 minutes", "Campaigns": "2"}
+        "Total Hops": "2",
+        "Orig": "2",
+        "Avg Response": "11 hours 15 minutes",
+        "Campaigns": "2",
+    }
     assert lata1.upstream == ()

@@ -20,6 +20,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mailbot.scheduler import digest, jobs
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Hop, HopMessage
+from mailbot.store.tables.messages import Message
+from mailbot.store.tables.outbox import OutboxMessage
+from mailbot.store.tables.schedule import NonCooperativeChange
 from sqlalchemy import select
 
 from mailbot import config as config_module
@@ -27,12 +33,6 @@ from mailbot.app import App, build_app
 from mailbot.archive import report
 from mailbot.cli import main
 from mailbot.desk import providers
-from mailbot.scheduler import digest, jobs
-from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Hop, HopMessage
-from mailbot.store.tables.messages import Message
-from mailbot.store.tables.outbox import OutboxMessage
-from mailbot.store.tables.schedule import NonCooperativeChange
 from mailbot.testing import simulate
 
 
@@ -49,16 +49,20 @@ def week(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
 
 
 def cli(app: App, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--db", str(app.settings.database_url), "--now", app.now().isoformat(), *args],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["--db", str(app.settings.database_url), "--now", app.now().isoformat(), *args], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
 
 def letters(app: App, kind: str) -> list[tuple[list[str], str]]:
     with session_scope(app.engine) as session:
-        rows = session.execute(select(OutboxMessage.recipients, OutboxMessage.raw)
-                               .where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)).all()
+        rows = session.execute(
+            select(OutboxMessage.recipients, OutboxMessage.raw)
+            .where(OutboxMessage.kind == kind)
+            .order_by(OutboxMessage.id)
+        ).all()
     out = []
     for to, raw in rows:
         body = email.message_from_bytes(bytes(raw), policy=default_policy).get_body(preferencelist=("plain",))
@@ -69,8 +73,10 @@ def letters(app: App, kind: str) -> list[tuple[list[str], str]]:
 def test_designated_by_the_rules_then_removed_after_the_clean_period(week: App) -> None:
     app = week
     with session_scope(app.engine) as session:
-        rows = [(r.provider_id, r.action, [f["rule"] for f in r.findings], r.traceback_ids)
-                for r in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))]
+        rows = [
+            (r.provider_id, r.action, [f["rule"] for f in r.findings], r.traceback_ids)
+            for r in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+        ]
     world_tb = {name: i + 1 for i, name in enumerate(["apple", "tax", "hotel", "utility", "ssa"])}
     silent, lata = 4, 3  # the week adds providers in simulate.PROVIDERS order
     assert rows == [
@@ -84,17 +90,23 @@ def test_designated_by_the_rules_then_removed_after_the_clean_period(week: App) 
 
     listed = json.loads(cli(app, "providers", "list", "--non-cooperative", "--format", "json"))
     assert [(r["provider"], r["traceback_ids"]) for r in listed] == [
-        ("Lata 1 Communications Inc", [1, 5]), ("Silent Route VoIP", [2, 3, 4])]
+        ("Lata 1 Communications Inc", [1, 5]),
+        ("Silent Route VoIP", [2, 3, 4]),
+    ]
     published = list(csv.DictReader(io.StringIO(cli(app, "export", "noncooperative", "--format", "csv"))))
     assert [(r["provider"], r["action"], r["traceback_ids"]) for r in published] == [
-        ("Silent Route VoIP", "designated", "2 3 4"), ("Lata 1 Communications Inc", "designated", "1 5")]
+        ("Silent Route VoIP", "designated", "2 3 4"),
+        ("Lata 1 Communications Inc", "designated", "1 5"),
+    ]
 
     # The digest of the designations' day (Friday) lists them; Monday's covers since Friday's digest.
     with session_scope(app.engine) as session:
         d = digest.for_app(app, session, simulate.ny(16, 7))
         text = digest.render_text(d)
     assert [(n["provider"], n["action"]) for n in d.noncooperative] == [
-        ("Silent Route VoIP", "designated"), ("Lata 1 Communications Inc", "designated")]
+        ("Silent Route VoIP", "designated"),
+        ("Lata 1 Communications Inc", "designated"),
+    ]
     assert "Non-Cooperative designations and removals" in text and "Silent Route VoIP: designated" in text
 
     # Nothing from either for the clean period (30 days from Friday's designations): both are removed, once.
@@ -103,11 +115,15 @@ def test_designated_by_the_rules_then_removed_after_the_clean_period(week: App) 
     jobs.replay(app, app.now() + timedelta(days=3), step=timedelta(hours=12))
     assert json.loads(cli(app, "providers", "list", "--non-cooperative", "--format", "json")) == []
     with session_scope(app.engine) as session:
-        actions = [(r.provider_id, r.action) for r in
-                   session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))]
+        actions = [
+            (r.provider_id, r.action)
+            for r in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+        ]
     assert sorted(actions[2:]) == [(lata, "removed"), (silent, "removed")]
-    assert sorted(to for to, _ in letters(app, "noncooperative_removed")) == [["noc@lata1.example"],
-                                                                             ["noc@silent.example"]]
+    assert sorted(to for to, _ in letters(app, "noncooperative_removed")) == [
+        ["noc@lata1.example"],
+        ["noc@silent.example"],
+    ]
 
 
 def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_path: Path) -> None:
@@ -118,24 +134,32 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
     html = out.read_text()
     with session_scope(app.engine) as session:
         hop_ids = list(session.scalars(select(Hop.id).where(Hop.traceback_id == tb)))
-        outgoing = session.execute(select(OutboxMessage.message_id, OutboxMessage.raw)
-                                   .where(OutboxMessage.hop_id.in_(hop_ids))).all()
-        incoming = session.execute(select(HopMessage.message_id, Message.raw)
-                                   .join(Message, Message.id == HopMessage.message_pk)
-                                   .where(HopMessage.hop_id.in_(hop_ids))).all()
+        outgoing = session.execute(
+            select(OutboxMessage.message_id, OutboxMessage.raw).where(OutboxMessage.hop_id.in_(hop_ids))
+        ).all()
+        incoming = session.execute(
+            select(HopMessage.message_id, Message.raw)
+            .join(Message, Message.id == HopMessage.message_pk)
+            .where(HopMessage.hop_id.in_(hop_ids))
+        ).all()
         record = report.collect(session, tb, app.now())
     assert len(outgoing) >= 6 and len(incoming) == 3  # requests and acknowledgements; three answers
     for message_id, raw in [*outgoing, *incoming]:
         digest_hex = hashlib.sha256(bytes(raw)).hexdigest()
-        row = re.search(re.escape(str(message_id).replace("<", "&lt;").replace(">", "&gt;"))
-                        + r"</div><div class=\"hash\">([0-9a-f]{64})", html)
+        row = re.search(
+            re.escape(str(message_id).replace("<", "&lt;").replace(">", "&gt;"))
+            + r"</div><div class=\"hash\">([0-9a-f]{64})",
+            html,
+        )
         assert row is not None, f"{message_id} is not in the report"
         assert row.group(1) == digest_hex
     assert record["all_verified"] and "Every stored message matches its hash." in html
     # The call path: each hop's provider and label, who answered.
     assert [(h["provider"], h["label"], h["answered_by"]) for h in record["hops"]] == [
-        ("Bluewave Telecom", None, "noc@bluewave.example"), ("Opextel, LLC", None, "noc@opextel.example"),
-        ("Lata 1 Communications Inc", "us_origin", "noc@lata1.example")]
+        ("Bluewave Telecom", None, "noc@bluewave.example"),
+        ("Opextel, LLC", None, "noc@opextel.example"),
+        ("Lata 1 Communications Inc", "us_origin", "noc@lata1.example"),
+    ]
     assert "us origin" in html and "Sunrise Solar Marketing LLC" in html and "+12025550143" in html
     # Lata 1's provider notices (its status letters and the designation) are in the record too.
     assert {"status_yellow", "noncooperative_designated"} <= {n["kind"] for n in record["provider_notices"]}
@@ -143,8 +167,9 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
 
     # A stored message altered after arrival shows as a mismatch.
     with session_scope(app.engine) as session:
-        message = session.get(Message, session.scalar(select(HopMessage.message_pk)
-                                                      .where(HopMessage.hop_id.in_(hop_ids))))
+        message = session.get(
+            Message, session.scalar(select(HopMessage.message_pk).where(HopMessage.hop_id.in_(hop_ids)))
+        )
         message.raw = bytes(message.raw) + b"tampered"
         session.add(message)
     with session_scope(app.engine) as session:
@@ -159,7 +184,8 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
 
 
 def test_a_silent_provider_with_a_backup_is_warned_at_every_contact_before_designation(
-        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILBOT_OUTBOUND_MAILDIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("MAILBOT_MAIL_SECRET", "test-secret")
@@ -169,8 +195,11 @@ def test_a_silent_provider_with_a_backup_is_warned_at_every_contact_before_desig
         with session_scope(app.engine) as session:
             providers.add(session, simulate.PROVIDERS["silent"], backups=["backup@silent.example"])
 
-    simulate.run_week(app, step=timedelta(hours=1),
-                      events=sorted([*simulate.week(), (simulate.ny(9, 8, 30), add_backup)], key=lambda e: e[0]))
+    simulate.run_week(
+        app,
+        step=timedelta(hours=1),
+        events=sorted([*simulate.week(), (simulate.ny(9, 8, 30), add_backup)], key=lambda e: e[0]),
+    )
     # The requests went to the dedicated contact only: the final warning goes to both first.
     warned = letters(app, "noncooperative_warning")
     assert [sorted(to) for to, _ in warned] == [["backup@silent.example", "noc@silent.example"]]

@@ -132,10 +132,12 @@ def test_status_window_forgets_old_identifications() -> None:
 
 def test_change_in_status_goes_to_recent_downstream_providers_only() -> None:
     now = ny(2026, 3, 30, 12, 0)
-    links = [TrafficLink(downstream_id=1, upstream_id=9, at=now - timedelta(days=3)),
-             TrafficLink(downstream_id=2, upstream_id=9, at=now - timedelta(days=90)),  # long ago
-             TrafficLink(downstream_id=3, upstream_id=8, at=now - timedelta(days=1)),  # someone else's
-             TrafficLink(downstream_id=4, upstream_id=9, at=now - timedelta(days=59))]
+    links = [
+        TrafficLink(downstream_id=1, upstream_id=9, at=now - timedelta(days=3)),
+        TrafficLink(downstream_id=2, upstream_id=9, at=now - timedelta(days=90)),  # long ago
+        TrafficLink(downstream_id=3, upstream_id=8, at=now - timedelta(days=1)),  # someone else's
+        TrafficLink(downstream_id=4, upstream_id=9, at=now - timedelta(days=59)),
+    ]
     assert status_change_recipients(RULES, links, 9, now) == [1, 4]
 
 
@@ -146,17 +148,17 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
+from mailbot.scheduler import jobs  # noqa: E402
+from mailbot.store.db import session_scope  # noqa: E402
+from mailbot.store.tables.desk import Hop, Provider, Traceback  # noqa: E402
+from mailbot.store.tables.outbox import OutboxMessage  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from mailbot import config as config_module  # noqa: E402
 from mailbot.app import App, build_app  # noqa: E402
 from mailbot.cli import main  # noqa: E402
-from mailbot.scheduler import jobs  # noqa: E402
-from mailbot.testing import simulate
 from mailbot.domain.timeutil import utc  # noqa: E402
-from mailbot.store.db import session_scope  # noqa: E402
-from mailbot.store.tables.desk import Hop, Provider, Traceback  # noqa: E402
-from mailbot.store.tables.outbox import OutboxMessage  # noqa: E402
+from mailbot.testing import simulate
 
 
 @pytest.fixture
@@ -201,8 +203,11 @@ def _tick(db_url: str, now: datetime) -> dict[str, int]:
 
 def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path) -> None:
     app = _app(db_url)
-    world = _world(app, simulate.open_traceback("tb", "bluewave", "Tax-Debt-P1", ny(2026, 3, 9, 9, 0)),
-                   simulate.answer("tb", 0, ny(2026, 3, 10, 10, 0), "upstream", "silent"))
+    world = _world(
+        app,
+        simulate.open_traceback("tb", "bluewave", "Tax-Debt-P1", ny(2026, 3, 9, 9, 0)),
+        simulate.answer("tb", 0, ny(2026, 3, 10, 10, 0), "upstream", "silent"),
+    )
     silent_hop = world.hops[("tb", 1)]
     assert _tick(db_url, ny(2026, 3, 10, 13, 59))["reminders"] == 0
     assert _tick(db_url, ny(2026, 3, 10, 14, 0))["reminders"] == 1
@@ -211,22 +216,38 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
     done = _tick(db_url, ny(2026, 3, 13, 10, 0))  # Thursday's reminder was missed; the deadline wins
     assert done["no_response"] == 1 and done["reminders"] == 0
     keys = _keys(app)
-    assert [k for k in keys if k.startswith("hop:")] == sorted([
-        f"hop:{silent_hop}:reminder:1", f"hop:{silent_hop}:reminder:2",
-        f"hop:{silent_hop}:non_responsive:0", f"hop:{silent_hop}:upstream_not_responded:0"])
+    assert [k for k in keys if k.startswith("hop:")] == sorted(
+        [
+            f"hop:{silent_hop}:reminder:1",
+            f"hop:{silent_hop}:reminder:2",
+            f"hop:{silent_hop}:non_responsive:0",
+            f"hop:{silent_hop}:upstream_not_responded:0",
+        ]
+    )
     # Marked as the originator of a silent traceback, Silent Route turns YELLOW; Bluewave took its traffic.
     assert [k for k in keys if k.startswith("status:")] == [
-        f"status:1:status_change:{world.providers['bluewave']}", "status:1:status_yellow"]
+        f"status:1:status_change:{world.providers['bluewave']}",
+        "status:1:status_yellow",
+    ]
     with session_scope(app.engine) as session:
         hop = session.get(Hop, silent_hop)
         tb = session.get(Traceback, hop.traceback_id)
         assert (hop.outcome, tb.status, tb.result) == ("no_response", "closed", "no_response")
     # Delivered (tick sends what the outbox holds): the downstream provider hears about its upstream.
-    sent = {email.message_from_bytes(p.read_bytes())["X-Mailbot-Notice"]: email.message_from_bytes(p.read_bytes())
-            for p in (env / "new").iterdir()}
+    sent = {
+        email.message_from_bytes(p.read_bytes())["X-Mailbot-Notice"]: email.message_from_bytes(p.read_bytes())
+        for p in (env / "new").iterdir()
+    }
     # The desk's letters (request to each provider, acknowledgement of Bluewave's answer), then the scheduler's.
-    assert set(sent) == {"first_contact", "acknowledgement", "reminder", "non_responsive", "upstream_not_responded",
-                         "status_yellow", "status_change"}
+    assert set(sent) == {
+        "first_contact",
+        "acknowledgement",
+        "reminder",
+        "non_responsive",
+        "upstream_not_responded",
+        "status_yellow",
+        "status_change",
+    }
     assert sent["upstream_not_responded"]["To"] == "noc@bluewave.example"
     assert "Silent Route VoIP" in sent["upstream_not_responded"]["Subject"]
     assert sent["non_responsive"]["To"] == "noc@silent.example"
@@ -237,8 +258,13 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
 def test_reply_one_minute_before_the_escalation(db_url: str, env: Path, answered: bool) -> None:
     """Two silences already; the third request is answered a minute before it would be the third."""
     app = _app(db_url)
-    world = _world(app, *(simulate.open_traceback(name, "silent", "Tax-Debt-P1", ny(2026, 3, day, 10, 0))
-                          for name, day in (("one", 2), ("two", 3), ("three", 10))))
+    world = _world(
+        app,
+        *(
+            simulate.open_traceback(name, "silent", "Tax-Debt-P1", ny(2026, 3, day, 10, 0))
+            for name, day in (("one", 2), ("two", 3), ("three", 10))
+        ),
+    )
     _tick(db_url, ny(2026, 3, 6, 10, 0))  # "one" and "two" are past their deadlines
     due = ny(2026, 3, 13, 10, 0)  # "three"'s deadline: it would complete a run of three
     _tick(db_url, due - timedelta(hours=1))
@@ -295,8 +321,10 @@ def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) ->
     assert [k for k in keys if ":escalation:" in k] == [f"provider:{silent}:escalation:{world.hops[('utility', 1)]}"]
     with session_scope(app.engine) as session:
         statuses = {p.name: p.status for p in session.scalars(select(Provider))}
-        changes = [(c.provider_id, c.old_status, c.new_status)
-                   for c in session.scalars(select(jobs.StatusChange).order_by(jobs.StatusChange.id))]
+        changes = [
+            (c.provider_id, c.old_status, c.new_status)
+            for c in session.scalars(select(jobs.StatusChange).order_by(jobs.StatusChange.id))
+        ]
     assert statuses["Lata 1 Communications Inc"] == "RED"  # origin for two campaigns
     assert statuses["Bluewave Telecom"] == "GREEN"
     assert (lata1, "GREEN", "YELLOW") in changes and (lata1, "YELLOW", "RED") in changes
@@ -305,7 +333,8 @@ def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) ->
     assert f"status:{red}:status_red" in keys
     assert {k for k in keys if k.startswith(f"status:{red}:status_change:")} == {
         f"status:{red}:status_change:{world.providers['opextel']}",
-        f"status:{red}:status_change:{world.providers['telcon']}"}
+        f"status:{red}:status_change:{world.providers['telcon']}",
+    }
 
 
 def test_digest_after_downtime_is_one_send_for_today(db_url: str, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

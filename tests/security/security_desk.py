@@ -23,8 +23,12 @@ from typing import Any
 from helpers.mailbot_proc import MAILBOT, Server, free_port, mailbot_env, wait_for
 
 DOMAIN = "desk.example"
-SETTINGS = {"mail_domain": DOMAIN, "mail_from": f"Traceback Desk <traceback@{DOMAIN}>",
-            "mail_secret": "security-secret", "schedule_enabled": "false"}
+SETTINGS = {
+    "mail_domain": DOMAIN,
+    "mail_from": f"Traceback Desk <traceback@{DOMAIN}>",
+    "mail_secret": "security-secret",
+    "schedule_enabled": "false",
+}
 CARRIER = ("Smartbiz Telecom", "noc@smartbiz.example")
 UPSTREAM = ("Lingo Telecom", "tb@lingo.example")
 # Waits for what must happen; long only so a broken run cannot hang. What must *not* happen is
@@ -39,12 +43,15 @@ class LimitedServer(Server):
         self.port, self.db_url = free_port(), db_url
         self.log = workdir / f"serve-{self.port}.log"
         env = mailbot_env(db_url, smtp_listen=f"127.0.0.1:{self.port}", **settings)
-        code = ("import resource; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
-                f"resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, hard)); "
-                "from mailbot.cli import main; main()")
+        code = (
+            "import resource; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, hard)); "
+            "from mailbot.cli import main; main()"
+        )
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-c", code, "serve"], cwd=workdir, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for(self._listening, f"mailbot serve on port {self.port}")
 
 
@@ -61,8 +68,9 @@ class Desk:
     # --- the CLI -----------------------------------------------------------------------------
 
     def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([*MAILBOT, *args], env=self.env, cwd=self.workdir, input=stdin,
-                              capture_output=True, timeout=300)
+        return subprocess.run(
+            [*MAILBOT, *args], env=self.env, cwd=self.workdir, input=stdin, capture_output=True, timeout=300
+        )
 
     def cli(self, *args: str) -> str:
         done = self.run(*args)
@@ -90,10 +98,24 @@ class Desk:
         return self.server.port
 
     def open_traceback(self, provider: str = CARRIER[0]) -> int:
-        return int(self.cli("traceback", "open", "--provider", provider, "--campaign", "SSA-Suspended-SSN",
-                            "--call-time", "2026-10-30T14:05:00Z", "--called", "+12025550143",
-                            "--caller", "+16465550178", "--description", "Caller claims your SSN is suspended.")
-                   .strip())
+        return int(
+            self.cli(
+                "traceback",
+                "open",
+                "--provider",
+                provider,
+                "--campaign",
+                "SSA-Suspended-SSN",
+                "--call-time",
+                "2026-10-30T14:05:00Z",
+                "--called",
+                "+12025550143",
+                "--caller",
+                "+16465550178",
+                "--description",
+                "Caller claims your SSN is suspended.",
+            ).strip()
+        )
 
     def show(self, number: int) -> dict[str, Any]:
         return self.json("traceback", "show", str(number))
@@ -112,10 +134,12 @@ class Desk:
 
     def settled(self, count: int, timeout: float = PATIENCE) -> list[dict[str, Any]]:
         """Wait until `count` messages are stored and none is left unprocessed."""
+
         def done() -> list[dict[str, Any]] | None:
             time.sleep(0.5)  # each look is a CLI process: look twice a second, not twenty times
             rows = self.messages()
             return rows if len(rows) >= count and all(r["status"] != "new" for r in rows) else None
+
         return wait_for(done, f"{count} messages processed", timeout)  # type: ignore[return-value]
 
     # --- the outbox ----------------------------------------------------------------------------
@@ -124,10 +148,14 @@ class Desk:
         """Notices delivered to `to`, oldest first."""
         if not (self.outbox / "new").exists():
             return []
-        found = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
-                 for m in mailbox.Maildir(self.outbox, create=False)]
-        return sorted((m for m in found if to.lower() in str(m["To"]).lower()),  # type: ignore[misc]
-                      key=lambda m: str(m["Date"]))
+        found = [
+            email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+            for m in mailbox.Maildir(self.outbox, create=False)
+        ]
+        return sorted(
+            (m for m in found if to.lower() in str(m["To"]).lower()),  # type: ignore[misc]
+            key=lambda m: str(m["Date"]),
+        )
 
     def all_sent(self) -> list[email.message.EmailMessage]:
         return self.received("@")
@@ -135,6 +163,7 @@ class Desk:
     def notice(self, to: str, kind: str) -> email.message.EmailMessage:
         def find() -> email.message.EmailMessage | None:
             return next((m for m in self.received(to) if m["X-Mailbot-Notice"] == kind), None)
+
         return wait_for(find, f"{kind} notice to {to}", PATIENCE)  # type: ignore[return-value]
 
     # --- the carriers' side ------------------------------------------------------------------
@@ -144,7 +173,9 @@ class Desk:
             smtp.sendmail(mail_from, rcpt, raw)
 
     def pipe(self, raw: bytes, *, sender: str | None = None, recipient: str | None = None) -> None:
-        args = ["receive"] + (["--sender", sender] if sender else []) + (["--recipient", recipient] if recipient else [])
+        args = (
+            ["receive"] + (["--sender", sender] if sender else []) + (["--recipient", recipient] if recipient else [])
+        )
         done = self.run(*args, stdin=raw)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
 
@@ -153,8 +184,15 @@ def reply_to(notice: email.message.Message) -> str:
     return email.utils.parseaddr(str(notice["Reply-To"]))[1]
 
 
-def answer(notice: email.message.Message, words: str, *, sender: str = CARRIER[1], from_header: str | None = None,
-           extra: dict[str, str] | None = None, subject: str | None = None) -> bytes:
+def answer(
+    notice: email.message.Message,
+    words: str,
+    *,
+    sender: str = CARRIER[1],
+    from_header: str | None = None,
+    extra: dict[str, str] | None = None,
+    subject: str | None = None,
+) -> bytes:
     """An answer to `notice`, top-posted, as raw bytes (a From header may carry raw UTF-8)."""
     head = {
         "From": from_header or f"NOC <{sender}>",

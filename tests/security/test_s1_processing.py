@@ -33,16 +33,19 @@ def _poison_trigger(db_url: str) -> None:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql(
                 "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'poisoned message'; END $$ LANGUAGE plpgsql")
+                "RAISE EXCEPTION 'poisoned message'; END $$ LANGUAGE plpgsql"
+            )
             conn.exec_driver_sql(
                 "CREATE TRIGGER poison BEFORE UPDATE ON message FOR EACH ROW "
                 "WHEN (NEW.subject LIKE '%POISON%' AND NEW.status IN ('parsed', 'duplicate')) "
-                "EXECUTE FUNCTION poison()")
+                "EXECUTE FUNCTION poison()"
+            )
         else:
             conn.exec_driver_sql(
                 "CREATE TRIGGER poison BEFORE UPDATE ON message FOR EACH ROW "
                 "WHEN NEW.subject LIKE '%POISON%' AND NEW.status IN ('parsed', 'duplicate') "
-                "BEGIN SELECT RAISE(ABORT, 'poisoned message'); END")
+                "BEGIN SELECT RAISE(ABORT, 'poisoned message'); END"
+            )
     engine.dispose()
 
 
@@ -66,8 +69,11 @@ def test_an_upstream_with_an_internationalised_address_is_no_crash(desk: Desk) -
     shown = desk.show(number)
     assert shown["hops"][0]["outcome"] == "upstream"
     # Either the upstream is asked (IDNA/SMTPUTF8) or a person is told; never silence.
-    asked = [m for m in desk.all_sent() if m["X-Mailbot-Notice"] == "first_contact" and "ñandú" in str(m["To"])
-             or "xn--" in str(m["To"])]
+    asked = [
+        m
+        for m in desk.all_sent()
+        if (m["X-Mailbot-Notice"] == "first_contact" and "ñandú" in str(m["To"])) or "xn--" in str(m["To"])
+    ]
     told = [r for r in desk.reviews() if "ñandú" in r["detail"].lower() or "xn--" in r["detail"]]
     assert asked or told or len(shown["hops"]) == 2
 
@@ -77,8 +83,12 @@ def test_a_sender_longer_than_any_column_with_a_forged_token(desk: Desk) -> None
     notice = desk.notice(CARRIER[1], "first_contact")
     sender = "n" * 400 + "@" + "d" * 60 + ".example"
     forged = f"traceback+{'A' * 30}@{DOMAIN}"
-    raw = answer(notice, "We received this call from Lingo Telecom.", sender=sender,
-                 extra={"To": forged, "In-Reply-To": "<nothing@nowhere.example>"})
+    raw = answer(
+        notice,
+        "We received this call from Lingo Telecom.",
+        sender=sender,
+        extra={"To": forged, "In-Reply-To": "<nothing@nowhere.example>"},
+    )
     desk.send(raw, "bounce@relay.example", [forged])
     _honest_answer_goes_through(desk, number, notice)
     assert all(r["status"] != "new" for r in desk.settled(2))
@@ -102,11 +112,13 @@ def test_references_with_seventy_thousand_message_ids(desk: Desk) -> None:
 def test_a_bounce_quoting_seventy_thousand_message_ids(desk: Desk) -> None:
     number = desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
-    bounce = (f"From: MAILER-DAEMON@relay.example\r\nTo: traceback@{DOMAIN}\r\n"
-              f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b-{number}@relay.example>\r\n"
-              "Auto-Submitted: auto-replied\r\nContent-Type: text/plain\r\n\r\n"
-              "This is the mail system at host relay.example.\r\n\r\nI'm sorry to have to inform you that your "
-              "message could not be delivered.\r\n\r\n" + _ids(70_000) + "\r\n").encode()
+    bounce = (
+        f"From: MAILER-DAEMON@relay.example\r\nTo: traceback@{DOMAIN}\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b-{number}@relay.example>\r\n"
+        "Auto-Submitted: auto-replied\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system at host relay.example.\r\n\r\nI'm sorry to have to inform you that your "
+        "message could not be delivered.\r\n\r\n" + _ids(70_000) + "\r\n"
+    ).encode()
     desk.pipe(bounce, sender="", recipient=f"traceback@{DOMAIN}")
     _honest_answer_goes_through(desk, number, notice)
     assert all(r["status"] != "new" for r in desk.settled(2))

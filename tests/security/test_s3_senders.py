@@ -19,8 +19,11 @@ LOOKALIKES = {
 
 
 UNREADABLE = pytest.param(
-    "unreadable", marks=pytest.mark.xfail(strict=True, reason="issue 12 §3: a sender that cannot be read is "
-                                                              "dropped without a review"))
+    "unreadable",
+    marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 §3: a sender that cannot be read is dropped without a review"
+    ),
+)
 
 
 @pytest.mark.parametrize("shape", [*sorted(LOOKALIKES), UNREADABLE])
@@ -54,10 +57,11 @@ def test_an_answer_failing_dmarc_at_the_trusted_mta_is_not_applied(make_desk: ob
     desk: Desk = make_desk(mail_trusted_authserv_id=AUTHSERV)  # type: ignore[operator]
     number = desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
-    results = (f"{AUTHSERV}; dkim=fail header.d=smartbiz.example; spf=fail smtp.mailfrom=evil.example; "
-               "dmarc=fail header.from=smartbiz.example")
-    desk.send(answer(notice, ANSWER, extra={"Authentication-Results": results}), "x@evil.example",
-              [reply_to(notice)])
+    results = (
+        f"{AUTHSERV}; dkim=fail header.d=smartbiz.example; spf=fail smtp.mailfrom=evil.example; "
+        "dmarc=fail header.from=smartbiz.example"
+    )
+    desk.send(answer(notice, ANSWER, extra={"Authentication-Results": results}), "x@evil.example", [reply_to(notice)])
     desk.settled(1)
     assert desk.show(number)["hops"][0]["answered_at"] is None
     assert any("dmarc" in r["detail"].lower() for r in desk.reviews())
@@ -66,8 +70,10 @@ def test_an_answer_failing_dmarc_at_the_trusted_mta_is_not_applied(make_desk: ob
 @pytest.mark.xfail(strict=True, reason="issue 12 §3: refusals go to any stranger (backscatter)")
 def test_no_refusal_to_a_domain_no_provider_has(desk: Desk) -> None:
     forged = f"traceback+{'B' * 30}@{DOMAIN}"
-    raw = (f"From: victim@innocent.example\r\nTo: {forged}\r\nSubject: Re: Traceback\r\n"
-           f"Message-ID: <f-1@innocent.example>\r\n\r\nWe received this call from Lingo Telecom.\r\n").encode()
+    raw = (
+        f"From: victim@innocent.example\r\nTo: {forged}\r\nSubject: Re: Traceback\r\n"
+        f"Message-ID: <f-1@innocent.example>\r\n\r\nWe received this call from Lingo Telecom.\r\n"
+    ).encode()
     desk.send(raw, "victim@innocent.example", [forged])
     desk.settled(1)
     desk.cli("outbox", "send")

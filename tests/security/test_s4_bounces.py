@@ -12,15 +12,17 @@ from .security_desk import CARRIER, DOMAIN, Desk
 def _dsn(quoted_message_id: str, failed: str) -> bytes:
     """A made-up delivery report, as any stranger can write one."""
     boundary = "dsn-boundary"
-    return (f"From: MAILER-DAEMON@stranger.example\r\nTo: traceback@{DOMAIN}\r\n"
-            "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@stranger.example>\r\n"
-            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n'
-            f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-            f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; stranger.example\r\n\r\n"
-            f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-            f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {quoted_message_id}\r\n"
-            f"To: {failed}\r\n--{boundary}--\r\n").encode()
+    return (
+        f"From: MAILER-DAEMON@stranger.example\r\nTo: traceback@{DOMAIN}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@stranger.example>\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; stranger.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {quoted_message_id}\r\n"
+        f"To: {failed}\r\n--{boundary}--\r\n"
+    ).encode()
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12 §4: a made-up DSN quoting a sent Message-ID disables a contact")

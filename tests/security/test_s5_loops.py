@@ -27,27 +27,42 @@ def test_at_most_two_clarifications_per_hop(desk: Desk) -> None:
 
 # Automatic replies people's mail systems write, without RFC 3834's Auto-Submitted.
 AUTOMATIC = {
-    "ticket-en": ({}, "Ticket #48213 received: [Traceback #{n}]",
-                  "Thank you for contacting the NOC. This is an automated acknowledgement: your request has been "
-                  "received and assigned ticket number 48213. An engineer will respond shortly."),
-    "ooo-es": ({}, "Respuesta automática: Fuera de la oficina",
-               "Estoy fuera de la oficina hasta el lunes con acceso limitado al correo. Para asuntos urgentes "
-               "contacte a noc@smartbiz.example."),
-    "ooo-fr": ({}, "Réponse automatique : absent du bureau",
-               "Je suis absent du bureau jusqu'au 10 novembre. Je répondrai à votre message à mon retour."),
-    "ooo-pt": ({}, "Resposta automática: Ausente do escritório",
-               "Estou fora do escritório até segunda-feira. Responderei à sua mensagem quando retornar."),
+    "ticket-en": (
+        {},
+        "Ticket #48213 received: [Traceback #{n}]",
+        "Thank you for contacting the NOC. This is an automated acknowledgement: your request has been "
+        "received and assigned ticket number 48213. An engineer will respond shortly.",
+    ),
+    "ooo-es": (
+        {},
+        "Respuesta automática: Fuera de la oficina",
+        "Estoy fuera de la oficina hasta el lunes con acceso limitado al correo. Para asuntos urgentes "
+        "contacte a noc@smartbiz.example.",
+    ),
+    "ooo-fr": (
+        {},
+        "Réponse automatique : absent du bureau",
+        "Je suis absent du bureau jusqu'au 10 novembre. Je répondrai à votre message à mon retour.",
+    ),
+    "ooo-pt": (
+        {},
+        "Resposta automática: Ausente do escritório",
+        "Estou fora do escritório até segunda-feira. Responderei à sua mensagem quando retornar.",
+    ),
     "suppress": ({"X-Auto-Response-Suppress": "All"}, None, UNCLEAR),
 }
 
 
-NOT_RECOGNISED = pytest.mark.xfail(strict=True, reason="issue 12 §5: automatic replies beyond RFC 3834 and "
-                                                       "English are answered")
+NOT_RECOGNISED = pytest.mark.xfail(
+    strict=True, reason="issue 12 §5: automatic replies beyond RFC 3834 and English are answered"
+)
 RECOGNISED_TODAY = {"ooo-es"}  # the classifier's Spanish out-of-office subject
 
 
-@pytest.mark.parametrize("shape", [pytest.param(shape, marks=() if shape in RECOGNISED_TODAY else NOT_RECOGNISED)
-                                   for shape in sorted(AUTOMATIC)])
+@pytest.mark.parametrize(
+    "shape",
+    [pytest.param(shape, marks=() if shape in RECOGNISED_TODAY else NOT_RECOGNISED) for shape in sorted(AUTOMATIC)],
+)
 def test_automatic_replies_are_never_answered(desk: Desk, shape: str) -> None:
     number = desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
@@ -63,8 +78,10 @@ def test_automatic_replies_are_never_answered(desk: Desk, shape: str) -> None:
 @pytest.mark.xfail(strict=True, reason="issue 12 §5: every stranger's message is its own review")
 def test_reviews_from_one_stranger_are_grouped(desk: Desk) -> None:
     for n in range(6):
-        raw = (f"From: someone@stranger.example\r\nTo: traceback@{DOMAIN}\r\nSubject: hello {n}\r\n"
-               f"Message-ID: <s-{n}@stranger.example>\r\n\r\nIs this the right address for abuse reports?\r\n")
+        raw = (
+            f"From: someone@stranger.example\r\nTo: traceback@{DOMAIN}\r\nSubject: hello {n}\r\n"
+            f"Message-ID: <s-{n}@stranger.example>\r\n\r\nIs this the right address for abuse reports?\r\n"
+        )
         desk.pipe(raw.encode(), sender="someone@stranger.example", recipient=f"traceback@{DOMAIN}")
     desk.settled(6)
     mine = [r for r in desk.reviews() if "someone@stranger.example" in r["detail"]]

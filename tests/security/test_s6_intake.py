@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from helpers.mailbot_proc import wait_for
 
 from .security_desk import DOMAIN, Desk
@@ -69,8 +68,11 @@ def _peak_rss_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 §6: data is spooled, but processing in the same process "
-                                       "(not yet a worker) still parses each large message in memory")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 §6: data is spooled, but processing in the same process "
+    "(not yet a worker) still parses each large message in memory",
+)
 def test_large_messages_are_spooled_not_held_in_memory(desk: Desk) -> None:
     assert desk.server is not None
     size, senders = 8 * 1024 * 1024, 6
@@ -88,7 +90,7 @@ def test_large_messages_are_spooled_not_held_in_memory(desk: Desk) -> None:
                 smtp.rcpt(RCPT)
                 barrier.wait()
                 smtp.data(raw.replace(b"Subject: big", f"Subject: big {n}".encode()))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
@@ -119,6 +121,7 @@ def test_running_out_of_descriptors_logs_one_line(make_desk: object) -> None:
     finally:
         for sock in opened:
             sock.close()
+
     # Descriptors freed, the server takes connections again.
     def greets() -> bool:
         try:
@@ -126,6 +129,7 @@ def test_running_out_of_descriptors_logs_one_line(make_desk: object) -> None:
                 return smtp.noop()[0] == 250
         except (OSError, smtplib.SMTPException):
             return False
+
     wait_for(greets, "a session after the descriptors came back", 120)
     log = desk.server.output()
     assert "Too many open files" in log or "file descriptors" in log, log[-3000:]

@@ -7,16 +7,16 @@ import email.policy
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailbot.scheduler import jobs
+from mailbot.store.db import create_schema, make_engine, session_scope
+from mailbot.store.tables.desk import Hop
+from mailbot.store.tables.outbox import OutboxMessage
 from sqlmodel import select
 
 from mailbot.app import build_app
 from mailbot.config import load
 from mailbot.desk import inbound, providers, workflow
 from mailbot.domain.tokens import read_token, token_from_address
-from mailbot.scheduler import jobs
-from mailbot.store.db import create_schema, make_engine, session_scope
-from mailbot.store.tables.desk import Hop
-from mailbot.store.tables.outbox import OutboxMessage
 
 REQUESTED = datetime(2026, 3, 9, 9, 0, tzinfo=ZoneInfo("America/New_York"))  # a Monday morning
 
@@ -24,8 +24,9 @@ REQUESTED = datetime(2026, 3, 9, 9, 0, tzinfo=ZoneInfo("America/New_York"))  # a
 def test_a_reminder_from_the_scheduler_carries_its_signed_reply_to(db_url: str) -> None:
     engine = make_engine(db_url)
     create_schema(engine)
-    app = build_app(load(environ={"MAILBOT_MAIL_SECRET": "reminder-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}),
-                    engine=engine)
+    app = build_app(
+        load(environ={"MAILBOT_MAIL_SECRET": "reminder-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}), engine=engine
+    )
     with session_scope(engine) as s:
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=REQUESTED)
         tb = workflow.open_traceback(app, s, provider_name="Smartbiz Telecom", campaign="C", now=REQUESTED)

@@ -20,11 +20,6 @@ import pytest
 from helpers.paths import PG_ADMIN_URL, ROOT, SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, create_engine, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from mailbot.parsers.message import parse_message
 from mailbot.store import ingest, upsert
 from mailbot.store.db import create_schema, make_engine, session_scope
@@ -42,10 +37,24 @@ from mailbot.store.tables.messages import (
     UpstreamNotice,
 )
 from mailbot.store.upsert import Bulk, bulk_insert, bulk_insert_returning
+from sqlalchemy import Table, create_engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 NOW = datetime(2026, 11, 2, 15, 0, 0, 123456, tzinfo=UTC)
-TABLES = [Message, MessageKey, Sighting, Incident, CampaignName, MetricsReport, MetricsRow, UpstreamNotice,
-          StaffComment, Reply]
+TABLES = [
+    Message,
+    MessageKey,
+    Sighting,
+    Incident,
+    CampaignName,
+    MetricsReport,
+    MetricsRow,
+    UpstreamNotice,
+    StaffComment,
+    Reply,
+]
 
 
 def reference_insert(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Any = None) -> Any:
@@ -53,8 +62,9 @@ def reference_insert(session: Session, spec: Bulk, rows: Sequence[tuple], memo: 
     table = spec.model.__table__  # type: ignore[attr-defined]
     stmt = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
     if spec.keys and spec.update:
-        stmt = stmt.on_conflict_do_update(index_elements=list(spec.keys),
-                                          set_={c: stmt.excluded[c] for c in spec.columns if c not in spec.keys})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(spec.keys), set_={c: stmt.excluded[c] for c in spec.columns if c not in spec.keys}
+        )
     elif spec.keys:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(spec.keys))
     # Written rows counted by what they return (rowcount is not always known here).
@@ -95,9 +105,13 @@ def _contents(engine: Engine, model: type, skip: Sequence[str] = ()) -> tuple[li
         read = [tuple(r) for r in conn.execute(select(*columns).order_by(*order))]
         quote = conn.dialect.identifier_preparer.quote
         as_text = "{}" if conn.dialect.name == "sqlite" else "CAST({} AS TEXT)"
-        stored = [tuple(r) for r in conn.exec_driver_sql(
-            f"SELECT {', '.join(as_text.format(quote(c.name)) for c in columns)} FROM {quote(table.name)}"
-            f" ORDER BY {', '.join(quote(c.name) for c in order)}")]
+        stored = [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT {', '.join(as_text.format(quote(c.name)) for c in columns)} FROM {quote(table.name)}"
+                f" ORDER BY {', '.join(quote(c.name) for c in order)}"
+            )
+        ]
     return read, stored
 
 
@@ -112,7 +126,7 @@ def _arrivals() -> list[Arrival]:
 def _import(engine: Engine, arrivals: list[Arrival], size: int) -> Tally:
     tally = Tally()
     for start in range(0, len(arrivals), size):
-        batch = arrivals[start:start + size]
+        batch = arrivals[start : start + size]
         with session_scope(engine) as session:
             save_batch(session, batch, [parse_message(a.raw) for a in batch], tally)
     return tally
@@ -140,10 +154,14 @@ def test_save_batch_stores_what_sqlalchemy_stores(two_urls: tuple[str, str], mon
 
 
 def test_an_incident_seen_again_is_updated_as_sqlalchemy_updates_it(two_urls: tuple[str, str]) -> None:
-    first = [("100", "Camp", datetime(2020, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "+1202", None, "d", None, None, 0),
-             ("101", None, None, None, None, None, NOW, NOW, 2)]
-    again = [("100", "Later", None, "+1303", "+1404", None, NOW, NOW + timedelta(days=1), 3),
-             ("102", "New", NOW, None, None, "x" * 3000, None, None, 1)]
+    first = [
+        ("100", "Camp", datetime(2020, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "+1202", None, "d", None, None, 0),
+        ("101", None, None, None, None, None, NOW, NOW, 2),
+    ]
+    again = [
+        ("100", "Later", None, "+1303", "+1404", None, NOW, NOW + timedelta(days=1), 3),
+        ("102", "New", NOW, None, None, "x" * 3000, None, None, 1),
+    ]
     engines = [_engine(url) for url in two_urls]
     for engine, insert in zip(engines, (bulk_insert, reference_insert), strict=True):
         for rows in (first, again):
@@ -162,8 +180,10 @@ def test_left_out_columns_get_their_defaults(db_url: str) -> None:
         assert bulk_insert(session, ingest.INCIDENT_IDS, [("8",)]) == 0
         assert bulk_insert_returning(session, ingest.MESSAGES, []) == []
         assert bulk_insert(session, ingest.INCIDENT_IDS, []) == 0
-    assert _contents(engine, Incident)[0] == [("7", None, None, None, None, None, None, None, 0),
-                                               ("8", None, None, None, None, None, None, None, 0)]
+    assert _contents(engine, Incident)[0] == [
+        ("7", None, None, None, None, None, None, None, 0),
+        ("8", None, None, None, None, None, None, None, 0),
+    ]
     engine.dispose()
 
 
@@ -184,16 +204,33 @@ moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 
 lists = st.lists(text(), max_size=4)
 message_rows = st.tuples(
     st.sampled_from(["a", "b", "c", "é", "d e"]),  # source_key: a few, so places repeat and collide
-    text(), text(64), st.binary(max_size=300), st.integers(0, 2**31 - 1), text(16), moments, text(16),
-    st.none() | text(), st.none() | text(32), st.none() | moments, text(), st.none() | text(),
-    lists | lists.map(tuple), lists, st.none() | moments)
+    text(),
+    text(64),
+    st.binary(max_size=300),
+    st.integers(0, 2**31 - 1),
+    text(16),
+    moments,
+    text(16),
+    st.none() | text(),
+    st.none() | text(32),
+    st.none() | moments,
+    text(),
+    st.none() | text(),
+    lists | lists.map(tuple),
+    lists,
+    st.none() | moments,
+)
 
 
-@settings(max_examples=int(os.environ.get("STORE_FAST_EXAMPLES", "40")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("STORE_FAST_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(rows=st.lists(message_rows, max_size=12), before=st.lists(message_rows, max_size=3))
-def test_random_message_rows_are_stored_alike(two_urls: tuple[str, str], rows: list[tuple],
-                                              before: list[tuple]) -> None:
+def test_random_message_rows_are_stored_alike(
+    two_urls: tuple[str, str], rows: list[tuple], before: list[tuple]
+) -> None:
     """Places stored before (`before`) and places repeated within the rows are skipped alike."""
     source = uuid.uuid4().hex  # the databases outlive one example
     engines = [_engine(url) for url in two_urls]
@@ -202,8 +239,11 @@ def test_random_message_rows_are_stored_alike(two_urls: tuple[str, str], rows: l
         with session_scope(engine) as session:
             insert(session, ingest.MESSAGES, [(source, *row) for row in before])
         with session_scope(engine) as session:
-            got.append(sorted((place, pk) for pk, _, place in insert(session, ingest.MESSAGES,
-                                                                       [(source, *row) for row in rows])))
+            got.append(
+                sorted(
+                    (place, pk) for pk, _, place in insert(session, ingest.MESSAGES, [(source, *row) for row in rows])
+                )
+            )
     assert got[0] == got[1]
     assert len(got[0]) == len({r[0] for r in rows} - {r[0] for r in before})
     assert _contents(engines[0], Message) == _contents(engines[1], Message)
@@ -218,18 +258,23 @@ def _processors(url: str) -> dict[str, Any]:
     """SQLAlchemy's bind processors of the message table's DateTime, JSON and binary columns."""
     dialect = make_engine(url).dialect
     columns = Message.__table__.c  # type: ignore[attr-defined]
-    return {name: columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in ("date", "recipients", "raw")}
+    return {
+        name: columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in ("date", "recipients", "raw")
+    }
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text(),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text(8), inner, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text(8), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300)
-@given(moment=st.datetimes(timezones=st.none() | offsets) | st.dates() | st.none(),
-       items=st.lists(text()) | st.lists(text()).map(tuple) | json_values)
+@given(
+    moment=st.datetimes(timezones=st.none() | offsets) | st.dates() | st.none(),
+    items=st.lists(text()) | st.lists(text()).map(tuple) | json_values,
+)
 def test_faster_processors_give_what_sqlalchemys_give(moment: Any, items: Any) -> None:
     processors = _processors("sqlite://")
     date, recipients = processors["date"], processors["recipients"]
@@ -255,18 +300,37 @@ def _outcome(engine: Engine, insert: Any, rows: list[tuple]) -> str | None:
     try:
         with session_scope(engine) as session:
             insert(session, ingest.MESSAGES, rows)
-    except Exception as exc:  # noqa: BLE001 - compared below
+    except Exception as exc:
         return type(exc).__name__
     return None
 
 
 def test_a_value_too_long_for_its_column_fails_as_through_sqlalchemy(two_urls: tuple[str, str]) -> None:
     """PostgreSQL refuses it (a cast of the array to VARCHAR(n) would have cut it short); SQLite stores it."""
-    row = ("src", "k" * 600, "<id@x>", "0" * 64, b"raw", 3, "import", NOW, "parsed", None, "reply", None, "", None,
-           [], [], NOW)
+    row = (
+        "src",
+        "k" * 600,
+        "<id@x>",
+        "0" * 64,
+        b"raw",
+        3,
+        "import",
+        NOW,
+        "parsed",
+        None,
+        "reply",
+        None,
+        "",
+        None,
+        [],
+        [],
+        NOW,
+    )
     engines = [_engine(url) for url in two_urls]
-    outcomes = [_outcome(engine, insert, [row]) for engine, insert in
-                zip(engines, (bulk_insert_returning, reference_insert), strict=True)]
+    outcomes = [
+        _outcome(engine, insert, [row])
+        for engine, insert in zip(engines, (bulk_insert_returning, reference_insert), strict=True)
+    ]
     assert outcomes[0] == outcomes[1] == (None if engines[0].dialect.name == "sqlite" else "DataError")
     assert _contents(engines[0], Message) == _contents(engines[1], Message)
     for engine in engines:
@@ -276,8 +340,9 @@ def test_a_value_too_long_for_its_column_fails_as_through_sqlalchemy(two_urls: t
 def test_postgresql_sessions_compress_with_lz4_where_the_server_can(pg_url: str) -> None:
     engine = _engine(pg_url)
     with engine.connect() as conn:
-        lz4 = conn.exec_driver_sql("SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
-                                   " WHERE name = 'default_toast_compression'").scalar()
+        lz4 = conn.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar()
         conn.rollback()  # what the pool does when a connection is returned
         assert conn.exec_driver_sql("SHOW default_toast_compression").scalar() == ("lz4" if lz4 else "pglz")
     arrival = Arrival("files", "big", (SAMPLE / "001.eml").read_bytes() * 4)
@@ -291,8 +356,10 @@ def test_postgresql_sessions_compress_with_lz4_where_the_server_can(pg_url: str)
 
 def _pragmas(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as connection:
-        return tuple(connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # type: ignore[return-value]
-                     for name in ("page_size", "wal_autocheckpoint", "cache_size"))
+        return tuple(
+            connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # type: ignore[return-value]
+            for name in ("page_size", "wal_autocheckpoint", "cache_size")
+        )
 
 
 def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner, Result
+from mailbot.store import schema
+from mailbot.store.db import make_engine, session_scope
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from mailbot.archive import export
 from mailbot.cli import main
-from mailbot.store import schema
-from mailbot.store.db import make_engine, session_scope
 
 SENT = datetime(2025, 3, 4, 15, 30, tzinfo=UTC)
 RAW = b"Message-ID: <n1@example.test>\r\nSubject: Traceback request\r\n\r\nbody\r\n"
@@ -34,35 +34,107 @@ def _load_baseline_rows(engine: Engine) -> None:
         old.reflect(conn)
         t = old.tables
         rows = [
-            {"source": "dir:/old", "source_key": "a.eml", "message_key": "<n1@example.test>",
-             "raw_sha256": "0" * 64, "raw": RAW, "size": len(RAW), "origin": "import", "received_at": SENT,
-             "status": "parsed", "reason": None, "kind": "traceback_request", "date": SENT,
-             "subject": "Traceback request", "sender": "itg@example.test", "recipients": ["noc@carrier.test"],
-             "incident_ids": ["2640"], "parsed_at": SENT},
-            {"source": "dir:/old", "source_key": "b.eml", "message_key": "<r1@carrier.test>",
-             "raw_sha256": "1" * 64, "raw": b"reply", "size": 5, "origin": "import", "received_at": SENT,
-             "status": "parsed", "reason": None, "kind": "reply", "date": SENT, "subject": "Re: Traceback",
-             "sender": "noc@carrier.test", "recipients": [], "incident_ids": ["2640"], "parsed_at": SENT},
+            {
+                "source": "dir:/old",
+                "source_key": "a.eml",
+                "message_key": "<n1@example.test>",
+                "raw_sha256": "0" * 64,
+                "raw": RAW,
+                "size": len(RAW),
+                "origin": "import",
+                "received_at": SENT,
+                "status": "parsed",
+                "reason": None,
+                "kind": "traceback_request",
+                "date": SENT,
+                "subject": "Traceback request",
+                "sender": "itg@example.test",
+                "recipients": ["noc@carrier.test"],
+                "incident_ids": ["2640"],
+                "parsed_at": SENT,
+            },
+            {
+                "source": "dir:/old",
+                "source_key": "b.eml",
+                "message_key": "<r1@carrier.test>",
+                "raw_sha256": "1" * 64,
+                "raw": b"reply",
+                "size": 5,
+                "origin": "import",
+                "received_at": SENT,
+                "status": "parsed",
+                "reason": None,
+                "kind": "reply",
+                "date": SENT,
+                "subject": "Re: Traceback",
+                "sender": "noc@carrier.test",
+                "recipients": [],
+                "incident_ids": ["2640"],
+                "parsed_at": SENT,
+            },
         ]
         # Through the sequences, as the old code did, so later inserts do not collide.
-        notice, reply = (conn.execute(t["message"].insert().returning(t["message"].c.id), [r]).scalar_one()
-                         for r in rows)
-        conn.execute(t["messagekey"].insert(), [{"message_key": "<n1@example.test>", "message_pk": notice},
-                                                {"message_key": "<r1@carrier.test>", "message_pk": reply}])
-        conn.execute(t["sighting"].insert(), [{
-            "incident_id": "2640", "message_pk": notice, "seen_at": SENT, "kind": "traceback_request",
-            "recipients": ["noc@carrier.test"], "campaign": "Utility-30MinDisconnect", "call_time": SENT,
-            "called": "+13125550100", "caller": "+18005550199", "description": "disconnect threat"}])
-        conn.execute(t["incident"].insert(), [{
-            "incident_id": "2640", "campaign": "Utility-30MinDisconnect", "call_time": SENT,
-            "called": "+13125550100", "caller": "+18005550199", "description": "disconnect threat",
-            "first_seen": SENT, "last_seen": SENT, "sightings": 1}])
-        conn.execute(t["campaignname"].insert(), [{"name": "Utility-30MinDisconnect",
-                                                   "canonical": "Utility-30MinDisconnect"}])
-        conn.execute(t["reply"].insert(), [{
-            "message_pk": reply, "incident_ids": ["2640"], "outcome": "upstream",
-            "upstream_name": "Upstream Telecom", "upstream_email": "abuse@upstream.test", "customer_name": None,
-            "evidence": None, "text": "It came from Upstream Telecom."}])
+        notice, reply = (
+            conn.execute(t["message"].insert().returning(t["message"].c.id), [r]).scalar_one() for r in rows
+        )
+        conn.execute(
+            t["messagekey"].insert(),
+            [
+                {"message_key": "<n1@example.test>", "message_pk": notice},
+                {"message_key": "<r1@carrier.test>", "message_pk": reply},
+            ],
+        )
+        conn.execute(
+            t["sighting"].insert(),
+            [
+                {
+                    "incident_id": "2640",
+                    "message_pk": notice,
+                    "seen_at": SENT,
+                    "kind": "traceback_request",
+                    "recipients": ["noc@carrier.test"],
+                    "campaign": "Utility-30MinDisconnect",
+                    "call_time": SENT,
+                    "called": "+13125550100",
+                    "caller": "+18005550199",
+                    "description": "disconnect threat",
+                }
+            ],
+        )
+        conn.execute(
+            t["incident"].insert(),
+            [
+                {
+                    "incident_id": "2640",
+                    "campaign": "Utility-30MinDisconnect",
+                    "call_time": SENT,
+                    "called": "+13125550100",
+                    "caller": "+18005550199",
+                    "description": "disconnect threat",
+                    "first_seen": SENT,
+                    "last_seen": SENT,
+                    "sightings": 1,
+                }
+            ],
+        )
+        conn.execute(
+            t["campaignname"].insert(), [{"name": "Utility-30MinDisconnect", "canonical": "Utility-30MinDisconnect"}]
+        )
+        conn.execute(
+            t["reply"].insert(),
+            [
+                {
+                    "message_pk": reply,
+                    "incident_ids": ["2640"],
+                    "outcome": "upstream",
+                    "upstream_name": "Upstream Telecom",
+                    "upstream_email": "abuse@upstream.test",
+                    "customer_name": None,
+                    "evidence": None,
+                    "text": "It came from Upstream Telecom.",
+                }
+            ],
+        )
 
 
 def _check_baseline_rows(engine: Engine) -> None:
@@ -70,12 +142,16 @@ def _check_baseline_rows(engine: Engine) -> None:
         data = export.all_exports(session)
         raw = session.execute(text("SELECT raw FROM message WHERE source_key = 'a.eml'")).scalar_one()
     assert bytes(raw) == RAW
-    assert [(i["incident_id"], i["campaign_canonical"], i["call_time"], i["sightings"]) for i in data["incidents"]] \
-        == [("2640", "Utility-30MinDisconnect", "2025-03-04T15:30:00Z", 1)]
+    assert [(i["incident_id"], i["campaign_canonical"], i["call_time"], i["sightings"]) for i in data["incidents"]] == [
+        ("2640", "Utility-30MinDisconnect", "2025-03-04T15:30:00Z", 1)
+    ]
     assert sorted((m["message_id"], m["kind"], m["status"]) for m in data["messages"]) == [
-        ("<n1@example.test>", "traceback_request", "parsed"), ("<r1@carrier.test>", "reply", "parsed")]
-    assert [(r["message_id"], r["outcome"], r["upstream_email"]) for r in data["replies"]] \
-        == [("<r1@carrier.test>", "upstream", "abuse@upstream.test")]
+        ("<n1@example.test>", "traceback_request", "parsed"),
+        ("<r1@carrier.test>", "reply", "parsed"),
+    ]
+    assert [(r["message_id"], r["outcome"], r["upstream_email"]) for r in data["replies"]] == [
+        ("<r1@carrier.test>", "upstream", "abuse@upstream.test")
+    ]
 
 
 def test_upgrade_from_first_migration_keeps_data(db_url: str) -> None:
@@ -133,12 +209,15 @@ def test_empty_database_is_created_at_head(db_url: str) -> None:
     assert unknown.exit_code == 1 and "Can't locate revision identified by 'nosuch'" in unknown.output
 
 
-
 def test_two_upgrades_at_once_wait_for_each_other(pg_url: str) -> None:
     """Instances deployed together may all run `mailbot db upgrade`: one upgrades, the others find it done."""
     mailbot = str(Path(sys.executable).parent / "mailbot")
-    procs = [subprocess.Popen([mailbot, "--db", pg_url, "db", "upgrade"], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [mailbot, "--db", pg_url, "db", "upgrade"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert outputs == sorted([f"schema: none -> {schema.head()}", f"schema: {schema.head()} (up to date)"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 from helpers.mailbot_proc import wait_for
-
 from mailbot.store.write_gate import WriteGate
 
 
