@@ -24,6 +24,14 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `sender` (str): the address a `refusal` answers.
 - `desk_name` (str): who signs; default "Traceback Desk".
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
+- `direction` (str): `forward` for a Trace Forward's hop: its own wording (`<kind>.forward.*`).
+- `language` (str): the provider's language (`es`): `<kind>[.forward].es.*` where one exists.
+- `dispute` (dict): `decision` (accepted/rejected), `reason` (ops'), `disputed` (the provider's words),
+  for `dispute_decision`.
+
+The template of a kind is the most specific of `<kind>.<direction>.<language>`,
+`<kind>.<direction>`, `<kind>.<language>`, `<kind>` that exists (`VARIANTS`), and its subject
+the same key in `subjects.toml`; English and the upstream wording are the fallbacks.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
 line break could forge structure, stripped of call-details headings it did not
@@ -61,6 +69,9 @@ CONTEXT_KEYS = (
     "sender",
     "desk_name",
     "metrics",
+    "direction",
+    "language",
+    "dispute",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200
@@ -122,6 +133,19 @@ _ENV = _environment()
 _SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
 
 
+def variants(kind: str, direction: str | None, language: str | None) -> list[str]:
+    """Template names to try for a kind, most specific first (the plain kind always last)."""
+    names = []
+    for way, lang in ((direction, language), (direction, None), (None, language)):
+        if way or lang:
+            names.append(".".join(part for part in (kind, way, lang) if part))
+    return [*names, kind]
+
+
+def _pick(names: list[str], exists: Any) -> str:
+    return next(name for name in names if exists(name))
+
+
 def render(kind: str, context: dict[str, Any]) -> Rendered:
     """The notice of this kind; ValueError for an unknown kind, jinja2 errors for a missing value."""
     if kind not in KINDS:
@@ -129,11 +153,13 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
     values["desk_name"] = "Traceback Desk"
     values.update({k: v for k, v in context.items() if v is not None})
-    subject = _ENV.from_string(_SUBJECTS[kind]).render(values)
+    names = variants(kind, values["direction"], values["language"])
+    subject = _ENV.from_string(_SUBJECTS[_pick(names, _SUBJECTS.__contains__)]).render(values)
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
+    body = _pick(names, lambda name: (TEMPLATES / f"{name}.txt.j2").exists())
     return Rendered(
         subject=header_text(subject),
-        text=_ENV.get_template(f"{kind}.txt.j2").render(values),
-        html=_ENV.get_template(f"{kind}.html.j2").render(values),
+        text=_ENV.get_template(f"{body}.txt.j2").render(values),
+        html=_ENV.get_template(f"{body}.html.j2").render(values),
     )
