@@ -80,7 +80,9 @@ class Traceback(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     # `forward`: a Trace Forward of the call-back number in `called`, hop by hop downstream.
     direction: str = Field(
-        default=TracebackDirection.BACK, max_length=8, sa_column_kwargs={"server_default": TracebackDirection.BACK.value}
+        default=TracebackDirection.BACK,
+        max_length=8,
+        sa_column_kwargs={"server_default": TracebackDirection.BACK.value},
     )
     # Strike Exempt: kept in the record and exports, counted toward no status, designation or metrics.
     strike_exempt: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
