@@ -114,13 +114,14 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
         )
         .join(Provider, Provider.id == Hop.provider_id)
         .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(Hop.requested_at >= start, Hop.requested_at < end)
-    ).all()
+        .where(Hop.requested_at >= start, Hop.requested_at < end, Traceback.strike_exempt.is_(False))
+    ).all()  # a Strike Exempt traceback is counted in no metrics
     upstream_rows = session.execute(
         select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at, up.id)
         .join(up, up.downstream_hop_id == Hop.id)
         .join(up_provider, up_provider.id == up.provider_id)
-        .where(Hop.requested_at >= start, Hop.requested_at < end)
+        .join(Traceback, Traceback.id == Hop.traceback_id)
+        .where(Hop.requested_at >= start, Hop.requested_at < end, Traceback.strike_exempt.is_(False))
     ).all()
     labels = labels_by_hop(paths(session, {row[-1] for row in own_rows}))  # upstream hops share those paths
     own: dict[int, list[HopFact]] = {}
