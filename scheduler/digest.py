@@ -29,10 +29,11 @@ from sqlmodel import Session
 
 from mailbot.app import App
 from mailbot.desk import notices
+from mailbot.desk.views import KIND_LABEL
 from mailbot.domain.calendar import BusinessCalendar
 from mailbot.domain.status_rules import Rules
 from mailbot.domain.timeutil import utc
-from mailbot.domain.vocabulary import HopOutcome, MessageStatus
+from mailbot.domain.vocabulary import HopOutcome, MessageStatus, TracebackDirection
 from mailbot.outbound import outbox
 
 TEMPLATES = TEMPLATES_DIR
@@ -96,11 +97,19 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
         select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now).order_by(Traceback.id)
     ):
         digest.new_tracebacks.append(
-            {"id": tb.id, "campaign": tb.campaign, "status": tb.status, "provider": names.get(first_hop.get(tb.id), "")}
+            {
+                "id": tb.id,
+                "campaign": tb.campaign,
+                "status": tb.status,
+                "provider": names.get(first_hop.get(tb.id), ""),
+                "kind": KIND_LABEL[TracebackDirection(tb.direction)],
+                "strike_exempt": tb.strike_exempt,
+            }
         )
 
-    for hop in session.scalars(
-        select(Hop)
+    for hop, direction in session.execute(
+        select(Hop, Traceback.direction)
+        .join(Traceback, Traceback.id == Hop.traceback_id)
         .where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
         .order_by(Hop.requested_at)
     ):
@@ -110,6 +119,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
         digest.open_hops.append(
             {
                 "traceback": hop.traceback_id,
+                "kind": KIND_LABEL[TracebackDirection(direction)],
                 "position": hop.position,
                 "provider": names[hop.provider_id],
                 "requested": cal.local(hop.requested_at),

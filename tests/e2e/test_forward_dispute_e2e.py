@@ -13,15 +13,40 @@ from pathlib import Path
 
 from helpers.desk_e2e import SETTINGS, answer, cli, notice_to, plain, received
 from helpers.mailbot_proc import Server, mailbot_env, wait_for
+from mailbot.store.db import make_engine, session_scope
+from mailbot.store.tables.desk import Dispute, Traceback
+from sqlalchemy import select
 
 
 def _show(env: dict[str, str], cwd: Path, command: str, number: int) -> dict:
     return json.loads(cli(env, cwd, command, "show", str(number), "--format", "json"))
 
 
-def _closed(env: dict[str, str], cwd: Path, command: str, number: int) -> dict | None:
-    shown = _show(env, cwd, command, number)
-    return shown if shown["status"] == "closed" else None
+def _wait_closed(db_url: str, number: int) -> None:
+    """Until the traceback is closed (read from the store: a CLI process per poll is slow on a busy machine)."""
+    engine = make_engine(db_url)
+    try:
+
+        def closed() -> bool:
+            with session_scope(engine) as session:
+                return session.scalar(select(Traceback.status).where(Traceback.id == number)) == "closed"
+
+        wait_for(closed, f"#{number} to close")
+    finally:
+        engine.dispose()
+
+
+def _wait_dispute(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+
+        def recorded() -> bool:
+            with session_scope(engine) as session:
+                return session.scalar(select(Dispute.id)) is not None
+
+        wait_for(recorded, "the dispute recorded")
+    finally:
+        engine.dispose()
 
 
 def test_a_trace_forward_of_three_hops_over_smtp(db_url: str, tmp_path: Path) -> None:
@@ -75,8 +100,8 @@ def test_a_trace_forward_of_three_hops_over_smtp(db_url: str, tmp_path: Path) ->
         filled = plain(third).replace("Subscriber / Abonado:", "Subscriber / Abonado: Quick Refunds LLC")
         answer(server.port, third, "noc@gamma.example", "See the form below.\n\n" + filled, "gmail")
 
-        shown = wait_for(lambda: _closed(env, tmp_path, "traceforward", number), f"Trace Forward #{number} to end")
-        assert isinstance(shown, dict)
+        _wait_closed(db_url, number)
+        shown = _show(env, tmp_path, "traceforward", number)
         assert (shown["direction"], shown["kind"], shown["result"], shown["called"]) == (
             "forward",
             "trace forward",
@@ -140,7 +165,7 @@ def test_a_dispute_accepted_over_smtp_and_the_status_re_evaluated(db_url: str, t
             "This call was originated by our customer Sunrise Solar Marketing LLC.",
             "outlook",
         )
-        wait_for(lambda: _closed(env, tmp_path, "traceback", number), f"#{number} to close")
+        _wait_closed(db_url, number)
         now = datetime.now(UTC)
         cli(env, tmp_path, "--now", now.isoformat(), "tick")
         assert _status(env, tmp_path, "Lata Telecom") == "YELLOW"
@@ -157,10 +182,9 @@ def test_a_dispute_accepted_over_smtp_and_the_status_re_evaluated(db_url: str, t
             "gmail",
             attachments={"optin-record.pdf": b"%PDF-1.4 opt-in"},
         )
-        found = wait_for(
-            lambda: json.loads(cli(env, tmp_path, "dispute", "list", "--format", "json")), "the dispute recorded"
-        )
-        assert isinstance(found, list) and len(found) == 1
+        _wait_dispute(db_url)
+        found = json.loads(cli(env, tmp_path, "dispute", "list", "--format", "json"))
+        assert len(found) == 1
         dispute = found[0]
         assert (dispute["traceback_id"], dispute["provider"], dispute["status"]) == (number, "Lata Telecom", "open")
         assert "written consent" in dispute["reason"] and dispute["attachments"] == ["optin-record.pdf"]
@@ -188,6 +212,12 @@ def test_a_dispute_accepted_over_smtp_and_the_status_re_evaluated(db_url: str, t
         ]
         cli(env, tmp_path, "--now", now.isoformat(), "tick")
         assert _status(env, tmp_path, "Lata Telecom") == "GREEN"
+        # The record for enforcement shows the dispute, its decision and the mark.
+        html_file = tmp_path / "record.html"
+        cli(env, tmp_path, "traceback", "report", str(number), "--html", str(html_file))
+        html = html_file.read_text()
+        assert "Strike exempt: accepted_dispute, consent records verified" in html
+        assert "optin-record.pdf" in html and "accepted: consent records verified" in html
         assert json.loads(cli(env, tmp_path, "dispute", "list", "--format", "json")) == []
         assert server.terminate() == 0
     finally:
