@@ -158,6 +158,8 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
     body = _pick(names, lambda name: (TEMPLATES / f"{name}.txt.j2").exists())
+    # `language` is the one the chosen template is written in (the layouts' sign-off follows it).
+    values["language"] = values["language"] if values["language"] and body.endswith("." + values["language"]) else None
     return Rendered(
         subject=header_text(subject),
         text=_ENV.get_template(f"{body}.txt.j2").render(values),
