@@ -294,6 +294,17 @@ def apply_answer(
             tb.origin_customer = answer.customer_name
         close_traceback(tb, ENDINGS[answer.outcome], now)
         return
+    if answer.outcome == HopOutcome.NOT_OURS and not (answer.upstream_name or answer.upstream_email):
+        open_review(
+            session,
+            ReviewKind.UNKNOWN_UPSTREAM,
+            now,
+            f"the number was ported away and its current carrier is not known; look it up, then "
+            f"`mailbot traceback forward {tb.id} --provider NAME` (or close it)",
+            hop=hop,
+            message_pk=message_pk,
+        )
+        return
     # What is left names the next provider: upstream, downstream, or where a ported number went.
     upstream = _upstream_provider(session, hop, answer, now, message_pk)
     if upstream is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, text_of
+from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
 from mailbot.scheduler import jobs
 from mailbot.scheduler.metrics import reports
 from mailbot.store.db import session_scope
@@ -70,6 +70,7 @@ def test_an_unknown_ported_carrier_goes_to_a_human_and_staff_name_it(desk_app: A
         desk_app, reply_to(notice(engine, "request", "noc@smartbiz.example"), "That number was ported out last year.")
     )
     assert [(h.outcome, h.upstream_name) for h in hops(engine, tb)] == [("not_ours", None)]
+    assert [k for k, detail in reviews(engine) if "ported away" in detail] == ["unknown_upstream"]
     with session_scope(engine) as s:
         workflow.forward(desk_app, s, tb, "Lingo Telecom", NOW)
     assert "Smartbiz Telecom told us" in text_of(notice(engine, "request", "tb@lingo.example"))
