@@ -40,11 +40,12 @@ if TYPE_CHECKING:
 ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found", HopOutcome.CUSTOMER: "customer"}
 # Answers that name the party who ends the traceback (kept on it as `origin_customer`).
 NAMES_CUSTOMER = frozenset({HopOutcome.ORIGIN, HopOutcome.CUSTOMER})
-# What a hop answered when it names the next provider, by direction (and staff's `forward` records).
+# What the clarification after a dispute asks, by direction.
 DISPUTE_QUESTION = {
     TracebackDirection.BACK: "you dispute the request; please tell us where the call came from",
     TracebackDirection.FORWARD: "you dispute the request; please tell us who answers calls to this number",
 }
+# What a hop answered when it names the next provider, by direction (and staff's `forward` records).
 NEXT_HOP = {TracebackDirection.BACK: HopOutcome.UPSTREAM, TracebackDirection.FORWARD: HopOutcome.DOWNSTREAM}
 # Kinds that are a notice somebody forwarded us, not an answer.
 NOTICE_KINDS = frozenset(
