@@ -71,7 +71,7 @@ def test_demo_tells_the_story_on_a_database_of_its_own(demo: tuple[Path, str, st
     # Three hops upstream by email, one confirmed by ops replying to the digest; the silent one escalated.
     assert re.search(r"hop 2 +Lata 1 Communications Inc +answered origin", output), output
     assert 'ops replied\n   to the digest with the line it showed: forward 1 "Lata 1 Communications Inc"' in output
-    assert "escalations 1" in output and "no response 3" in output
+    assert "escalation letters 1" in output and "hops ended no_response 3" in output
     assert "mailbot --config var/demo/config.toml traceback show 1" in output
     notices = sorted(p.name for p in (folder / "notices").iterdir())
     assert any("-escalation-noc_at_silentroute" in n for n in notices)
