@@ -161,6 +161,8 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     assert image["Content-ID"] == f"<{digest.CHART_CID}>" and f'src="cid:{digest.CHART_CID}"' in html
     assert image.get_content().startswith(b"\x89PNG\r\n\x1a\n")
     assert "<script" not in html  # mail clients drop scripts; the digest needs none
+    # Each waiting review with the line that settles it, in the HTML too.
+    assert html.count("reply: <code>") == 3 and "shell: <code>mailbot review resolve " in html
 
 
 def test_digest_command_prints_and_writes_a_browser_preview(week: App, tmp_path: Path) -> None:
