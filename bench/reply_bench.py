@@ -223,7 +223,7 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
             misses.append((case, got, verdict, action))
     print(f"\n== {name}: {len(cases)} replies")
     print(f"{'':22}{'n':>4}  {'right':>12}  {'to a human':>12}  {'applied wrong':>13}")
-    for key in sorted(k for k in buckets if k != "all") + ["all"]:
+    for key in [*sorted(k for k in buckets if k != "all"), "all"]:
         _row(key, buckets[key])
         if key == "all":
             continue
@@ -240,7 +240,8 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
         print()
         for case, got, verdict, action in misses:
             print(
-                f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome} {case.upstream_name or case.customer_name}"
+                f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome}"
+                f" {case.upstream_name or case.customer_name}"
                 f" {case.upstream_email or ''} | read {got.outcome} {got.upstream_name or got.customer_name}"
                 f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} {action} | {case.note[:80]}"
             )

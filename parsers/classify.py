@@ -151,7 +151,7 @@ def _subject(pattern: str, *guards: str) -> Callable[[Facts], bool]:
     """`pattern` in the subject, any case. Every match of it has one of `guards` (lowercase)
     when they are given: an ASCII subject with none is passed by without the regex search,
     which a case-insensitive alternation makes slow. Not other subjects: re.IGNORECASE
-    lets a few non-ASCII letters match ASCII ones ('ſ' an 's', 'K' a 'k')."""
+    lets a few non-ASCII letters match ASCII ones (U+017F LONG S an 's', U+212A KELVIN SIGN a 'k')."""
     rx = re.compile(pattern, re.IGNORECASE)
     if not guards:
         return lambda f: bool(rx.search(f.envelope.subject))

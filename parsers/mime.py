@@ -204,10 +204,7 @@ def content_type(msg: email.message.Message) -> str:
     cached = msg.__dict__.get("_content_type")
     if cached is None:
         value = _header(msg, "content-type")
-        if value is None:
-            cached = msg.get_default_type()
-        else:
-            cached = _media_type(value if type(value) is str else str(value))
+        cached = msg.get_default_type() if value is None else _media_type(value if type(value) is str else str(value))
         msg.__dict__["_content_type"] = cached
     return cached
 

@@ -57,7 +57,7 @@ class MonthlyReport:
 
 def duration_text(seconds: float) -> str:
     """The sample's style: the two largest units, e.g. `1 hour 9 minutes`, `35 minutes 48 seconds`."""
-    left = int(round(seconds))
+    left = round(seconds)
     parts = []
     for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         count, left = divmod(left, size)

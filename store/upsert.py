@@ -153,7 +153,7 @@ class _Plan:
             ids = [*map(id, columns[i])]
             new = {k: v for k, v in zip(ids, columns[i], strict=True) if k not in done}
             kept.update(new)
-            done.update(zip(new, map(process, new.values())))
+            done.update(zip(new, map(process, new.values()), strict=True))
             columns[i] = [*map(done.__getitem__, ids)]
         return columns
 
@@ -239,7 +239,7 @@ def _execute(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo | N
     plans = _PLANS.setdefault(connection.dialect, {})
     plan = plans.get(spec) or plans.setdefault(spec, _Plan(spec, connection.dialect))
     columns = plan.columns(rows, {} if memo is None else memo)
-    params = tuple(columns) if plan.unnest else list(zip(*columns))
+    params = tuple(columns) if plan.unnest else list(zip(*columns, strict=True))
     return connection, plan, connection.exec_driver_sql(plan.sql, params)
 
 

@@ -177,7 +177,7 @@ def _by_campaign(sightings: Sequence[Sighting]) -> dict[str, list[Sighting]]:
 def ongoing_same_campaign(ctx: Context, evidence: Evidence) -> Finding | None:
     """Originator or U.S. point of entry for a campaign again N or more days after first identified for it."""
     days = timedelta(days=ctx.thresholds.ongoing_days)
-    for campaign, seen in _by_campaign(_recent(ctx, evidence.sightings)).items():
+    for seen in _by_campaign(_recent(ctx, evidence.sightings)).values():
         first = seen[0]
         later = [s for s in seen[1:] if s.notified_at - first.identified_at >= days]
         if later:

@@ -161,7 +161,7 @@ class FolderWatcher:
                 if uid in fetched
             }
             known = self._delivered_before(arrivals.values()) if resync or checkpoint is None else set()
-            for uid, arrival in arrivals.items():
+            for arrival in arrivals.values():
                 if hashlib.sha256(arrival.raw).hexdigest() not in known:
                     stored += receive(self.engine, arrival, self.now()) is not None
             if arrivals:

@@ -241,7 +241,10 @@ class TrackedSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            spool = tempfile.SpooledTemporaryFile(max_size=self._limits.spool_threshold, prefix="mailbot-smtp-")
+            # Not a with-block: the spool outlives this method, handed to the handler that closes it.
+            spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                max_size=self._limits.spool_threshold, prefix="mailbot-smtp-"
+            )
         except OSError as exc:
             log.warning("smtp: cannot open a spool file, answered 451: %s", exc)
             await self.push(STORE_DOWN)

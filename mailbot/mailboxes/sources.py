@@ -29,9 +29,9 @@ from mailbot.mailboxes import imap as imap_source
 MBOX_SEPARATOR = b"From "
 # Single-stream compressors by suffix; what they hold is an mbox or one message.
 COMPRESSED: dict[str, Callable[[Path], IO[bytes]]] = {
-    ".gz": lambda p: gzip.open(p, "rb"),
-    ".bz2": lambda p: bz2.open(p, "rb"),
-    ".xz": lambda p: lzma.open(p, "rb"),
+    ".gz": gzip.GzipFile,
+    ".bz2": bz2.BZ2File,
+    ".xz": lzma.LZMAFile,
 }
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 PST_MAGIC = b"!BDN"

@@ -106,7 +106,7 @@ def test_refuses_oversize_messages_with_552(tmp_path: Path, sqlite_url: str, ser
         # Not announced: the data is read and refused at its end.
         client.mail(SENDER)
         client.rcpt(OURS)
-        code, reply = client.data(big)
+        code, _reply = client.data(big)
         assert code == 552
         assert client.sendmail(SENDER, [OURS], message(2)) == {}  # the session goes on
     wait_for(lambda: all_processed(sqlite_url, 1), "the small message processed")
