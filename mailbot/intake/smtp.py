@@ -290,13 +290,13 @@ class TrackedSMTP(SMTP):
                     spool.write(whole[1:] if whole.startswith(b".") else whole)
         return CONNECTION_LOST  # the client went away before the lone dot: nothing to store
 
-
-def _host(peer: object) -> str:
-    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
-
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _host(peer: object) -> str:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
 
 
 def tls_context(app: App) -> ssl.SSLContext | None:
