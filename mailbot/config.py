@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -436,7 +436,14 @@ class OutboundSection:
         )
 
 
-SECTIONS = {
+class _FromRaw(Protocol):
+    """A section's dataclass: built from its checked table."""
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> Self: ...
+
+
+SECTIONS: dict[str, type[_FromRaw]] = {
     "database": DatabaseSection,
     "paths": PathsSection,
     "import": ImportSection,
@@ -582,7 +589,7 @@ def load(
                 f"config.toml (like MAILBOT_DATABASE_URL), besides {', '.join(sorted(OTHER_VARIABLES))}"
             )
     base = found.resolve().parent if found else Path.cwd()
-    sections = {
+    sections: dict[str, Any] = {  # each its section's dataclass, as Settings types them
         name: cls.from_raw(_Section(name, values[name], {k: w for (s, k), w in where.items() if s == name}, base))
         for name, cls in SECTIONS.items()
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.archive import export as exports
@@ -171,9 +172,15 @@ def quarantine(app: App, fmt: str) -> None:
     """List quarantined messages with their reasons and where each came from."""
     with session_scope(app.engine) as session:
         rows = session.execute(
-            select(Message.id, Message.message_key, Message.reason, Message.source, Message.source_key)
-            .where(Message.status == "quarantined")
-            .order_by(Message.id)
+            select(
+                col(Message.id),
+                col(Message.message_key),
+                col(Message.reason),
+                col(Message.source),
+                col(Message.source_key),
+            )
+            .where(col(Message.status) == "quarantined")
+            .order_by(col(Message.id))
         ).all()
     if fmt == "json":
         click.echo(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
@@ -37,9 +38,14 @@ def diagnose(app: App, pk: int) -> None:
     """Explain one stored message (its id from `mailbot quarantine`): status, MIME defects, hops."""
     with session_scope(app.engine) as session:
         row = session.execute(
-            select(Message.raw, Message.status, Message.kind, Message.reason, Message.source, Message.source_key).where(
-                Message.id == pk
-            )
+            select(
+                col(Message.raw),
+                col(Message.status),
+                col(Message.kind),
+                col(Message.reason),
+                col(Message.source),
+                col(Message.source_key),
+            ).where(col(Message.id) == pk)
         ).first()
     if row is None:
         raise click.ClickException(f"no stored message {pk}")

@@ -12,10 +12,10 @@ TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("mail.log", "alembic")  # aiosmtpd: a line per connection and QUIT; alembic: its start-up lines
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is when a record is logged (a test's runner swaps it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):  # type: ignore[no-untyped-def]
         return sys.stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -34,7 +35,7 @@ def list_command(app: App, status: str | None, traceback_id: int | None, limit: 
     with session_scope(app.engine) as session:
         rows = outbox.outbox_rows(session, status=status, traceback_id=traceback_id, limit=limit)
         counts = outbox.status_counts(session)
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "id": r.id,
             "dedupe_key": r.dedupe_key,
