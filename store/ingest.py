@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from mailbot.store.dialect import LockSpace, advisory_xact_lock, among, is_postgresql
+from mailbot.store.tables import table_of
 from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
@@ -109,6 +110,8 @@ def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetim
 
 
 # The import's hot inserts, written through the driver (store/upsert.py: Bulk).
+T = TypeVar("T")
+
 MESSAGES = Bulk(
     Message,
     (
@@ -431,7 +434,7 @@ def refresh_incidents(
             group.sort(key=_sighting_order)
     reread = [i for i in ids if i in existing or i not in grouped]
     if reread:
-        sighting = Sighting.__table__.c  # type: ignore[attr-defined]
+        sighting = table_of(Sighting).c
         # Core, not ORM: the ORM's own work per statement was a tenth of a batch's.
         columns = (
             sighting.incident_id,
@@ -488,7 +491,7 @@ def _sighting_order(row: SightingRow) -> tuple:
     return (row.seen_at is None, row.seen_at or datetime.min.replace(tzinfo=UTC), row.message_pk)
 
 
-def _first(values: Iterable):  # type: ignore[no-untyped-def]
+def _first(values: Iterable[T | None]) -> T | None:
     return next((v for v in values if v is not None), None)
 
 

@@ -108,6 +108,7 @@ def _results(parsed: Parse) -> list[ParsedMessage]:
         for i, (chunk, future) in reversed(list(enumerate(parsed)))
         if future is None or future.cancel()
     }
+    # A chunk's future is None only when the chunk is in `mine` (mypy cannot tell).
     return [m for i, (_, future) in enumerate(parsed) for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import func, select
@@ -59,11 +60,12 @@ def print_incidents(rows: list[dict]) -> None:
 class MailboxParam(click.Path):
     """An existing file or directory, or an imap:// or imaps:// URL (password from `[imap]`)."""
 
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not imap_source.is_url(value):
             return super().convert(value, param, ctx)
         try:
-            return imap_source.Mailbox.from_url(value, ctx.find_object(App).settings)
+            # On a command line click gives the context, which holds the App (mypy cannot tell).
+            return imap_source.Mailbox.from_url(value, ctx.find_object(App).settings)  # type: ignore[union-attr]
         except (ValueError, OSError) as exc:
             self.fail(str(exc), param, ctx)
 

@@ -19,7 +19,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Message
 
 
-def describe(raw: bytes) -> dict[str, object]:
+def describe(raw: bytes) -> dict[str, list[str]]:
     """mail-parser's view of a raw message: MIME defects and the delivery hops."""
     import mailparser  # only when asked: importing and running it is the slow part
 
@@ -57,10 +57,10 @@ def diagnose(app: App, pk: int) -> None:
     except Exception as exc:
         click.echo(f"mail-parser could not read it: {exc!r}")
         return
-    click.echo("defects: " + (", ".join(facts["defects"]) or "none"))  # type: ignore[arg-type]
-    for hop in facts["hops"]:  # type: ignore[attr-defined]
+    click.echo("defects: " + (", ".join(facts["defects"]) or "none"))
+    for hop in facts["hops"]:
         click.echo(f"hop:     {hop}")
-    for name in facts["attachments"]:  # type: ignore[attr-defined]
+    for name in facts["attachments"]:
         click.echo(f"attachment: {name}")
 
 

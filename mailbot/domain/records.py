@@ -29,7 +29,7 @@ def record(cls: type[T]) -> type[T]:
     def __reduce__(self: Any) -> tuple[type, tuple]:
         return made, tuple(getattr(self, name) for name in names)
 
-    made.__reduce__ = __reduce__  # type: ignore[method-assign]
+    made.__reduce__ = __reduce__  # type: ignore[method-assign]  # replaced on purpose (above)
     return made
 
 

@@ -24,6 +24,7 @@ from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
 from mailbot.store.ingest import Tally, apply, campaign_counts, message_key, save_canonical, store_raw
+from mailbot.store.tables import table_of
 from mailbot.store.tables.messages import Message
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
             live = origin != "import"  # only live mail is answered, so only it is read for the desk
             parsed = parse_message(raw, live=live)
             key = message_key(parsed.envelope.message_id, raw)
-            session.execute(Message.__table__.update().where(col(Message.id) == pk).values(message_key=key))  # type: ignore[attr-defined]
+            session.execute(table_of(Message).update().where(col(Message.id) == pk).values(message_key=key))
             status = apply(session, pk, key, parsed, Tally())
             delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
             if live:

@@ -194,7 +194,7 @@ class TrackedSMTP(SMTP):
         if refusal is not None:
             # Never a session: no greeting task, no timeout, nothing for connection_lost to undo.
             self._refused = True
-            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
+            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]  # a socket transport writes
             transport.close()
             return
         self._sessions.add(self)

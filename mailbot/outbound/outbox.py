@@ -37,7 +37,7 @@ from email.policy import default as DEFAULT_POLICY
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -48,6 +48,7 @@ from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
+from mailbot.store.tables import table_of
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
@@ -218,7 +219,7 @@ def enqueue_message(
     if outbox_id is None:
         return False
     session.execute(
-        OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
+        table_of(OutboxRecipient).insert(),
         [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)],
     )
     return True
@@ -227,7 +228,7 @@ def enqueue_message(
 # --- delivery -----------------------------------------------------------------
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
         (col(OutboxMessage.status) == OutboxStatus.QUEUED) & (col(OutboxMessage.next_attempt_at) <= now),
         (col(OutboxMessage.status) == OutboxStatus.SENDING) & (col(OutboxMessage.claimed_at) <= now - SEND_LEASE),
@@ -265,7 +266,7 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
             row = session.execute(query).scalars().first()
             if row is None:
                 return None
-            table = OutboxMessage.__table__  # type: ignore[attr-defined]
+            table = table_of(OutboxMessage)
             unchanged = (table.c.id == row.id) & (table.c.status == row.status) & (table.c.attempts == row.attempts)
             wait = _rate_wait(session, row.recipients, now, per_hour)
             if wait is not None:
@@ -293,11 +294,11 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
 
 
 def _finish(engine: Engine, row: OutboxMessage, now: datetime, **values: Any) -> None:
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     with session_scope(engine) as session:
         session.execute(update(table).where(table.c.id == row.id).values(claimed_at=None, **values))
         if values.get("status") == OutboxStatus.SENT:
-            rt = OutboxRecipient.__table__  # type: ignore[attr-defined]
+            rt = table_of(OutboxRecipient)
             session.execute(update(rt).where(rt.c.outbox_id == row.id).values(sent_at=now))
 
 
