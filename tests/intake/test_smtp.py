@@ -296,6 +296,19 @@ def test_sigterm_finishes_the_open_session_and_its_processing_then_exits_0(
     assert "stopped cleanly" in server.output()
 
 
+def test_sigterm_hangs_up_a_session_still_open_past_the_grace_then_exits_0(
+    tmp_path: Path, sqlite_url: str, servers: list[Server]
+) -> None:
+    server = start(servers, sqlite_url, tmp_path, smtp_shutdown_grace="0")
+    client = smtplib.SMTP("127.0.0.1", server.port, timeout=60)
+    client.ehlo()  # a session that never ends by itself
+    server.proc.send_signal(15)
+    assert server.proc.wait(60) == 0, server.output()
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
+    assert "stopped cleanly" in server.output()
+
+
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
