@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reply_bench.py [--table] [bench/replies/unseen_1.jsonl ...] [--misses]
 
-Cases come from the regression table (tests/test_replies_table.py, `--table`) and from JSONL
+Cases come from the regression table (tests/parsers/test_replies_table.py, `--table`) and from JSONL
 batches (format in bench/replies/README.md). Each case is built as a real email and read the way
 the desk reads it: `parse_message` on the raw bytes, then the desk's own reading of the body
 (`strip_quoted` of the decoded body, then `answers`, given the notices mailbot sent on the
@@ -58,7 +58,7 @@ class Case:
 
 
 def _table_cases() -> list[Case]:
-    spec = importlib.util.spec_from_file_location("replies_table", ROOT / "tests" / "test_replies_table.py")
+    spec = importlib.util.spec_from_file_location("replies_table", ROOT / "tests" / "parsers" / "test_replies_table.py")
     assert spec and spec.loader
     table = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = table  # dataclasses look their module up while the class is built
