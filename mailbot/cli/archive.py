@@ -16,7 +16,7 @@ from mailbot.archive.importer import ImportInterrupted, import_paths
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.cli._common import pass_app
 from mailbot.cli.exits import Exit
-from mailbot.cli.options import creates_database
+from mailbot.cli.options import creates_database, format_option
 from mailbot.mailboxes import imap as imap_source
 from mailbot.mailboxes import sources
 from mailbot.parsers.phones import to_e164
@@ -107,7 +107,7 @@ def reparse(app: App, quarantined: bool) -> None:
 
 @click.command()
 @click.argument("what", type=click.Choice(sorted(exports.EXPORTS)))
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@format_option("json", "csv")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout).")
 @pass_app
 def export(app: App, what: str, fmt: str, output: Path | None) -> None:
@@ -135,14 +135,7 @@ def _phone_option(value: str | None) -> str | None:
 )
 @click.option("--caller", help="Only calls from this number.")
 @click.option("--called", help="Only calls to this number.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="json and csv rows are the `export incidents` rows.",
-)
+@format_option("table", "json", "csv", help="json and csv rows are the `export incidents` rows.")
 @pass_app
 def incidents(
     app: App,
@@ -168,7 +161,7 @@ def incidents(
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @pass_app
 def quarantine(app: App, fmt: str) -> None:
     """List quarantined messages with their reasons and where each came from."""

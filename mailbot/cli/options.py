@@ -13,6 +13,13 @@ from mailbot.app import App
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def format_option(*choices: str, help: str | None = None) -> Callable[[F], F]:
+    """`--format` (into `fmt`): one of `choices`, the first by default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help
+    )
+
+
 def creates_database(command: F) -> F:
     """Mark a command that writes: it may create a missing database (and says so on stderr).
 

@@ -9,6 +9,7 @@ import click
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
+from mailbot.cli.options import format_option
 from mailbot.domain.timeutil import iso_z
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound import outbox
@@ -28,7 +29,7 @@ def outbox_group() -> None:
 @click.option("--status", type=click.Choice(STATUSES), help="Only rows in this status.")
 @click.option("--traceback", "traceback_id", type=int, help="Only notices of this traceback.")
 @click.option("--limit", default=50, show_default=True, help="Newest rows shown.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @pass_app
 def list_command(app: App, status: str | None, traceback_id: int | None, limit: int, fmt: str) -> None:
     """Notices, newest first: kind, recipients, status, attempts, last error."""
