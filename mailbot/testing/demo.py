@@ -34,6 +34,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -178,19 +179,19 @@ def _inbox(folder: Path, to: str, kind: str, seen: set[str]) -> email.message.Em
         sort = msg["X-Mailbot-Notice"] or ("digest" if str(msg["Subject"]).startswith("mailbot daily digest") else "")
         if sort == kind and to in str(msg["To"]):
             seen.add(key)
-            return msg  # type: ignore[return-value]
+            return msg
     return None
 
 
 def _plain(msg: email.message.EmailMessage) -> str:
     body = msg.get_body(preferencelist=("plain",))
-    return body.get_content() if body is not None else ""  # type: ignore[no-any-return]
+    return str(body.get_content()) if body is not None else ""
 
 
 def _pick_incidents(app: App, count: int) -> list[Incident]:
     """Incidents of the sample's top campaigns with full call details, one per campaign."""
     with session_scope(app.engine) as session:
-        canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
+        canonical = dict(session.execute(select(col(CampaignName.name), col(CampaignName.canonical))).all())
         ranked = digest.top_campaigns(session, datetime(1970, 1, 1, tzinfo=UTC), app.now(), 50)
         chosen: list[Incident] = []
         for name, _ in ranked:
@@ -226,7 +227,7 @@ def _open(app: App, incident: Incident, provider: str) -> int:
 
 def _hops(app: App, tb: int) -> list[Hop]:
     with session_scope(app.engine) as session:
-        rows = list(session.scalars(select(Hop).where(Hop.traceback_id == tb).order_by(Hop.position)))
+        rows = list(session.scalars(select(Hop).where(col(Hop.traceback_id) == tb).order_by(col(Hop.position))))
         for row in rows:
             session.expunge(row)
         return rows
@@ -306,7 +307,7 @@ def run(folder: Path, sample: Path, say: Callable[[str], None] = lambda line: No
         (folder / "digest.html").write_text(digest.preview_html(digest.for_app(app, session, app.now())), "utf-8")
         notices = folder / "notices"
         notices.mkdir()
-        for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)):
+        for row in session.scalars(select(OutboxMessage).order_by(col(OutboxMessage.id))):
             to = (row.recipients or ["nobody"])[0].replace("@", "_at_")
             (notices / f"{row.id:03d}-{row.kind}-{to}.eml").write_bytes(row.raw)
             story.notices += 1
@@ -339,7 +340,7 @@ def _open_reviews(app: App) -> list[tuple[int, str]]:
     with session_scope(app.engine) as session:
         return [
             (r.id, r.kind)
-            for r in session.scalars(select(Review).where(Review.resolved.is_(False)))
+            for r in session.scalars(select(Review).where(col(Review.resolved).is_(False)))
             if r.id is not None
         ]
 
