@@ -4,16 +4,19 @@ open|show`, `mailbot dispute list|accept|reject`."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
-from mailbot.cli.options import creates_database
-from mailbot.desk import disputes, providers, views, workflow
+from mailbot.cli.options import creates_database, format_option
+from mailbot.desk import disputes, ops, providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ExemptReason, ProviderStatus, TracebackDirection
+from mailbot.intake import pipeline
+from mailbot.parsers import ops_commands
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
@@ -78,7 +81,7 @@ def providers_add(
 
 
 @providers_group.command("list")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @click.option(
     "--non-cooperative",
     "non_cooperative",
@@ -210,7 +213,7 @@ def traceback_open(
 
 @traceback_group.command("show")
 @click.argument("number", type=int)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceback_show(app: App, number: int, fmt: str) -> None:
     """The whole timeline of traceback NUMBER: hops, answers, messages in and out."""
@@ -258,7 +261,7 @@ def _print_timeline(shown: dict, fmt: str) -> None:
 
 @traceback_group.command("list")
 @click.option("--open", "only_open", is_flag=True, help="Only open tracebacks.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceback_list(app: App, only_open: bool, fmt: str) -> None:
     """Tracebacks, newest last."""
@@ -310,7 +313,7 @@ def review_group() -> None:
 
 @review_group.command("list")
 @click.option("--all", "include_resolved", is_flag=True, help="Resolved ones too.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def review_list(app: App, include_resolved: bool, fmt: str) -> None:
     with session_scope(app.engine) as session:
@@ -328,15 +331,38 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 
 @review_group.command("resolve")
 @click.argument("review_id", type=int)
+@click.argument("answer", nargs=-1)
 @pass_app
-def review_resolve(app: App, review_id: int) -> None:
-    """Mark review REVIEW_ID as dealt with."""
+def review_resolve(app: App, review_id: int, answer: tuple[str, ...]) -> None:
+    """Settle review REVIEW_ID. With ANSWER (upstream "NAME" ADDRESS, origin ["CUSTOMER"] or not_found)
+    record it on the review's hop for the carrier and move the traceback on; without, mark it dealt with.
+    The same line works in a reply to the digest."""
+    command = ops_commands.parse_line(shlex.join(["resolve", str(review_id), *answer]))
+    if isinstance(command, ops_commands.Rejected):
+        raise click.UsageError(command.error)
     with session_scope(app.engine) as session:
         try:
-            workflow.resolve_review(session, review_id, app.now())
+            said = ops.resolve(
+                app, session, review_id, app.now(), answer=command.answer, name=command.name, address=command.address
+            )
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"review {review_id} resolved")
+    click.echo(said)
+
+
+@review_group.command("accept-contact")
+@click.argument("review_id", type=int)
+@pass_app
+def review_accept_contact(app: App, review_id: int) -> None:
+    """An unregistered sender's answer (review REVIEW_ID): register the sender as a backup contact of the
+    hop's provider and read its message again, so the answer applies."""
+    with session_scope(app.engine) as session:
+        try:
+            said = ops.accept_contact(app, session, review_id, app.now())
+        except workflow.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+    pipeline.process_pending(app, app.now())  # as `serve` would next: the answer is applied now
+    click.echo(said)
 
 
 def _reassess(app: App, provider_ids: list[int]) -> None:
@@ -400,7 +426,7 @@ def traceforward_open(app: App, number: str, provider_name: str, campaign: str, 
 
 @traceforward_group.command("show")
 @click.argument("number", type=int)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceforward_show(app: App, number: int, fmt: str) -> None:
     """The whole timeline of Trace Forward NUMBER (the `traceback show` contract, direction forward)."""
@@ -416,7 +442,7 @@ def traceforward_show(app: App, number: int, fmt: str) -> None:
 
 @traceforward_group.command("list")
 @click.option("--open", "only_open", is_flag=True, help="Only open ones.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceforward_list(app: App, only_open: bool, fmt: str) -> None:
     """Trace Forwards only (`traceback list` shows both kinds)."""
@@ -439,7 +465,7 @@ def dispute_group() -> None:
 
 @dispute_group.command("list")
 @click.option("--all", "include_decided", is_flag=True, help="Decided ones too.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def dispute_list(app: App, include_decided: bool, fmt: str) -> None:
     with session_scope(app.engine) as session:

@@ -110,5 +110,6 @@ class NoticeKind(StrEnum):
     NONCOOPERATIVE_WARNING = "noncooperative_warning"
     NONCOOPERATIVE_DESIGNATED = "noncooperative_designated"
     NONCOOPERATIVE_REMOVED = "noncooperative_removed"
+    OPS_REPLY = "ops_reply"  # to ops: what their emailed commands did, line by line
     DISPUTE_DECISION = "dispute_decision"
     STATUS_GREEN = "status_green"  # only when a strike-exempt mark lowers a status (not on decay)

@@ -24,13 +24,15 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `sender` (str): the address a `refusal` answers.
 - `desk_name` (str): who signs; default "Traceback Desk".
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
+- `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
+- `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
 - `direction` (str): `forward` for a Trace Forward's hop: its own wording (`<kind>.forward.*`).
 - `language` (str): the provider's language (`es`): `<kind>[.forward].es.*` where one exists.
 - `dispute` (dict): `decision` (accepted/rejected), `reason` (ops'), `disputed` (the provider's words),
   for `dispute_decision`.
 
 The template of a kind is the most specific of `<kind>.<direction>.<language>`,
-`<kind>.<direction>`, `<kind>.<language>`, `<kind>` that exists (`VARIANTS`), and its subject
+`<kind>.<direction>`, `<kind>.<language>`, `<kind>` that exists (`variants`), and its subject
 the same key in `subjects.toml`; English and the upstream wording are the fallbacks.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
@@ -69,6 +71,8 @@ CONTEXT_KEYS = (
     "sender",
     "desk_name",
     "metrics",
+    "results",
+    "commands",
     "direction",
     "language",
     "dispute",
