@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.desk.notices import send_hop_notice
 from mailbot.domain.records import ReplyResult
@@ -53,7 +53,7 @@ def record(session: Session, hop: Hop, answer: ReplyResult, now: datetime, *, me
 
 def providers_of(session: Session, traceback_id: int) -> list[int]:
     """Every provider on the traceback's path: whose status or designation it may have counted toward."""
-    return sorted(set(session.exec(select(Hop.provider_id).where(Hop.traceback_id == traceback_id)).all()))
+    return sorted(set(session.exec(select(col(Hop.provider_id)).where(col(Hop.traceback_id) == traceback_id)).all()))
 
 
 def exempt(session: Session, traceback_id: int, reason: str, now: datetime, note: str | None = None) -> list[int]:
@@ -81,10 +81,10 @@ def decide(app: App, session: Session, dispute_id: int, accept: bool, reason: st
     session.add(row)
     for review in session.exec(
         select(Review).where(
-            Review.kind == ReviewKind.DISPUTE,
-            Review.message_pk == row.message_pk,
-            Review.hop_id == row.hop_id,
-            Review.resolved.is_(False),  # type: ignore[attr-defined]
+            col(Review.kind) == ReviewKind.DISPUTE,
+            col(Review.message_pk) == row.message_pk,
+            col(Review.hop_id) == row.hop_id,
+            col(Review.resolved).is_(False),
         )
     ).all():
         review.resolved, review.resolved_at = True, now
@@ -122,10 +122,10 @@ def as_dict(row: Dispute, provider: str | None) -> dict[str, Any]:
 
 def listing(session: Session, *, include_decided: bool = False, traceback_id: int | None = None) -> list[dict]:
     """The `dispute list --format json` contract: open disputes (or all), oldest first."""
-    query = select(Dispute).order_by(Dispute.id)
+    query = select(Dispute).order_by(col(Dispute.id))
     if not include_decided:
-        query = query.where(Dispute.status == DisputeStatus.OPEN)
+        query = query.where(col(Dispute.status) == DisputeStatus.OPEN)
     if traceback_id is not None:
-        query = query.where(Dispute.traceback_id == traceback_id)
+        query = query.where(col(Dispute.traceback_id) == traceback_id)
     names = {p.id: p.name for p in session.exec(select(Provider)).all()}
     return [as_dict(row, names.get(row.provider_id)) for row in session.exec(query).all()]
