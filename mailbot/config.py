@@ -10,6 +10,7 @@ here, once.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -32,7 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
-    "serve": {"poll_interval": 30.0},
+    "serve": {"poll_interval": 30.0, "metrics_listen": ""},  # metrics: off until set
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "",
@@ -251,10 +252,22 @@ class ImportSection:
 @dataclass(frozen=True)
 class ServeSection:
     poll_interval: float
+    metrics_listen: tuple[str, int] | None  # None: no /healthz and /metrics endpoint
 
     @classmethod
     def from_raw(cls, s: _Section) -> ServeSection:
-        return cls(poll_interval=float(s.positive("poll_interval")))
+        metrics = None
+        if s["metrics_listen"]:
+            try:
+                metrics = parse_listen(s["metrics_listen"])
+                loopback = metrics[0] == "localhost" or ipaddress.ip_address(metrics[0]).is_loopback
+            except ValueError:
+                loopback = False
+            # Unauthenticated figures about the desk's work: only for this machine (a local
+            # Prometheus, or a reverse proxy that adds what access control is wanted).
+            if not loopback:
+                raise s.fail("metrics_listen", 'a loopback host:port like "127.0.0.1:9108", or "" for none')
+        return cls(poll_interval=float(s.positive("poll_interval")), metrics_listen=metrics)
 
 
 @dataclass(frozen=True)

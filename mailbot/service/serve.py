@@ -19,6 +19,7 @@ an intake that fails to start stops `serve` with its error, before any tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -29,6 +30,7 @@ from typing import Literal
 
 from mailbot.app import App
 from mailbot.intake.pipeline import process_pending
+from mailbot.service.metrics import MetricsEndpoint, Probes
 from mailbot.store.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Context:
     stopping: asyncio.Event
     wakeup: asyncio.Event
     gate: WriteGate
+    probes: Probes = field(default_factory=Probes)  # one per serve, shared by its services
     started: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -76,10 +79,8 @@ class Service:
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def smtp_service(ctx: Context) -> None:
@@ -87,9 +88,18 @@ async def smtp_service(ctx: Context) -> None:
 
     intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
     await intake.start()
+    ctx.probes.smtp = intake
     ctx.started.set()
     await ctx.stopping.wait()
     await intake.stop(grace=ctx.app.settings.smtp.shutdown_grace)
+
+
+async def metrics_service(ctx: Context) -> None:
+    endpoint = MetricsEndpoint(ctx.app, ctx.probes)
+    endpoint.start()
+    ctx.started.set()
+    await ctx.stopping.wait()
+    endpoint.stop()
 
 
 async def imap_service(ctx: Context) -> None:
@@ -176,6 +186,12 @@ async def scheduler_service(ctx: Context) -> None:
 SERVICES: list[Service] = [
     Service("smtp", smtp_service, enabled=lambda app: app.settings.smtp.listen is not None, signals_start=True),
     Service("imap", imap_service, enabled=_imap_configured),
+    Service(
+        "metrics",
+        metrics_service,
+        enabled=lambda app: app.settings.serve.metrics_listen is not None,
+        signals_start=True,
+    ),
     Service("processing", processing_service, stage="work"),
     Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
     Service("scheduler", scheduler_service, stage="work", enabled=lambda app: app.settings.schedule.enabled),
@@ -193,11 +209,12 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
 
     wakeup = asyncio.Event()
     gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
+    probes = Probes()
     tasks: dict[asyncio.Task[None], Service] = {}
     for stage, stopping in (("intake", stop_intake), ("work", stop_work)):
         starting = []
         for s in (s for s in chosen if s.stage == stage):
-            ctx = Context(app, stopping, wakeup, gate)
+            ctx = Context(app, stopping, wakeup, gate, probes)
             if not s.signals_start:
                 ctx.started.set()
             task = asyncio.create_task(_supervised(s, ctx), name=s.name)
