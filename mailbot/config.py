@@ -20,6 +20,7 @@ from datetime import time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -138,6 +139,11 @@ _TYPE_NAMES = {
 }
 # Where a daemon's config lives when neither --config nor MAILBOT_CONFIG names one.
 SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
+
+
+# Keys whose value is a secret: `mailbot config show` prints them masked (a URL: its password).
+SECRET_KEYS = frozenset({("mail", "secret"), ("imap", "password"), ("outbound", "password"), ("database", "url")})
+MASK = "********"
 
 
 class ConfigError(ValueError):
@@ -479,6 +485,24 @@ class Settings:
     base_dir: Path  # relative paths are relative to this (the file's directory)
     values: Mapping[str, Mapping[str, Any]]  # the merged raw values, as TOML would spell them
     sources: Mapping[tuple[str, str], str]  # (section, key) -> "default", "file", "env" or "flag"
+
+    def origin(self, section: str, key: str) -> str:
+        """Where a value came from: "default", "file <path>", "env MAILBOT_<SECTION>_<KEY>" or "flag --db"."""
+        source = self.sources[(section, key)]
+        detail = {"file": str(self.file), "env": f"MAILBOT_{section}_{key}".upper(), "flag": "--db"}.get(source)
+        return f"{source} {detail}" if detail else source
+
+    def shown(self, section: str, key: str) -> Any:
+        """The value as `config show` prints it: a secret masked (set or empty is still visible)."""
+        value = self.values[section][key]
+        if (section, key) not in SECRET_KEYS or not value:
+            return value
+        parts = urlsplit(str(value))
+        if "://" in str(value):  # a URL: only its password is secret
+            if not parts.password:
+                return value
+            return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+        return MASK
 
     @property
     def database_url(self) -> str:
