@@ -97,6 +97,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "domain": "mailbot.localhost",
         "domains": [],  # more domains SMTP intake accepts mail for, beside `domain`
         "from": "Traceback Desk <traceback@mailbot.localhost>",
+        "organization": "Traceback Desk",  # who runs the desk: letterhead and signature of every notice
+        "contact": "",  # the person carriers may write to, named in every notice; empty: `from`
         "secret": "",
         "secret_file": "var/mail.secret",
     },
@@ -404,6 +406,8 @@ class MailSection:
     domain: str  # of Message-IDs and Reply-To addresses
     domains: tuple[str, ...]  # more domains SMTP intake accepts
     sender: str  # `[mail] from`: the From header of every notice
+    organization: str  # letterhead and signature of every notice
+    contact: str  # the human contact every notice names (`[mail] contact`, else `from`)
     secret: str  # empty: generated once into secret_file
     secret_file: Path
 
@@ -415,6 +419,8 @@ class MailSection:
             domain=s["domain"],
             domains=s.strings("domains"),
             sender=s["from"],
+            organization=s["organization"].strip() or "Traceback Desk",
+            contact=s["contact"].strip() or s["from"],
             secret=s["secret"],
             secret_file=s.required_path("secret_file"),
         )

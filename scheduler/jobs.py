@@ -229,20 +229,47 @@ def _no_response(
 # --- provider status ------------------------------------------------------------------------
 
 
-def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
+@dataclass(frozen=True)
+class _Identified:
+    """A hop where the provider was named originator / point of entry: what the status letter cites."""
+
+    traceback_id: int
+    role: str  # the hop's label (domain.hop_labels)
+    identification: Identification
+
+
+def _identified(session: Session, rules: Rules, provider_id: int) -> list[_Identified]:
     # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
     labels = labels_by_hop(
         paths(session, session.scalars(select(Hop.traceback_id).where(Hop.provider_id == provider_id)))
     )
     rows = session.execute(
-        select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
+        select(Hop.id, Hop.traceback_id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
         .join(Traceback, Traceback.id == Hop.traceback_id)
         .where(Hop.provider_id == provider_id)
     )
     return [
-        Identification(campaign or "", utc(requested), utc(answered or due or requested))
-        for hop_id, requested, answered, due, campaign in rows
+        _Identified(
+            traceback_id,
+            str(labels[hop_id]),
+            Identification(campaign or "", utc(requested), utc(answered or due or requested)),
+        )
+        for hop_id, traceback_id, requested, answered, due, campaign in rows
         if requested and labels.get(hop_id) in rules.status_labels
+    ]
+
+
+def _causes(rules: Rules, found: list[_Identified], now: datetime) -> list[dict[str, Any]]:
+    """The identifications inside the status window (what made the status), oldest first, for the letter."""
+    recent = [f for f in found if now - rules.status_window < f.identification.identified_at <= now]
+    return [
+        {
+            "traceback_id": f.traceback_id,
+            "role": f.role,
+            "campaign": f.identification.campaign or None,
+            "identified_at": f.identification.identified_at,
+        }
+        for f in sorted(recent, key=lambda f: (f.identification.identified_at, f.traceback_id))
     ]
 
 
@@ -261,7 +288,8 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
     provider = session.scalars(skip_locked(select(Provider).where(Provider.id == provider_id), session)).first()
     if provider is None:
         return
-    new = provider_status(rules, _identifications(session, rules, provider_id), now)
+    found = _identified(session, rules, provider_id)
+    new = provider_status(rules, [f.identification for f in found], now)
     if new == provider.status:
         return
     change = StatusChange(provider_id=provider_id, old_status=provider.status, new_status=new, at=now)
@@ -278,7 +306,7 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
         kind=STATUS_NOTICE[new],
         provider_id=provider_id,
         now=now,
-        context={"provider_name": provider.name, "status": new},
+        context={"provider_name": provider.name, "status": new, "causes": _causes(rules, found, now)},
     ):
         summary.status_notices += 1
     # Sent in the same run, well within the 48 hours the process allows.

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
@@ -66,6 +66,9 @@ class MailSettings:
     domain: str  # of Message-IDs
     rate_per_hour: int
     retry_for: timedelta
+    # What every notice says of the desk: `[mail] organization`, `[mail] contact`, and the
+    # zone its deadlines are also shown in (`[schedule] timezone`, where business days count).
+    letterhead: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -74,6 +77,11 @@ class MailSettings:
             domain=settings.mail.domain,
             rate_per_hour=settings.outbound.rate_per_hour,
             retry_for=settings.outbound.retry_for,
+            letterhead={
+                "organization": settings.mail.organization,
+                "contact": settings.mail.contact,
+                "timezone": settings.schedule.rules.calendar.zone.key,
+            },
         )
 
 
@@ -151,7 +159,7 @@ def enqueue(
     sender: str | None = None,
 ) -> bool:
     """Record one notice in the caller's transaction; False if `dedupe_key` was queued before."""
-    context = dict(context)
+    context = {**mail.letterhead, **context}
     if traceback_id is not None:
         context.setdefault("traceback_id", traceback_id)
     msg = build_message(
