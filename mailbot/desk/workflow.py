@@ -14,6 +14,7 @@ direct downstream provider, nothing about other hops.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from mailbot.desk.notices import close_traceback, send_hop_notice
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, plan_hop
 from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackStatus
+from mailbot.store import decisions
 from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from mailbot.app import App
 
 # Answers that end a traceback, and the result they leave on it.
+log = logging.getLogger(__name__)
 ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
 # Kinds that are a notice somebody forwarded us, not an answer.
 NOTICE_KINDS = frozenset(
@@ -78,6 +81,16 @@ def open_review(
     )
     session.add(row)
     session.flush()
+    decisions.note(
+        session,
+        log,
+        "opened review %d (%s; traceback %s, hop %s, message %s)",
+        row.id,
+        kind,
+        row.traceback_id,
+        row.hop_id,
+        message_pk,
+    )
     return row
 
 

@@ -131,7 +131,7 @@ class IntakeHandler:
         except StoreUnavailable as exc:
             log.warning("smtp: message from %s not stored, answered 451: %s", envelope.mail_from, exc)
             return STORE_DOWN
-        log.info(
+        log.debug(  # the pipeline's "stored message N" line is the INFO one
             "smtp: stored %s from %s for %s (%d bytes)",
             queue_id,
             envelope.mail_from,

@@ -28,6 +28,7 @@ exceeded by at most the number of concurrent senders less one).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +47,14 @@ from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
+from mailbot.store import decisions
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
 SEND_LEASE = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 RATE_WINDOW = timedelta(hours=1)
@@ -225,6 +228,16 @@ def enqueue_message(
     (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")
     if outbox_id is None:
         return False
+    decisions.note(
+        session,
+        log,
+        "queued notice %d (%s; traceback %s, hop %s) to %s",
+        outbox_id,
+        kind,
+        traceback_id,
+        hop_id,
+        ", ".join(addresses),
+    )
     session.execute(
         OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
         [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)],
@@ -307,6 +320,16 @@ def _finish(engine: Engine, row: OutboxMessage, now: datetime, **values: Any) ->
         if values.get("status") == OutboxStatus.SENT:
             rt = OutboxRecipient.__table__  # type: ignore[attr-defined]
             session.execute(update(rt).where(rt.c.outbox_id == row.id).values(sent_at=now))
+    status, error = values.get("status"), values.get("last_error")
+    what = (
+        f"notice {row.id} ({row.kind}; traceback {row.traceback_id}, hop {row.hop_id}) to {', '.join(row.recipients)}"
+    )
+    if status == OutboxStatus.SENT:
+        log.info("sent %s%s", what, f" ({error})" if error else "")
+    elif status == OutboxStatus.FAILED:
+        log.warning("failed %s: %s", what, error)
+    else:
+        log.info("deferred %s until %s: %s", what, values.get("next_attempt_at"), error)
 
 
 def backoff(attempts: int) -> timedelta:

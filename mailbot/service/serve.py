@@ -125,7 +125,7 @@ async def processing_service(ctx: Context) -> None:
             backoff = min(backoff * 2, 60.0)
             continue
         if done:
-            log.info("processed %d message(s)", done)
+            log.debug("processed %d message(s)", done)  # each has its own INFO line
             continue
         if ctx.stopping.is_set():
             return
