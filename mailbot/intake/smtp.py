@@ -232,6 +232,11 @@ class TrackedSMTP(SMTP):
             return TOO_MANY_FROM_YOU
         return None
 
+    def close(self) -> None:
+        """Hang up (shutdown, once `[smtp] shutdown_grace` has passed with the session still open)."""
+        if self.transport is not None:
+            self.transport.close()
+
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
@@ -310,10 +315,6 @@ class TrackedSMTP(SMTP):
 
 def _host(peer: object) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 def tls_context(app: App) -> ssl.SSLContext | None:

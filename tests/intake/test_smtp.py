@@ -106,7 +106,7 @@ def test_refuses_oversize_messages_with_552(tmp_path: Path, sqlite_url: str, ser
         # Not announced: the data is read and refused at its end.
         client.mail(SENDER)
         client.rcpt(OURS)
-        code, reply = client.data(big)
+        code, _reply = client.data(big)
         assert code == 552
         assert client.sendmail(SENDER, [OURS], message(2)) == {}  # the session goes on
     wait_for(lambda: all_processed(sqlite_url, 1), "the small message processed")
@@ -294,6 +294,19 @@ def test_sigterm_finishes_the_open_session_and_its_processing_then_exits_0(
     assert server.proc.wait(60) == 0, server.output()
     assert [status for _, _, status in stored(sqlite_url)] == ["parsed"]
     assert "stopped cleanly" in server.output()
+
+
+def test_sigterm_hangs_up_on_a_session_still_open_after_the_grace_and_exits_0(
+    tmp_path: Path, sqlite_url: str, servers: list[Server]
+) -> None:
+    server = start(servers, sqlite_url, tmp_path, smtp_shutdown_grace="0.5")
+    client = smtplib.SMTP("127.0.0.1", server.port)
+    client.ehlo()  # and then idle: the client never says QUIT
+    server.proc.send_signal(15)
+    assert server.proc.wait(60) == 0, server.output()
+    assert "stopped cleanly" in server.output() and "Traceback" not in server.output()
+    with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+        client.noop()  # the server hung up on it
 
 
 def _refused(port: int) -> bool:
