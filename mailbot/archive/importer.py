@@ -18,6 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
@@ -43,7 +44,10 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
