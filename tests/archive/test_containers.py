@@ -171,7 +171,7 @@ def test_pst_is_refused_naming_readpst(tmp_path: Path, sqlite_url: str) -> None:
 def test_damaged_archive_stops_with_its_name(tmp_path: Path, sqlite_url: str) -> None:
     box = tmp_path / "box.mbox.gz"
     box.write_bytes(gzip.compress(mbox(["base64", "crlf"]))[:-40])
-    with pytest.raises(sources.UnreadableMailbox, match="box.mbox.gz"):
+    with pytest.raises(sources.UnreadableMailbox, match=r"box\.mbox\.gz"):
         list(sources.read(box))
     result = CliRunner().invoke(main, ["--db", sqlite_url, "import", str(box)])
     assert result.exit_code != 0 and "cannot read" in result.output and "box.mbox.gz" in result.output
@@ -189,7 +189,7 @@ def test_quarantine_and_diagnose_say_where_a_message_came_from(tmp_path: Path, s
     assert runner.invoke(main, ["--db", sqlite_url, "import", str(maildir), str(box)]).exit_code == 0
     listed = runner.invoke(main, ["--db", sqlite_url, "quarantine", "--format", "json"])
     assert listed.exit_code == 0, listed.output
-    rows = json.loads(listed.output)
+    rows = json.loads(listed.stdout)
     assert [(r["source"], r["source_key"], r["place"]) for r in rows] == [
         (f"maildir:{maildir}", "1593193440.M1.host", f"Maildir {maildir}, message 1593193440.M1.host"),
         (f"mbox:{box}", str(offset), f"mbox {box}, offset {offset}"),
@@ -225,7 +225,7 @@ def shapes_db(sqlite_url: str) -> str:
 def _incidents(db: str, *args: str) -> list[dict]:
     result = CliRunner().invoke(main, ["--db", db, "incidents", "--format", "json", *args])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_incidents_filters(shapes_db: str) -> None:

@@ -63,14 +63,14 @@ def test_demo_imports_the_sample_and_prints_its_incidents(demo: tuple[Path, str,
 @pytest.mark.parametrize("kind", ["incidents", "messages", "replies"])
 def test_export_json_is_the_stored_rows_and_csv_holds_the_same(demo: tuple[Path, str, Result], kind: str) -> None:
     workdir, url, _ = demo
-    rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").output)
+    rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").stdout)
     assert rows == exports_of(url)[kind]
     assert rows or kind == "replies"
     out = workdir / f"{kind}.csv"
     mailbot(workdir, "--db", url, "export", kind, "--format", "csv", "-o", str(out))
     table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(table) == len(rows)
-    for row, line in zip(rows, table):
+    for row, line in zip(rows, table, strict=True):
         # CSV cells: lists space-joined, None empty, numbers as digits.
         assert line == {k: " ".join(v) if isinstance(v, list) else "" if v is None else str(v) for k, v in row.items()}
 
@@ -96,7 +96,7 @@ def _open_traceback(workdir: Path, url: str, now: str) -> int:
         "--caller",
         "+16465550178",
     )
-    return int(opened.output.strip())
+    return int(opened.stdout.strip())
 
 
 def _notices(workdir: Path) -> list[email.message.EmailMessage]:
@@ -114,20 +114,20 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
     replayed = json.loads(
         mailbot(
             tmp_path, "--db", url, "--now", "2026-11-02T15:00:00Z", "tick", "--until", "2026-11-06T15:00:00Z"
-        ).output
+        ).stdout
     )
     assert replayed["reminders"] == 3 and replayed["no_response"] == 1
-    shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").output)
+    shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").stdout)
     assert (shown["status"], shown["result"]) == ("closed", "no_response")
     kinds = [n["X-Mailbot-Notice"] for n in _notices(tmp_path)]
     assert kinds.count("reminder") == 3 and "non_responsive" in kinds
     # A tick at the stretch's end, as a restarted service runs, finds nothing left to do.
-    again = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-06T15:00:00Z", "tick").output)
+    again = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-06T15:00:00Z", "tick").stdout)
     assert set(again.values()) == {0}, again
 
 
 def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, Result], tmp_path: Path) -> None:
-    workdir, url, _ = demo
+    _workdir, url, _ = demo
     own = tmp_path / "digest.sqlite3"
     source = url.removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):  # WAL mode: recent pages may not be in the main file yet
@@ -138,7 +138,7 @@ def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, 
     assert "queued <" in sent.output
     (digest,) = _notices(tmp_path)
     assert {a.addr_spec for a in digest["To"].addresses} == {"ops@example.com", "noc-lead@example.com"}
-    printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").output
+    printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").stdout
     text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.strip() == printed.strip()
 
@@ -153,12 +153,12 @@ def test_review_resolve_takes_an_item_off_the_list(tmp_path: Path) -> None:
     )
     mailbot(tmp_path, "--db", url, "db", "upgrade")
     mailbot(tmp_path, "--db", url, "receive", stdin=raw)
-    (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output)
+    (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").stdout)
     assert item["kind"] == "unmatched" and not item["resolved"]
     done = mailbot(tmp_path, "--db", url, "review", "resolve", str(item["id"]))
-    assert done.output.strip() == f"review {item['id']} resolved"
-    assert json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output) == []
-    (after,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--all", "--format", "json").output)
+    assert done.stdout.strip() == f"review {item['id']} resolved"
+    assert json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").stdout) == []
+    (after,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--all", "--format", "json").stdout)
     assert after["id"] == item["id"] and after["resolved"]
     missing = mailbot(tmp_path, "--db", url, "review", "resolve", "9999", ok=False)
     assert missing.exit_code != 0

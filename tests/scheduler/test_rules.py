@@ -200,7 +200,7 @@ def _tick(db_url: str, now: datetime) -> dict[str, int]:
     assert result.exit_code == 0, result.output
     import json
 
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path) -> None:

@@ -66,7 +66,7 @@ def test_show_as_json_and_the_db_flag(tmp_path: Path) -> None:
         main, ["--config", str(_config(tmp_path)), "--db", "sqlite:///x.sqlite3", "config", "show", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
-    tree = json.loads(result.output)["settings"]
+    tree = json.loads(result.stdout)["settings"]
     assert tree["database"]["url"] == {"value": "sqlite:///x.sqlite3", "source": "flag --db"}
     assert tree["mail"]["secret"] == {"value": "********", "source": "file"}
     assert tree["mail"]["secret_file"]["source"] == "default"
