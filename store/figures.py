@@ -13,7 +13,7 @@ from mailbot.store.tables.desk import Review
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.vocabulary import MessageStatus, OutboxStatus
 
@@ -44,10 +44,14 @@ class Figures:
 
 def read_figures(session: Session) -> Figures:
     """The figures, in the caller's transaction; raises when the database cannot be used."""
-    by_status = dict(session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
-    outbox = dict(session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
-    oldest = session.execute(select(func.min(Message.received_at)).where(Message.status == MessageStatus.NEW)).scalar()
-    reviews = session.execute(select(func.count()).select_from(Review).where(Review.resolved.is_(False))).scalar()
+    by_status = dict(session.execute(select(col(Message.status), func.count()).group_by(col(Message.status))).all())
+    outbox = dict(
+        session.execute(select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))).all()
+    )
+    oldest = session.execute(
+        select(func.min(col(Message.received_at))).where(col(Message.status) == MessageStatus.NEW)
+    ).scalar()
+    reviews = session.execute(select(func.count()).select_from(Review).where(col(Review.resolved).is_(False))).scalar()
     return Figures(
         messages={status.value: by_status.get(status, 0) for status in MessageStatus},
         outbox={status.value: outbox.get(status, 0) for status in OutboxStatus},

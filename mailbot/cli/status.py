@@ -10,6 +10,7 @@ import click
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.errors import explain, safe_url
+from mailbot.cli.options import format_option
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.store.db import session_scope
 from mailbot.store.figures import read_figures
@@ -34,7 +35,7 @@ def gather(app: App) -> dict[str, Any]:
     show_default=True,
     help="Seconds a stored message may wait for processing before it counts as a problem.",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def status(app: App, max_lag: float, fmt: str) -> None:
     """Database reachable and at the current schema, processing lag, outbox, open reviews.

@@ -209,7 +209,7 @@ class TrackedSMTP(SMTP):
             # Never a session: no greeting task, no timeout, nothing for connection_lost to undo.
             self._refused = True
             self._counts.refused += 1
-            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
+            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]  # a socket transport writes
             transport.close()
             return
         if self.transport is None:  # not the same session again after STARTTLS
@@ -231,11 +231,6 @@ class TrackedSMTP(SMTP):
             log.warning("smtp: %d sessions open from %s, refusing another (421)", self._limits.per_client, host)
             return TOO_MANY_FROM_YOU
         return None
-
-    def close(self) -> None:
-        """Hang up (shutdown, once `[smtp] shutdown_grace` has passed with the session still open)."""
-        if self.transport is not None:
-            self.transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
@@ -263,7 +258,7 @@ class TrackedSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            # Not a `with`: the handler's thread reads and closes it, after this coroutine has moved on.
+            # Not a with-block: the spool outlives this method, handed to the handler that closes it.
             spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
                 max_size=self._limits.spool_threshold, prefix="mailbot-smtp-"
             )
@@ -311,6 +306,10 @@ class TrackedSMTP(SMTP):
                 if failure is None:
                     spool.write(whole[1:] if whole.startswith(b".") else whole)
         return CONNECTION_LOST  # the client went away before the lone dot: nothing to store
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _host(peer: object) -> str:

@@ -30,6 +30,8 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `causes` (list of dicts): for `status_yellow`/`status_red`, the identifications that
   caused the status, each `traceback_id`, `role` (a hop label), `campaign`, `identified_at`.
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
+- `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
+- `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
 line break could forge structure, stripped of call-details headings it did not
@@ -72,6 +74,8 @@ CONTEXT_KEYS = (
     "contact",
     "timezone",
     "causes",
+    "results",
+    "commands",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200

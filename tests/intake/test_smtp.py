@@ -296,17 +296,17 @@ def test_sigterm_finishes_the_open_session_and_its_processing_then_exits_0(
     assert "stopped cleanly" in server.output()
 
 
-def test_sigterm_hangs_up_on_a_session_still_open_after_the_grace_and_exits_0(
+def test_sigterm_hangs_up_a_session_still_open_past_the_grace_then_exits_0(
     tmp_path: Path, sqlite_url: str, servers: list[Server]
 ) -> None:
-    server = start(servers, sqlite_url, tmp_path, smtp_shutdown_grace="0.5")
-    client = smtplib.SMTP("127.0.0.1", server.port)
-    client.ehlo()  # and then idle: the client never says QUIT
+    server = start(servers, sqlite_url, tmp_path, smtp_shutdown_grace="0")
+    client = smtplib.SMTP("127.0.0.1", server.port, timeout=60)
+    client.ehlo()  # a session that never ends by itself
     server.proc.send_signal(15)
     assert server.proc.wait(60) == 0, server.output()
-    assert "stopped cleanly" in server.output() and "Traceback" not in server.output()
-    with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
-        client.noop()  # the server hung up on it
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
+    assert "stopped cleanly" in server.output()
 
 
 def _refused(port: int) -> bool:
