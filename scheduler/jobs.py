@@ -242,20 +242,54 @@ def _no_response(
 # --- provider status ------------------------------------------------------------------------
 
 
-def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
+@dataclass(frozen=True)
+class _Identified:
+    """A hop where the provider was named originator / point of entry: what the status letter cites."""
+
+    traceback_id: int
+    role: str  # the hop's label (domain.hop_labels)
+    identification: Identification
+
+
+def _identified(session: Session, rules: Rules, provider_id: int) -> list[_Identified]:
     # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
     labels = labels_by_hop(
         paths(session, session.scalars(select(col(Hop.traceback_id)).where(col(Hop.provider_id) == provider_id)))
     )
     rows = session.execute(
-        select(col(Hop.id), col(Hop.requested_at), col(Hop.answered_at), col(Hop.due_at), col(Traceback.campaign))
+        select(
+            col(Hop.id),
+            col(Hop.traceback_id),
+            col(Hop.requested_at),
+            col(Hop.answered_at),
+            col(Hop.due_at),
+            col(Traceback.campaign),
+        )
         .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
         .where(col(Hop.provider_id) == provider_id, col(Traceback.strike_exempt).is_(False))  # exempt: counts nothing
     )
     return [
-        Identification(campaign or "", utc(requested), utc(answered or due or requested))
-        for hop_id, requested, answered, due, campaign in rows
+        _Identified(
+            traceback_id,
+            str(labels[hop_id]),
+            Identification(campaign or "", utc(requested), utc(answered or due or requested)),
+        )
+        for hop_id, traceback_id, requested, answered, due, campaign in rows
         if requested and labels.get(hop_id) in rules.status_labels
+    ]
+
+
+def _causes(rules: Rules, found: list[_Identified], now: datetime) -> list[dict[str, Any]]:
+    """The identifications inside the status window (what made the status), oldest first, for the letter."""
+    recent = [f for f in found if now - rules.status_window < f.identification.identified_at <= now]
+    return [
+        {
+            "traceback_id": f.traceback_id,
+            "role": f.role,
+            "campaign": f.identification.campaign or None,
+            "identified_at": f.identification.identified_at,
+        }
+        for f in sorted(recent, key=lambda f: (f.identification.identified_at, f.traceback_id))
     ]
 
 
@@ -280,7 +314,8 @@ def visit_provider(
     provider = session.scalars(skip_locked(select(Provider).where(col(Provider.id) == provider_id), session)).first()
     if provider is None:
         return
-    new = provider_status(rules, _identifications(session, rules, provider_id), now)
+    found = _identified(session, rules, provider_id)
+    new = provider_status(rules, [f.identification for f in found], now)
     if new == provider.status:
         return
     change = StatusChange(provider_id=provider_id, old_status=provider.status, new_status=new, at=now)
@@ -298,7 +333,11 @@ def visit_provider(
         kind=kind,
         provider_id=provider_id,
         now=now,
-        context={"provider_name": provider.name, "status": new if new in STATUS_NOTICE else change.old_status},
+        context={
+            "provider_name": provider.name,
+            "status": new if new in STATUS_NOTICE else change.old_status,
+            "causes": _causes(rules, found, now),
+        },
     ):
         summary.status_notices += 1
     if new not in STATUS_NOTICE:

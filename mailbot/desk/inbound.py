@@ -319,5 +319,6 @@ def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> Non
     """The pipeline handler for one live message: the first disposition that applies acts."""
     m = inbound(app, session, delivery)
     rule = next(d for d in DISPOSITIONS if d.applies(m))
+    delivery.meta["disposition"] = rule.name  # for the pipeline's "processed" log line
     session.execute(update(Message).where(col(Message.id) == delivery.pk).values(disposition=rule.name))
     rule.act(app, session, m, now)

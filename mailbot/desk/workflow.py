@@ -14,6 +14,7 @@ direct downstream provider, nothing about other hops.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from mailbot.desk.notices import close_traceback, send_hop_notice
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, plan_hop
 from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackDirection, TracebackStatus
+from mailbot.store import decisions
 from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
@@ -36,6 +38,7 @@ from mailbot.store.tables.desk import (
 if TYPE_CHECKING:
     from mailbot.app import App
 
+log = logging.getLogger(__name__)
 # Answers that end a traceback, and the result they leave on it (a Trace Forward ends at the subscriber).
 ENDINGS: dict[str, str] = {
     HopOutcome.ORIGIN: "origin",
@@ -91,6 +94,16 @@ def open_review(
     )
     session.add(row)
     session.flush()
+    decisions.note(
+        session,
+        log,
+        "opened review %d (%s; traceback %s, hop %s, message %s)",
+        row.id,
+        kind,
+        row.traceback_id,
+        row.hop_id,
+        message_pk,
+    )
     return row
 
 

@@ -22,7 +22,13 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `comment` (dict): `author`, `organization`, `text`, for `comment_relay`.
 - `deadline` (aware datetime): when an answer is due.
 - `sender` (str): the address a `refusal` answers.
-- `desk_name` (str): who signs; default "Traceback Desk".
+- `desk_name` (str): who signs when no `organization` is given; default "Traceback Desk".
+- `organization` (str), `contact` (str): who runs the desk and the person to write to
+  (`[mail] organization`, `[mail] contact`); `enqueue` adds them to every notice.
+- `timezone` (str): an IANA zone a `deadline` is also shown in (the desk's business
+  clock, `[schedule] timezone`; providers have no zone of their own yet); `enqueue` adds it.
+- `causes` (list of dicts): for `status_yellow`/`status_red`, the identifications that
+  caused the status, each `traceback_id`, `role` (a hop label), `campaign`, `identified_at`.
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
 - `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
 - `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
@@ -47,6 +53,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -71,6 +78,10 @@ CONTEXT_KEYS = (
     "sender",
     "desk_name",
     "metrics",
+    "organization",
+    "contact",
+    "timezone",
+    "causes",
     "results",
     "commands",
     "direction",
@@ -121,6 +132,20 @@ def utc_time(value: datetime | str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def deadline_time(value: datetime | str | None, zone: str | None = None) -> str:
+    """`2020-06-29 21:00:00 UTC (17:00 EDT, America/New_York)`: UTC, and the wall clock in `zone` when given."""
+    if value is None:
+        return ""
+    text = utc_time(value)
+    if not zone:
+        return text
+    try:
+        local = (parse_instant(value) if isinstance(value, str) else utc(value)).astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return text
+    return f"{text} ({local:%H:%M} {local.tzname()}, {zone})"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -129,7 +154,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(untrusted=untrusted, untrusted_lines=untrusted_lines, utc=utc_time, oneline=header_text)
+    env.filters.update(
+        untrusted=untrusted, untrusted_lines=untrusted_lines, utc=utc_time, oneline=header_text, deadline=deadline_time
+    )
     return env
 
 
@@ -157,6 +184,7 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
     values["desk_name"] = "Traceback Desk"
     values.update({k: v for k, v in context.items() if v is not None})
+    values["organization"] = values["organization"] or values["desk_name"]
     names = variants(kind, values["direction"], values["language"])
     subject = _ENV.from_string(_SUBJECTS[_pick(names, _SUBJECTS.__contains__)]).render(values)
     if values["traceback_id"] is not None:
