@@ -97,6 +97,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "from": "Traceback Desk <traceback@mailbot.localhost>",
         "secret": "",
         "secret_file": "var/mail.secret",
+        # Sender authentication (README "Security model"): the authserv-id of the MTA whose
+        # Authentication-Results headers count (empty: none do), and mailbot's own DKIM check.
+        "trusted_authserv_id": "",
+        "verify_dkim": False,
+        "bounce_limit": 3,  # bounces to a contact's own return paths before it is disabled (one hard one does)
     },
     "outbound": {
         "mode": "maildir",
@@ -387,6 +392,9 @@ class MailSection:
     sender: str  # `[mail] from`: the From header of every notice
     secret: str  # empty: generated once into secret_file
     secret_file: Path
+    trusted_authserv_id: str  # lower-cased; empty: no Authentication-Results header counts
+    verify_dkim: bool  # mailbot verifies DKIM signatures itself (dkimpy), beside the MTA's results
+    bounce_limit: int  # bounces (to VERP return paths) that disable a contact; one hard bounce does at once
 
     @classmethod
     def from_raw(cls, s: _Section) -> MailSection:
@@ -398,6 +406,9 @@ class MailSection:
             sender=s["from"],
             secret=s["secret"],
             secret_file=s.required_path("secret_file"),
+            trusted_authserv_id=str(s["trusted_authserv_id"]).strip().lower(),
+            verify_dkim=s["verify_dkim"],
+            bounce_limit=s.positive("bounce_limit"),
         )
 
 

@@ -41,6 +41,13 @@ def providers_group() -> None:
     "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.",
 )
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
+@click.option(
+    "--require-dkim/--no-require-dkim",
+    "require_dkim",
+    default=None,
+    help="Its answers count only with a passing DKIM signature aligned with the From domain "
+    "(README \"Security model\"). Unchanged when omitted; new ones do not require it.",
+)
 @creates_database
 @pass_app
 def providers_add(
@@ -52,8 +59,9 @@ def providers_add(
     status: str | None,
     foreign: bool | None,
     country: str | None,
+    require_dkim: bool | None,
 ) -> None:
-    """Add provider NAME (or add addresses and aliases to it)."""
+    """Add provider NAME, or change it: add addresses and aliases, set its flags."""
     with session_scope(app.engine) as session:
         try:
             provider = providers.add(
@@ -66,6 +74,7 @@ def providers_add(
                 status=status,
                 foreign=foreign,
                 country=country,
+                require_dkim=require_dkim,
                 now=app.now(),
             )
         except ValueError as exc:
@@ -105,6 +114,7 @@ def providers_list(app: App, fmt: str, non_cooperative: bool) -> None:
             if row["foreign"]
             else (f"  [{row['country']}]" if row["country"] else "")
         )
+        where += "  [requires DKIM]" if row["require_dkim"] else ""
         click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}{where}  <{contacts or 'no contact'}>")
 
 

@@ -6,6 +6,7 @@ raises `TemporaryFailure` (try again later) or `PermanentFailure` (never retry).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -35,7 +36,9 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Delivers into `path/new`, one file per Message-ID.
+    """Delivers into `path/new`, one file per Message-ID, as the final MTA would.
+
+    Like a delivering MTA it records the envelope sender as the first header, Return-Path.
 
     The file name is derived from the Message-ID, and a file appears in `new/`
     only by an atomic link from `tmp/`, so delivering the same message twice
@@ -67,13 +70,12 @@ class MaildirTransport:
         tmp = self.path / "tmp" / f"{name}.{os.getpid()}"
         try:
             with tmp.open("wb") as fh:
+                fh.write(f"Return-Path: <{sender}>\n".encode())
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())
-            try:
+            with contextlib.suppress(FileExistsError):  # another sender delivered it first: still one copy
                 os.link(tmp, self.path / "new" / name)
-            except FileExistsError:
-                pass  # another sender delivered it first: still one copy
         except OSError as exc:
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
         finally:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from .security_desk import CARRIER, DOMAIN, Desk
 
 
@@ -25,7 +23,6 @@ def _dsn(quoted_message_id: str, failed: str) -> bytes:
     ).encode()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 §4: a made-up DSN quoting a sent Message-ID disables a contact")
 def test_a_made_up_bounce_disables_nobody(desk: Desk) -> None:
     desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
@@ -35,7 +32,6 @@ def test_a_made_up_bounce_disables_nobody(desk: Desk) -> None:
     assert [c["undeliverable"] for c in smartbiz["contacts"]] == [False]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 §4: notices carry no per-message VERP return path")
 def test_each_notice_has_its_own_signed_return_path(desk: Desk) -> None:
     desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
