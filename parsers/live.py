@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import email.message
 import re
+from typing import TypedDict
 
 from mailbot.parsers import authentication, dsn, reply
 from mailbot.parsers.mime import addresses, body_text, header_text
 from mailbot.parsers.subject import bare
 
-from mailbot.domain.records import Kind, LiveFacts, ReplyResult
+from mailbot.domain.records import AuthResult, Kind, LiveFacts, ReplyResult
 
 # Where a signed reply token may be: the address the reply was sent to.
 TOKEN_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
@@ -37,11 +38,20 @@ def is_automatic(msg: email.message.Message, kind: Kind) -> bool:
     )
 
 
+class _Common(TypedDict):
+    """The LiveFacts fields every kind of message has."""
+
+    bare_subject: str
+    is_automatic: bool
+    token_addresses: tuple[str, ...]
+    auth_results: tuple[AuthResult, ...]
+
+
 def read(
     msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str, parsed_reply: ReplyResult | None
 ) -> LiveFacts:
     automatic = is_automatic(msg, kind)
-    common = {
+    common: _Common = {
         "bare_subject": bare(subject),
         "is_automatic": automatic,
         "token_addresses": addresses(msg, *TOKEN_HEADERS),

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from mailbot.desk import bounces, matching, notices, providers, senders
+from mailbot.desk import bounces, matching, notices, ops, providers, senders
 from mailbot.desk.matching import Found
 from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
@@ -45,6 +45,7 @@ class Inbound:
     match: Found  # the hops it answers (empty unless it is parsed and could be an answer)
     authorized: bool  # the sender may answer for the first matched hop's provider
     auth: senders.Verdict  # whether the sender is registered, and whether its message failed authentication
+    ops: bool = False  # an ops address commanding in reply to its digest (desk/ops.py)
 
     @property
     def parsed(self) -> ParsedMessage:
@@ -84,6 +85,7 @@ def _refuse(app: App, session: Session, m: Inbound, now: datetime) -> None:
 
 
 def _in_record(session: Session, hop: Hop, kind: str, delivery: Delivery, now: datetime) -> None:
+    assert hop.id is not None  # a stored row
     session.add(
         HopMessage(
             hop_id=hop.id,
@@ -123,11 +125,13 @@ def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> N
     requests = []
     hops = session.exec(
         select(Hop)
-        .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(  # type: ignore[arg-type]
-            Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN
-        )  # type: ignore[union-attr]
-        .order_by(Hop.traceback_id)
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+        .where(
+            col(Hop.provider_id) == provider.id,
+            col(Hop.answered_at).is_(None),
+            col(Traceback.status) == TracebackStatus.OPEN,
+        )
+        .order_by(col(Hop.traceback_id))
     ).all()
     for hop in hops:
         context = notices.hop_context(session, hop)
@@ -217,11 +221,7 @@ def _answers_by_hop(
 
 def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
     """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(
-        select(OutboxMessage.raw).where(  # type: ignore[call-overload]
-            OutboxMessage.hop_id.in_([h.id for h in hops])
-        )
-    ).all()  # type: ignore[union-attr]
+    rows = session.exec(select(col(OutboxMessage.raw)).where(col(OutboxMessage.hop_id).in_([h.id for h in hops]))).all()
     return [notice_text(raw) for raw in rows]
 
 
@@ -244,6 +244,7 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
 DISPOSITIONS: tuple[Disposition, ...] = (
     Disposition("not-parsed", lambda m: m.delivery.status != "parsed", ignore),
     Disposition("bounce", lambda m: m.parsed.kind == Kind.BOUNCE, bounces.mark_bounce),
+    Disposition("ops-command", lambda m: m.ops, ops.answer_ops),  # ops may write from the desk's own domain
     Disposition("automatic", lambda m: m.facts.is_automatic or m.ours, ignore),
     Disposition("unauthenticated", lambda m: m.auth.refused, review_unauthenticated),
     Disposition("status-command", is_status_command, send_status_list),
@@ -284,12 +285,14 @@ def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
     auth = senders.Verdict(registered=False)
     if facts is not None and not ours and parsed.kind != Kind.BOUNCE and not facts.is_automatic:
         auth = senders.verdict(app, session, sender, facts.auth_results, delivery.raw)
-    return Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized, auth=auth)
+    by_ops = delivery.status == "parsed" and facts is not None and parsed.kind != Kind.BOUNCE
+    m = Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized, auth=auth)
+    return replace(m, ops=by_ops and ops.is_ops_command(app, session, m))
 
 
 def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> None:
     """The pipeline handler for one live message: the first disposition that applies acts."""
     m = inbound(app, session, delivery)
     rule = next(d for d in DISPOSITIONS if d.applies(m))
-    session.execute(update(Message).where(Message.id == delivery.pk).values(disposition=rule.name))  # type: ignore[arg-type]
+    session.execute(update(Message).where(col(Message.id) == delivery.pk).values(disposition=rule.name))
     rule.act(app, session, m, now)
