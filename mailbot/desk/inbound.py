@@ -231,7 +231,8 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
     ids = tuple(str(h.traceback_id) for h in found.hops)
     # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
     own = reply_parser.strip_quoted(m.facts.body_text, _sent_texts(session, found.hops))
-    read = reply_parser.answers(own, (), sender=parsed.envelope.sender)
+    tb = session.get(Traceback, found.hops[0].traceback_id)  # a Trace Forward's answers have their own words
+    read = reply_parser.answers(own, (), sender=parsed.envelope.sender, direction=tb.direction if tb else "back")
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)

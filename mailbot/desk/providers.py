@@ -208,6 +208,7 @@ def add(
     foreign: bool | None = None,
     country: str | None = None,
     require_dkim: bool | None = None,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> Provider:
     """Create the provider, or extend the one with the same name; composite names become aliases.
@@ -241,6 +242,8 @@ def add(
         provider.foreign = foreign
     if require_dkim is not None:
         provider.require_dkim = require_dkim
+    if language is not None:
+        provider.language = language.strip().lower()[:8] or None  # notices in it where a template has it
     assert provider.id is not None
     for alias in [*names[1:], *aliases]:
         add_alias(session, provider.id, alias)
@@ -317,6 +320,7 @@ def listing(session: Session) -> list[dict]:
                 "foreign": provider.foreign,
                 "country": provider.country,
                 "require_dkim": provider.require_dkim,
+                "language": provider.language,
                 "aliases": sorted(aliases),
                 "contacts": [
                     {"address": c.address, "role": c.role, "undeliverable": c.undeliverable}

@@ -26,6 +26,14 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
 - `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
 - `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
+- `direction` (str): `forward` for a Trace Forward's hop: its own wording (`<kind>.forward.*`).
+- `language` (str): the provider's language (`es`): `<kind>[.forward].es.*` where one exists.
+- `dispute` (dict): `decision` (accepted/rejected), `reason` (ops'), `disputed` (the provider's words),
+  for `dispute_decision`.
+
+The template of a kind is the most specific of `<kind>.<direction>.<language>`,
+`<kind>.<direction>`, `<kind>.<language>`, `<kind>` that exists (`variants`), and its subject
+the same key in `subjects.toml`; English and the upstream wording are the fallbacks.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
 line break could forge structure, stripped of call-details headings it did not
@@ -65,6 +73,9 @@ CONTEXT_KEYS = (
     "metrics",
     "results",
     "commands",
+    "direction",
+    "language",
+    "dispute",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200
@@ -126,6 +137,19 @@ _ENV = _environment()
 _SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
 
 
+def variants(kind: str, direction: str | None, language: str | None) -> list[str]:
+    """Template names to try for a kind, most specific first (the plain kind always last)."""
+    names = []
+    for way, lang in ((direction, language), (direction, None), (None, language)):
+        if way or lang:
+            names.append(".".join(part for part in (kind, way, lang) if part))
+    return [*names, kind]
+
+
+def _pick(names: list[str], exists: Any) -> str:
+    return next(name for name in names if exists(name))
+
+
 def render(kind: str, context: dict[str, Any]) -> Rendered:
     """The notice of this kind; ValueError for an unknown kind, jinja2 errors for a missing value."""
     if kind not in KINDS:
@@ -133,11 +157,15 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
     values["desk_name"] = "Traceback Desk"
     values.update({k: v for k, v in context.items() if v is not None})
-    subject = _ENV.from_string(_SUBJECTS[kind]).render(values)
+    names = variants(kind, values["direction"], values["language"])
+    subject = _ENV.from_string(_SUBJECTS[_pick(names, _SUBJECTS.__contains__)]).render(values)
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
+    body = _pick(names, lambda name: (TEMPLATES / f"{name}.txt.j2").exists())
+    # `language` is the one the chosen template is written in (the layouts' sign-off follows it).
+    values["language"] = values["language"] if values["language"] and body.endswith("." + values["language"]) else None
     return Rendered(
         subject=header_text(subject),
-        text=_ENV.get_template(f"{kind}.txt.j2").render(values),
-        html=_ENV.get_template(f"{kind}.html.j2").render(values),
+        text=_ENV.get_template(f"{body}.txt.j2").render(values),
+        html=_ENV.get_template(f"{body}.html.j2").render(values),
     )

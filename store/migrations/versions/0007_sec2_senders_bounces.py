@@ -1,7 +1,7 @@
 """sec2 senders and bounces: provider.require_dkim; outbox_recipient.bounced_at and bounce_status
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008 (main's 0006_trace_forward_disputes.py, whose revision id is '0008')
 Create Date: 2026-12-04 19:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
