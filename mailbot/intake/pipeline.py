@@ -47,6 +47,7 @@ class Delivery:
     parsed: ParsedMessage
     status: str
     meta: dict[str, Any] = field(default_factory=dict)
+    raw: bytes = b""  # as stored (sender authentication verifies signatures over it)
 
 
 # Called for each processed live message inside its transaction; `App.handlers` holds them.
@@ -94,7 +95,7 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
             key = message_key(parsed.envelope.message_id, raw)
             session.execute(table_of(Message).update().where(col(Message.id) == pk).values(message_key=key))
             status = apply(session, pk, key, parsed, Tally())
-            delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
+            delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status, raw=raw)
             if live:
                 for handler in app.handlers:
                     handler(app, session, delivery, now)
