@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from mailbot.desk import matching, notices, providers
+from mailbot.desk import confirm, matching, notices, providers
 from mailbot.desk.matching import Found
-from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
+from mailbot.desk.workflow import NOTICE_KINDS, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
 from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.intake.pipeline import Delivery
@@ -255,7 +255,7 @@ def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
 
 
 def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None:
-    """Each answer to its hop: the traceback moves (or a human is asked)."""
+    """Each answer to its hop: the traceback moves, or the carrier is asked to confirm it, or a human is asked."""
     found, parsed = m.match, m.parsed
     ids = tuple(str(h.traceback_id) for h in found.hops)
     # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
@@ -264,8 +264,8 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)
-        apply_answer(
-            app, session, target, result, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id
+        confirm.settle(
+            app, session, target, result, own, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id
         )
 
 

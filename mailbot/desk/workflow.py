@@ -225,6 +225,7 @@ def apply_answer(
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
             hop.reply_message_pk = message_pk
+            hop.proposed = None
         question = (
             "you dispute the request; please tell us where the call came from"
             if answer.outcome == HopOutcome.DISPUTE
@@ -249,6 +250,7 @@ def apply_answer(
         answer.customer_name,
     )
     hop.reply_message_pk = message_pk
+    hop.proposed = None  # answered: a reading proposed earlier is settled
     hop.next_reminder_at = None
     send_hop_notice(
         app,
