@@ -21,6 +21,7 @@ from mailbot.parsers import reply_names as names
 from mailbot.parsers.addresses import mailable
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.reply_form import read_form
+from mailbot.parsers.reply_learn import Example, nearest
 from mailbot.parsers.reply_names import KnownProvider
 from mailbot.parsers.reply_quotes import own_lines
 from mailparser_reply.parser import EmailMessage
@@ -510,12 +511,18 @@ def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
 
 
 def answers(
-    own: str, incident_ids: tuple[str, ...], *, sender: str | None = None, directory: Sequence[KnownProvider] = ()
+    own: str,
+    incident_ids: tuple[str, ...],
+    *,
+    sender: str | None = None,
+    directory: Sequence[KnownProvider] = (),
+    learned: Sequence[Example] = (),
 ) -> tuple[ReplyResult, ...]:
     """One answer per traceback the reply speaks of; a single answer covers every id.
 
     `sender` is the replying carrier's address (its own domain is never the upstream);
-    `directory` the providers mailbot knows (names, aliases, domains)."""
+    `directory` the providers mailbot knows (names, aliases, domains); `learned` the labelled
+    examples of `mailbot replies learn` (a reply close to one is read the same way)."""
     own_domain = names.domain(sender) if sender else None
     ids = tuple(dict.fromkeys(incident_ids + _mentioned(own)))
     form = read_form(own)
@@ -533,6 +540,11 @@ def answers(
             found.append(replace(decided, incident_ids=numbers, text=own))
         return tuple(found)
     decided = _decide(own, own_domain=own_domain, directory=directory)
+    neighbour = nearest(own, learned, own_domain=own_domain) if learned else None
+    if neighbour is not None and (
+        decided is None or decided.outcome == "other" or neighbour.confidence > decided.confidence
+    ):
+        decided = neighbour  # a person read words this close before: the same reading
     if decided is None:
         return (ReplyResult(incident_ids=ids, outcome="other", text=own, confidence=0.9),)
     return (replace(decided, incident_ids=ids, text=own),)

@@ -1,4 +1,4 @@
-"""`mailbot providers add|list|import` and `mailbot traceback open|show|list`."""
+"""`mailbot providers add|list|import`, `mailbot traceback open|show|list`, `review` and `replies`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.options import creates_database
-from mailbot.desk import providers, views, workflow
+from mailbot.desk import learning, providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ProviderStatus
 from mailbot.parsers.phones import to_e164
@@ -311,15 +311,74 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 
 @review_group.command("resolve")
 @click.argument("review_id", type=int)
+@click.option(
+    "--outcome",
+    type=click.Choice([str(o) for o in learning.STATED_OUTCOMES]),
+    help="What the carrier's reply said: applied to its hop, and kept as a labelled example to learn from.",
+)
+@click.option("--upstream", "upstream_name", help="With --outcome upstream: the upstream provider's name.")
+@click.option("--email", "upstream_email", help="With --outcome upstream: the upstream's contact address.")
+@click.option("--customer", "customer_name", help="With --outcome origin: the originating customer's name.")
 @pass_app
-def review_resolve(app: App, review_id: int) -> None:
-    """Mark review REVIEW_ID as dealt with."""
+def review_resolve(
+    app: App,
+    review_id: int,
+    outcome: str | None,
+    upstream_name: str | None,
+    upstream_email: str | None,
+    customer_name: str | None,
+) -> None:
+    """Mark review REVIEW_ID as dealt with; with --outcome, say what the carrier answered (it is applied)."""
+    if outcome is None and (upstream_name or upstream_email or customer_name):
+        raise click.UsageError("--upstream, --email and --customer go with --outcome")
     with session_scope(app.engine) as session:
         try:
-            workflow.resolve_review(session, review_id, app.now())
+            if outcome is None:
+                workflow.resolve_review(session, review_id, app.now())
+            else:
+                learning.resolve_with_answer(
+                    app,
+                    session,
+                    review_id,
+                    app.now(),
+                    outcome=outcome,
+                    upstream_name=upstream_name,
+                    upstream_email=upstream_email,
+                    customer_name=customer_name,
+                )
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"review {review_id} resolved")
+    click.echo(f"review {review_id} resolved" + (f": {outcome} applied, kept as a labelled example" if outcome else ""))
 
 
-COMMANDS = (providers_group, traceback_group, review_group)
+@click.group("replies")
+def replies_group() -> None:
+    """What mailbot learns from the answers people read in carriers' replies."""
+
+
+@replies_group.command("learn")
+@pass_app
+def replies_learn(app: App) -> None:
+    """Build the nearest-neighbour model from every labelled example; later replies close to one read the same."""
+    with session_scope(app.engine) as session:
+        count, right, new = learning.learn(session)
+    click.echo(
+        f"{count} labelled example(s) in the model ({new} new); read right leaving each one out: {right}/{count}"
+    )
+
+
+@replies_group.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@pass_app
+def replies_export(app: App, output: Path | None) -> None:
+    """The labelled set as JSONL, one example a line (the reply benchmark's batch format)."""
+    with session_scope(app.engine) as session:
+        rows = learning.labelled(session)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+COMMANDS = (providers_group, traceback_group, review_group, replies_group)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from mailbot.desk import confirm, matching, notices, providers
+from mailbot.desk import confirm, learning, matching, notices, providers
 from mailbot.desk.matching import Found
 from mailbot.desk.workflow import NOTICE_KINDS, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
@@ -24,7 +24,6 @@ from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
-from mailbot.parsers.live import notice_text
 from mailbot.store.db import chunks
 from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, Traceback
 from mailbot.store.tables.messages import Message
@@ -244,23 +243,14 @@ def _answers_by_hop(
     return pairs or [(found[0], results[0])]
 
 
-def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
-    """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(
-        select(OutboxMessage.raw).where(  # type: ignore[call-overload]
-            OutboxMessage.hop_id.in_([h.id for h in hops])
-        )
-    ).all()  # type: ignore[union-attr]
-    return [notice_text(raw) for raw in rows]
-
-
 def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """Each answer to its hop: the traceback moves, or the carrier is asked to confirm it, or a human is asked."""
     found, parsed = m.match, m.parsed
     ids = tuple(str(h.traceback_id) for h in found.hops)
     # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
-    own = reply_parser.strip_quoted(m.facts.body_text, _sent_texts(session, found.hops))
-    read = reply_parser.answers(own, (), sender=parsed.envelope.sender)
+    own = reply_parser.strip_quoted(m.facts.body_text, learning.sent_texts(session, found.hops))
+    # Words close to ones a person labelled before are read the way that person read them.
+    read = reply_parser.answers(own, (), sender=parsed.envelope.sender, learned=learning.model(session))
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)
