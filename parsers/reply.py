@@ -71,6 +71,11 @@ MORE_PHRASES: dict[str, str] = {
         r"\b(not|never) (one of )?our (number|numbers|traffic|calls?)\b|\bempresa (distinta|diferente)\b"
     ),
     "not_found": (
+        # The call is not there: "no pasó por nosotros", "no figura en nuestros registros", "cero coincidencias".
+        r"\bno (pas[oó]|transit[oó]|curs[oó]|entr[oó]) por (nosotros|nuestr[oa]s? \w+)|"
+        r"\bno (figura|consta|existe|est[aá] registrad[oa])\b|"
+        r"\bno (la|lo|las|los) tenemos (en|registrad[oa]s?)\b|"
+        r"\b(cero|ninguna?) (coincidencias?|registros?|resultados?)\b|"
         r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
         r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
         r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
@@ -117,12 +122,14 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "dispute",
             (
-                r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
+                r"\b(we )?(dispute|disagree|object to)\b|\b(we are|we're) (disputing|contesting|rejecting)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
                 r"we are not the upstream|\b(written|documented|express|prior) consent\b|"
                 r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
                 r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                 r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
-                r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"
+                r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b|"
+                r"\bno aceptamos (la|esta|el|este) (solicitud|rastreo|pedido|requerimiento)\b|"
+                r"\bno es (una llamada |un )?(ilegal|robocall|fraude|spam)\b"
             ),
         ),
         (
@@ -213,7 +220,7 @@ _NAME_AFTER = {
     ),
     "origin": re.compile(
         r"\b(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|"
-        r"abonad[oa]s?|nuestr[oa]s?|by|por|is|es)[,:]?\s+"
+        r"abonad[oa]s?|nuestr[oa]s?|by|por|is|es|accounts?|cuentas?)(?:\s+[-\u2013\u2014]\s+|[,:]?\s+)"
         r"(?:is |was |es |fue )?",
         re.IGNORECASE,
     ),
@@ -255,6 +262,9 @@ def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
 
 # A hedged sentence is not an answer: conditionals, alternatives, guesses.
 HEDGES = re.compile(
+    # A sentence opening on a condition ("If the timestamp is UTC, ...", "Si fue a las 14:05, ...");
+    # "Si, ..." alone is a yes typed without its accent.
+    r"^\W*(?:if|si)\s+\w+[^,;.]{2,80},|"
     r"\b(if (so|that is|this is|it is|it was|that was|the call|this call|these)|either\b.{1,80}\bor\b|"
     r"may have|might|possibly|probably|likely|perhaps|maybe|not sure|unsure|we think|we suspect|"
     r"could be|could have|would have|to be confirmed|not (yet )?confirmed|pending confirmation|"
@@ -388,6 +398,110 @@ class _Reading:
     sentence: str
     index: int
     name: str | None = None
+    weak: bool = False  # read from a cue word and a name, not a phrase of the table: proposed, never applied
+
+
+# Words that say a sentence is about who handed the call over, in any phrasing: a delivery verb,
+# a route or a role. With a name (or an address) in the same sentence and no phrase of the table,
+# the sentence is read as an upstream answer, but only to be proposed to the carrier.
+_UPSTREAM_CUE = re.compile(
+    r"\b(sent|send|sending|handed|hand(ing)? off|handed off|delivered|delivering|passed|came|comes|coming|"
+    r"arriv(ed|ing)|"
+    r"hit|entered|routed|route|trunks?|trunk group|carrier|provider|upstream|previous hop|source|vendor|sbc|peer|"
+    r"interconnect(ion)?|ask|reach|bought|"
+    r"envi[oó]|entreg[oó]|curs[oó]|traj[oe]|mand[oó]|pas[oó]|lleg[aó]|llegan?|vin[oe]|viene|provino|recibimos|"
+    r"troncal(es)?|rutas?|proveedor|operador|interconexi[oó]n|di?r[ií]janse|escr[ií]b(a|an|anle|anles|irles)|"
+    r"contacten|consulten)\b",
+    re.IGNORECASE,
+)
+# An origin in other words: "one of our retail accounts - X", "una cuenta nuestra: X".
+_ORIGIN_CUE = re.compile(
+    r"\b(our|nuestr[oa]s?)( \w+)? (accounts?|cuentas?)\b|\b(cuentas?|accounts?) (nuestr[oa]s?|of ours)\b",
+    re.IGNORECASE,
+)
+# Names that are the desk's, the industry's or the protocol's, never a provider.
+_NOT_PROVIDERS = frozenset(
+    {
+        "itg",
+        "industry traceback group",
+        "traceback desk",
+        "fcc",
+        "noc",
+        "cdr",
+        "cdrs",
+        "sip",
+        "ani",
+        "dnis",
+        "utc",
+        "est",
+        "edt",
+        "pst",
+        "gmt",
+        "tg",
+        "ip",
+        "sbc",
+        "usa",
+        "us",
+        "call-id",
+        "id",
+    }
+)
+_EQUIPMENT = re.compile(r"\b(SBC|switch|switches|trunk|router|gateway|PoP|POP|troncal|central|nodo)$", re.IGNORECASE)
+# Where to send requests from now on is a change of contact, not who handed the call over.
+_REDIRECT = re.compile(
+    r"\b(future|further|next|all) (requests?|notices?|tracebacks?|correspondence|emails?)\b|\bfrom now on\b|"
+    r"\b(futuras|pr[oó]ximas) (solicitudes|consultas|notificaciones)\b|\ben adelante\b|\bestas solicitudes\b",
+    re.IGNORECASE,
+)
+_WORD_START = re.compile(r"(?:^|(?<=[\s,;:(«\"“/]))\S")
+
+
+def _candidates(sentence: str, refused: set[str]) -> list[str]:
+    """Names in a sentence, best first: with a legal suffix, then of several words, then single words
+    not at the sentence's start (a capitalised first word is most often just the sentence's)."""
+    found: list[tuple[int, int, str]] = []
+    for m in _WORD_START.finditer(sentence):
+        name = names.name_at(sentence[m.start() :])
+        if not name:
+            continue
+        name = re.sub(r"['\u2019]s$", "", name).strip(" ,.-")
+        key = name.casefold()
+        if key in refused or key in _NOT_PROVIDERS or len(name) < 3 or any(n[2] == name for n in found):
+            continue
+        if any(name in other for _, _, other in found):
+            continue  # part of a longer name already found
+        if _EQUIPMENT.search(name):
+            continue  # "our Atlanta SBC", "the Miami switch": the carrier's own equipment
+        suffix = names._legal_suffix(name) is not None  # the same test the name reader uses
+        words = name.count(" ") + 1
+        if words == 1 and not suffix and m.start() == 0:
+            continue
+        rank = 0 if suffix else 1 if words > 1 else 2
+        found.append((rank, m.start(), name))
+    return [name for _, _, name in sorted(found)]
+
+
+def _cued(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Reading]:
+    """Weak readings, for replies no phrase of the table reads: a cue and a name (or address) in one sentence."""
+    out = []
+    for index, (_, sentence) in enumerate(sentences):
+        if sentence.rstrip().endswith("?") or _negated(sentence, len(sentence)) or _REDIRECT.search(sentence):
+            continue
+        if _ORIGIN_CUE.search(sentence):
+            m = _ORIGIN_CUE.search(sentence)
+            assert m is not None
+            name = next(iter(_candidates(sentence[m.end() :], refused)), None)
+            out.append(_Reading("origin", sentence, index, name, weak=True))
+        elif _UPSTREAM_CUE.search(sentence):
+            names_here = _candidates(sentence, refused)
+            addresses = names.emails(sentence)
+            has_address = bool(addresses)
+            if addresses:  # a name its address spells comes first
+                label = names.domain(addresses[0]).split(".")[0]
+                names_here.sort(key=lambda n: -fuzz.partial_ratio(n.casefold().replace(" ", ""), label))
+            if names_here or has_address:
+                out.append(_Reading("upstream", sentence, index, names_here[0] if names_here else None, weak=True))
+    return out
 
 
 def _negated(sentence: str, at: int) -> bool:
@@ -408,7 +522,7 @@ def _readings(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Read
                 name = _subject_upstream(sentence, refused)
                 if name:
                     found.append(_Reading("upstream", sentence, index, name))
-    return found
+    return found or _cued(sentences, refused)
 
 
 def _upstream_email(
@@ -443,7 +557,7 @@ def _decide(text: str, *, own_domain: str | None = None, directory: Sequence[Kno
         best = next((r for r in readings if r.outcome == best.outcome and r.name), best)
     if best.outcome != "dispute" and (HEDGES.search(best.sentence) or STILL_WORKING.search(text)):
         return ReplyResult(incident_ids=(), outcome="other", evidence=best.sentence, confidence=0.9)
-    confidence = 0.9
+    confidence = 0.75 if best.weak else 0.9
     others = {r.outcome for r in readings if r.outcome != best.outcome and r.index != best.index}
     if others - {"origin", "dispute"} or (best.outcome == "not_found" and others):
         confidence -= 0.25  # the reply says two different things
@@ -486,7 +600,7 @@ def _decide(text: str, *, own_domain: str | None = None, directory: Sequence[Kno
         upstream_email=email,
         customer_name=name if best.outcome == "origin" else None,
         evidence=best.sentence,
-        confidence=round(min(confidence, 1.0), 2),
+        confidence=round(min(confidence, 0.75 if best.weak else 1.0), 2),
     )
 
 

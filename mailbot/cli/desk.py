@@ -235,6 +235,11 @@ def traceback_show(app: App, number: int, fmt: str) -> None:
         )
         if hop["evidence"]:
             click.echo(f"      \"{hop['evidence']}\"")
+        if hop["proposed"]:
+            p = hop["proposed"]
+            named = p["upstream_name"] or p["customer_name"] or ""
+            address = f" <{p['upstream_email']}>" if p["upstream_email"] else ""
+            click.echo(f"      proposed, awaiting YES: {p['outcome']} {named}{address} ({p['confidence']:.2f})")
         for m in hop["messages"]:
             who = ", ".join(m["to"]) if m["direction"] == "out" else m["from"]
             click.echo(f"      {m['at']}  {m['direction']:<3} {m['kind']:<22} {who}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/parsers/ is two below it
 BATCHES = sorted((ROOT / "bench" / "replies").glob("*.jsonl"))
 
 
