@@ -21,7 +21,7 @@ from mailbot.cli import main
 from mailbot.desk import views
 
 SMARTBIZ = "noc@smartbiz.example"
-WORDS = "Our switch shows {} handed it over on the east trunk."
+WORDS = "{} again, same as last month."  # no phrase, no cue: only a person can read it
 
 
 def _cli(db_url: str, *args: str) -> str:

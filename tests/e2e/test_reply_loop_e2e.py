@@ -28,7 +28,7 @@ CALL = (
     "--caller",
     "+16465550178",
 )
-HABIT = "Our switch shows {} handed it over on the east trunk."
+HABIT = "{} again, same as last month."  # no phrase, no cue: only a person can read it
 
 
 def test_confirmation_and_learning_over_smtp(db_url: str, tmp_path: Path) -> None:
