@@ -1,8 +1,8 @@
 """The desk learns from the people who fix it (issue 13, item 6).
 
-`resolve_with_answer` is `mailbot review resolve ID --outcome ...`: the answer a person read in
-the carrier's reply is applied to the hop as if the carrier had written it plainly, and the
-carrier's own words with that answer are kept as a labelled `ReplyExample`. `learn` puts
+When ops resolve a review with the answer they read in the carrier's reply (`mailbot review
+resolve ID --outcome ...`, `ops.resolve`, which applies it), `remember` keeps the carrier's own
+words with that answer as a labelled `ReplyExample`. `learn` puts
 every example into the model (`parsers.reply_learn`, nearest neighbours); `model` is what the
 desk reads later replies with; `labelled` is the set `mailbot replies export` writes.
 """
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from mailbot.desk.workflow import DeskError, apply_answer, resolve_review
-from mailbot.domain.records import ReplyResult
+from mailbot.desk.workflow import DeskError
 from mailbot.domain.timeutil import iso_z
 from mailbot.domain.vocabulary import HopOutcome
 from mailbot.parsers import reply as reply_parser
@@ -26,9 +25,6 @@ from mailbot.store.tables.desk import Hop, ReplyExample, Review
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
-if TYPE_CHECKING:
-    from mailbot.app import App
-
 # What a person may say the answer was.
 STATED_OUTCOMES = (HopOutcome.UPSTREAM, HopOutcome.ORIGIN, HopOutcome.NOT_FOUND, HopOutcome.DISPUTE)
 _SPANISH = re.compile(r"[ñ¿¡]|\b(la|el|los|nos|llamada|nuestro|proveedor|cliente|desde|que)\b", re.IGNORECASE)
@@ -36,11 +32,7 @@ _SPANISH = re.compile(r"[ñ¿¡]|\b(la|el|los|nos|llamada|nuestro|proveedor|clie
 
 def sent_texts(session: Session, hops: list[Hop]) -> list[str]:
     """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(
-        select(OutboxMessage.raw).where(  # type: ignore[call-overload]
-            OutboxMessage.hop_id.in_([h.id for h in hops])
-        )
-    ).all()  # type: ignore[union-attr]
+    rows = session.exec(select(col(OutboxMessage.raw)).where(col(OutboxMessage.hop_id).in_([h.id for h in hops]))).all()
     return [notice_text(raw) for raw in rows]
 
 
@@ -54,7 +46,9 @@ def own_words(session: Session, message_pk: int, hop: Hop) -> str:
 
 def model(session: Session) -> list[Example]:
     """The examples `mailbot replies learn` put into the model."""
-    rows = session.exec(select(ReplyExample).where(ReplyExample.in_model.is_(True)).order_by(ReplyExample.id)).all()  # type: ignore[attr-defined]
+    rows = session.exec(
+        select(ReplyExample).where(col(ReplyExample.in_model).is_(True)).order_by(col(ReplyExample.id))
+    ).all()
     return [_example(r) for r in rows]
 
 
@@ -68,52 +62,33 @@ def _example(row: ReplyExample) -> Example:
     )
 
 
-def resolve_with_answer(
-    app: App,
+def remember(
     session: Session,
-    review_id: int,
+    review: Review,
+    hop: Hop,
+    outcome: str,
     now: datetime,
     *,
-    outcome: str,
     upstream_name: str | None = None,
     upstream_email: str | None = None,
     customer_name: str | None = None,
-) -> ReplyExample:
-    """Apply the answer a person read in the review's reply, resolve the review, keep the labelled example."""
-    review = session.get(Review, review_id)
-    if review is None:
-        raise DeskError(f"no review {review_id}")
-    if outcome not in STATED_OUTCOMES:
-        raise DeskError(f"an outcome is one of {', '.join(STATED_OUTCOMES)}; not {outcome!r}")
-    if outcome == HopOutcome.UPSTREAM and not (upstream_name or upstream_email):
-        raise DeskError("--outcome upstream needs --upstream NAME or --email ADDR")
-    hop = session.get(Hop, review.hop_id) if review.hop_id else None
-    if hop is None or review.message_pk is None:
-        raise DeskError(f"review {review_id} is not about a carrier's reply on a hop")
-    if hop.answered_at is not None and hop.outcome == HopOutcome.DISPUTE:
-        hop.answered_at, hop.outcome = None, None  # a dispute read as such, now read as the answer it was
-    elif hop.answered_at is not None:
-        raise DeskError(f"hop {hop.id} is already answered ({hop.outcome}); nothing to apply")
+) -> ReplyExample | None:
+    """Keep the carrier's words in the review's message with the answer a person read in them.
+
+    Called by `ops.resolve` (`review resolve ID ANSWER` / `--outcome`, or the same line in a reply
+    to the digest) once it applied the answer; None when the review is about no carrier's reply."""
+    if review.message_pk is None or outcome not in STATED_OUTCOMES:
+        return None
     words = own_words(session, review.message_pk, hop)
-    answer = ReplyResult(
-        incident_ids=(str(hop.traceback_id),),
+    if not words.strip():
+        return None
+    example = ReplyExample(
+        text=words,
         outcome=outcome,
         upstream_name=upstream_name if outcome == HopOutcome.UPSTREAM else None,
         upstream_email=upstream_email.lower() if upstream_email and outcome == HopOutcome.UPSTREAM else None,
         customer_name=customer_name if outcome == HopOutcome.ORIGIN else None,
-        evidence=f"recorded by staff (review {review_id})",
-        text=words,
-        confidence=1.0,
-    )
-    apply_answer(app, session, hop, answer, now, message_pk=review.message_pk)
-    resolve_review(session, review_id, now)
-    example = ReplyExample(
-        text=words,
-        outcome=outcome,
-        upstream_name=answer.upstream_name,
-        upstream_email=answer.upstream_email,
-        customer_name=answer.customer_name,
-        review_id=review_id,
+        review_id=review.id,
         message_pk=review.message_pk,
         created_at=now,
     )

@@ -50,7 +50,7 @@ def test_a_resolved_review_teaches_the_desk_to_read_close_words(desk_app: App, e
         "--email",
         "noc@kestrel.example",
     )
-    assert "applied" in said
+    assert "hop 1 requested" in said
     path = hops(engine, tb)
     assert [(h.outcome, h.upstream_name) for h in path[:1]] == [("upstream", "Kestrel Voice")]
     assert len(path) == 2 and notice(engine, "first_contact", "noc@kestrel.example")  # applied: next hop asked

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/parsers/ is two below it
 BATCHES = sorted((ROOT / "bench" / "replies").glob("*.jsonl"))
 
 
