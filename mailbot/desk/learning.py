@@ -99,7 +99,7 @@ def remember(
 
 def learn(session: Session) -> tuple[int, int, int]:
     """Every labelled example into the model: (examples, read right leaving each one out, new ones)."""
-    rows = list(session.exec(select(ReplyExample).order_by(ReplyExample.id)).all())
+    rows = list(session.exec(select(ReplyExample).order_by(col(ReplyExample.id))).all())
     new = sum(1 for r in rows if not r.in_model)
     for row in rows:
         row.in_model = True
@@ -117,7 +117,7 @@ def learn(session: Session) -> tuple[int, int, int]:
 
 def labelled(session: Session) -> list[dict[str, Any]]:
     """The labelled set, one object per example, in the shape of the reply benchmark's batches."""
-    rows = session.exec(select(ReplyExample).order_by(ReplyExample.id)).all()
+    rows = session.exec(select(ReplyExample).order_by(col(ReplyExample.id))).all()
     return [
         {
             "id": f"learned-{r.id}",
