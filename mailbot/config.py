@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from mailbot.domain.calendar import WEEKDAYS
+from mailbot.domain.records import AnswerBars
 from mailbot.domain.status_rules import Rules
 from mailbot.domain.vocabulary import HopOutcome
 
@@ -92,6 +93,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "window_days": 90,  # evidence older than this is not read
         "clean_days": 30,  # removed after this many days without any of that behaviour
     },
+    # How sure a reply's reading must be to act on it (README "Confirming unsure readings").
+    "desk": {"apply_at": 0.8, "close_at": 0.9, "new_provider_at": 0.9, "propose_at": 0.5},
     # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
     "mail": {
         "domain": "mailbot.localhost",
@@ -405,6 +408,27 @@ class ScheduleSection(_Read):
 
 
 @dataclass(frozen=True)
+class DeskSection(_Read):
+    bars: AnswerBars  # apply, propose for confirmation, or ask a person
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> DeskSection:
+        for key in ("apply_at", "close_at", "new_provider_at", "propose_at"):
+            if not 0 <= s[key] <= 1:
+                raise s.fail(key, "a number from 0 to 1")
+        for key in ("apply_at", "close_at", "new_provider_at"):
+            if s[key] < s["propose_at"]:
+                raise s.fail(key, f"at least propose_at ({s['propose_at']!r})")
+        bars = AnswerBars(
+            apply_at=float(s["apply_at"]),
+            close_at=float(s["close_at"]),
+            new_provider_at=float(s["new_provider_at"]),
+            propose_at=float(s["propose_at"]),
+        )
+        return cls.read(s, bars=bars)
+
+
+@dataclass(frozen=True)
 class MailSection(_Read):
     domain: str  # of Message-IDs and Reply-To addresses
     domains: tuple[str, ...] = field(metadata=STRINGS)  # more domains SMTP intake accepts
@@ -468,6 +492,7 @@ SECTIONS: dict[str, type[_FromRaw]] = {
     "imap": ImapSection,
     "ops": OpsSection,
     "schedule": ScheduleSection,
+    "desk": DeskSection,
     "mail": MailSection,
     "outbound": OutboundSection,
 }
@@ -483,6 +508,7 @@ class Settings:
     imap: ImapSection
     ops: OpsSection
     schedule: ScheduleSection
+    desk: DeskSection
     mail: MailSection
     outbound: OutboundSection
     file: Path | None  # the config file read, if any

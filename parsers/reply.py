@@ -22,12 +22,13 @@ from mailbot.parsers import reply_names as names
 from mailbot.parsers.addresses import mailable
 from mailbot.parsers.call_details import referenced_ids
 from mailbot.parsers.reply_form import read_form
+from mailbot.parsers.reply_learn import Example, nearest
 from mailbot.parsers.reply_names import KnownProvider
 from mailbot.parsers.reply_quotes import own_lines
 from mailparser_reply.parser import EmailMessage
 from rapidfuzz import fuzz
 
-from mailbot.domain.records import ReplyResult
+from mailbot.domain.records import AnswerBars, ReplyResult
 
 # Carriers answer in bullet lists ("- Upstream: X"); only "--" starts a signature.
 _LANGUAGES = ("en", "es")
@@ -55,10 +56,10 @@ _TRACEBACK_MENTION = re.compile(
 
 # Filler between a trigger phrase and the name itself.
 _FILLER = re.compile(
-    r"^(?:[\s:,\-–]|the|our|an?|upstream|provider|carrier|partner|vendor|customer|client|company|is|was|called|named|"
+    r"^(?:[\s:,\-\u2013]|the|our|an?|upstream|provider|carrier|partner|vendor|customer|client|company|is|was|called|named|"
     r"wholesale|transit|international|interconnect|long[- ]distance|"
     r"el|la|los|un|una|nuestro|nuestra|proveedor|operador|cliente|es|fue|de|llamad[oa]|denominad[oa]|"
-    r"mayorista|internacional|socio|empresa|compañ[ií]a|abonad[oa])+\b[\s:,\-–]*",
+    r"mayorista|internacional|socio|empresa|compañ[ií]a|abonad[oa])+\b[\s:,\-\u2013]*",
     re.IGNORECASE,
 )
 # Phrasings added after the second round of unseen replies (bench/replies/README.md), by outcome.
@@ -71,6 +72,11 @@ MORE_PHRASES: dict[str, str] = {
         r"\b(not|never) (one of )?our (number|numbers|traffic|calls?)\b|\bempresa (distinta|diferente)\b"
     ),
     "not_found": (
+        # The call is not there: "no pasó por nosotros", "no figura en nuestros registros", "cero coincidencias".
+        r"\bno (pas[oó]|transit[oó]|curs[oó]|entr[oó]) por (nosotros|nuestr[oa]s? \w+)|"
+        r"\bno (figura|consta|existe|est[aá] registrad[oa])\b|"
+        r"\bno (la|lo|las|los) tenemos (en|registrad[oa]s?)\b|"
+        r"\b(cero|ninguna?) (coincidencias?|registros?|resultados?)\b|"
         r"\b(nothing (on|at) our (end|side)|no (hits|luck|results?|matches)\b|zero (hits|results|matches)|"
         r"(do|does|did|can)(n't| not) see (it|this|that|the call|anything|any)|(came|turned) up (empty|nothing|dry)|"
         r"not seeing (it|this|that|the call|anything|any)|we have nothing\b|draws? a blank|"
@@ -117,12 +123,15 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "dispute",
             (
-                r"\b(we )?(dispute|disagree|object to)\b|\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
+                r"\b(we )?(dispute|disagree|object to)\b|\b(we are|we're) (disputing|contesting|rejecting)\b|"
+                r"\b(do|does|did)(n't| not) agree\b|not (our|my) (traffic|call)|"
                 r"we are not the upstream|\b(written|documented|express|prior) consent\b|"
                 r"\b(we )?(contest|reject|deny|refute)s?\b|\b(do|does)(n't| not) accept\b|"
                 r"\bnot (robocalls?|illegal|unlawful|spam)\b|\bwith (the )?[\w']+ (permission|consent)\b|\bspoofed\b|"
                 r"\b(lawful|legitimate|consented|opted[- ]in)\b.{0,60}\b(call|traffic|campaign)|"
-                r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b"
+                r"\b(disputamos|impugnamos|no estamos de acuerdo|no es nuestro tr[aá]fico)\b|"
+                r"\bno aceptamos (la|esta|el|este) (solicitud|rastreo|pedido|requerimiento)\b|"
+                r"\bno es (una llamada |un )?(ilegal|robocall|fraude|spam)\b"
             ),
         ),
         (
@@ -213,7 +222,7 @@ _NAME_AFTER = {
     ),
     "origin": re.compile(
         r"\b(?:customers?|clients?|subscribers?|end[- ]users?|ours|cliente final|clientes?|suscriptor|usuario final|"
-        r"abonad[oa]s?|nuestr[oa]s?|by|por|is|es)[,:]?\s+"
+        r"abonad[oa]s?|nuestr[oa]s?|by|por|is|es|accounts?|cuentas?)(?:\s+[-\u2013\u2014]\s+|[,:]?\s+)"
         r"(?:is |was |es |fue )?",
         re.IGNORECASE,
     ),
@@ -274,6 +283,9 @@ def _subject_upstream(sentence: str, refused: set[str]) -> str | None:
 
 # A hedged sentence is not an answer: conditionals, alternatives, guesses.
 HEDGES = re.compile(
+    # A sentence opening on a condition ("If the timestamp is UTC, ...", "Si fue a las 14:05, ...");
+    # "Si, ..." alone is a yes typed without its accent.
+    r"^\W*(?:if|si)\s+\w+[^,;.]{2,80},|"
     r"\b(if (so|that is|this is|it is|it was|that was|the call|this call|these)|either\b.{1,80}\bor\b|"
     r"may have|might|possibly|probably|likely|perhaps|maybe|not sure|unsure|we think|we suspect|"
     r"could be|could have|would have|to be confirmed|not (yet )?confirmed|pending confirmation|"
@@ -292,30 +304,41 @@ STILL_WORKING = re.compile(
 )
 _NEGATION_BEFORE = re.compile(r"(\bnot|n't|\bnever|\bno|\bnunca)\b[^,;]{0,25}$", re.IGNORECASE)
 
-# How sure a reading must be for the desk to act on it; between PROPOSE_AT and these, it asks the
-# carrier to confirm. Closing a traceback, or creating a provider, needs the higher bar.
-APPLY_AT = {
-    "upstream": 0.8,
-    "new_upstream": 0.9,
-    "origin": 0.9,
-    "not_found": 0.9,
-    "dispute": 0.8,
-    "downstream": 0.8,
-    "not_ours": 0.8,
-    "customer": 0.9,
-}
-PROPOSE_AT = 0.5
+
+DEFAULT_BARS = AnswerBars()
 
 
-def decision(result: ReplyResult, *, known_upstream: bool = False) -> str:
-    """What the desk should do with a reading: `apply`, `propose` (ask the carrier to confirm) or `ask`."""
+def decision(result: ReplyResult, *, known_upstream: bool = False, bars: AnswerBars = DEFAULT_BARS) -> str:
+    """What the desk should do with a reading: `apply`, `propose` (ask the carrier to confirm) or `ask`.
+
+    Closing a traceback (`origin`, `not_found`) or naming an upstream not in the directory (a new
+    provider) needs the higher bar."""
     if result.outcome == "other":
         return "ask"
-    key = "upstream" if known_upstream or result.outcome != "upstream" else "new_upstream"
-    key = key if result.outcome == "upstream" else result.outcome
-    if result.confidence >= APPLY_AT[key]:
+    # A Trace Forward's outcomes take the bar of the upstream outcome they read like (`_role`).
+    bar = {
+        "origin": bars.close_at,
+        "not_found": bars.close_at,
+        "upstream": bars.apply_at if known_upstream else bars.new_provider_at,
+    }.get(_role(result.outcome), bars.apply_at)
+    if result.confidence >= bar:
         return "apply"
-    return "propose" if result.confidence >= PROPOSE_AT else "ask"
+    return "propose" if result.confidence >= bars.propose_at else "ask"
+
+
+# The carrier confirms a reading mailbot proposed: "YES", "Yes, correct", "Sí, confirmo", "Correcto."
+_CONFIRMS = re.compile(
+    r"^\W*(yes|yep|yeah|confirm(ed)?|correct|that is correct|that's (correct|right)|right|affirmative|"
+    r"s[ií]|confirmo|confirmado|correcto|es correcto|as[ií] es|exacto|de acuerdo)\b[\s\w,.!;:-]*$",
+    re.IGNORECASE,
+)
+_CONFIRM_DENIED = re.compile(r"\b(no|not|n't|wrong|incorrect|but|pero|incorrecto|equivocad[oa])\b", re.IGNORECASE)
+
+
+def is_confirmation(own: str) -> bool:
+    """The reply's own words say yes to the reading it was asked to confirm, and nothing else of weight."""
+    first = next((line.strip() for line in own.split("\n") if line.strip()), "")
+    return bool(_CONFIRMS.match(first)) and not _CONFIRM_DENIED.search(first) and len(own) < 300
 
 
 def strip_quoted(text: str, sent: Sequence[str] = ()) -> str:
@@ -397,6 +420,110 @@ class _Reading:
     sentence: str
     index: int
     name: str | None = None
+    weak: bool = False  # read from a cue word and a name, not a phrase of the table: proposed, never applied
+
+
+# Words that say a sentence is about who handed the call over, in any phrasing: a delivery verb,
+# a route or a role. With a name (or an address) in the same sentence and no phrase of the table,
+# the sentence is read as an upstream answer, but only to be proposed to the carrier.
+_UPSTREAM_CUE = re.compile(
+    r"\b(sent|send|sending|handed|hand(ing)? off|handed off|delivered|delivering|passed|came|comes|coming|"
+    r"arriv(ed|ing)|"
+    r"hit|entered|routed|route|trunks?|trunk group|carrier|provider|upstream|previous hop|source|vendor|sbc|peer|"
+    r"interconnect(ion)?|ask|reach|bought|"
+    r"envi[oó]|entreg[oó]|curs[oó]|traj[oe]|mand[oó]|pas[oó]|lleg[aó]|llegan?|vin[oe]|viene|provino|recibimos|"
+    r"troncal(es)?|rutas?|proveedor|operador|interconexi[oó]n|di?r[ií]janse|escr[ií]b(a|an|anle|anles|irles)|"
+    r"contacten|consulten)\b",
+    re.IGNORECASE,
+)
+# An origin in other words: "one of our retail accounts - X", "una cuenta nuestra: X".
+_ORIGIN_CUE = re.compile(
+    r"\b(our|nuestr[oa]s?)( \w+)? (accounts?|cuentas?)\b|\b(cuentas?|accounts?) (nuestr[oa]s?|of ours)\b",
+    re.IGNORECASE,
+)
+# Names that are the desk's, the industry's or the protocol's, never a provider.
+_NOT_PROVIDERS = frozenset(
+    {
+        "itg",
+        "industry traceback group",
+        "traceback desk",
+        "fcc",
+        "noc",
+        "cdr",
+        "cdrs",
+        "sip",
+        "ani",
+        "dnis",
+        "utc",
+        "est",
+        "edt",
+        "pst",
+        "gmt",
+        "tg",
+        "ip",
+        "sbc",
+        "usa",
+        "us",
+        "call-id",
+        "id",
+    }
+)
+_EQUIPMENT = re.compile(r"\b(SBC|switch|switches|trunk|router|gateway|PoP|POP|troncal|central|nodo)$", re.IGNORECASE)
+# Where to send requests from now on is a change of contact, not who handed the call over.
+_REDIRECT = re.compile(
+    r"\b(future|further|next|all) (requests?|notices?|tracebacks?|correspondence|emails?)\b|\bfrom now on\b|"
+    r"\b(futuras|pr[oó]ximas) (solicitudes|consultas|notificaciones)\b|\ben adelante\b|\bestas solicitudes\b",
+    re.IGNORECASE,
+)
+_WORD_START = re.compile(r"(?:^|(?<=[\s,;:(«\"“/]))\S")
+
+
+def _candidates(sentence: str, refused: set[str]) -> list[str]:
+    """Names in a sentence, best first: with a legal suffix, then of several words, then single words
+    not at the sentence's start (a capitalised first word is most often just the sentence's)."""
+    found: list[tuple[int, int, str]] = []
+    for m in _WORD_START.finditer(sentence):
+        name = names.name_at(sentence[m.start() :])
+        if not name:
+            continue
+        name = re.sub(r"['\u2019]s$", "", name).strip(" ,.-")
+        key = name.casefold()
+        if key in refused or key in _NOT_PROVIDERS or len(name) < 3 or any(n[2] == name for n in found):
+            continue
+        if any(name in other for _, _, other in found):
+            continue  # part of a longer name already found
+        if _EQUIPMENT.search(name):
+            continue  # "our Atlanta SBC", "the Miami switch": the carrier's own equipment
+        suffix = names._legal_suffix(name) is not None  # the same test the name reader uses
+        words = name.count(" ") + 1
+        if words == 1 and not suffix and m.start() == 0:
+            continue
+        rank = 0 if suffix else 1 if words > 1 else 2
+        found.append((rank, m.start(), name))
+    return [name for _, _, name in sorted(found)]
+
+
+def _cued(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Reading]:
+    """Weak readings, for replies no phrase of the table reads: a cue and a name (or address) in one sentence."""
+    out = []
+    for index, (_, sentence) in enumerate(sentences):
+        if sentence.rstrip().endswith("?") or _negated(sentence, len(sentence)) or _REDIRECT.search(sentence):
+            continue
+        if _ORIGIN_CUE.search(sentence):
+            m = _ORIGIN_CUE.search(sentence)
+            assert m is not None
+            name = next(iter(_candidates(sentence[m.end() :], refused)), None)
+            out.append(_Reading("origin", sentence, index, name, weak=True))
+        elif _UPSTREAM_CUE.search(sentence):
+            names_here = _candidates(sentence, refused)
+            addresses = names.emails(sentence)
+            has_address = bool(addresses)
+            if addresses:  # a name its address spells comes first
+                label = names.domain(addresses[0]).split(".")[0]
+                names_here.sort(key=lambda n: -fuzz.partial_ratio(n.casefold().replace(" ", ""), label))
+            if names_here or has_address:
+                out.append(_Reading("upstream", sentence, index, names_here[0] if names_here else None, weak=True))
+    return out
 
 
 def _negated(sentence: str, at: int) -> bool:
@@ -419,7 +546,7 @@ def _readings(
                 name = _subject_upstream(sentence, refused)
                 if name:
                     found.append(_Reading("upstream", sentence, index, name))
-    return found
+    return found or _cued(sentences, refused)
 
 
 def _upstream_email(
@@ -457,7 +584,7 @@ def _decide(
         best = next((r for r in readings if r.outcome == best.outcome and r.name), best)
     if best.outcome != "dispute" and (HEDGES.search(best.sentence) or STILL_WORKING.search(text)):
         return ReplyResult(incident_ids=(), outcome="other", evidence=best.sentence, confidence=0.9)
-    confidence = 0.9
+    confidence = 0.75 if best.weak else 0.9
     others = {_role(r.outcome) for r in readings if r.outcome != best.outcome and r.index != best.index}
     if others - {"origin", "dispute"} or (best.outcome == "not_found" and others):
         confidence -= 0.25  # the reply says two different things
@@ -502,7 +629,7 @@ def _decide(
         upstream_email=email,
         customer_name=name if role == "origin" else None,
         evidence=best.sentence,
-        confidence=round(min(confidence, 1.0), 2),
+        confidence=round(min(confidence, 0.75 if best.weak else 1.0), 2),
     )
 
 
@@ -532,13 +659,15 @@ def answers(
     *,
     sender: str | None = None,
     directory: Sequence[KnownProvider] = (),
+    learned: Sequence[Example] = (),
     direction: str = "back",
 ) -> tuple[ReplyResult, ...]:
     """One answer per traceback the reply speaks of; a single answer covers every id.
 
     `sender` is the replying carrier's address (its own domain is never the upstream);
     `directory` the providers mailbot knows (names, aliases, domains); `direction` `forward`
-    reads a Trace Forward's answers (`reply_forward`: downstream, customer, not_ours, ...)."""
+    reads a Trace Forward's answers (`reply_forward`: downstream, customer, not_ours, ...); `learned`
+    the labelled examples of `mailbot replies learn` (a reply close to one is read the same way)."""
     own_domain = names.domain(sender) if sender else None
     ids = tuple(dict.fromkeys(incident_ids + _mentioned(own)))
     form = read_form(own, direction)
@@ -556,6 +685,11 @@ def answers(
             found.append(replace(decided, incident_ids=numbers, text=own))
         return tuple(found)
     decided = _decide(own, own_domain=own_domain, directory=directory, direction=direction)
+    neighbour = nearest(own, learned, own_domain=own_domain) if learned else None
+    if neighbour is not None and (
+        decided is None or decided.outcome == "other" or neighbour.confidence > decided.confidence
+    ):
+        decided = neighbour  # a person read words this close before: the same reading
     if decided is None:
         return (ReplyResult(incident_ids=ids, outcome="other", text=own, confidence=0.9),)
     return (replace(decided, incident_ids=ids, text=own),)

@@ -9,6 +9,7 @@ known provider, and a name is matched to the directory with rapidfuzz.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -88,7 +89,7 @@ _CONNECT = r"(?: (?:of|de|del|la|las|los|y|and|&|e|/) | / | )"
 # A legal suffix is one word even with inner dots and spaces ("S.A. de C.V.").
 _TOKEN = rf"(?:{_SUFFIX})(?![\w])|{_CAP}"
 CAPITALISED = re.compile(rf"(?P<name>(?:{_CAP})(?:{_CONNECT}(?:{_TOKEN})){{0,7}}(?:,? (?:{_SUFFIX})(?![\w]))?)")
-QUOTED = re.compile(r"^[\"“”«'‘](?P<name>[^\"“”»'’\n]{2,60})[\"“”»'’]")
+QUOTED = re.compile(r"^[\"“”«'\u2018](?P<name>[^\"“”»'\u2019\n]{2,60})[\"“”»'\u2019]")
 # Lower-case names are read only when a role word introduces them ("our upstream acme voice").
 _STOP = (
     r"(?:our|ours|of|us|upstream|provider|carrier|vendor|partner|customer|client|subscriber|"
@@ -243,6 +244,9 @@ INDUSTRY_WORDS = frozenset(
 )
 
 
+_CONNECTORS = frozenset({"de", "del", "la", "las", "los", "el", "of", "the", "and", "y", "&"})
+
+
 def name_for_address(text: str, address: str) -> str | None:
     """The words in text that spell the address's domain ("telnexus" for noc@telnexus.com): a name
     that has no capital letters is still grounded when the carrier's own address spells it."""
@@ -250,21 +254,32 @@ def name_for_address(text: str, address: str) -> str | None:
     if len(label) < 4:
         return None
     words = re.findall(r"[\w&'\-]+", text)
-    for size in (1, 2, 3):
-        for i in range(len(words) - size + 1):
-            candidate = words[i : i + size]
-            if "@" in " ".join(candidate) or candidate[0].casefold() in {"noc", "abuse", "soporte", "support"}:
-                continue
-            if fuzz.ratio("".join(candidate).casefold().replace("-", ""), label) >= 90:
-                # The whole name the word starts: "Sable Networks", "bluefin telecom".
-                at = text.find(candidate[0])
-                whole = name_at(text[at:]) if at >= 0 else None
-                if whole and whole.startswith(candidate[0]):
-                    return whole
-                rest = words[i + size :]
-                while rest and rest[0].casefold() in INDUSTRY_WORDS:
-                    candidate, rest = candidate + rest[:1], rest[1:]
-                return " ".join(candidate)
+    # Words that spell the label whole first (the longest, "telepuerto del norte" for telepuertonorte),
+    # then a word that begins it ("arcadia" for arcadiatel, grown by the industry words after it).
+    for spelled, sizes in ((True, (3, 2, 1)), (False, (1, 2, 3))):
+        for size in sizes:
+            for i in range(len(words) - size + 1):
+                candidate = words[i : i + size]
+                if "@" in " ".join(candidate) or candidate[0].casefold() in {"noc", "abuse", "soporte", "support"}:
+                    continue
+                if candidate[0].casefold() in _CONNECTORS or candidate[-1].casefold() in _CONNECTORS:
+                    continue
+                joined = "".join(w for w in candidate if w.casefold() not in _CONNECTORS).casefold().replace("-", "")
+                joined = unicodedata.normalize("NFKD", joined).encode("ascii", "ignore").decode()
+                if (
+                    fuzz.ratio(joined, label) >= (90 if size == 1 else 97)
+                    if spelled
+                    else (len(joined) >= 5 and label.startswith(joined))
+                ):
+                    # The whole name the word starts: "Sable Networks", "bluefin telecom".
+                    at = text.find(candidate[0])
+                    whole = name_at(text[at:]) if at >= 0 else None
+                    if whole and whole.startswith(candidate[0]):
+                        return whole
+                    rest = words[i + size :]
+                    while rest and rest[0].casefold() in INDUSTRY_WORDS:
+                        candidate, rest = candidate + rest[:1], rest[1:]
+                    return " ".join(candidate)
     return None
 
 

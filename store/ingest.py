@@ -175,7 +175,17 @@ UPSTREAM_NOTICES = Bulk(UpstreamNotice, ("message_pk", "provider", "traceback_id
 STAFF_COMMENTS = Bulk(StaffComment, ("message_pk", "author", "organization", "text", "sent_at"))
 REPLIES = Bulk(
     Reply,
-    ("message_pk", "incident_ids", "outcome", "upstream_name", "upstream_email", "customer_name", "evidence", "text"),
+    (
+        "message_pk",
+        "incident_ids",
+        "outcome",
+        "upstream_name",
+        "upstream_email",
+        "customer_name",
+        "evidence",
+        "text",
+        "confidence",
+    ),
 )
 
 
@@ -408,6 +418,7 @@ def _derive_records(session: Session, results: Sequence[tuple[int, ParsedMessage
                     r.customer_name,
                     r.evidence,
                     r.text,
+                    r.confidence,
                 )
             )
     bulk_insert(session, UPSTREAM_NOTICES, notices, memo)

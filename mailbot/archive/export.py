@@ -116,6 +116,16 @@ def replies(session: Session) -> list[dict[str, Any]]:
             "upstream_email": r.upstream_email,
             "customer_name": r.customer_name,
             "evidence": r.evidence,
+            "confidence": r.confidence,
+            # What the desk asked the carrier to confirm instead of applying it (None: not proposed).
+            "proposed": (
+                {
+                    k: r.proposed.get(k)
+                    for k in ("outcome", "upstream_name", "upstream_email", "customer_name", "confidence")
+                }
+                if r.proposed is not None
+                else None
+            ),
         }
         for r, key in rows
     ]
@@ -180,5 +190,10 @@ def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = Non
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
+        writer.writerow(
+            {
+                k: " ".join(map(str, v)) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
+                for k, v in row.items()
+            }
+        )
     return buffer.getvalue()

@@ -1,5 +1,5 @@
 """`mailbot providers add|list|import`, `mailbot traceback open|show|list|exempt`, `mailbot traceforward
-open|show`, `mailbot dispute list|accept|reject`."""
+open|show`, `mailbot dispute list|accept|reject`, `review` and `replies learn|export`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.options import creates_database, format_option
-from mailbot.desk import disputes, ops, providers, views, workflow
+from mailbot.desk import disputes, learning, ops, providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ExemptReason, ProviderStatus, TracebackDirection
 from mailbot.intake import pipeline
@@ -264,6 +264,11 @@ def _print_timeline(shown: dict, fmt: str) -> None:
         )
         if hop["evidence"]:
             click.echo(f"      \"{hop['evidence']}\"")
+        if hop["proposed"]:
+            p = hop["proposed"]
+            named = p["upstream_name"] or p["customer_name"] or ""
+            address = f" <{p['upstream_email']}>" if p["upstream_email"] else ""
+            click.echo(f"      proposed, awaiting YES: {p['outcome']} {named}{address} ({p['confidence']:.2f})")
         for m in hop["messages"]:
             who = ", ".join(m["to"]) if m["direction"] == "out" else m["from"]
             click.echo(f"      {m['at']}  {m['direction']:<3} {m['kind']:<22} {who}")
@@ -342,11 +347,39 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 @review_group.command("resolve")
 @click.argument("review_id", type=int)
 @click.argument("answer", nargs=-1)
+@click.option(
+    "--outcome",
+    type=click.Choice(["upstream", "origin", "not_found"]),
+    help="What the carrier's reply said (as ANSWER does): applied to its hop; the carrier's words and the "
+    "answer are kept as a labelled example to learn from.",
+)
+@click.option("--upstream", "upstream_name", help="With --outcome upstream: the upstream provider's name.")
+@click.option("--email", "upstream_email", help="With --outcome upstream: the upstream's contact address.")
+@click.option("--customer", "customer_name", help="With --outcome origin: the originating customer's name.")
 @pass_app
-def review_resolve(app: App, review_id: int, answer: tuple[str, ...]) -> None:
-    """Settle review REVIEW_ID. With ANSWER (upstream "NAME" ADDRESS, origin ["CUSTOMER"] or not_found)
-    record it on the review's hop for the carrier and move the traceback on; without, mark it dealt with.
-    The same line works in a reply to the digest."""
+def review_resolve(
+    app: App,
+    review_id: int,
+    answer: tuple[str, ...],
+    outcome: str | None,
+    upstream_name: str | None,
+    upstream_email: str | None,
+    customer_name: str | None,
+) -> None:
+    """Settle review REVIEW_ID. With ANSWER (upstream "NAME" ADDRESS, origin ["CUSTOMER"] or not_found), or
+    --outcome with --upstream/--email/--customer, record it on the review's hop for the carrier and move the
+    traceback on (the carrier's words and the answer are kept as a labelled example: `replies learn`);
+    without, mark it dealt with. The same line works in a reply to the digest."""
+    if outcome is None and (upstream_name or upstream_email or customer_name):
+        raise click.UsageError("--upstream, --email and --customer go with --outcome")
+    if outcome is not None:
+        if answer:
+            raise click.UsageError("give the answer as ANSWER or as --outcome, not both")
+        if outcome == "upstream" and not (upstream_name or upstream_email):
+            raise click.UsageError("--outcome upstream needs --upstream NAME or --email ADDR")
+        named = upstream_name if outcome == "upstream" else customer_name if outcome == "origin" else None
+        address = upstream_email if outcome == "upstream" else None
+        answer = (outcome, *([named] if named else []), *([address] if address else []))
     command = ops_commands.parse_line(shlex.join(["resolve", str(review_id), *answer]))
     if isinstance(command, ops_commands.Rejected):
         raise click.UsageError(command.error)
@@ -373,6 +406,36 @@ def review_accept_contact(app: App, review_id: int) -> None:
             raise click.ClickException(str(exc)) from exc
     pipeline.process_pending(app, app.now())  # as `serve` would next: the answer is applied now
     click.echo(said)
+
+
+@click.group("replies")
+def replies_group() -> None:
+    """What mailbot learns from the answers people read in carriers' replies."""
+
+
+@replies_group.command("learn")
+@pass_app
+def replies_learn(app: App) -> None:
+    """Build the nearest-neighbour model from every labelled example; later replies close to one read the same."""
+    with session_scope(app.engine) as session:
+        count, right, new = learning.learn(session)
+    click.echo(
+        f"{count} labelled example(s) in the model ({new} new); read right leaving each one out: {right}/{count}"
+    )
+
+
+@replies_group.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@pass_app
+def replies_export(app: App, output: Path | None) -> None:
+    """The labelled set as JSONL, one example a line (the reply benchmark's batch format)."""
+    with session_scope(app.engine) as session:
+        rows = learning.labelled(session)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
 
 
 def _reassess(app: App, provider_ids: list[int]) -> None:
@@ -520,4 +583,4 @@ def dispute_reject(app: App, dispute_id: int, reason: str) -> None:
     _decide(app, dispute_id, False, reason)
 
 
-COMMANDS = (providers_group, traceback_group, review_group, traceforward_group, dispute_group)
+COMMANDS = (providers_group, traceback_group, review_group, traceforward_group, dispute_group, replies_group)

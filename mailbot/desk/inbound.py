@@ -16,18 +16,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from mailbot.desk import bounces, matching, notices, ops, providers, senders
+from mailbot.desk import bounces, confirm, learning, matching, notices, ops, providers, senders
 from mailbot.desk.matching import Found
-from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
+from mailbot.desk.workflow import NOTICE_KINDS, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
 from mailbot.domain.vocabulary import NoticeKind, ReviewKind, TracebackStatus
 from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
-from mailbot.parsers.live import notice_text
 from mailbot.store.tables.desk import Hop, HopMessage, Traceback
 from mailbot.store.tables.messages import Message
-from mailbot.store.tables.outbox import OutboxMessage
 
 if TYPE_CHECKING:
     from mailbot.app import App
@@ -219,25 +217,26 @@ def _answers_by_hop(
     return pairs or [(found[0], results[0])]
 
 
-def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
-    """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(select(col(OutboxMessage.raw)).where(col(OutboxMessage.hop_id).in_([h.id for h in hops]))).all()
-    return [notice_text(raw) for raw in rows]
-
-
 def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None:
-    """Each answer to its hop: the traceback moves (or a human is asked)."""
+    """Each answer to its hop: the traceback moves, or the carrier is asked to confirm it, or a human is asked."""
     found, parsed = m.match, m.parsed
     ids = tuple(str(h.traceback_id) for h in found.hops)
     # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
-    own = reply_parser.strip_quoted(m.facts.body_text, _sent_texts(session, found.hops))
+    own = reply_parser.strip_quoted(m.facts.body_text, learning.sent_texts(session, found.hops))
     tb = session.get(Traceback, found.hops[0].traceback_id)  # a Trace Forward's answers have their own words
-    read = reply_parser.answers(own, (), sender=parsed.envelope.sender, direction=tb.direction if tb else "back")
+    # Words close to ones a person labelled before are read the way that person read them.
+    read = reply_parser.answers(
+        own,
+        (),
+        sender=parsed.envelope.sender,
+        direction=tb.direction if tb else "back",
+        learned=learning.model(session),
+    )
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)
-        apply_answer(
-            app, session, target, result, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id
+        confirm.settle(
+            app, session, target, result, own, now, message_pk=m.delivery.pk, in_reply_to=parsed.envelope.message_id
         )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from mailbot.desk import notices, providers, workflow
+from mailbot.desk import learning, notices, providers, workflow
 from mailbot.desk.workflow import DeskError
 from mailbot.domain.vocabulary import ContactRole, HopOutcome, MessageStatus, NoticeKind, ReviewKind, TracebackStatus
 from mailbot.outbound import outbox
@@ -110,6 +110,17 @@ def resolve(
     hop.answered_at = hop.answered_at or now
     hop.next_reminder_at = None
     review.resolved, review.resolved_at = True, now
+    # The carrier's words and what ops read in them: a labelled example for `replies learn`.
+    learning.remember(
+        session,
+        review,
+        hop,
+        answer,
+        now,
+        upstream_name=(name or upstream.name) if upstream is not None else None,
+        upstream_email=address,
+        customer_name=name if answer == HopOutcome.ORIGIN else None,
+    )
     if upstream is not None:
         hop.upstream_name, hop.upstream_email = upstream.name, address
         nxt = workflow.forward(app, session, tb.id, upstream.name, now)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from mailbot.desk import disputes
+from mailbot.desk.confirm import PROPOSED_FIELDS
 from mailbot.desk.workflow import DeskError
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.timeutil import iso_z
@@ -110,6 +111,10 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
                 "upstream_email": hop.upstream_email,
                 "customer_name": hop.customer_name,
                 "evidence": hop.evidence,
+                # A reading waiting for the carrier's YES (SÍ): outcome, names, address, confidence.
+                "proposed": (
+                    {key: hop.proposed.get(key) for key in PROPOSED_FIELDS} if hop.proposed is not None else None
+                ),
                 "reminders_sent": hop.reminders_sent,
                 "messages": messages,
             }

@@ -276,6 +276,7 @@ def apply_answer(
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
             hop.reply_message_pk = message_pk
+            hop.proposed = None
         question = DISPUTE_QUESTION[TracebackDirection(tb.direction)] if answer.outcome == HopOutcome.DISPUTE else None
         hop.clarifications_sent += 1
         send_hop_notice(
@@ -296,6 +297,7 @@ def apply_answer(
         answer.customer_name,
     )
     hop.reply_message_pk = message_pk
+    hop.proposed = None  # answered: a reading proposed earlier is settled
     hop.next_reminder_at = None
     send_hop_notice(
         app,

@@ -116,6 +116,21 @@ class ReplyResult:
     confidence: float = 1.0  # how sure the reading is, 0..1 (parsers.reply.decision: apply, propose or ask)
 
 
+@dataclass(frozen=True)
+class AnswerBars:
+    """How sure a reading must be for the desk to act (`[desk]` settings, README "Confirming unsure readings").
+
+    At or above its bar a reading is applied; from `propose_at` up to it, the carrier is asked to
+    confirm it; below `propose_at` a person is asked. Closing a traceback or creating a provider
+    is harder to undo than naming a known upstream, so it has the higher bar.
+    """
+
+    apply_at: float = 0.8  # a known upstream, a dispute
+    close_at: float = 0.9  # origin, not_found: the traceback ends
+    new_provider_at: float = 0.9  # an upstream mailbot does not know yet: a provider is created
+    propose_at: float = 0.5
+
+
 @record
 class Envelope:
     """Header facts of a message, decoded."""

@@ -98,6 +98,7 @@ class NoticeKind(StrEnum):
     REMINDER = "reminder"
     ACKNOWLEDGEMENT = "acknowledgement"
     CLARIFICATION = "clarification"
+    CONFIRMATION = "confirmation"  # "We read your answer as ...; reply YES (SÍ) to confirm"
     UPSTREAM_NOT_RESPONDED = "upstream_not_responded"
     NON_RESPONSIVE = "non_responsive"
     ESCALATION = "escalation"

@@ -119,6 +119,9 @@ class Hop(SQLModel, table=True):
     next_reminder_at: datetime | None = Field(default=None, sa_column=utc_column())
     reminders_sent: int = 0
     clarifications_sent: int = 0
+    # A reading mailbot was not sure enough to act on, waiting for the carrier's YES (SÍ) or
+    # correction: outcome, upstream_name, upstream_email, customer_name, confidence, message_pk.
+    proposed: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class HopMessage(SQLModel, table=True):
@@ -147,6 +150,27 @@ class Review(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=utc_column())
     resolved: bool = Field(default=False, index=True)
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class ReplyExample(SQLModel, table=True):
+    """A carrier's own words and the answer a person said they meant: the labelled set mailbot learns from.
+
+    Kept when ops resolve a review by stating the answer (`mailbot review resolve --outcome`);
+    `mailbot replies learn` puts every example into the nearest-neighbour model (`in_model`).
+    """
+
+    __tablename__ = "reply_example"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str  # the reply's own words: notices, quotes and signature removed
+    outcome: str = Field(max_length=16)
+    upstream_name: str | None = None
+    upstream_email: str | None = None
+    customer_name: str | None = None
+    review_id: int | None = Field(default=None, foreign_key="review.id")
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime | None = Field(default=None, sa_column=utc_column())
+    in_model: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Dispute(SQLModel, table=True):

@@ -130,3 +130,7 @@ class Reply(SQLModel, table=True):
     customer_name: str | None = None
     evidence: str | None = None
     text: str = ""
+    confidence: float = Field(default=1.0, sa_column_kwargs={"server_default": "1"})  # of the reading, 0..1
+    # The reading the desk proposed to the carrier for confirmation instead of applying it (README
+    # "Confirming unsure readings"); None when it was applied, asked about, or never came to the desk.
+    proposed: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -90,6 +90,9 @@ def test_named_upstream_without_address_is_flagged_not_guessed(desk_app: App, en
     tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     deliver(desk_app, reply_to(first, "Our upstream for this call was Whisl Telecom. No contact address, sorry."))
+    # A new provider without an address is below the bar: the carrier confirms it first.
+    assert hops(engine, tb)[0].proposed["upstream_name"] == "Whisl Telecom"  # type: ignore[index]
+    deliver(desk_app, reply_to(notice(engine, "confirmation", "noc@smartbiz.example"), "Yes"))
     assert [(h.outcome, h.upstream_name) for h in hops(engine, tb)] == [("upstream", "Whisl Telecom")]
     assert reviews(engine)[0][0] == "unknown_upstream" and "Whisl Telecom" in reviews(engine)[0][1]
     assert notice(engine, "acknowledgement", "noc@smartbiz.example")  # the answer itself was understood
@@ -362,6 +365,7 @@ def test_a_human_resolves_reviews_by_forwarding_or_closing(desk_app: App, engine
             notice(engine, "first_contact", "noc@smartbiz.example"), "Our upstream for this call was Whisl Telecom."
         ),
     )
+    deliver(desk_app, reply_to(notice(engine, "confirmation", "noc@smartbiz.example"), "YES, confirmed."))
     runner = CliRunner()
     env = {"MAILBOT_MAIL_SECRET": "test-secret", "MAILBOT_MAIL_DOMAIN": "desk.example"}
 

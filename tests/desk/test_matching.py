@@ -105,6 +105,9 @@ def test_a_name_close_to_a_known_provider_is_a_provider_match_review(desk_app: A
         providers.add(s, "Whisl", emails=["noc@whisl.example"])
     tb, first = _first(desk_app)
     deliver(desk_app, bare_reply(to=str(first["Reply-To"]), body="We received this call from Whistle."))
+    # Not a provider mailbot knows: proposed, and confirmed by the carrier.
+    confirmation = notice(engine, "confirmation", "noc@smartbiz.example")
+    deliver(desk_app, bare_reply(to=str(confirmation["Reply-To"]), body="Sí, es correcto."))
     path = hops(engine, tb)
     assert [(h.outcome, h.upstream_name) for h in path] == [("upstream", "Whistle")]  # recorded, not guessed
     ((kind, detail),) = reviews(engine)

@@ -32,6 +32,13 @@ CONTEXT = {
         "upstream_email": "noc@chocktelecom.com",
         "evidence": "We received this call from Chock Telecom.",
     },
+    "proposed": {
+        "outcome": "upstream",
+        "upstream_name": "Chock Telecom",
+        "upstream_email": "noc@chocktelecom.com",
+        "customer_name": None,
+        "confidence": 0.7,
+    },
     "question": "you named two providers",
     "status": "YELLOW",
     "open_requests": [
