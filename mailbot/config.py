@@ -32,7 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
-    "serve": {"poll_interval": 30.0},
+    "serve": {"poll_interval": 30.0, "workers": 1},
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "",
@@ -251,10 +251,11 @@ class ImportSection:
 @dataclass(frozen=True)
 class ServeSection:
     poll_interval: float
+    workers: int  # processing processes beside intake's
 
     @classmethod
     def from_raw(cls, s: _Section) -> ServeSection:
-        return cls(poll_interval=float(s.positive("poll_interval")))
+        return cls(poll_interval=float(s.positive("poll_interval")), workers=int(s.positive("workers")))
 
 
 @dataclass(frozen=True)
