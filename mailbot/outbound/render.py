@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
 from mailbot.domain.timeutil import parse_instant, utc
 from mailbot.domain.vocabulary import NoticeKind
@@ -119,7 +119,10 @@ def _environment() -> Environment:
 
 
 _ENV = _environment()
-_SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
+# Compiled once: `from_string` compiles its source anew on every call (Jinja caches only loaded files).
+_SUBJECTS: dict[str, Template] = {
+    kind: _ENV.from_string(source) for kind, source in tomllib.loads((TEMPLATES / "subjects.toml").read_text()).items()
+}
 
 
 def render(kind: str, context: dict[str, Any]) -> Rendered:
@@ -129,7 +132,7 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
     values["desk_name"] = "Traceback Desk"
     values.update({k: v for k, v in context.items() if v is not None})
-    subject = _ENV.from_string(_SUBJECTS[kind]).render(values)
+    subject = _SUBJECTS[kind].render(values)
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
     return Rendered(
