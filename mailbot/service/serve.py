@@ -122,7 +122,8 @@ async def processing_service(ctx: Context) -> None:
     try:
         await asyncio.gather(*(_processing_loop(ctx, worker) for worker in workers))
     finally:
-        await asyncio.to_thread(lambda: [worker.stop() for worker in workers])
+        for worker in workers:
+            await asyncio.to_thread(worker.stop)
 
 
 async def _processing_loop(ctx: Context, worker: Worker) -> None:
