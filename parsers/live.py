@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.message
 import re
+from typing import TypedDict
 
 from mailbot.parsers import reply
 from mailbot.parsers.mime import addresses, body_text, header_text
@@ -38,11 +39,19 @@ def is_automatic(msg: email.message.Message, kind: Kind) -> bool:
     )
 
 
+class _Common(TypedDict):
+    """The LiveFacts fields every kind of message has."""
+
+    bare_subject: str
+    is_automatic: bool
+    token_addresses: tuple[str, ...]
+
+
 def read(
     msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str, parsed_reply: ReplyResult | None
 ) -> LiveFacts:
     automatic = is_automatic(msg, kind)
-    common = {
+    common: _Common = {
         "bare_subject": bare(subject),
         "is_automatic": automatic,
         "token_addresses": addresses(msg, *TOKEN_HEADERS),

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -20,6 +21,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mailbot.scheduler import jobs
 
 from mailbot.app import App
+
+if TYPE_CHECKING:  # the service layer sits above the scheduler: its type only
+    from mailbot.service.serve import Context
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO: once a minute is noise; our tick logs what it did.
@@ -60,7 +64,7 @@ def make_scheduler(app: App, on_done: Callable[[], None] = lambda: None) -> Back
     return scheduler
 
 
-async def run(ctx) -> None:  # type: ignore[no-untyped-def] - a mailbot.serve service
+async def run(ctx: Context) -> None:  # a mailbot.serve service
     scheduler = make_scheduler(ctx.app, ctx.wake_outbox)
     scheduler.start()
     log.info("scheduler: run_due every %ss", ctx.app.settings.schedule.tick_seconds)

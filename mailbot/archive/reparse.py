@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from mailbot.domain.vocabulary import MessageStatus
 from mailbot.parsers.campaigns import canonical_names
@@ -17,9 +18,9 @@ def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
     """One transaction: the store shows either the old parse or the new one, never a mix."""
     tally = Tally()
     with session_scope(engine) as session:
-        query = select(Message.id, Message.raw).order_by(Message.id)
+        query = select(col(Message.id), col(Message.raw)).order_by(col(Message.id))
         if only_quarantined:
-            query = query.where(Message.status == MessageStatus.QUARANTINED)
+            query = query.where(col(Message.status) == MessageStatus.QUARANTINED)
         else:
             clear_derived(session)
         for pk, raw in session.execute(query.execution_options(yield_per=500)).all():

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.desk import providers
 from mailbot.desk.notices import close_traceback, send_hop_notice
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mailbot.app import App
 
 # Answers that end a traceback, and the result they leave on it.
-ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
+ENDINGS: dict[str, str] = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
 # Kinds that are a notice somebody forwarded us, not an answer.
 NOTICE_KINDS = frozenset(
     {
@@ -269,7 +269,7 @@ def apply_answer(
     if upstream is None:
         return
     assert upstream.id is not None
-    in_path = set(session.exec(select(Hop.provider_id).where(Hop.traceback_id == tb.id)).all())
+    in_path = set(session.exec(select(col(Hop.provider_id)).where(col(Hop.traceback_id) == tb.id)).all())
     if upstream.id in in_path:
         open_review(
             session,
@@ -338,7 +338,9 @@ def close(session: Session, traceback_id: int, result: str, now: datetime) -> Tr
 
 
 def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
-    for review in session.exec(select(Review).where(Review.traceback_id == tb.id, Review.resolved.is_(False))).all():  # type: ignore[attr-defined]
+    for review in session.exec(
+        select(Review).where(col(Review.traceback_id) == tb.id, col(Review.resolved).is_(False))
+    ).all():
         review.resolved, review.resolved_at = True, now
 
 

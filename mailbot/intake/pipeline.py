@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.records import Arrival, ParsedMessage
 from mailbot.domain.vocabulary import MessageStatus
@@ -25,6 +25,7 @@ from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
 from mailbot.store.ingest import Tally, apply, campaign_counts, message_key, save_canonical, store_raw
+from mailbot.store.tables import table_of
 from mailbot.store.tables.messages import Message
 
 if TYPE_CHECKING:
@@ -62,9 +63,9 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
 
 def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
     query = (
-        select(Message.id, Message.raw, Message.origin)
-        .where(Message.status == MessageStatus.NEW)
-        .order_by(Message.id)
+        select(col(Message.id), col(Message.raw), col(Message.origin))
+        .where(col(Message.status) == MessageStatus.NEW)
+        .order_by(col(Message.id))
         .limit(limit)
     )
     # Several instances share the queue: each row is processed by whoever locks it.
@@ -73,7 +74,7 @@ def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
 
 
 def _still_new(session: Session, pk: int) -> bool:
-    query = select(Message.id).where(Message.id == pk, Message.status == MessageStatus.NEW)
+    query = select(col(Message.id)).where(col(Message.id) == pk, col(Message.status) == MessageStatus.NEW)
     return session.execute(query).first() is not None
 
 
@@ -117,7 +118,7 @@ def process_pending(app: App, now: datetime, limit: int = 100, write_turn: Write
 def _record(app: App, session: Session, pk: int, raw: bytes, origin: str, parsed: ParsedMessage, now: datetime) -> None:
     """Record one parsed message and hand live mail to the handlers, in the caller's transaction."""
     key = message_key(parsed.envelope.message_id, raw)
-    session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
+    session.execute(table_of(Message).update().where(col(Message.id) == pk).values(message_key=key))
     status = apply(session, pk, key, parsed, Tally())
     delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
     if origin != "import":  # only live mail is answered, so only it is read for the desk

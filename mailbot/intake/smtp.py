@@ -206,7 +206,7 @@ class TrackedSMTP(SMTP):
         if refusal is not None:
             # Never a session: no greeting task, no timeout, nothing for connection_lost to undo.
             self._refused = True
-            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
+            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]  # a socket transport writes
             transport.close()
             return
         self._sessions.add(self)
@@ -253,7 +253,10 @@ class TrackedSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            spool = tempfile.SpooledTemporaryFile(max_size=self._limits.spool_threshold, prefix="mailbot-smtp-")  # noqa: SIM115 - the handler closes it
+            # Not a with-block: the spool outlives this method, handed to the handler that closes it.
+            spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                max_size=self._limits.spool_threshold, prefix="mailbot-smtp-"
+            )
         except OSError as exc:
             log.warning("smtp: cannot open a spool file, answered 451: %s", exc)
             await self.push(STORE_DOWN)
@@ -301,6 +304,10 @@ class TrackedSMTP(SMTP):
                     spool.write(whole[1:] if whole.startswith(b".") else whole)
         return CONNECTION_LOST  # the client went away before the lone dot: nothing to store
 
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
 
 def _then_trim(store: Callable[[], int]) -> int:
     """Run `store`, then hand the freed megabytes back to the system: glibc keeps a freed
@@ -326,10 +333,6 @@ _LIBC = _load_libc()
 
 def _host(peer: object) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 def tls_context(app: App) -> ssl.SSLContext | None:
