@@ -184,7 +184,7 @@ def main() -> None:
             results.append(
                 measure(
                     label,
-                    [sys.executable, "-c", "from mailbot.cli import main; main()", "serve", "--log-level", "WARNING"],
+                    [sys.executable, "-c", "from mailbot.cli import main; main()", "--log-level", "warning", "serve"],
                     env,
                     port,
                     args,

@@ -35,7 +35,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
-    "serve": {"poll_interval": 30.0, "metrics_listen": ""},  # metrics: off until set
+    "serve": {"poll_interval": 30.0, "metrics_listen": "", "workers": 1},  # metrics: off until set
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "",
@@ -299,6 +299,7 @@ class ImportSection(_Read):
 @dataclass(frozen=True)
 class ServeSection(_Read):
     poll_interval: float = field(metadata=POSITIVE_NUMBER)
+    workers: int = field(metadata=POSITIVE)  # processing processes beside intake's
     metrics_listen: tuple[str, int] | None  # None: no /healthz and /metrics endpoint
 
     @classmethod

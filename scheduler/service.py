@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
-def tick(app: App) -> None:
+def tick(app: App, on_done: Callable[[], None] = lambda: None) -> None:
+    """One run of the due work; `on_done` is called when it did something (it may have queued notices)."""
     try:
         summary = jobs.run_due(app)
     except Exception:
@@ -38,9 +40,10 @@ def tick(app: App) -> None:
     done = {k: v for k, v in summary.as_dict().items() if v}
     if done:
         log.info("scheduler: %s", done)
+        on_done()
 
 
-def make_scheduler(app: App) -> BackgroundScheduler:
+def make_scheduler(app: App, on_done: Callable[[], None] = lambda: None) -> BackgroundScheduler:
     seconds = app.settings.schedule.tick_seconds
     scheduler = BackgroundScheduler(
         jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(1)}, timezone="UTC"
@@ -50,7 +53,7 @@ def make_scheduler(app: App) -> BackgroundScheduler:
     scheduler.add_job(
         tick,
         "interval",
-        args=[app],
+        args=[app, on_done],
         seconds=seconds,
         id="run_due",
         coalesce=True,
@@ -62,7 +65,7 @@ def make_scheduler(app: App) -> BackgroundScheduler:
 
 
 async def run(ctx: Context) -> None:  # a mailbot.serve service
-    scheduler = make_scheduler(ctx.app)
+    scheduler = make_scheduler(ctx.app, ctx.wake_outbox)
     scheduler.start()
     log.info("scheduler: run_due every %ss", ctx.app.settings.schedule.tick_seconds)
     try:

@@ -81,6 +81,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def small_cache(engine: Engine, kib: int = 2048) -> None:
+    """A small SQLite page cache for this engine's connections from now on (existing ones closed).
+
+    For a process that only appends whole messages (serve's intake, whose processing runs in
+    worker processes): every page of a stored message stays cached, so the 64 MiB cache
+    above would fill with mail nobody reads again.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    def shrink(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"PRAGMA cache_size=-{kib}")
+
+    event.listen(engine, "connect", shrink)
+    engine.dispose()
+
+
 _SQLITE_PAGE = 32768
 _WAL_CHECKPOINT_BYTES = 40_000_000
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -81,32 +82,68 @@ def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
     return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]
 
 
-def process_pending(app: App, now: datetime, limit: int = 100) -> int:
-    """Process up to `limit` stored-but-new messages, one transaction each, through `app.handlers`; how many."""
+def _still_new(session: Session, pk: int) -> bool:
+    query = select(col(Message.id)).where(col(Message.id) == pk, col(Message.status) == MessageStatus.NEW)
+    return session.execute(query).first() is not None
+
+
+WriteTurn = Callable[[], AbstractContextManager[Any]]
+
+
+def process_pending(app: App, now: datetime, limit: int = 100, write_turn: WriteTurn = nullcontext) -> int:
+    """Process up to `limit` stored-but-new messages, one transaction each, through `app.handlers`; how many.
+
+    On PostgreSQL a message is claimed (row lock, SKIP LOCKED), parsed and recorded in one
+    transaction. SQLite has one writer at a time and a reader's snapshot cannot become a
+    writer once someone else committed, so there a message is read, parsed with no
+    transaction open (a 24 MB message takes seconds), and then recorded in a transaction of
+    its own, inside `write_turn()` (serve's write gate), if it is still `new`.
+    """
     done = 0
+    parse_first = app.engine.dialect.name == "sqlite"
     while done < limit:
-        with session_scope(app.engine) as session:
-            claimed = _claim(session, 1)
+        if parse_first:
+            with session_scope(app.engine) as session:
+                claimed = _claim(session, 1)
             if not claimed:
                 break
             pk, raw, origin = claimed[0]
-            live = origin != "import"  # only live mail is answered, so only it is read for the desk
-            parsed = parse_message(raw, live=live)
-            key = message_key(parsed.envelope.message_id, raw)
-            session.execute(table_of(Message).update().where(col(Message.id) == pk).values(message_key=key))
-            status = apply(session, pk, key, parsed, Tally())
-            delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status, raw=raw)
-            if live:
-                for handler in app.handlers:
-                    handler(app, session, delivery, now)
-            if parsed.incidents:
-                save_canonical(session, canonical_names(campaign_counts(session)))
-        log.info(
-            "processed message %d: %s, %s%s",
-            pk,
-            status,
-            parsed.kind.value,
-            f", disposition {delivery.meta['disposition']}" if "disposition" in delivery.meta else "",
-        )
+            parsed = parse_message(raw, live=origin != "import")
+            with write_turn(), session_scope(app.engine) as session:
+                # else someone else recorded it meanwhile
+                delivery = _record(app, session, pk, raw, origin, parsed, now) if _still_new(session, pk) else None
+        else:
+            with session_scope(app.engine) as session:
+                claimed = _claim(session, 1)
+                if not claimed:
+                    break
+                pk, raw, origin = claimed[0]
+                parsed = parse_message(raw, live=origin != "import")
+                delivery = _record(app, session, pk, raw, origin, parsed, now)
+        if delivery is not None:  # logged once its transaction committed
+            disposition = delivery.meta.get("disposition")
+            log.info(
+                "processed message %d: %s, %s%s",
+                pk,
+                delivery.status,
+                parsed.kind.value,
+                f", disposition {disposition}" if disposition else "",
+            )
         done += 1
     return done
+
+
+def _record(
+    app: App, session: Session, pk: int, raw: bytes, origin: str, parsed: ParsedMessage, now: datetime
+) -> Delivery:
+    """Record one parsed message and hand live mail to the handlers, in the caller's transaction."""
+    key = message_key(parsed.envelope.message_id, raw)
+    session.execute(table_of(Message).update().where(col(Message.id) == pk).values(message_key=key))
+    status = apply(session, pk, key, parsed, Tally())
+    delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status, raw=raw)
+    if origin != "import":  # only live mail is answered, so only it is read for the desk
+        for handler in app.handlers:
+            handler(app, session, delivery, now)
+    if parsed.incidents:
+        save_canonical(session, canonical_names(campaign_counts(session)))
+    return delivery

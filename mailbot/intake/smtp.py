@@ -18,15 +18,16 @@ descriptors is logged once (again after five minutes if it lasts), not once a se
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ctypes
 import errno
+import functools
 import logging
 import socket
 import ssl
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
@@ -78,9 +79,14 @@ def stamp(raw: bytes, mail_from: str | None, rcpt_tos: Sequence[str]) -> bytes:
     reply was sent to (Bcc, forwarded mail), so it must survive in the raw bytes.
     """
     newline = b"\r\n" if b"\r\n" in raw[:2048] else b"\n"
+    return envelope_lines(mail_from, rcpt_tos, newline) + raw
+
+
+def envelope_lines(mail_from: str | None, rcpt_tos: Sequence[str], newline: bytes = b"\r\n") -> bytes:
+    """The lines `stamp` prepends, each ending in `newline`."""
     lines = [f"Return-Path: <{mail_from or ''}>".encode()]
     lines += [f"Delivered-To: {rcpt}".encode() for rcpt in rcpt_tos]
-    return newline.join(lines) + newline + raw
+    return b"".join(line + newline for line in lines)
 
 
 @dataclass
@@ -94,8 +100,12 @@ class IntakeHandler:
     gate: WriteGate = field(default_factory=lambda: WriteGate(enabled=False))
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     max_recipients: int = 100
-    # Spooled messages are read back into memory to be stored: one at a time.
-    large_store: threading.Lock = field(default_factory=threading.Lock)
+    # Spooled messages are read back into memory to be stored: one at a time, and always in
+    # the same thread. Each thread allocating 8 MB blocks gets a malloc arena of its own that
+    # keeps them after they are freed (glibc), so six senders cost six arenas' worth.
+    large_store: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="smtp-large-store")
+    )
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -112,17 +122,20 @@ class IntakeHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         queue_id = uuid.uuid4().hex
         spool = getattr(envelope, "spool", None)  # TrackedSMTP's; a bare aiosmtpd session holds the bytes
+        rolled = spool is not None and bool(getattr(spool, "_rolled", False))  # past the threshold: on disk
+        store = functools.partial(
+            self._read_and_store,
+            queue_id,
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            spool,
+            envelope.original_content,
+        )
         # A task of its own: if the client hangs up, the commit still finishes and
         # shutdown still waits for it.
+        loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(
-            asyncio.to_thread(
-                self._read_and_store,
-                queue_id,
-                envelope.mail_from,
-                list(envelope.rcpt_tos),
-                spool,
-                envelope.original_content,
-            )
+            loop.run_in_executor(self.large_store, store) if rolled else asyncio.to_thread(store)
         )
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
@@ -150,18 +163,17 @@ class IntakeHandler:
         content: bytes | None,
     ) -> int:
         """Store the message (read back from its spool file, if any); its size."""
-        rolled = spool is not None and bool(getattr(spool, "_rolled", False))  # past the threshold: on disk
-        with self.large_store if rolled else contextlib.nullcontext():
-            if spool is not None:
-                with spool:  # closed here, by whoever reads it: the session may be gone already
-                    spool.seek(0)
-                    content = spool.read()
+        if spool is not None:
+            with spool:  # closed here, by whoever reads it: the session may be gone already
+                spool.seek(0)
+                raw = spool.read()  # stamped already: its first lines are the envelope's
+        else:
             raw = stamp(content or b"", mail_from, rcpt_tos)
-            del content
-            arrival = Arrival(source="smtp", source_key=queue_id, raw=raw, origin="smtp")
-            with self.gate.intake():
-                receive(self.engine, arrival, self.now())
-            return len(raw)
+        del content
+        arrival = Arrival(source="smtp", source_key=queue_id, raw=raw, origin="smtp")
+        with self.gate.intake():
+            receive(self.engine, arrival, self.now())
+        return len(raw)
 
 
 @dataclass
@@ -267,6 +279,8 @@ class TrackedSMTP(SMTP):
             await self.push(STORE_DOWN)
             return
         try:
+            # The envelope first, so the stored bytes are read back whole, never copied to prepend it.
+            spool.write(envelope_lines(self.envelope.mail_from, self.envelope.rcpt_tos))
             failure = await self._receive_data(spool)
         except BaseException:
             spool.close()
@@ -310,6 +324,28 @@ class TrackedSMTP(SMTP):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _then_trim(store: Callable[[], int]) -> int:
+    """Run `store`, then hand the freed megabytes back to the system: glibc keeps a freed
+    large block in its arena (the next one may not fit in it), so each message grew the heap."""
+    try:
+        return store()
+    finally:
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _host(peer: object) -> str:

@@ -55,7 +55,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
 from mailbot.domain.timeutil import parse_instant, utc
 from mailbot.domain.vocabulary import NoticeKind
@@ -161,7 +161,10 @@ def _environment() -> Environment:
 
 
 _ENV = _environment()
-_SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
+# Compiled once: `from_string` compiles its source anew on every call (Jinja caches only loaded files).
+_SUBJECTS: dict[str, Template] = {
+    kind: _ENV.from_string(source) for kind, source in tomllib.loads((TEMPLATES / "subjects.toml").read_text()).items()
+}
 
 
 def variants(kind: str, direction: str | None, language: str | None) -> list[str]:
@@ -186,7 +189,7 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values.update({k: v for k, v in context.items() if v is not None})
     values["organization"] = values["organization"] or values["desk_name"]
     names = variants(kind, values["direction"], values["language"])
-    subject = _ENV.from_string(_SUBJECTS[_pick(names, _SUBJECTS.__contains__)]).render(values)
+    subject = _SUBJECTS[_pick(names, _SUBJECTS.__contains__)].render(values)
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
     body = _pick(names, lambda name: (TEMPLATES / f"{name}.txt.j2").exists())

@@ -14,6 +14,11 @@ Start-up is checked before any work: the database is opened, then the intake
 services start, and a service with `signals_start` (SMTP: once its port is bound)
 sets `ctx.started`. Only when every intake has started do the work services run;
 an intake that fails to start stops `serve` with its error, before any tick.
+
+Processing runs in worker processes (mailbot/service/workers.py), never on this loop:
+intake stores and answers, wakes processing; processing wakes the outbox once it has
+processed something, and the scheduler does after a run that did something, so a
+notice goes out as soon as it is queued rather than at the next `[serve] poll_interval`.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailbot.app import App
-from mailbot.intake.pipeline import process_pending
 from mailbot.service.metrics import MetricsEndpoint, Probes
+from mailbot.service.workers import Worker
+from mailbot.store.db import small_cache
 from mailbot.store.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ class Context:
     wakeup: asyncio.Event
     gate: WriteGate
     probes: Probes = field(default_factory=Probes)  # one per serve, shared by its services
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -52,6 +59,10 @@ class Context:
     def wake(self) -> None:
         """New mail is stored: run processing now. Safe from any thread."""
         self.loop.call_soon_threadsafe(self.wakeup.set)
+
+    def wake_outbox(self) -> None:
+        """Notices were queued: send them now rather than at the next poll. Safe from any thread."""
+        self.loop.call_soon_threadsafe(self.outbox_wakeup.set)
 
     def thread_stop(self) -> threading.Event:
         """A threading.Event that is set with `stopping`, for blocking code run in a thread."""
@@ -76,6 +87,13 @@ class Service:
     stage: Literal["intake", "work"] = "intake"
     enabled: Callable[[App], bool] = lambda app: True
     signals_start: bool = False  # sets ctx.started once ready; until then no work service runs
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+    waiters = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
+    await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
@@ -109,14 +127,32 @@ async def imap_service(ctx: Context) -> None:
 
 
 async def processing_service(ctx: Context) -> None:
-    """Parse and hand on stored-but-new messages: at start (what a crash left), on wake, and by poll."""
+    """Parse and hand on stored-but-new messages in `[serve] workers` processes: at start (what a
+    crash left), on wake, and by poll. Whatever they process may have queued notices: wake the outbox."""
+    workers = [Worker(ctx.app, f"mailbot-worker-{n + 1}") for n in range(ctx.app.settings.serve.workers)]
+    try:
+        await asyncio.gather(*(_processing_loop(ctx, worker) for worker in workers))
+    finally:
+        for worker in workers:
+            await asyncio.to_thread(worker.stop)
+
+
+async def _processing_loop(ctx: Context, worker: Worker) -> None:
     interval = ctx.app.settings.serve.poll_interval
     backoff = 1.0
     while True:
         ctx.wakeup.clear()
         try:
-            done = await asyncio.to_thread(_process_some, ctx)
+            await asyncio.to_thread(worker.start)  # outside the gate: a new process takes a second to start
+            done = await asyncio.to_thread(_process_some, ctx, worker)
             backoff = 1.0
+        except OSError as exc:  # out of descriptors or memory for a new worker: one line, not a traceback
+            log.error("processing: cannot start a worker process (%s); retrying in %.0fs", exc, backoff)
+            if ctx.stopping.is_set():
+                return
+            await _sleep_or(ctx.stopping, backoff)
+            backoff = min(backoff * 2, 60.0)
+            continue
         except Exception:
             log.exception("processing failed; retrying in %.0fs", backoff)
             if ctx.stopping.is_set():
@@ -126,23 +162,17 @@ async def processing_service(ctx: Context) -> None:
             continue
         if done:
             log.debug("processed %d message(s)", done)  # each has its own INFO line
+            ctx.wake_outbox()
             continue
         if ctx.stopping.is_set():
             return
-        waiter = asyncio.ensure_future(ctx.wakeup.wait())
-        stopper = asyncio.ensure_future(ctx.stopping.wait())
-        await asyncio.wait({waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopper.cancel()
+        await _until_either(ctx.wakeup, ctx.stopping, interval)
 
 
-def _process_some(ctx: Context, limit: int = 100) -> int:
+def _process_some(ctx: Context, worker: Worker, limit: int = 100) -> int:
     """Process up to `limit` messages, one per pass through the gate, so intake can cut in."""
     done = 0
-    while done < limit:
-        with ctx.gate.work():
-            if not process_pending(ctx.app, ctx.app.now(), limit=1):
-                break
+    while done < limit and worker.run(ctx.gate, 1):
         done += 1
     return done
 
@@ -164,13 +194,14 @@ async def outbox_service(ctx: Context) -> None:
     transport = transport_from_config(ctx.app.settings)
     interval = ctx.app.settings.serve.poll_interval
     while True:
+        ctx.outbox_wakeup.clear()  # before looking: a notice queued while sending wakes the next look
         try:
             await asyncio.to_thread(deliver, ctx.app.engine, transport, ctx.app.now(), mail=ctx.app.mail)
         except Exception:
             log.exception("outbox delivery failed; will retry")
         if ctx.stopping.is_set():
             return
-        await _sleep_or(ctx.stopping, interval)
+        await _until_either(ctx.outbox_wakeup, ctx.stopping, interval)
 
 
 def _imap_configured(app: App) -> bool:
@@ -206,15 +237,16 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_intake.set)
     app.engine  # noqa: B018 - connect and create the schema before accepting anything
+    small_cache(app.engine)  # this process stores mail; its workers, which read it, keep the large cache
 
-    wakeup = asyncio.Event()
+    wakeup, outbox_wakeup = asyncio.Event(), asyncio.Event()
     gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
     probes = Probes()
     tasks: dict[asyncio.Task[None], Service] = {}
     for stage, stopping in (("intake", stop_intake), ("work", stop_work)):
         starting = []
         for s in (s for s in chosen if s.stage == stage):
-            ctx = Context(app, stopping, wakeup, gate, probes)
+            ctx = Context(app, stopping, wakeup, gate, probes, outbox_wakeup)
             if not s.signals_start:
                 ctx.started.set()
             task = asyncio.create_task(_supervised(s, ctx), name=s.name)

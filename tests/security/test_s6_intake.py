@@ -11,7 +11,6 @@ import socket
 import threading
 from pathlib import Path
 
-import pytest
 from helpers.mailbot_proc import wait_for
 
 from .security_desk import DOMAIN, Desk
@@ -68,11 +67,6 @@ def _peak_rss_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 §6: data is spooled, but processing in the same process "
-    "(not yet a worker) still parses each large message in memory",
-)
 def test_large_messages_are_spooled_not_held_in_memory(desk: Desk) -> None:
     assert desk.server is not None
     size, senders = 8 * 1024 * 1024, 6
