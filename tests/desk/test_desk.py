@@ -22,7 +22,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Provider, ProviderContact, Traceback
 from mailbot.store.tables.messages import Incident, Message
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import App
 from mailbot.cli import main
@@ -380,7 +380,11 @@ def test_a_human_resolves_reviews_by_forwarding_or_closing(desk_app: App, engine
 
 def dispositions(engine: Engine) -> list[str | None]:
     with session_scope(engine) as s:
-        return list(s.exec(select(Message.disposition).where(Message.origin == "smtp").order_by(Message.id)).all())
+        return list(
+            s.exec(
+                select(col(Message.disposition)).where(col(Message.origin) == "smtp").order_by(col(Message.id))
+            ).all()
+        )
 
 
 @pytest.mark.parametrize("subject", ["[EXTERNAL] RE: status", "Antw: status", "Re: [Traceback #1] Status."])

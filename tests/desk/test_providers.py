@@ -16,13 +16,13 @@ NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
+def engine(db_url: str):
     engine = make_engine(db_url)
     create_schema(engine)
     return engine
 
 
-def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None:  # type: ignore[no-untyped-def]
+def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None:
     with session_scope(engine) as s:
         telcon = providers.add(
             s, "Telconus / Telcon US / Telcon Voice / Whisl", emails=["noc@telconus.example"], now=NOW
@@ -51,7 +51,7 @@ def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None
         assert roles == [("noc@telconus.example", "primary"), ("backup@telconus.example", "backup")]
 
 
-def test_addresses_and_domains_decide_who_may_answer(engine) -> None:  # type: ignore[no-untyped-def]
+def test_addresses_and_domains_decide_who_may_answer(engine) -> None:
     with session_scope(engine) as s:
         lingo = providers.add(s, "Lingo Telecom", emails=["tb@lingo.example"], domains=["lingo-noc.example"], now=NOW)
         assert providers.may_answer_for(s, lingo.id, "TB@lingo.example")
@@ -65,7 +65,7 @@ def test_addresses_and_domains_decide_who_may_answer(engine) -> None:  # type: i
             providers.add(s, "Broken", emails=["not-an-address"], now=NOW)
 
 
-def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:
     good = tmp_path / "providers.csv"
     good.write_text(
         "name,emails,backups,aliases,domains,status\n"

@@ -18,6 +18,7 @@ from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange, StatusChange
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.domain.timeutil import utc as as_utc
 from mailbot.testing import simulate
@@ -146,12 +147,12 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         with session_scope(engine) as session:
             changes = list(
                 session.scalars(
-                    select(StatusChange).where(StatusChange.provider_id == silent).order_by(StatusChange.id)
+                    select(StatusChange).where(col(StatusChange.provider_id) == silent).order_by(col(StatusChange.id))
                 )
             )
             assert session.get(Provider, silent).status == "RED"
             assert session.get(Provider, telcon).status == "GREEN"
-            outcomes = Counter(session.scalars(select(Hop.outcome).where(Hop.id.in_(world["silent"]))))
+            outcomes = Counter(session.scalars(select(col(Hop.outcome)).where(col(Hop.id).in_(world["silent"]))))
         assert outcomes == Counter({"no_response": SILENT})
         walk = ["GREEN"] + [c.new_status for c in changes]
         assert walk[-1] == "RED" and all(a != b for a, b in itertools.pairwise(walk))

@@ -19,6 +19,7 @@ from helpers.mailbot_proc import Server, mailbot_env, stored, wait_for
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 
 def _tick(env: dict[str, str], cwd: Path, at: datetime) -> None:
@@ -129,7 +130,7 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
                 sent = [
                     bytes(raw)
                     for raw in session.scalars(
-                        select(OutboxMessage.raw).where(OutboxMessage.traceback_id == numbers[0])
+                        select(col(OutboxMessage.raw)).where(col(OutboxMessage.traceback_id) == numbers[0])
                     )
                 ]
         finally:

@@ -13,7 +13,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Review
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import App
 from mailbot.desk import workflow
@@ -39,7 +39,7 @@ def open_tb(app: App, provider: str = "Smartbiz Telecom") -> int:
 
 def outbox(engine: Engine) -> list[OutboxMessage]:
     with session_scope(engine) as s:
-        return list(s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all())
+        return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
 
 
 def notice(engine: Engine, kind: str, to: str) -> email.message.Message:
@@ -86,9 +86,9 @@ def deliver(app: App, raw: bytes, now: datetime = NOW) -> None:
 
 def hops(engine: Engine, tb: int) -> list[Hop]:
     with session_scope(engine) as s:
-        return list(s.exec(select(Hop).where(Hop.traceback_id == tb).order_by(Hop.position)).all())
+        return list(s.exec(select(Hop).where(col(Hop.traceback_id) == tb).order_by(col(Hop.position))).all())
 
 
 def reviews(engine: Engine) -> list[tuple[str, str]]:
     with session_scope(engine) as s:
-        return [(r.kind, r.detail) for r in s.exec(select(Review).order_by(Review.id)).all()]
+        return [(r.kind, r.detail) for r in s.exec(select(Review).order_by(col(Review.id))).all()]

@@ -14,6 +14,7 @@ from pathlib import Path
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.messages import Message
 from sqlalchemy import select
+from sqlmodel import col
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOT = [sys.executable, "-c", "from mailbot.cli import main; main()"]
@@ -92,7 +93,7 @@ def stored(db_url: str) -> list[tuple[str, bytes, str]]:
             return [
                 tuple(row)
                 for row in session.execute(
-                    select(Message.origin, Message.raw, Message.status).order_by(Message.id)
+                    select(col(Message.origin), col(Message.raw), col(Message.status)).order_by(col(Message.id))
                 ).all()
             ]
     finally:

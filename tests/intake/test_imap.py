@@ -33,6 +33,7 @@ from mailbot.store.tables.messages import Message
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from mailbot.archive import export
 from mailbot.cli import main
@@ -128,7 +129,7 @@ def watching(engine: Engine, dovecot: Dovecot, user: str, **options: Any) -> Ite
 def source_keys(db_url: str) -> list[tuple[str, str]]:
     engine = make_engine(db_url)
     with session_scope(engine) as session:
-        rows = session.execute(select(Message.source, Message.source_key).order_by(Message.id)).all()
+        rows = session.execute(select(col(Message.source), col(Message.source_key)).order_by(col(Message.id))).all()
     engine.dispose()
     return [tuple(r) for r in rows]
 
@@ -535,7 +536,9 @@ def message_rows(db_url: str) -> list[tuple[str, str, str, str]]:
             return [
                 tuple(r)
                 for r in session.execute(
-                    select(Message.message_key, Message.source, Message.source_key, Message.status).order_by(Message.id)
+                    select(
+                        col(Message.message_key), col(Message.source), col(Message.source_key), col(Message.status)
+                    ).order_by(col(Message.id))
                 )
             ]
     finally:

@@ -16,6 +16,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import CampaignName, Incident
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -42,10 +43,10 @@ def test_digest_sections_and_numbers(week: App) -> None:
     with session_scope(app.engine) as session:
         d = digest.for_app(app, session, app.now())
         # Top campaign, counted independently: incidents of its spelling cluster, plus the week's traceback.
-        canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
+        canonical = dict(session.execute(select(col(CampaignName.name), col(CampaignName.canonical))).all())
         testcall = sum(
             1
-            for (c,) in session.execute(select(Incident.campaign))
+            for (c,) in session.execute(select(col(Incident.campaign)))
             if canonical.get(c, c) == "TestCall-StaySafeStayHome"
         )
         incidents = session.scalar(select(func.count()).select_from(Incident))
@@ -115,7 +116,9 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     app = week
     with session_scope(app.engine) as session:
         rows = list(
-            session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest").order_by(OutboxMessage.id))
+            session.scalars(
+                select(OutboxMessage).where(col(OutboxMessage.kind) == "digest").order_by(col(OutboxMessage.id))
+            )
         )
     # One digest per business morning of the week (none on Saturday or Sunday), each once.
     assert [r.dedupe_key for r in rows] == [f"digest:2026-03-{day}" for day in ("09", "10", "11", "12", "13", "16")]

@@ -14,6 +14,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -187,7 +188,7 @@ SCHEDULED = ("reminder", "non_responsive", "upstream_not_responded")  # the sche
 def _keys(app: App) -> list[str]:
     """Dedupe keys of the notices the scheduler queued (the desk's requests and acknowledgements left out)."""
     with session_scope(app.engine) as session:
-        keys = session.scalars(select(OutboxMessage.dedupe_key))
+        keys = session.scalars(select(col(OutboxMessage.dedupe_key)))
         return sorted(k for k in keys if not k.startswith("hop:") or k.split(":")[2] in SCHEDULED)
 
 
