@@ -190,7 +190,9 @@ def _run(app: App, world: simulate.World, at: datetime, event: simulate.Event | 
 def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: App) -> None:
     with session_scope(app.engine) as session:
         world = simulate.World(providers=simulate.add_providers(session), tracebacks={}, hops={})
-        session.get(Provider, world.providers["opextel"]).foreign = True
+        opextel = session.get(Provider, world.providers["opextel"])
+        assert opextel is not None
+        opextel.foreign = True
     bluewave = world.providers["bluewave"]
 
     def changes() -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None
             s, "Telconus / Telcon US / Telcon Voice / Whisl", emails=["noc@telconus.example"], now=NOW
         )
         smart = providers.add(s, "Smart Network Solutions", emails=["noc@sns.example"], now=NOW)
+        assert telcon.id is not None
         for written in (
             "Telcon US",
             "Telconus",
@@ -54,11 +55,13 @@ def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None
 def test_addresses_and_domains_decide_who_may_answer(engine) -> None:
     with session_scope(engine) as s:
         lingo = providers.add(s, "Lingo Telecom", emails=["tb@lingo.example"], domains=["lingo-noc.example"], now=NOW)
+        assert lingo.id is not None
         assert providers.may_answer_for(s, lingo.id, "TB@lingo.example")
         assert providers.may_answer_for(s, lingo.id, "anyone@lingo-noc.example")
         assert not providers.may_answer_for(s, lingo.id, "tb@lingo.example.evil.example")
         assert not providers.may_answer_for(s, lingo.id, "someone@gmail.com")
         shared = providers.add(s, "Lingo Wholesale Partner", emails=["tb@lingo.example"], now=NOW)
+        assert shared.id is not None
         assert providers.may_answer_for(s, shared.id, "tb@lingo.example")  # a shared NOC answers for both
         assert providers.may_answer_for(s, lingo.id, "tb@lingo.example")
         with pytest.raises(ValueError, match="not an email address"):

@@ -122,8 +122,8 @@ def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> 
     with session_scope(engine) as session:
         rows = session.execute(
             select(col(Message.status), col(Message.reason), col(Message.raw))
-            .where(Message.source == source)
-            .order_by(Message.source_key)
+            .where(col(Message.source) == source)
+            .order_by(col(Message.source_key))
         ).all()
     assert [raw for _, _, raw in rows] == [a.raw for a in sorted(arrivals, key=lambda a: a.source_key)]
     final = {MessageStatus.PARSED, MessageStatus.DUPLICATE, MessageStatus.QUARANTINED}

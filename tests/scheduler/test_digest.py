@@ -49,7 +49,7 @@ def test_digest_sections_and_numbers(week: App) -> None:
             for (c,) in session.execute(select(col(Incident.campaign)))
             if canonical.get(c, c) == "TestCall-StaySafeStayHome"
         )
-        incidents = session.scalar(select(func.count()).select_from(Incident))
+        incidents = session.execute(select(func.count()).select_from(Incident)).scalar_one()
 
     # Monday's digest covers the weekend: since Friday's digest.
     assert d.since == simulate.ny(13, 7).astimezone(simulate.NY)
@@ -126,8 +126,9 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     assert rows[-1].recipients == ["ops@example.com", "noc-lead@example.com"]
     assert monday["Subject"] == "mailbot daily digest 2026-03-16: 7 item(s) need attention"
     assert _parts(monday) == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"]
-    text = monday.get_body(("plain",)).get_content()
-    html = monday.get_body(("html",)).get_content()
+    plain_part, html_part = monday.get_body(("plain",)), monday.get_body(("html",))
+    assert plain_part is not None and html_part is not None
+    text, html = plain_part.get_content(), html_part.get_content()
     image = next(p for p in monday.walk() if p.get_content_type() == "image/png")
     assert "Silent Route VoIP" in text and "Silent Route VoIP" in html
     assert image["Content-ID"] == f"<{digest.CHART_CID}>" and f'src="cid:{digest.CHART_CID}"' in html

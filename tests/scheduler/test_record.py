@@ -61,12 +61,13 @@ def letters(app: App, kind: str) -> list[tuple[list[str], str]]:
     with session_scope(app.engine) as session:
         rows = session.execute(
             select(col(OutboxMessage.recipients), col(OutboxMessage.raw))
-            .where(OutboxMessage.kind == kind)
-            .order_by(OutboxMessage.id)
+            .where(col(OutboxMessage.kind) == kind)
+            .order_by(col(OutboxMessage.id))
         ).all()
     out = []
     for to, raw in rows:
         body = email.message_from_bytes(bytes(raw), policy=default_policy).get_body(preferencelist=("plain",))
+        assert body is not None
         out.append((list(to), body.get_content()))
     return out
 
@@ -140,7 +141,7 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
         ).all()
         incoming = session.execute(
             select(col(HopMessage.message_id), col(Message.raw))
-            .join(Message, Message.id == HopMessage.message_pk)
+            .join(Message, col(Message.id) == HopMessage.message_pk)
             .where(col(HopMessage.hop_id).in_(hop_ids))
         ).all()
         record = report.collect(session, tb, app.now())
@@ -171,6 +172,7 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
         message = session.get(
             Message, session.scalar(select(col(HopMessage.message_pk)).where(col(HopMessage.hop_id).in_(hop_ids)))
         )
+        assert message is not None
         message.raw = bytes(message.raw) + b"tampered"
         session.add(message)
     with session_scope(app.engine) as session:
@@ -213,5 +215,6 @@ def test_a_silent_provider_with_a_backup_is_warned_at_every_contact_before_desig
         silent = session.scalars(select(NonCooperativeChange).where(col(NonCooperativeChange.provider_id) == 4)).all()
     assert [(r.action, [f["rule"] for f in r.findings]) for r in silent] == [("designated", ["non_responsive"])]
     # Warned on Friday the 13th: three business days later is Wednesday the 18th.
+    assert silent[0].at is not None
     assert silent[0].at.replace(tzinfo=None) >= simulate.ny(18, 0).replace(tzinfo=None)
     assert len(letters(app, "noncooperative_warning")) == 1

@@ -43,7 +43,7 @@ MINUTE = timedelta(minutes=1)
 
 
 def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)
+    return datetime(*args).replace(tzinfo=NY)
 
 
 # --- reminders and no_response --------------------------------------------------------
@@ -230,7 +230,9 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
     ]
     with session_scope(app.engine) as session:
         hop = session.get(Hop, silent_hop)
+        assert hop is not None
         tb = session.get(Traceback, hop.traceback_id)
+        assert tb is not None
         assert (hop.outcome, tb.status, tb.result) == ("no_response", "closed", "no_response")
     # Delivered (tick sends what the outbox holds): the downstream provider hears about its upstream.
     sent = {
@@ -279,7 +281,9 @@ def test_reply_one_minute_before_the_escalation(db_url: str, env: Path, answered
         assert done["no_response"] == 1 and done["escalations"] == 1
         assert f"provider:{world.providers['silent']}:escalation:{three}" in keys
     with session_scope(app.engine) as session:
-        assert session.get(Hop, three).outcome == ("not_found" if answered else "no_response")
+        hop = session.get(Hop, three)
+        assert hop is not None
+        assert hop.outcome == ("not_found" if answered else "no_response")
 
 
 def test_catch_up_after_downtime_sends_one_reminder(db_url: str, env: Path) -> None:
@@ -322,7 +326,7 @@ def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) ->
         statuses = {p.name: p.status for p in session.scalars(select(Provider))}
         changes = [
             (c.provider_id, c.old_status, c.new_status)
-            for c in session.scalars(select(jobs.StatusChange).order_by(jobs.StatusChange.id))
+            for c in session.scalars(select(jobs.StatusChange).order_by(col(jobs.StatusChange.id)))
         ]
     assert statuses["Lata 1 Communications Inc"] == "RED"  # origin for two campaigns
     assert statuses["Bluewave Telecom"] == "GREEN"
