@@ -8,6 +8,7 @@ import email.policy
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Review
@@ -21,7 +22,7 @@ from mailbot.domain.records import Arrival
 from mailbot.intake.pipeline import process_pending, receive
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
-CALL = {
+CALL: dict[str, Any] = {  # open_traceback's keyword arguments
     "campaign": "SSA-Suspended-SSN",
     "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
     "called": "+12025550143",

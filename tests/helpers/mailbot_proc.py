@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.messages import Message
@@ -26,7 +27,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> object:
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
     """Poll until `condition()` is truthy; a deadline only so a broken run cannot hang the suite."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

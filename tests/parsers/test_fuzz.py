@@ -11,6 +11,7 @@ import lzma
 import tarfile
 import uuid
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -150,7 +151,11 @@ def _packed(kind: str, raws: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-COMPRESSORS = {"mbox.gz": gzip.compress, "mbox.bz2": bz2.compress, "mbox.xz": lzma.compress}
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "mbox.gz": gzip.compress,
+    "mbox.bz2": bz2.compress,
+    "mbox.xz": lzma.compress,
+}
 
 
 @settings(
