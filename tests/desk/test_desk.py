@@ -339,7 +339,9 @@ def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(desk_app:
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom <script>alert(1)</script>."))
     ack = notice(engine, "acknowledgement", "noc@smartbiz.example")
-    html = ack.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    body = ack.get_body(preferencelist=("html",))
+    assert body is not None
+    html = body.get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
     # Replying to the acknowledgement with a different answer does not silently rewrite the path.
     deliver(desk_app, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))

@@ -53,7 +53,7 @@ def plain(msg: EmailMessage) -> str:
     return body.get_content()
 
 
-def answer(port: int, notice: email.message.Message, sender: str, words: str, style: str) -> None:
+def answer(port: int, notice: EmailMessage, sender: str, words: str, style: str) -> None:
     msg = EmailMessage()
     msg["From"] = f"NOC <{sender}>"
     msg["To"] = str(notice["Reply-To"])

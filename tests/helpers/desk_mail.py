@@ -43,7 +43,7 @@ def outbox(engine: Engine) -> list[OutboxMessage]:
         return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
 
 
-def notice(engine: Engine, kind: str, to: str) -> email.message.Message:
+def notice(engine: Engine, kind: str, to: str) -> EmailMessage:
     """The newest notice of `kind` to `to`, as the carrier receives it."""
     rows = [m for m in outbox(engine) if m.kind == kind and to in m.recipients]
     assert rows, f"no {kind} to {to}: {[(m.kind, m.recipients) for m in outbox(engine)]}"

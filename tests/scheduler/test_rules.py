@@ -42,8 +42,8 @@ RULES = Rules.from_settings(DEFAULTS["schedule"])
 MINUTE = timedelta(minutes=1)
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args).replace(tzinfo=NY)
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
 # --- reminders and no_response --------------------------------------------------------
