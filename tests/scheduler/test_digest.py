@@ -123,8 +123,9 @@ def test_digest_sections_and_numbers(week: App) -> None:
 def test_digest_waits_only_on_open_tracebacks_and_counts_no_negative_time(week: App) -> None:
     app = week
     with session_scope(app.engine) as session:
-        closed = session.scalars(select(Traceback).where(Traceback.status == "closed")).first()
-        hop = session.scalars(select(Hop).where(Hop.traceback_id == closed.id)).first()
+        closed = session.scalars(select(Traceback).where(col(Traceback.status) == "closed")).first()
+        assert closed is not None
+        hop = session.scalars(select(Hop).where(col(Hop.traceback_id) == closed.id)).first()
         # A late correction on a closed traceback leaves an unresolved review: nothing waits on it.
         late = workflow.open_review(session, "correction", app.now(), "a late answer", hop=hop)
         stray = workflow.open_review(session, "unmatched", app.now(), "a forwarded notice")
