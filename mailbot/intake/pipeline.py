@@ -8,6 +8,7 @@ Processing survives restarts because `new` rows are the queue.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,8 @@ from mailbot.store.tables.messages import Message
 
 if TYPE_CHECKING:
     from mailbot.app import App
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(Exception):
@@ -55,9 +58,14 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
     try:
         with session_scope(engine) as session:
             # The key is refined at processing; a provisional one keeps this step parse-free.
-            return store_raw(session, arrival, key="pending", received_at=now)
+            pk = store_raw(session, arrival, key="pending", received_at=now)
     except Exception as exc:
         raise StoreUnavailable(str(exc)) from exc
+    if pk is None:
+        log.info("already stored: %s %s", arrival.source, arrival.source_key)
+    else:
+        log.info("stored message %d (%s %s, %d bytes)", pk, arrival.origin, arrival.source_key, len(arrival.raw))
+    return pk
 
 
 def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
@@ -92,5 +100,12 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
                     handler(app, session, delivery, now)
             if parsed.incidents:
                 save_canonical(session, canonical_names(campaign_counts(session)))
+        log.info(
+            "processed message %d: %s, %s%s",
+            pk,
+            status,
+            parsed.kind.value,
+            f", disposition {delivery.meta['disposition']}" if "disposition" in delivery.meta else "",
+        )
         done += 1
     return done

@@ -47,4 +47,5 @@ CONTEXT: dict[str, Any] = {
     },
     "deadline": datetime(2020, 6, 29, 17, 44, tzinfo=UTC),
     "sender": "someone@elsewhere.example",
+    "dispute": {"decision": "accepted", "reason": "consent records verified", "disputed": "We dispute this."},
 }
