@@ -16,6 +16,7 @@ import lzma
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from click.testing import CliRunner
@@ -23,7 +24,7 @@ from helpers.paths import ROOT
 from mailbot.store.db import create_schema, make_engine, session_scope
 
 from mailbot.archive import export
-from mailbot.archive.importer import import_paths
+from mailbot.archive.importer import Tally, import_paths
 from mailbot.cli import main
 from mailbot.mailboxes import sources
 
@@ -55,7 +56,7 @@ def mbox(names: list[str]) -> bytes:
     return b"".join(FROM_LINE + raw(n).rstrip(b"\n") + b"\n\n" for n in names)
 
 
-def tar_bytes(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
+def tar_bytes(members: dict[str, bytes], mode: Literal["w:gz", "w"] = "w:gz") -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode=mode) as tar:
         for name, data in members.items():
@@ -108,7 +109,7 @@ def packed(root: Path) -> Path:
     return root
 
 
-def _exports(db_url: str, paths: list[Path]) -> tuple[dict, object]:
+def _exports(db_url: str, paths: list[Path]) -> tuple[dict, Tally]:
     engine = make_engine(db_url)
     create_schema(engine)
     tally = import_paths(engine, paths, batch_size=4, progress=False)

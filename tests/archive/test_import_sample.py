@@ -16,25 +16,25 @@ from mailbot.archive.importer import import_paths
 from mailbot.archive.reparse import reparse
 
 
-def _engine(url: str):  # type: ignore[no-untyped-def]
+def _engine(url: str):
     engine = make_engine(url)
     create_schema(engine)
     return engine
 
 
-def _exports(engine) -> dict:  # type: ignore[no-untyped-def]
+def _exports(engine) -> dict:
     with session_scope(engine) as session:
         return export.all_exports(session)
 
 
 @pytest.fixture
-def imported(sample_import):  # type: ignore[no-untyped-def]
+def imported(sample_import):
     """The sample imported once for the module per backend; the tests here only read it (re-import and
     reparse included: they must change nothing)."""
     return sample_import
 
 
-def test_counts(imported) -> None:  # type: ignore[no-untyped-def]
+def test_counts(imported) -> None:
     engine, tally = imported
     data = _exports(engine)
     assert tally.stored == 309
@@ -138,7 +138,7 @@ SPOT = [
 
 
 @pytest.mark.parametrize("row", SPOT, ids=[r[0] for r in SPOT])
-def test_spot_values(imported, row) -> None:  # type: ignore[no-untyped-def]
+def test_spot_values(imported, row) -> None:
     engine, _ = imported
     by_id = {i["incident_id"]: i for i in _exports(engine)["incidents"]}
     incident_id, call_time, called, caller, campaign, first, last, sightings = row
@@ -147,7 +147,7 @@ def test_spot_values(imported, row) -> None:  # type: ignore[no-untyped-def]
     assert (got["first_seen"], got["last_seen"], got["sightings"]) == (first, last, sightings)
 
 
-def test_descriptions(imported) -> None:  # type: ignore[no-untyped-def]
+def test_descriptions(imported) -> None:
     engine, _ = imported
     by_id = {i["incident_id"]: i for i in _exports(engine)["incidents"]}
     # "(see description above)" takes the earlier block's text.
@@ -161,7 +161,7 @@ def test_descriptions(imported) -> None:  # type: ignore[no-untyped-def]
     assert all(i["description"] and i["campaign"] and i["call_time"] for i in by_id.values())
 
 
-def test_other_records(imported) -> None:  # type: ignore[no-untyped-def]
+def test_other_records(imported) -> None:
     from mailbot.store.tables.messages import MetricsReport, MetricsRow, StaffComment, UpstreamNotice
     from sqlmodel import select
 
@@ -218,7 +218,7 @@ def test_formats_give_identical_exports(db_url: str, tmp_path: Path, sqlite_url:
         engine.dispose()
 
 
-def test_reimport_and_reparse_change_nothing(imported) -> None:  # type: ignore[no-untyped-def]
+def test_reimport_and_reparse_change_nothing(imported) -> None:
     engine, _ = imported
     before = _exports(engine)
     again = import_paths(engine, [SAMPLE], progress=False)

@@ -123,7 +123,7 @@ def _open_traceback(workdir: Path, url: str, now: str) -> int:
 
 def _notices(workdir: Path) -> list[email.message.EmailMessage]:
     return [
-        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
         for p in sorted((workdir / "outbox" / "new").iterdir())
     ]
 

@@ -8,6 +8,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def two_serves(pg_url: str, tmp_path: Path) -> Iterator[tuple[Server, int, Serve
     try:
         for port in ports:
             servers.append(Server(pg_url, tmp_path, serve_metrics_listen=f"127.0.0.1:{port}", mail_secret="s"))
-            wait_for(lambda port=port: answering(port), f"metrics on {port}")
+            wait_for(partial(answering, port), f"metrics on {port}")
         yield servers[0], ports[0], servers[1], ports[1]
     finally:
         for server in servers:

@@ -22,7 +22,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Provider, ProviderContact, Traceback
 from mailbot.store.tables.messages import Incident, Message
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import App
 from mailbot.cli import main
@@ -349,7 +349,9 @@ def test_carrier_text_is_escaped_in_html_and_corrections_go_to_a_human(desk_app:
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom <script>alert(1)</script>."))
     ack = notice(engine, "acknowledgement", "noc@smartbiz.example")
-    html = ack.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    body = ack.get_body(preferencelist=("html",))
+    assert body is not None
+    html = body.get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
     # Replying to the acknowledgement with a different answer does not silently rewrite the path.
     deliver(desk_app, reply_to(ack, "Sorry, correction: we received it from Peerless Network."))
@@ -391,7 +393,11 @@ def test_a_human_resolves_reviews_by_forwarding_or_closing(desk_app: App, engine
 
 def dispositions(engine: Engine) -> list[str | None]:
     with session_scope(engine) as s:
-        return list(s.exec(select(Message.disposition).where(Message.origin == "smtp").order_by(Message.id)).all())
+        return list(
+            s.exec(
+                select(col(Message.disposition)).where(col(Message.origin) == "smtp").order_by(col(Message.id))
+            ).all()
+        )
 
 
 @pytest.mark.parametrize("subject", ["[EXTERNAL] RE: status", "Antw: status", "Re: [Traceback #1] Status."])

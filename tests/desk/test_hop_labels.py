@@ -18,6 +18,7 @@ from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import StatusChange
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -189,7 +190,9 @@ def _run(app: App, world: simulate.World, at: datetime, event: simulate.Event | 
 def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: App) -> None:
     with session_scope(app.engine) as session:
         world = simulate.World(providers=simulate.add_providers(session), tracebacks={}, hops={})
-        session.get(Provider, world.providers["opextel"]).foreign = True
+        opextel = session.get(Provider, world.providers["opextel"])
+        assert opextel is not None
+        opextel.foreign = True
     bluewave = world.providers["bluewave"]
 
     def changes() -> list[tuple[str, str]]:
@@ -197,7 +200,7 @@ def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: Ap
             return [
                 (c.old_status, c.new_status)
                 for c in session.scalars(
-                    select(StatusChange).where(StatusChange.provider_id == bluewave).order_by(StatusChange.id)
+                    select(StatusChange).where(col(StatusChange.provider_id) == bluewave).order_by(col(StatusChange.id))
                 )
             ]
 
@@ -219,7 +222,7 @@ def test_point_of_entry_twice_goes_yellow_then_red_and_counts_in_metrics(app: Ap
     jobs.run_due(app, digest=False)
     with session_scope(app.engine) as session:
         raw = session.scalars(
-            select(OutboxMessage.raw).where(OutboxMessage.dedupe_key == f"metrics:{bluewave}:2026-03")
+            select(col(OutboxMessage.raw)).where(col(OutboxMessage.dedupe_key) == f"metrics:{bluewave}:2026-03")
         ).one()
     metrics = parse_message(raw).metrics
     assert metrics is not None and metrics.your_summary is not None

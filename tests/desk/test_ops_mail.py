@@ -24,7 +24,7 @@ from mailbot.scheduler import digest
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.desk import Review
 from mailbot.store.tables.messages import Message
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -52,15 +52,15 @@ def ops_app(db_url: str) -> App:
     return build_app(config_module.load(environ=ENV), engine=engine)
 
 
-def _digest(app: App) -> email.message.Message:
+def _digest(app: App) -> EmailMessage:
     with session_scope(app.engine) as s:
         msg = digest.send(app, s, NOW, key="digest:test")
     return email.message_from_bytes(bytes(msg), policy=email.policy.default)
 
 
-def _review_ids(app: App) -> dict[str, int]:
+def _review_ids(app: App) -> dict[str, int | None]:
     with session_scope(app.engine) as s:
-        return {r.kind: r.id for r in s.exec(select(Review).where(Review.resolved.is_(False))).all()}  # type: ignore[attr-defined]
+        return {r.kind: r.id for r in s.exec(select(Review).where(col(Review.resolved).is_(False))).all()}
 
 
 def _ops_reply(app: App) -> str:
@@ -101,7 +101,7 @@ def test_ops_reply_to_the_digest_applies_each_line_and_answers_what_it_did(ops_a
 
 def _dispositions(app: App) -> list[str | None]:
     with session_scope(app.engine) as s:
-        return list(s.exec(select(Message.disposition).order_by(Message.id)).all())
+        return list(s.exec(select(Message.disposition).order_by(col(Message.id))).all())
 
 
 def test_only_an_ops_address_replying_to_its_digest_commands(ops_app: App) -> None:
@@ -176,7 +176,7 @@ def test_ops_answer_the_digest_over_smtp_to_serve(db_url: str, tmp_path: Path) -
         server.close()
 
 
-def _maildir(folder: Path) -> list[email.message.Message]:
+def _maildir(folder: Path) -> list[EmailMessage]:
     if not (folder / "new").exists():
         return []
     return [

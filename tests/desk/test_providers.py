@@ -16,18 +16,19 @@ NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
+def engine(db_url: str):
     engine = make_engine(db_url)
     create_schema(engine)
     return engine
 
 
-def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None:  # type: ignore[no-untyped-def]
+def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None:
     with session_scope(engine) as s:
         telcon = providers.add(
             s, "Telconus / Telcon US / Telcon Voice / Whisl", emails=["noc@telconus.example"], now=NOW
         )
         smart = providers.add(s, "Smart Network Solutions", emails=["noc@sns.example"], now=NOW)
+        assert telcon.id is not None
         for written in (
             "Telcon US",
             "Telconus",
@@ -51,21 +52,23 @@ def test_loose_names_match_one_provider_and_similar_words_do_not(engine) -> None
         assert roles == [("noc@telconus.example", "primary"), ("backup@telconus.example", "backup")]
 
 
-def test_addresses_and_domains_decide_who_may_answer(engine) -> None:  # type: ignore[no-untyped-def]
+def test_addresses_and_domains_decide_who_may_answer(engine) -> None:
     with session_scope(engine) as s:
         lingo = providers.add(s, "Lingo Telecom", emails=["tb@lingo.example"], domains=["lingo-noc.example"], now=NOW)
+        assert lingo.id is not None
         assert providers.may_answer_for(s, lingo.id, "TB@lingo.example")
         assert providers.may_answer_for(s, lingo.id, "anyone@lingo-noc.example")
         assert not providers.may_answer_for(s, lingo.id, "tb@lingo.example.evil.example")
         assert not providers.may_answer_for(s, lingo.id, "someone@gmail.com")
         shared = providers.add(s, "Lingo Wholesale Partner", emails=["tb@lingo.example"], now=NOW)
+        assert shared.id is not None
         assert providers.may_answer_for(s, shared.id, "tb@lingo.example")  # a shared NOC answers for both
         assert providers.may_answer_for(s, lingo.id, "tb@lingo.example")
         with pytest.raises(ValueError, match="not an email address"):
             providers.add(s, "Broken", emails=["not-an-address"], now=NOW)
 
 
-def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_import_checks_every_row_first(engine, tmp_path: Path) -> None:
     good = tmp_path / "providers.csv"
     good.write_text(
         "name,emails,backups,aliases,domains,status\n"

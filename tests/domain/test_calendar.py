@@ -14,8 +14,8 @@ NY = ZoneInfo("America/New_York")
 CAL = BusinessCalendar.from_settings(DEFAULTS["schedule"])
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
 def test_four_business_hours_inside_one_day() -> None:
@@ -79,5 +79,7 @@ def test_now_option_is_kept_in_utc() -> None:
     from mailbot.app import parse_now
 
     moment = parse_now("2026-03-10T10:00-04:00")
-    assert moment == ny(2026, 3, 10, 10, 0) and moment.utcoffset().total_seconds() == 0
+    assert moment is not None
+    offset = moment.utcoffset()
+    assert moment == ny(2026, 3, 10, 10, 0) and offset is not None and offset.total_seconds() == 0
     assert parse_now("2026-03-10T14:00") == ny(2026, 3, 10, 10, 0)

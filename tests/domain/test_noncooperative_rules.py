@@ -36,9 +36,9 @@ def decide(evidence: Evidence, now: datetime, standing: Standing = NEVER) -> Dec
     return assess(T, evidence, standing, now, days_after)
 
 
-def silent(n: int, reached: frozenset[str] = BOTH, first_tb: int = 1) -> list[Ask]:
+def silent(n: int, reached: frozenset[str] = BOTH, first_tb: int = 1, start: datetime = START) -> list[Ask]:
     return [
-        Ask(first_tb + i, 100 + first_tb + i, START + i * DAY, "no_response", START + (i + 3) * DAY, reached)
+        Ask(first_tb + i, 100 + first_tb + i, start + i * DAY, "no_response", start + (i + 3) * DAY, reached)
         for i in range(n)
     ]
 
@@ -142,17 +142,6 @@ def test_removal_after_a_clean_period_and_reclassification_on_resumption() -> No
     removed = Standing(removed_at=designated + 30 * DAY)
     assert decide(evidence, designated + 31 * DAY, removed).action is None
     # ...but resumed behaviour does.
-    resumed = Evidence(silent(3) + silent(3, first_tb=60), [], has_backup=True)
-    resumed = Evidence(
-        [
-            *resumed.asks[:3],
-            *[
-                Ask(a.traceback_id, a.hop_id, a.requested_at + 40 * DAY, a.outcome, a.decided_at + 40 * DAY, a.reached)
-                for a in resumed.asks[3:]
-            ],
-        ],
-        [],
-        has_backup=True,
-    )
+    resumed = Evidence(silent(3) + silent(3, first_tb=60, start=START + 40 * DAY), [], has_backup=True)
     again = decide(resumed, designated + 60 * DAY, removed)
     assert again.action == DESIGNATED and again.findings[0].traceback_ids == (60, 61, 62)

@@ -42,7 +42,7 @@ def test_token_round_trips_through_the_reply_address() -> None:
         lambda t: t + "\r\nBcc: x@y",  # decorated
     ],
 )
-def test_forged_or_altered_tokens_are_refused(forge) -> None:  # type: ignore[no-untyped-def]
+def test_forged_or_altered_tokens_are_refused(forge) -> None:
     token = make_token(4711, SECRET)
     assert read_token(token, SECRET) == 4711
     assert read_token(forge(token), SECRET) is None

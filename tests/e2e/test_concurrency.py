@@ -29,7 +29,7 @@ from mailbot.store.ingest import Arrival
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import build_app
 from mailbot.archive import export
@@ -174,7 +174,7 @@ def test_database_loss_intake_tempfails_processing_recovers(
         conn.execute(text("CREATE TABLE handled (message_pk integer NOT NULL)"))
     cut: list[int] = []
 
-    def record_and_cut_once(app, session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+    def record_and_cut_once(app, session, delivery, now) -> None:
         session.execute(text("INSERT INTO handled (message_pk) VALUES (:pk)"), {"pk": delivery.pk})
         if not cut:  # the database goes away in the middle of processing this message
             cut.append(delivery.pk)
@@ -251,7 +251,7 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(
 
     inside, release = threading.Event(), threading.Event()
 
-    def hold_the_first(app, session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+    def hold_the_first(app, session, delivery, now) -> None:
         if threading.current_thread().name == "first":  # its transaction stays open, its answer uncommitted
             inside.set()
             release.wait(60)
@@ -278,7 +278,7 @@ def test_two_instances_answering_one_hop_at_once_open_one_next_hop(
     with session_scope(engine) as s:
         path = [
             (h.position, h.outcome)
-            for h in s.exec(select(Hop).where(Hop.traceback_id == tb).order_by(Hop.position)).all()
+            for h in s.exec(select(Hop).where(col(Hop.traceback_id) == tb).order_by(col(Hop.position))).all()
         ]
         kinds = sorted(m.kind for m in s.exec(select(OutboxMessage).where(OutboxMessage.traceback_id == tb)).all())
         flagged = [r.kind for r in s.exec(select(Review)).all()]

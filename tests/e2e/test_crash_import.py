@@ -13,6 +13,7 @@ from helpers.paths import ROOT
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.messages import Message
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot.archive.importer import import_paths
 
@@ -46,7 +47,7 @@ def _counts(url: str) -> tuple[int, int]:
         with session_scope(engine) as session:
             total = session.execute(select(func.count()).select_from(Message)).scalar_one()
             unfinished = session.execute(
-                select(func.count()).select_from(Message).where(Message.status == "new")
+                select(func.count()).select_from(Message).where(col(Message.status) == "new")
             ).scalar_one()
         return total, unfinished
     except Exception:

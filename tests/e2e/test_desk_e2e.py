@@ -82,13 +82,13 @@ def test_three_hops_by_email_down_to_the_origin(db_url: str, tmp_path: Path) -> 
             return shown if shown["status"] == "closed" else None
 
         shown = wait_for(closed, "the traceback to close")
-        assert shown["result"] == "origin"  # type: ignore[index]
-        assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [  # type: ignore[index]
+        assert shown["result"] == "origin"
+        assert [(h["provider"], h["outcome"]) for h in shown["hops"]] == [
             ("Smartbiz Telecom", "upstream"),
             ("Lingo Telecom", "upstream"),
             ("Beta Voice Networks", "origin"),
         ]
-        assert all(h["requested_at"] and h["answered_at"] for h in shown["hops"])  # type: ignore[index]
+        assert all(h["requested_at"] and h["answered_at"] for h in shown["hops"])
         assert notice_to(outbox, "noc@betavoice.example", "acknowledgement")
         assert server.terminate() == 0
     finally:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from helpers.mailbot_proc import Server, wait_for
@@ -18,6 +19,7 @@ from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange, StatusChange
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.domain.timeutil import utc as as_utc
 from mailbot.testing import simulate
@@ -29,24 +31,32 @@ WAITING = 12  # hops Telcon has not answered yet (first reminder due at NOW)
 CAMPAIGNS = ("Tax-Debt-P1", "Hotel-ComplimentaryStay", "SSA-CalltheSSA")
 
 
-def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
+class World(TypedDict):
+    providers: dict[str, int]
+    silent: list[int]  # hop ids
+    waiting: list[int]
+
+
+def _build_world(db_url: str) -> World:
     """Everything in one transaction, so both servers see it appear at the same moment."""
     engine = make_engine(db_url)
-    silent_hops, waiting_hops = [], []
+    silent_hops: list[int] = []
+    waiting_hops: list[int] = []
     with session_scope(engine) as session:
         providers = simulate.add_providers(session)
 
-        def traceback(campaign: str, at: datetime) -> Traceback:
+        def traceback(campaign: str, at: datetime) -> int:
             tb = Traceback(campaign=campaign, opened_at=as_utc(at))
             session.add(tb)
             session.flush()
-            return tb
+            assert tb.id is not None
+            return tb.id
 
         for i in range(SILENT):
             at = datetime(2026, 3, 23, 9, 0, tzinfo=NY) + timedelta(minutes=15 * i)
             tb = traceback(CAMPAIGNS[i % len(CAMPAIGNS)], at)
             first = Hop(
-                traceback_id=tb.id,
+                traceback_id=tb,
                 provider_id=providers["bluewave"],
                 requested_at=as_utc(at),
                 answered_at=as_utc(at),
@@ -55,7 +65,7 @@ def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
             session.add(first)
             session.flush()
             hop = Hop(
-                traceback_id=tb.id,
+                traceback_id=tb,
                 position=1,
                 provider_id=providers["silent"],
                 downstream_hop_id=first.id,
@@ -63,13 +73,15 @@ def _build_world(db_url: str) -> dict[str, list[int] | dict[str, int]]:
             )
             session.add(hop)
             session.flush()
+            assert hop.id is not None
             silent_hops.append(hop.id)
         for i in range(WAITING):
             at = datetime(2026, 3, 31, 10, 0, tzinfo=NY) + timedelta(minutes=10 * i)
             tb = traceback("Amazon-AuthorizeOrder", at)
-            hop = Hop(traceback_id=tb.id, provider_id=providers["telcon"], requested_at=as_utc(at))
+            hop = Hop(traceback_id=tb, provider_id=providers["telcon"], requested_at=as_utc(at))
             session.add(hop)
             session.flush()
+            assert hop.id is not None
             waiting_hops.append(hop.id)
     engine.dispose()
     return {"providers": providers, "silent": silent_hops, "waiting": waiting_hops}
@@ -85,7 +97,9 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         "outbound_rate_per_hour": "1000",
         "mail_secret": "shared",
     }
-    servers = [Server(pg_url, tmp_path / name, **settings) for name in ("a", "b") if (tmp_path / name).mkdir() is None]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    servers = [Server(pg_url, tmp_path / name, **settings) for name in ("a", "b")]
     try:
         world = _build_world(pg_url)  # both are ticking every second by now
         providers = world["providers"]
@@ -146,12 +160,13 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
         with session_scope(engine) as session:
             changes = list(
                 session.scalars(
-                    select(StatusChange).where(StatusChange.provider_id == silent).order_by(StatusChange.id)
+                    select(StatusChange).where(col(StatusChange.provider_id) == silent).order_by(col(StatusChange.id))
                 )
             )
-            assert session.get(Provider, silent).status == "RED"
-            assert session.get(Provider, telcon).status == "GREEN"
-            outcomes = Counter(session.scalars(select(Hop.outcome).where(Hop.id.in_(world["silent"]))))
+            red, green = session.get(Provider, silent), session.get(Provider, telcon)
+            assert red is not None and red.status == "RED"
+            assert green is not None and green.status == "GREEN"
+            outcomes = Counter(session.scalars(select(col(Hop.outcome)).where(col(Hop.id).in_(world["silent"]))))
         assert outcomes == Counter({"no_response": SILENT})
         walk = ["GREEN"] + [c.new_status for c in changes]
         assert walk[-1] == "RED" and all(a != b for a, b in itertools.pairwise(walk))

@@ -16,6 +16,7 @@ from helpers.mailbot_proc import Server, mailbot_env, wait_for
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.desk import Dispute, Traceback
 from sqlalchemy import select
+from sqlmodel import col
 
 
 def _show(env: dict[str, str], cwd: Path, command: str, number: int) -> dict:
@@ -29,7 +30,7 @@ def _wait_closed(db_url: str, number: int) -> None:
 
         def closed() -> bool:
             with session_scope(engine) as session:
-                return session.scalar(select(Traceback.status).where(Traceback.id == number)) == "closed"
+                return session.scalar(select(col(Traceback.status)).where(col(Traceback.id) == number)) == "closed"
 
         wait_for(closed, f"#{number} to close")
     finally:
@@ -42,7 +43,7 @@ def _wait_dispute(db_url: str) -> None:
 
         def recorded() -> bool:
             with session_scope(engine) as session:
-                return session.scalar(select(Dispute.id)) is not None
+                return session.scalar(select(col(Dispute.id))) is not None
 
         wait_for(recorded, "the dispute recorded")
     finally:

@@ -12,6 +12,8 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 
 from helpers.desk_e2e import SETTINGS, answer, cli, notice_to, received
@@ -19,6 +21,7 @@ from helpers.mailbot_proc import Server, mailbot_env, stored, wait_for
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 
 def _tick(env: dict[str, str], cwd: Path, at: datetime) -> None:
@@ -62,29 +65,9 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
                 ).strip()
             )
             numbers.append(number)
-            first = wait_for(
-                lambda number=number: next(
-                    (
-                        m
-                        for m in _all(outbox, "noc@smartbiz.example", "first_contact", "request")
-                        if f"#{number}]" in str(m["Subject"])
-                    ),
-                    None,
-                ),
-                f"the request of #{number}",
-            )
+            first = wait_for(partial(_request, outbox, "noc@smartbiz.example", number), f"the request of #{number}")
             answer(server.port, first, "noc@smartbiz.example", "We received this call from Lata Telecom.", "gmail")
-            second = wait_for(
-                lambda number=number: next(
-                    (
-                        m
-                        for m in _all(outbox, "noc@lata.example", "first_contact", "request")
-                        if f"#{number}]" in str(m["Subject"])
-                    ),
-                    None,
-                ),
-                f"Lata's request of #{number}",
-            )
+            second = wait_for(partial(_request, outbox, "noc@lata.example", number), f"Lata's request of #{number}")
             answer(
                 server.port,
                 second,
@@ -106,7 +89,9 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
             ("Lata Telecom", ["multiple_campaigns"], numbers)
         ]
         letter = notice_to(outbox, "noc@lata.example", "noncooperative_designated")
-        assert "designated a Non-Cooperative Voice Service Provider" in letter.get_body(("plain",)).get_content()
+        body = letter.get_body(("plain",))
+        assert body is not None
+        assert "designated a Non-Cooperative Voice Service Provider" in body.get_content()
 
         # Thirty quiet days later (simulated), the designation is removed.
         _tick(env, tmp_path, now + timedelta(days=29))
@@ -129,7 +114,7 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
                 sent = [
                     bytes(raw)
                     for raw in session.scalars(
-                        select(OutboxMessage.raw).where(OutboxMessage.traceback_id == numbers[0])
+                        select(col(OutboxMessage.raw)).where(col(OutboxMessage.traceback_id) == numbers[0])
                     )
                 ]
         finally:
@@ -147,6 +132,10 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
         server.close()
 
 
-def _all(outbox: Path, to: str, *kinds: str) -> list:
-
+def _all(outbox: Path, to: str, *kinds: str) -> list[EmailMessage]:
     return [m for m in received(outbox, to) if m["X-Mailbot-Notice"] in kinds]
+
+
+def _request(outbox: Path, to: str, number: int) -> EmailMessage | None:
+    """The first request (first contact or not) to `to` about traceback #`number`, once delivered."""
+    return next((m for m in _all(outbox, to, "first_contact", "request") if f"#{number}]" in str(m["Subject"])), None)

@@ -29,7 +29,7 @@ def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def received(outbox: Path, to: str) -> list[email.message.Message]:
+def received(outbox: Path, to: str) -> list[EmailMessage]:
     """Notices delivered to `to`, oldest first."""
     if not (outbox / "new").exists():
         return []
@@ -40,20 +40,22 @@ def received(outbox: Path, to: str) -> list[email.message.Message]:
     return sorted((m for m in found if to in str(m["To"])), key=lambda m: str(m["Date"]))
 
 
-def notice_to(outbox: Path, to: str, kind: str) -> email.message.Message:
-    def find() -> email.message.Message | None:
+def notice_to(outbox: Path, to: str, kind: str) -> EmailMessage:
+    def find() -> EmailMessage | None:
         return next((m for m in received(outbox, to) if m["X-Mailbot-Notice"] == kind), None)
 
-    return wait_for(find, f"{kind} notice to {to}")  # type: ignore[return-value]
+    return wait_for(find, f"{kind} notice to {to}")
 
 
-def plain(msg: email.message.Message) -> str:
-    return msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+def plain(msg: EmailMessage) -> str:
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None, "no text/plain part"
+    return body.get_content()
 
 
 def answer(
     port: int,
-    notice: email.message.Message,
+    notice: EmailMessage,
     sender: str,
     words: str,
     style: str,

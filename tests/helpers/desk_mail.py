@@ -8,12 +8,13 @@ import email.policy
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Review
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import App
 from mailbot.desk import workflow
@@ -21,7 +22,7 @@ from mailbot.domain.records import Arrival
 from mailbot.intake.pipeline import process_pending, receive
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
-CALL = {
+CALL: dict[str, Any] = {  # open_traceback's keyword arguments
     "campaign": "SSA-Suspended-SSN",
     "call_time": datetime(2026, 10, 30, 14, 5, tzinfo=UTC),
     "called": "+12025550143",
@@ -39,10 +40,10 @@ def open_tb(app: App, provider: str = "Smartbiz Telecom") -> int:
 
 def outbox(engine: Engine) -> list[OutboxMessage]:
     with session_scope(engine) as s:
-        return list(s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all())
+        return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
 
 
-def notice(engine: Engine, kind: str, to: str) -> email.message.Message:
+def notice(engine: Engine, kind: str, to: str) -> EmailMessage:
     """The newest notice of `kind` to `to`, as the carrier receives it."""
     rows = [m for m in outbox(engine) if m.kind == kind and to in m.recipients]
     assert rows, f"no {kind} to {to}: {[(m.kind, m.recipients) for m in outbox(engine)]}"
@@ -86,9 +87,9 @@ def deliver(app: App, raw: bytes, now: datetime = NOW) -> None:
 
 def hops(engine: Engine, tb: int) -> list[Hop]:
     with session_scope(engine) as s:
-        return list(s.exec(select(Hop).where(Hop.traceback_id == tb).order_by(Hop.position)).all())
+        return list(s.exec(select(Hop).where(col(Hop.traceback_id) == tb).order_by(col(Hop.position))).all())
 
 
 def reviews(engine: Engine) -> list[tuple[str, str]]:
     with session_scope(engine) as s:
-        return [(r.kind, r.detail) for r in s.exec(select(Review).order_by(Review.id)).all()]
+        return [(r.kind, r.detail) for r in s.exec(select(Review).order_by(col(Review.id))).all()]

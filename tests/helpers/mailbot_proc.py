@@ -10,10 +10,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from mailbot.store.db import make_engine, session_scope
 from mailbot.store.tables.messages import Message
 from sqlalchemy import select
+from sqlmodel import col
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOT = [sys.executable, "-c", "from mailbot.cli import main; main()"]
@@ -25,7 +27,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> object:
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
     """Poll until `condition()` is truthy; a deadline only so a broken run cannot hang the suite."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,7 +97,7 @@ def stored(db_url: str) -> list[tuple[str, bytes, str]]:
             return [
                 tuple(row)
                 for row in session.execute(
-                    select(Message.origin, Message.raw, Message.status).order_by(Message.id)
+                    select(col(Message.origin), col(Message.raw), col(Message.status)).order_by(col(Message.id))
                 ).all()
             ]
     finally:

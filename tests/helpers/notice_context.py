@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
-CALL = {
+# Any: template contexts (Jinja reads whatever it is given) and keyword arguments.
+CALL: dict[str, Any] = {
     "call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC),
     "called": "+14072223658",
     "caller": "+14072613544",
@@ -13,14 +15,14 @@ CALL = {
     "description": "Likely FRAUD. Recorded message says your electric service will be disconnected in 30 minutes; "
     "press 1 to make payment arrangements.",
 }
-OTHER_CALL = {
+OTHER_CALL: dict[str, Any] = {
     **CALL,
     "call_time": datetime(2021, 5, 12, 15, 7, 12, tzinfo=UTC),
     "called": "+15129550991",
     "campaign": "Amazon-AuthorizeOrder",
     "description": "Calls impersonating Amazon.",
 }
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "traceback_id": 2640,
     "provider_name": "Smartbiz Telecom, LLC",
     "call": CALL,

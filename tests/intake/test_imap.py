@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -33,6 +33,7 @@ from mailbot.store.tables.messages import Message
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from mailbot.archive import export
 from mailbot.cli import main
@@ -128,7 +129,7 @@ def watching(engine: Engine, dovecot: Dovecot, user: str, **options: Any) -> Ite
 def source_keys(db_url: str) -> list[tuple[str, str]]:
     engine = make_engine(db_url)
     with session_scope(engine) as session:
-        rows = session.execute(select(Message.source, Message.source_key).order_by(Message.id)).all()
+        rows = session.execute(select(col(Message.source), col(Message.source_key)).order_by(col(Message.id))).all()
     engine.dispose()
     return [tuple(r) for r in rows]
 
@@ -176,13 +177,17 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(
     cut = threading.Event()
     restarted: list[threading.Thread] = []
 
+    def restart_later() -> None:
+        time.sleep(1.5)
+        dovecot.start()
+
     def after_first_batch() -> None:
         # The first batch is stored, moved and checkpointed; 55 messages are still to fetch.
         # Stop Dovecot (cutting the connection) and bring it back a little later, so the
         # watcher also meets refused connections while it backs off.
         if not restarted:
             dovecot.stop()
-            restarted.append(threading.Thread(target=lambda: (time.sleep(1.5), dovecot.start())))
+            restarted.append(threading.Thread(target=restart_later))
             restarted[0].start()
             cut.set()
 
@@ -251,6 +256,7 @@ def test_changed_uidvalidity_triggers_a_safe_resync(
     assert len(source_keys(sqlite_url)) == 4
     with session_scope(engine) as session:
         checkpoint = session.get(ImapCheckpoint, watcher.source)
+        assert checkpoint is not None
         assert (checkpoint.uidvalidity, checkpoint.last_uid) == (second, 4)
 
 
@@ -535,7 +541,9 @@ def message_rows(db_url: str) -> list[tuple[str, str, str, str]]:
             return [
                 tuple(r)
                 for r in session.execute(
-                    select(Message.message_key, Message.source, Message.source_key, Message.status).order_by(Message.id)
+                    select(
+                        col(Message.message_key), col(Message.source), col(Message.source_key), col(Message.status)
+                    ).order_by(col(Message.id))
                 )
             ]
     finally:
@@ -594,7 +602,8 @@ def test_serve_loses_and_duplicates_nothing_when_dovecot_dies_mid_fetch(
     assert cut and "FETCH" in cut[0], "the watcher did not lose its connection during the FETCH"
     rows = message_rows(db_url)
     wanted = {parse_message(raw).envelope.message_id for raw in raws}
-    assert sorted(key for key, *_ in rows) == sorted(wanted)  # each Message-ID once, none missing
+    assert None not in wanted  # every sent message has a Message-ID
+    assert sorted(key for key, *_ in rows) == sorted(cast(set[str], wanted))  # each Message-ID once, none missing
     assert len({(source, key) for _, source, key, _ in rows}) == BIG_COUNT
     assert {status for *_, status in rows} == {"parsed"}  # none quarantined (cut bytes), none a duplicate
     assert sorted(raw for _, raw, _ in stored(db_url)) == sorted(crlf(r) for r in raws)  # whole, byte for byte

@@ -23,6 +23,7 @@ from helpers.paths import ROOT
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.cli import main
 from mailbot.config import load
@@ -48,14 +49,14 @@ MAIL = outbox.MailSettings.from_settings(
 
 
 @pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
+def engine(db_url: str):
     engine = make_engine(db_url)
     create_schema(engine)
     yield engine
     engine.dispose()
 
 
-def queue(engine, key: str, to: str = "noc@smartbiztel.com", hop_id: int = 1, now: datetime = NOW) -> bool:  # type: ignore[no-untyped-def]
+def queue(engine, key: str, to: str = "noc@smartbiztel.com", hop_id: int = 1, now: datetime = NOW) -> bool:
     with session_scope(engine) as session:
         return outbox.enqueue(
             session,
@@ -71,9 +72,9 @@ def queue(engine, key: str, to: str = "noc@smartbiztel.com", hop_id: int = 1, no
         )
 
 
-def rows(engine) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
+def rows(engine) -> list[OutboxMessage]:
     with session_scope(engine) as session:
-        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all())
+        return list(session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id))).scalars().all())
 
 
 def delivered(maildir: Path) -> list[Path]:
@@ -83,7 +84,7 @@ def delivered(maildir: Path) -> list[Path]:
 # --- exactly once --------------------------------------------------------------
 
 
-def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:
     assert queue(engine, "hop:1:request:0") is True
     assert queue(engine, "hop:1:request:0") is False  # a second decision to send the same notice
     assert queue(engine, "hop:1:reminder:1") is True  # another (hop, kind, sequence) is another notice
@@ -96,7 +97,7 @@ def test_enqueue_is_exactly_once_per_dedupe_key(engine, tmp_path: Path) -> None:
     assert "[Traceback #2640]" in str(first["Subject"])
 
 
-def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ignore[no-untyped-def]
+def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         outbox.enqueue(
             session,
@@ -113,7 +114,7 @@ def test_enqueue_belongs_to_the_callers_transaction(engine) -> None:  # type: ig
     assert queue(engine, "hop:1:request:0") is True  # the key is free: nothing was recorded
 
 
-def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:  # type: ignore[no-untyped-def]
+def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:
     with pytest.raises(ValueError, match="not a single email address"), session_scope(engine) as session:
         outbox.enqueue(
             session,
@@ -127,7 +128,7 @@ def test_bad_recipient_is_a_clear_error_and_records_nothing(engine) -> None:  # 
     assert rows(engine) == []
 
 
-def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_enqueue_message_records_a_prebuilt_message_once(engine, tmp_path: Path) -> None:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = (
         "Desk <d@mailbot.localhost>",
@@ -192,7 +193,7 @@ def _run_until_killed(db_url: str, maildir: Path, stage: str) -> None:
         child.wait()
 
 
-def test_kill_9_between_recording_and_sending_then_one_copy(db_url: str, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_between_recording_and_sending_then_one_copy(db_url: str, engine, tmp_path: Path) -> None:
     maildir = tmp_path / "outbox"
     _run_until_killed(db_url, maildir, "recorded")
     assert [r.status for r in rows(engine)] == [OutboxStatus.QUEUED]
@@ -222,7 +223,7 @@ def test_maildir_delivery_is_idempotent_even_after_a_reader_moved_it(tmp_path: P
 # --- rate limit ------------------------------------------------------------------
 
 
-def test_rate_limit_defers_and_never_drops(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_defers_and_never_drops(engine, tmp_path: Path) -> None:
     maildir = tmp_path / "outbox"
     transport = MaildirTransport(maildir)
     for n in range(3):
@@ -251,7 +252,7 @@ class Recorder:
         self.accepted: list[tuple[str, list[str], bytes]] = []
         self.attempts = 0
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.attempts += 1
         if self.replies:
             return self.replies.pop(0)
@@ -295,7 +296,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:  # type: ignore[no-untyped-def]
+def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"desk", b"s3cret")
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
@@ -330,7 +331,7 @@ def smtp_server(certificate: tuple[Path, Path]) -> Iterator[tuple[Recorder, Smtp
     controller.stop()
 
 
-def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:
     handler, transport = smtp_server
     queue(engine, "hop:1:request:0")
     assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 1
@@ -344,7 +345,7 @@ def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # t
     assert sent["Auto-Submitted"] == "auto-generated"
 
 
-def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: Path) -> None:
     handler, configured = smtp_server
     config = load(
         environ={
@@ -366,7 +367,7 @@ def test_smtp_transport_from_config(engine, smtp_server, certificate, tmp_path: 
         transport_from_config(load(environ={"MAILBOT_OUTBOUND_MODE": "carrier-pigeon"}))
 
 
-def test_smtp_wrong_password_keeps_the_mail_queued(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_wrong_password_keeps_the_mail_queued(engine, smtp_server) -> None:
     handler, transport = smtp_server
     transport.password = "wrong"
     queue(engine, "hop:1:request:0")
@@ -376,7 +377,7 @@ def test_smtp_wrong_password_keeps_the_mail_queued(engine, smtp_server) -> None:
     assert handler.accepted == []
 
 
-def test_smtp_4xx_retries_with_backoff_then_succeeds(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_4xx_retries_with_backoff_then_succeeds(engine, smtp_server) -> None:
     handler, transport = smtp_server
     handler.replies = ["451 4.3.0 Try again later", "421 4.7.0 Busy"]
     queue(engine, "hop:1:request:0")
@@ -393,7 +394,7 @@ def test_smtp_4xx_retries_with_backoff_then_succeeds(engine, smtp_server) -> Non
     assert rows(engine)[0].status == OutboxStatus.SENT
 
 
-def test_smtp_5xx_fails_permanently_without_retry(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_5xx_fails_permanently_without_retry(engine, smtp_server) -> None:
     handler, transport = smtp_server
     handler.replies = ["554 5.7.1 Message rejected as spam"]
     queue(engine, "hop:1:request:0")
@@ -404,7 +405,7 @@ def test_smtp_5xx_fails_permanently_without_retry(engine, smtp_server) -> None: 
     assert handler.attempts == 1 and handler.accepted == []
 
 
-def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None:  # type: ignore[no-untyped-def]
+def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None:
     handler, transport = smtp_server
     handler.replies = ["451 4.3.0 Try again later"] * 2
     queue(engine, "hop:1:request:0")
@@ -417,7 +418,7 @@ def test_temporary_failures_give_up_after_retry_for(engine, smtp_server) -> None
     assert handler.accepted == []
 
 
-def test_unreachable_relay_is_temporary(engine) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_relay_is_temporary(engine) -> None:
     queue(engine, "hop:1:request:0")
     closed = SmtpTransport(host="127.0.0.1", port=_free_port(), starttls=False, timeout=5)
     assert outbox.deliver_pending(engine, closed, NOW, mail=MAIL) == 0
@@ -428,7 +429,7 @@ def test_unreachable_relay_is_temporary(engine) -> None:  # type: ignore[no-unty
 # --- concurrency and the CLI ---------------------------------------------------------
 
 
-def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> None:
     for n in range(12):
         queue(engine, f"hop:{n}:request:0", to=f"noc{n}@carrier{n}.example", hop_id=n)
     sends: list[str] = []
@@ -437,7 +438,7 @@ def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> No
     both_inside, waited = threading.Barrier(2, timeout=60), set()
 
     class Counting(MaildirTransport):
-        def send(self, raw: bytes, **kw) -> None:  # type: ignore[no-untyped-def]
+        def send(self, raw: bytes, **kw) -> None:
             sends.append(kw["message_id"])
             if threading.get_ident() not in waited:
                 waited.add(threading.get_ident())
@@ -462,7 +463,7 @@ def test_two_senders_at_once_send_each_notice_once(engine, tmp_path: Path) -> No
     assert all(r.status == OutboxStatus.SENT for r in rows(engine))
 
 
-def test_cli_lists_and_sends(db_url: str, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_lists_and_sends(db_url: str, engine, tmp_path: Path) -> None:
     queue(engine, "hop:1:request:0")
     env = {"MAILBOT_OUTBOUND_MAILDIR": str(tmp_path / "cli-outbox"), "MAILBOT_MAIL_SECRET": "x"}
     runner = CliRunner()
@@ -477,7 +478,7 @@ def test_cli_lists_and_sends(db_url: str, engine, tmp_path: Path) -> None:  # ty
     assert '"status": "sent"' in as_json.output
 
 
-def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(engine, smtp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_relay_whose_certificate_is_not_trusted_gets_nothing(engine, smtp_server, tmp_path: Path) -> None:
     """STARTTLS to a relay with a self-signed certificate not in cafile: refused, nothing sent, kept queued."""
     handler, trusted = smtp_server
     other = tmp_path / "other"

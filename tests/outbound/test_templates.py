@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.message
 from email.policy import default as modern
+from typing import Any
 
 import pytest
 from helpers.notice_context import CALL, CONTEXT, NOW, OTHER_CALL
@@ -89,7 +90,7 @@ def test_html_alternative_alone_carries_the_same_call_details(kind: str) -> None
 def test_message_is_multipart_alternative_with_threading_and_loop_headers() -> None:
     msg = email.message_from_bytes(_mime("request"), policy=modern)
     assert msg.get_content_type() == "multipart/alternative"
-    assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["Reply-To"] == "traceback+7-0123456789abcdef0123@mailbot.localhost"
     message_id = str(msg["Message-ID"]).strip()
@@ -150,7 +151,7 @@ def test_header_injection_through_names_is_folded_into_one_subject_line() -> Non
     raw = _mime("status_change", {**CONTEXT, "upstream_name": HOSTILE})
     msg = email.message_from_bytes(raw, policy=modern)
     assert msg["Bcc"] is None
-    assert len(msg.get_all("Subject")) == 1
+    assert len(msg.get_all("Subject") or []) == 1
     subject = str(msg["Subject"])
     assert "\n" not in subject and "\r" not in subject
     assert "Bcc: victim@example.com" in subject  # kept as text, harmless inside the subject
@@ -160,7 +161,7 @@ def test_header_injection_through_names_is_folded_into_one_subject_line() -> Non
 @pytest.mark.parametrize("field", ["to", "reply_to"])
 def test_addresses_with_line_breaks_are_refused(field: str) -> None:
     bad = "noc@smartbiztel.com\r\nBcc: victim@example.com"
-    args = {"to": ["noc@smartbiztel.com"], "reply_to": None, field: [bad] if field == "to" else bad}
+    args: dict[str, Any] = {"to": ["noc@smartbiztel.com"], "reply_to": None, field: [bad] if field == "to" else bad}
     with pytest.raises(ValueError, match="line break"):
         build_message(
             kind="request", context=CONTEXT, now=NOW, sender="d@mailbot.localhost", domain="mailbot.localhost", **args
@@ -183,7 +184,9 @@ def test_hostile_in_reply_to_keeps_only_a_message_id() -> None:
 
 def test_a_top_posted_reply_quoting_a_notice_reads_as_an_answer_to_its_traceback() -> None:
     notice = email.message_from_bytes(_mime("request"), policy=modern)
-    quoted = "\n".join("> " + line for line in notice.get_body(("plain",)).get_content().splitlines())
+    plain = notice.get_body(("plain",))
+    assert plain is not None
+    quoted = "\n".join("> " + line for line in plain.get_content().splitlines())
     reply = email.message.EmailMessage()
     reply["From"], reply["To"] = "noc@smartbiztel.com", notice["Reply-To"]
     reply["Subject"], reply["In-Reply-To"] = "Re: " + str(notice["Subject"]), notice["Message-ID"]

@@ -11,6 +11,7 @@ import lzma
 import tarfile
 import uuid
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -22,6 +23,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.ingest import Arrival
 from mailbot.store.tables.messages import Message
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.archive.importer import save
 from mailbot.domain.records import Kind, ParsedMessage
@@ -113,16 +115,16 @@ def test_parsers_never_raise_and_yield_storable_text(raw: bytes) -> None:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(batch=st.lists(messages, min_size=1, max_size=6))
-def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> None:  # type: ignore[no-untyped-def]
+def test_every_stored_message_ends_with_a_status(engine, batch: list[bytes]) -> None:
     source = f"fuzz:{uuid.uuid4().hex}"
     arrivals = [Arrival(source=source, source_key=str(i), raw=raw) for i, raw in enumerate(batch)]
     tally = save(engine, arrivals)
     assert tally.stored == len(batch)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Message.status, Message.reason, Message.raw)
-            .where(Message.source == source)
-            .order_by(Message.source_key)
+            select(col(Message.status), col(Message.reason), col(Message.raw))
+            .where(col(Message.source) == source)
+            .order_by(col(Message.source_key))
         ).all()
     assert [raw for _, _, raw in rows] == [a.raw for a in sorted(arrivals, key=lambda a: a.source_key)]
     final = {MessageStatus.PARSED, MessageStatus.DUPLICATE, MessageStatus.QUARANTINED}
@@ -149,7 +151,11 @@ def _packed(kind: str, raws: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-COMPRESSORS = {"mbox.gz": gzip.compress, "mbox.bz2": bz2.compress, "mbox.xz": lzma.compress}
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "mbox.gz": gzip.compress,
+    "mbox.bz2": bz2.compress,
+    "mbox.xz": lzma.compress,
+}
 
 
 @settings(

@@ -10,6 +10,7 @@ import lzma
 import re
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,8 @@ def _pack(kind: str, path: Path, messages: list[tuple[bytes, bytes]]) -> Path:
     write_mboxrd(plain, messages)
     if kind in ("gz", "bz2", "xz"):
         packed = path.with_suffix(f".mbox.{kind}")
-        packed.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](plain.read_bytes()))
+        compress: dict[str, Callable[[bytes], bytes]] = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}
+        packed.write_bytes(compress[kind](plain.read_bytes()))
         return packed
     if kind == "zip":
         packed = path.with_suffix(".zip")
@@ -105,12 +107,13 @@ def test_packed_messages_come_back_as_written(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sources, "_CHUNK", 64)  # boundaries straddle the reads of the decompressed stream
         read = list(sources.read_archive(packed, sources.detect(packed)))
+    raws = [a.raw if isinstance(a, Arrival) else a for a in read]  # a NotMail stays in, unequal to any bytes
     if kind == "zip":  # each member one message, as it was written
-        assert [a.raw for a in read] == [b"Subject: %d\n" % i + raw for i, (raw, _) in enumerate(messages)]
+        assert raws == [b"Subject: %d\n" % i + raw for i, (raw, _) in enumerate(messages)]
     elif kind == "tar.gz":
-        assert [a.raw for a in read] == [raw for raw, _ in messages] * 2
+        assert raws == [raw for raw, _ in messages] * 2
     else:
-        assert [a.raw for a in read] == [raw for raw, _ in messages]
+        assert raws == [raw for raw, _ in messages]
     assert len({(a.source, a.source_key) for a in read if isinstance(a, Arrival)}) == sum(
         isinstance(a, Arrival) for a in read
     )  # every place its own key

@@ -59,8 +59,10 @@ def test_the_forward_form_is_read_filled_in_and_says_nothing_empty(language: str
         filled = notice.replace(line, f"{line} {value}")
         got = reply.answers(filled, (), direction="forward")[0]
         assert (got.outcome, got.confidence) == (outcome, 1.0), line
-    got = reply.answers(notice.replace(next(iter(lines)), f"{next(iter(lines))} Zeta Wireless <noc@zeta.example>"), ())
-    assert got[0].outcome != "downstream"  # read upstream, the forward lines are not answers
+    upstream = reply.answers(
+        notice.replace(next(iter(lines)), f"{next(iter(lines))} Zeta Wireless <noc@zeta.example>"), ()
+    )
+    assert upstream[0].outcome != "downstream"  # read upstream, the forward lines are not answers
 
 
 def test_a_json_forward_answer() -> None:

@@ -34,7 +34,7 @@ def incident(
     incident_id: str, seen: str | None = NOTICE_DATE, description: str | None = DESCRIPTION, **other: object
 ) -> dict:
     """The incidents export row of the fixtures' call-details block (`other`: the fields a block has otherwise)."""
-    row = {
+    row: dict[str, object] = {
         "incident_id": incident_id,
         "campaign": "Utility-30MinDisconnect",
         "campaign_canonical": "Utility-30MinDisconnect",
@@ -78,7 +78,13 @@ def several(name: str, message_id: str, seen: str, incidents: list[dict]) -> tup
 
 
 def no_sighting(
-    name: str, message_id: str, kind: str, ids: list[str], date: str, status: str = "parsed", reason: str | None = None
+    name: str,
+    message_id: str | None,
+    kind: str,
+    ids: list[str],
+    date: str | None,
+    status: str = "parsed",
+    reason: str | None = None,
 ) -> tuple:
     return (name, message_id, kind, status, ids, reason, date, [])
 

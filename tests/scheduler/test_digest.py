@@ -17,6 +17,7 @@ from mailbot.store.tables.desk import Hop, Traceback
 from mailbot.store.tables.messages import CampaignName, Incident
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -44,13 +45,13 @@ def test_digest_sections_and_numbers(week: App) -> None:
     with session_scope(app.engine) as session:
         d = digest.for_app(app, session, app.now())
         # Top campaign, counted independently: incidents of its spelling cluster, plus the week's traceback.
-        canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
+        canonical = dict(session.execute(select(col(CampaignName.name), col(CampaignName.canonical))).all())
         testcall = sum(
             1
-            for (c,) in session.execute(select(Incident.campaign))
+            for (c,) in session.execute(select(col(Incident.campaign)))
             if canonical.get(c, c) == "TestCall-StaySafeStayHome"
         )
-        incidents = session.scalar(select(func.count()).select_from(Incident))
+        incidents = session.execute(select(func.count()).select_from(Incident)).scalar_one()
 
     # Monday's digest covers the weekend: since Friday's digest.
     assert d.since == simulate.ny(13, 7).astimezone(simulate.NY)
@@ -122,8 +123,9 @@ def test_digest_sections_and_numbers(week: App) -> None:
 def test_digest_waits_only_on_open_tracebacks_and_counts_no_negative_time(week: App) -> None:
     app = week
     with session_scope(app.engine) as session:
-        closed = session.scalars(select(Traceback).where(Traceback.status == "closed")).first()
-        hop = session.scalars(select(Hop).where(Hop.traceback_id == closed.id)).first()
+        closed = session.scalars(select(Traceback).where(col(Traceback.status) == "closed")).first()
+        assert closed is not None
+        hop = session.scalars(select(Hop).where(col(Hop.traceback_id) == closed.id)).first()
         # A late correction on a closed traceback leaves an unresolved review: nothing waits on it.
         late = workflow.open_review(session, "correction", app.now(), "a late answer", hop=hop)
         stray = workflow.open_review(session, "unmatched", app.now(), "a forwarded notice")
@@ -146,7 +148,9 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     app = week
     with session_scope(app.engine) as session:
         rows = list(
-            session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "digest").order_by(OutboxMessage.id))
+            session.scalars(
+                select(OutboxMessage).where(col(OutboxMessage.kind) == "digest").order_by(col(OutboxMessage.id))
+            )
         )
     # One digest per business morning of the week (none on Saturday or Sunday), each once.
     assert [r.dedupe_key for r in rows] == [f"digest:2026-03-{day}" for day in ("09", "10", "11", "12", "13", "16")]
@@ -154,8 +158,9 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     assert rows[-1].recipients == ["ops@example.com", "noc-lead@example.com"]
     assert monday["Subject"] == "mailbot daily digest 2026-03-16: 7 item(s) need attention"
     assert _parts(monday) == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png"]
-    text = monday.get_body(("plain",)).get_content()
-    html = monday.get_body(("html",)).get_content()
+    plain_part, html_part = monday.get_body(("plain",)), monday.get_body(("html",))
+    assert plain_part is not None and html_part is not None
+    text, html = plain_part.get_content(), html_part.get_content()
     image = next(p for p in monday.walk() if p.get_content_type() == "image/png")
     assert "Silent Route VoIP" in text and "Silent Route VoIP" in html
     assert image["Content-ID"] == f"<{digest.CHART_CID}>" and f'src="cid:{digest.CHART_CID}"' in html

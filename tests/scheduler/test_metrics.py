@@ -14,6 +14,7 @@ from mailbot.scheduler.metrics import HopFact, duration_text, summarize
 from mailbot.store.db import session_scope
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -58,7 +59,9 @@ def _metrics_rows(app: App) -> list[OutboxMessage]:
     with session_scope(app.engine) as session:
         return list(
             session.scalars(
-                select(OutboxMessage).where(OutboxMessage.kind == "monthly_metrics").order_by(OutboxMessage.dedupe_key)
+                select(OutboxMessage)
+                .where(col(OutboxMessage.kind) == "monthly_metrics")
+                .order_by(col(OutboxMessage.dedupe_key))
             )
         )
 

@@ -27,6 +27,7 @@ from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -59,13 +60,14 @@ def cli(app: App, *args: str) -> str:
 def letters(app: App, kind: str) -> list[tuple[list[str], str]]:
     with session_scope(app.engine) as session:
         rows = session.execute(
-            select(OutboxMessage.recipients, OutboxMessage.raw)
-            .where(OutboxMessage.kind == kind)
-            .order_by(OutboxMessage.id)
+            select(col(OutboxMessage.recipients), col(OutboxMessage.raw))
+            .where(col(OutboxMessage.kind) == kind)
+            .order_by(col(OutboxMessage.id))
         ).all()
     out = []
     for to, raw in rows:
         body = email.message_from_bytes(bytes(raw), policy=default_policy).get_body(preferencelist=("plain",))
+        assert body is not None
         out.append((list(to), body.get_content()))
     return out
 
@@ -75,7 +77,7 @@ def test_designated_by_the_rules_then_removed_after_the_clean_period(week: App) 
     with session_scope(app.engine) as session:
         rows = [
             (r.provider_id, r.action, [f["rule"] for f in r.findings], r.traceback_ids)
-            for r in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+            for r in session.scalars(select(NonCooperativeChange).order_by(col(NonCooperativeChange.id)))
         ]
     world_tb = {name: i + 1 for i, name in enumerate(["apple", "tax", "hotel", "utility", "ssa"])}
     silent, lata = 4, 3  # the week adds providers in simulate.PROVIDERS order
@@ -117,7 +119,7 @@ def test_designated_by_the_rules_then_removed_after_the_clean_period(week: App) 
     with session_scope(app.engine) as session:
         actions = [
             (r.provider_id, r.action)
-            for r in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+            for r in session.scalars(select(NonCooperativeChange).order_by(col(NonCooperativeChange.id)))
         ]
     assert sorted(actions[2:]) == [(lata, "removed"), (silent, "removed")]
     assert sorted(to for to, _ in letters(app, "noncooperative_removed")) == [
@@ -133,14 +135,14 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
     cli(app, "traceback", "report", str(tb), "--html", str(out))
     html = out.read_text()
     with session_scope(app.engine) as session:
-        hop_ids = list(session.scalars(select(Hop.id).where(Hop.traceback_id == tb)))
+        hop_ids = list(session.scalars(select(col(Hop.id)).where(col(Hop.traceback_id) == tb)))
         outgoing = session.execute(
-            select(OutboxMessage.message_id, OutboxMessage.raw).where(OutboxMessage.hop_id.in_(hop_ids))
+            select(col(OutboxMessage.message_id), col(OutboxMessage.raw)).where(col(OutboxMessage.hop_id).in_(hop_ids))
         ).all()
         incoming = session.execute(
-            select(HopMessage.message_id, Message.raw)
-            .join(Message, Message.id == HopMessage.message_pk)
-            .where(HopMessage.hop_id.in_(hop_ids))
+            select(col(HopMessage.message_id), col(Message.raw))
+            .join(Message, col(Message.id) == HopMessage.message_pk)
+            .where(col(HopMessage.hop_id).in_(hop_ids))
         ).all()
         record = report.collect(session, tb, app.now())
     assert len(outgoing) >= 6 and len(incoming) == 3  # requests and acknowledgements; three answers
@@ -168,8 +170,9 @@ def test_report_carries_the_path_and_every_message_with_its_hash(week: App, tmp_
     # A stored message altered after arrival shows as a mismatch.
     with session_scope(app.engine) as session:
         message = session.get(
-            Message, session.scalar(select(HopMessage.message_pk).where(HopMessage.hop_id.in_(hop_ids)))
+            Message, session.scalar(select(col(HopMessage.message_pk)).where(col(HopMessage.hop_id).in_(hop_ids)))
         )
+        assert message is not None
         message.raw = bytes(message.raw) + b"tampered"
         session.add(message)
     with session_scope(app.engine) as session:
@@ -209,8 +212,9 @@ def test_a_silent_provider_with_a_backup_is_warned_at_every_contact_before_desig
     assert 4 not in designated  # Silent Route: not yet, its grace runs three business days
     jobs.replay(app, simulate.ny(18, 12), step=timedelta(hours=1))
     with session_scope(app.engine) as session:
-        silent = session.scalars(select(NonCooperativeChange).where(NonCooperativeChange.provider_id == 4)).all()
+        silent = session.scalars(select(NonCooperativeChange).where(col(NonCooperativeChange.provider_id) == 4)).all()
     assert [(r.action, [f["rule"] for f in r.findings]) for r in silent] == [("designated", ["non_responsive"])]
     # Warned on Friday the 13th: three business days later is Wednesday the 18th.
+    assert silent[0].at is not None
     assert silent[0].at.replace(tzinfo=None) >= simulate.ny(18, 0).replace(tzinfo=None)
     assert len(letters(app, "noncooperative_warning")) == 1

@@ -16,6 +16,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot import config as config_module
 from mailbot.app import App, build_app
@@ -43,8 +44,8 @@ RULES = Rules.from_settings(DEFAULTS["schedule"])
 MINUTE = timedelta(minutes=1)
 
 
-def ny(*args: int) -> datetime:
-    return datetime(*args, tzinfo=NY)
+def ny(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NY)
 
 
 # --- reminders and no_response --------------------------------------------------------
@@ -189,7 +190,7 @@ SCHEDULED = ("reminder", "non_responsive", "upstream_not_responded")  # the sche
 def _keys(app: App) -> list[str]:
     """Dedupe keys of the notices the scheduler queued (the desk's requests and acknowledgements left out)."""
     with session_scope(app.engine) as session:
-        keys = session.scalars(select(OutboxMessage.dedupe_key))
+        keys = session.scalars(select(col(OutboxMessage.dedupe_key)))
         return sorted(k for k in keys if not k.startswith("hop:") or k.split(":")[2] in SCHEDULED)
 
 
@@ -231,7 +232,9 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
     ]
     with session_scope(app.engine) as session:
         hop = session.get(Hop, silent_hop)
+        assert hop is not None
         tb = session.get(Traceback, hop.traceback_id)
+        assert tb is not None
         assert (hop.outcome, tb.status, tb.result) == ("no_response", "closed", "no_response")
     # Delivered (tick sends what the outbox holds): the downstream provider hears about its upstream.
     sent = {
@@ -292,7 +295,9 @@ def test_letters_name_the_desk_its_contact_the_deadline_zone_and_what_caused_a_s
     due = datetime.fromisoformat(found[1]).replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("America/New_York"))
     assert (f"{due:%H:%M}", due.tzname()) == (found[2], found[3])
     with session_scope(app.engine) as session:
-        traceback_id = session.get(Hop, world.hops[("tb", 1)]).traceback_id
+        hop = session.get(Hop, world.hops[("tb", 1)])
+        assert hop is not None
+        traceback_id = hop.traceback_id
     # YELLOW: which traceback, in which role, made it so; and how to contest.
     yellow = " ".join(_text(letters["status_yellow"]).split())
     assert (
@@ -328,7 +333,9 @@ def test_reply_one_minute_before_the_escalation(db_url: str, env: Path, answered
         assert done["no_response"] == 1 and done["escalations"] == 1
         assert f"provider:{world.providers['silent']}:escalation:{three}" in keys
     with session_scope(app.engine) as session:
-        assert session.get(Hop, three).outcome == ("not_found" if answered else "no_response")
+        hop = session.get(Hop, three)
+        assert hop is not None
+        assert hop.outcome == ("not_found" if answered else "no_response")
 
 
 def test_catch_up_after_downtime_sends_one_reminder(db_url: str, env: Path) -> None:
@@ -371,7 +378,7 @@ def test_simulated_week_escalates_and_rates_providers(db_url: str, env: Path) ->
         statuses = {p.name: p.status for p in session.scalars(select(Provider))}
         changes = [
             (c.provider_id, c.old_status, c.new_status)
-            for c in session.scalars(select(jobs.StatusChange).order_by(jobs.StatusChange.id))
+            for c in session.scalars(select(jobs.StatusChange).order_by(col(jobs.StatusChange.id)))
         ]
     assert statuses["Lata 1 Communications Inc"] == "RED"  # origin for two campaigns
     assert statuses["Bluewave Telecom"] == "GREEN"

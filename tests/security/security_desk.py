@@ -172,7 +172,7 @@ class Desk:
             rows = self.messages()
             return rows if len(rows) >= count and all(r["status"] != "new" for r in rows) else None
 
-        return wait_for(done, f"{count} messages processed", timeout)  # type: ignore[return-value]
+        return wait_for(done, f"{count} messages processed", timeout)
 
     # --- the outbox ----------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class Desk:
             for m in mailbox.Maildir(self.outbox, create=False)
         ]
         return sorted(
-            (m for m in found if to.lower() in str(m["To"]).lower()),  # type: ignore[misc]
+            (m for m in found if to.lower() in str(m["To"]).lower()),
             key=lambda m: str(m["Date"]),
         )
 
@@ -196,7 +196,7 @@ class Desk:
         def find() -> email.message.EmailMessage | None:
             return next((m for m in self.received(to) if m["X-Mailbot-Notice"] == kind), None)
 
-        return wait_for(find, f"{kind} notice to {to}", PATIENCE)  # type: ignore[return-value]
+        return wait_for(find, f"{kind} notice to {to}", PATIENCE)
 
     # --- the carriers' side ------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ def test_a_reminder_from_the_scheduler_carries_its_signed_reply_to(db_url: str) 
         providers.add(s, "Smartbiz Telecom", emails=["noc@smartbiz.example"], now=REQUESTED)
         tb = workflow.open_traceback(app, s, provider_name="Smartbiz Telecom", campaign="C", now=REQUESTED)
         hop_id = s.exec(select(Hop.id).where(Hop.traceback_id == tb.id)).one()
+        assert hop_id is not None
     later = REQUESTED + timedelta(hours=5)  # past the first reminder (4 business hours)
     with session_scope(engine) as s:  # the hop visit alone, as a second instance or a test would call it
         jobs.visit_hop(app, s, hop_id, later, jobs.Summary())
