@@ -32,7 +32,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
-    "serve": {"poll_interval": 30.0},
+    "serve": {
+        "poll_interval": 30.0,
+        "attempts": 4,  # tries at processing one stored message before it is quarantined
+        "retry_after": "1m",  # wait after its first failure; doubled after each further one
+    },
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "",
@@ -61,6 +65,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
     },
     "ops": {"email": []},  # who gets the daily digest; none until configured (config.toml sets one)
+    # The traceback desk (README "The traceback desk").
+    "desk": {"max_clarifications": 2},  # clarification requests per hop; then it waits for a person
     # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
     "schedule": {
         "timezone": "America/New_York",
@@ -251,10 +257,31 @@ class ImportSection:
 @dataclass(frozen=True)
 class ServeSection:
     poll_interval: float
+    attempts: int  # processing a stored message raised this many times: it is quarantined
+    retry_after: timedelta  # the wait after a first failure, doubled after each further one
 
     @classmethod
     def from_raw(cls, s: _Section) -> ServeSection:
-        return cls(poll_interval=float(s.positive("poll_interval")))
+        try:
+            retry_after = parse_duration(s["retry_after"])
+        except ValueError:
+            raise s.fail("retry_after", "a duration like 1m, 30s or a number of seconds") from None
+        return cls(
+            poll_interval=float(s.positive("poll_interval")),
+            attempts=s.positive("attempts"),
+            retry_after=retry_after,
+        )
+
+
+@dataclass(frozen=True)
+class DeskSection:
+    max_clarifications: int  # clarification requests per hop; past it the hop waits for a person
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> DeskSection:
+        if s["max_clarifications"] < 0:
+            raise s.fail("max_clarifications", "0 or more")
+        return cls(max_clarifications=s["max_clarifications"])
 
 
 @dataclass(frozen=True)
@@ -444,6 +471,7 @@ SECTIONS = {
     "smtp": SmtpSection,
     "imap": ImapSection,
     "ops": OpsSection,
+    "desk": DeskSection,
     "schedule": ScheduleSection,
     "mail": MailSection,
     "outbound": OutboundSection,
@@ -459,6 +487,7 @@ class Settings:
     smtp: SmtpSection
     imap: ImapSection
     ops: OpsSection
+    desk: DeskSection
     schedule: ScheduleSection
     mail: MailSection
     outbound: OutboundSection

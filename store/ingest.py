@@ -60,11 +60,13 @@ class Tally:
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> count
     new_incidents: set[str] = field(default_factory=set)
     updated_incidents: set[str] = field(default_factory=set)
+    requeued: int = 0  # live messages whose processing had failed, queued again (reparse)
 
     def add(self, other: Tally) -> None:
         self.stored += other.stored
         self.skipped += other.skipped
         self.not_mail += other.not_mail
+        self.requeued += other.requeued
         for mine, theirs in (
             (self.by_status, other.by_status),
             (self.by_kind, other.by_kind),
@@ -253,10 +255,10 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     keys = [
         message_key(result.envelope.message_id, arrival.raw) for arrival, result in zip(arrivals, parsed, strict=True)
     ]
-    rows = [_message_row(arrival, key, result, at) for arrival, key, result in zip(arrivals, keys, parsed)]
+    rows = [_message_row(arrival, key, result, at) for arrival, key, result in zip(arrivals, keys, parsed, strict=True)]
     got = {(source, place): pk for pk, source, place in bulk_insert_returning(session, MESSAGES, rows, memo)}
     stored = []
-    for arrival, key, result in zip(arrivals, keys, parsed):
+    for arrival, key, result in zip(arrivals, keys, parsed, strict=True):
         # pop: a place repeated in the batch was stored once, for its first arrival
         pk = got.pop((arrival.source, arrival.source_key), None)
         if pk is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from mailbot.domain.vocabulary import MessageStatus
 from mailbot.parsers.campaigns import canonical_names
@@ -13,11 +14,26 @@ from mailbot.store.ingest import Tally, apply, campaign_counts, clear_derived, m
 from mailbot.store.tables.messages import Message
 
 
+def requeue_failed(session: Session) -> int:
+    """Live messages quarantined because processing them failed go back in the queue, tries reset.
+
+    The desk never saw them, so re-parsing alone would not do: `mailbot serve` (or the next
+    `receive`) processes them whole, as if they had just arrived.
+    """
+    failed = (Message.status == MessageStatus.QUARANTINED) & (Message.failures > 0)
+    result = session.execute(
+        update(Message).where(failed).values(status=MessageStatus.NEW, failures=0, retry_at=None, reason=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
     """One transaction: the store shows either the old parse or the new one, never a mix."""
     tally = Tally()
     with session_scope(engine) as session:
-        query = select(Message.id, Message.raw).order_by(Message.id)
+        tally.requeued = requeue_failed(session)
+        # `new` rows are the live queue: processing parses them (and the desk reads them), not this.
+        query = select(Message.id, Message.raw).where(Message.status != MessageStatus.NEW).order_by(Message.id)
         if only_quarantined:
             query = query.where(Message.status == MessageStatus.QUARANTINED)
         else:

@@ -37,14 +37,24 @@ def diagnose(app: App, pk: int) -> None:
     """Explain one stored message (its id from `mailbot quarantine`): status, MIME defects, hops."""
     with session_scope(app.engine) as session:
         row = session.execute(
-            select(Message.raw, Message.status, Message.kind, Message.reason, Message.source, Message.source_key).where(
-                Message.id == pk
-            )
+            select(
+                Message.raw,
+                Message.status,
+                Message.kind,
+                Message.reason,
+                Message.source,
+                Message.source_key,
+                Message.failures,
+                Message.retry_at,
+            ).where(Message.id == pk)
         ).first()
     if row is None:
         raise click.ClickException(f"no stored message {pk}")
-    raw, status, kind, reason, source, source_key = row
+    raw, status, kind, reason, source, source_key, failures, retry_at = row
     click.echo(f"status:  {status}  kind: {kind or '-'}" + (f"\nreason:  {reason}" if reason else ""))
+    if failures:
+        retry = f", next try {retry_at:%Y-%m-%d %H:%M:%S} UTC" if retry_at and status == "new" else ""
+        click.echo(f"processing failed {failures} time(s){retry}; `mailbot reparse --quarantined` queues it again")
     click.echo(f"from:    {sources.describe_place(source, source_key)}")
     try:
         facts = describe(raw)

@@ -3,17 +3,20 @@
 `receive` is what every live intake (SMTP, IMAP, the MTA pipe) calls before it
 acknowledges a message: it commits the raw bytes, status `new`. `process_pending`
 later parses what is `new`, records it, and hands it to the traceback desk.
-Processing survives restarts because `new` rows are the queue.
+Processing survives restarts because `new` rows are the queue. A message whose
+processing raises is retried with backoff (`[serve] attempts`, `retry_after`),
+then quarantined with the error; meanwhile later messages go on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -28,6 +31,9 @@ from mailbot.store.tables.messages import Message
 
 if TYPE_CHECKING:
     from mailbot.app import App
+
+log = logging.getLogger(__name__)
+ERROR_CHARS = 400  # of an error kept as a message's reason
 
 
 class StoreUnavailable(Exception):
@@ -59,10 +65,12 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
         raise StoreUnavailable(str(exc)) from exc
 
 
-def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
+def _claim(session: Session, limit: int, now: datetime) -> list[tuple[int, bytes, str]]:
     query = (
         select(Message.id, Message.raw, Message.origin)
         .where(Message.status == MessageStatus.NEW)
+        # A message whose processing failed waits out its backoff; the ones after it go first.
+        .where(or_(Message.retry_at.is_(None), Message.retry_at <= _utc(now)))  # type: ignore[union-attr]
         .order_by(Message.id)
         .limit(limit)
     )
@@ -71,25 +79,78 @@ def _claim(session: Session, limit: int) -> list[tuple[int, bytes, str]]:
     return [(pk, raw, origin) for pk, raw, origin in session.execute(query).all()]
 
 
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)  # SQLite keeps no offset: compare and store UTC only
+
+
+def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: datetime) -> None:
+    live = origin != "import"  # only live mail is answered, so only it is read for the desk
+    parsed = parse_message(raw, live=live)
+    key = message_key(parsed.envelope.message_id, raw)
+    session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
+    status = apply(session, pk, key, parsed, Tally())
+    delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
+    if live:
+        for handler in app.handlers:
+            handler(app, session, delivery, now)
+    if parsed.incidents:
+        save_canonical(session, canonical_names(campaign_counts(session)))
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error in one bounded line: the database's own message, not the statement and its parameters."""
+    inner = getattr(exc, "orig", None) or exc
+    first = (str(inner).strip().splitlines() or [""])[0]
+    return f"{type(inner).__name__}: {first}"[:ERROR_CHARS]
+
+
+def record_failure(app: App, pk: int, exc: BaseException, now: datetime) -> str:
+    """Count one failed try at message `pk` (its work was rolled back): back off, or quarantine it.
+
+    Its own transaction; if the database cannot take even this (it is down), that error is
+    raised and the message stays as it was, for the service loop to retry later.
+    """
+    serve = app.settings.serve
+    with session_scope(app.engine) as session:
+        failures = session.scalar(
+            select(Message.failures).where(Message.id == pk, Message.status == MessageStatus.NEW).with_for_update()
+        )
+        if failures is None:
+            return "gone"  # another instance settled it meanwhile
+        failures += 1
+        values: dict[str, Any] = {"failures": failures, "reason": _error_text(exc)}
+        if failures >= serve.attempts:
+            values.update(
+                status=MessageStatus.QUARANTINED,
+                reason=f"processing failed {failures} times: {values['reason']}",
+                retry_at=None,
+            )
+        else:
+            values["retry_at"] = _utc(now) + serve.retry_after * 2 ** (failures - 1)
+        session.execute(update(Message).where(Message.id == pk).values(**values))  # type: ignore[arg-type]
+    return str(values.get("status", "retry"))
+
+
 def process_pending(app: App, now: datetime, limit: int = 100) -> int:
-    """Process up to `limit` stored-but-new messages, one transaction each, through `app.handlers`; how many."""
+    """Process up to `limit` stored-but-new messages, one transaction each, through `app.handlers`; how many.
+
+    A message whose processing raises is rolled back, counted and set aside (`record_failure`),
+    and the next one goes on: one bad message never holds up the queue.
+    """
     done = 0
     while done < limit:
-        with session_scope(app.engine) as session:
-            claimed = _claim(session, 1)
-            if not claimed:
-                break
-            pk, raw, origin = claimed[0]
-            live = origin != "import"  # only live mail is answered, so only it is read for the desk
-            parsed = parse_message(raw, live=live)
-            key = message_key(parsed.envelope.message_id, raw)
-            session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
-            status = apply(session, pk, key, parsed, Tally())
-            delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
-            if live:
-                for handler in app.handlers:
-                    handler(app, session, delivery, now)
-            if parsed.incidents:
-                save_canonical(session, canonical_names(campaign_counts(session)))
+        pk: int | None = None
+        try:
+            with session_scope(app.engine) as session:
+                claimed = _claim(session, 1, now)
+                if not claimed:
+                    break
+                pk, raw, origin = claimed[0]
+                _process(app, session, pk, raw, origin, now)
+        except Exception as exc:
+            if pk is None:
+                raise  # nothing claimed: the database itself is failing
+            outcome = record_failure(app, pk, exc, now)
+            log.warning("processing message %d failed (%s)", pk, outcome, exc_info=True)
         done += 1
     return done

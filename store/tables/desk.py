@@ -8,9 +8,10 @@ traceback number (#N) printed in every notice. The scheduler reads `Hop` deadlin
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from mailbot.store.columns import utc_column
-from sqlalchemy import UniqueConstraint, false
+from sqlalchemy import JSON, Column, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from mailbot.domain.vocabulary import ContactRole, ProviderStatus, TracebackStatus
@@ -131,3 +132,8 @@ class Review(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=utc_column())
     resolved: bool = Field(default=False, index=True)
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # A change that applies only when a person accepts the review (`review resolve ID --accept`).
+    proposal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Reviews about one outside sender, of one kind, on one day, are this one row, seen `count` times.
+    sender: str | None = Field(default=None, index=True, max_length=320)
+    count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
