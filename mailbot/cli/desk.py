@@ -311,15 +311,22 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 
 @review_group.command("resolve")
 @click.argument("review_id", type=int)
+@click.option("--accept", is_flag=True, help="Apply the change the review proposes (a provider's new contact).")
 @pass_app
-def review_resolve(app: App, review_id: int) -> None:
-    """Mark review REVIEW_ID as dealt with."""
+def review_resolve(app: App, review_id: int, accept: bool) -> None:
+    """Mark review REVIEW_ID as dealt with; a proposed change applies only with --accept."""
     with session_scope(app.engine) as session:
         try:
-            workflow.resolve_review(session, review_id, app.now())
+            review = workflow.resolve_review(session, review_id, app.now(), accept=accept)
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"review {review_id} resolved")
+        proposed = review.proposal
+    if accept:
+        click.echo(f"review {review_id} resolved; accepted: {views.describe_proposal(proposed)}")
+    elif proposed:
+        click.echo(f"review {review_id} resolved; not applied: {views.describe_proposal(proposed)}")
+    else:
+        click.echo(f"review {review_id} resolved")
 
 
 COMMANDS = (providers_group, traceback_group, review_group)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
@@ -66,6 +66,7 @@ def open_review(
     provider_id: int | None = None,
     message_pk: int | None = None,
     traceback_id: int | None = None,
+    proposal: dict[str, Any] | None = None,
 ) -> Review:
     row = Review(
         kind=kind,
@@ -75,6 +76,7 @@ def open_review(
         hop_id=hop.id if hop else None,
         traceback_id=hop.traceback_id if hop else traceback_id,
         provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None),
+        proposal=proposal,
     )
     session.add(row)
     session.flush()
@@ -146,19 +148,55 @@ def open_traceback(
     return tb
 
 
+def propose_contact(
+    session: Session, provider: Provider, address: str, now: datetime, *, hop: Hop | None, message_pk: int | None
+) -> str:
+    """A new address for an existing provider is only proposed: a Review a person must accept.
+
+    Until then it is no contact: it receives none of the provider's notices and may answer
+    none of its hops, so a reply can never change who a provider is. One open proposal per
+    provider and address. Returns the address as the acknowledgement names it.
+    """
+    address = address.strip().lower()
+    assert provider.id is not None
+    proposal = {"change": "add_contact", "provider_id": provider.id, "address": address, "role": "primary"}
+    for review in session.exec(
+        select(Review).where(Review.kind == ReviewKind.CONTACT_CHANGE, Review.resolved.is_(False))  # type: ignore[attr-defined]
+    ).all():
+        if review.proposal == proposal:
+            return address
+    usable = providers.valid_address(address)
+    open_review(
+        session,
+        ReviewKind.CONTACT_CHANGE,
+        now,
+        f"{address} proposed as a contact of {provider.name!r}; "
+        + ("`mailbot review resolve ID --accept` adds it" if usable else "not an address notices can go to"),
+        hop=hop,
+        provider_id=provider.id,
+        message_pk=message_pk,
+        proposal=proposal if usable else None,
+    )
+    return address
+
+
 def _upstream_provider(
     session: Session, hop: Hop, answer: ReplyResult, now: datetime, message_pk: int
-) -> Provider | None:
-    """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review."""
+) -> tuple[Provider | None, str | None]:
+    """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review.
+
+    With it, the address the answer gave for a provider already known, now only proposed.
+    """
     name, address = answer.upstream_name, answer.upstream_email
     if address and (owner := providers.by_address(session, address)) is not None:
-        return owner
+        return owner, None
     if name:
         match = providers.find(session, name)
         if match.sure:
-            if address and match.provider is not None and match.provider.id is not None:
-                providers.add_contact(session, match.provider.id, address, "primary")
-            return match.provider
+            pending = None
+            if address and match.provider is not None:
+                pending = propose_contact(session, match.provider, address, now, hop=hop, message_pk=message_pk)
+            return match.provider, pending
         if match.doubtful and match.provider is not None:
             open_review(
                 session,
@@ -168,9 +206,9 @@ def _upstream_provider(
                 hop=hop,
                 message_pk=message_pk,
             )
-            return None
+            return None, None
         if address:
-            return providers.add(session, name, emails=[address], now=now)
+            return providers.add(session, name, emails=[address], now=now), None
     what = f"named upstream {name!r}" if name else "an upstream without a name"
     open_review(
         session,
@@ -181,7 +219,7 @@ def _upstream_provider(
         hop=hop,
         message_pk=message_pk,
     )
-    return None
+    return None, None
 
 
 def apply_answer(
@@ -250,6 +288,9 @@ def apply_answer(
     )
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
+    upstream, pending = None, None
+    if answer.outcome not in ENDINGS:
+        upstream, pending = _upstream_provider(session, hop, answer, now, message_pk)
     send_hop_notice(
         app,
         session,
@@ -258,14 +299,13 @@ def apply_answer(
         now,
         sequence=message_pk,
         in_reply_to=in_reply_to,
-        extra={"recorded": recorded},
+        extra={"recorded": recorded, "pending_contact": pending},
     )
     if answer.outcome in ENDINGS:
         if answer.outcome == HopOutcome.ORIGIN:
             tb.origin_customer = answer.customer_name
         close_traceback(tb, ENDINGS[answer.outcome], now)
         return
-    upstream = _upstream_provider(session, hop, answer, now, message_pk)
     if upstream is None:
         return
     assert upstream.id is not None
@@ -342,9 +382,24 @@ def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
         review.resolved, review.resolved_at = True, now
 
 
-def resolve_review(session: Session, review_id: int, now: datetime) -> Review:
+def resolve_review(session: Session, review_id: int, now: datetime, accept: bool = False) -> Review:
+    """Mark a review dealt with; `accept` also applies the change it proposes (else it is dropped)."""
     review = session.get(Review, review_id)
     if review is None:
         raise DeskError(f"no review {review_id}")
+    if accept:
+        if review.resolved:
+            raise DeskError(f"review {review_id} is already resolved")
+        if not review.proposal:
+            raise DeskError(f"review {review_id} proposes no change to accept")
+        _apply_proposal(session, review.proposal)
     review.resolved, review.resolved_at = True, now
     return review
+
+
+def _apply_proposal(session: Session, proposal: dict[str, Any]) -> None:
+    if proposal.get("change") != "add_contact":
+        raise DeskError(f"unknown proposed change {proposal.get('change')!r}")
+    if session.get(Provider, proposal["provider_id"]) is None:
+        raise DeskError(f"provider {proposal['provider_id']} no longer exists")
+    providers.add_contact(session, proposal["provider_id"], proposal["address"], proposal.get("role", "primary"))
