@@ -146,6 +146,7 @@ def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
         provider_id=provider_id,
         message_pk=m.delivery.pk,
         traceback_id=sent.traceback_id,
+        sender=m.sender,  # a burst of bounces is one review a day
     )
     if hop is not None and provider_id is not None:
         backups = [a for a in providers.notice_addresses(session, provider_id) if a not in failed]
@@ -200,6 +201,7 @@ def review_forged(app: App, session: Session, m: Inbound, now: datetime) -> None
         now,
         f"reply from {m.sender} to a token that does not verify",
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
     _refuse(app, session, m.sender, now)
 
@@ -213,6 +215,7 @@ def review_unmatched(app: App, session: Session, m: Inbound, now: datetime) -> N
         now,
         f"{what} from {m.sender} that answers no open hop (subject {m.parsed.envelope.subject!r})",
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
 
 
@@ -225,6 +228,7 @@ def review_unauthorized(app: App, session: Session, m: Inbound, now: datetime) -
         f"{m.sender} answered hop {hop.id} but is not registered for its provider",
         hop=hop,
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
     _refuse(app, session, m.sender, now)
 

@@ -15,7 +15,7 @@ direct downstream provider, nothing about other hops.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
@@ -67,7 +67,27 @@ def open_review(
     message_pk: int | None = None,
     traceback_id: int | None = None,
     proposal: dict[str, Any] | None = None,
+    sender: str | None = None,
 ) -> Review:
+    """A review for a person; with `sender` (an outside sender's mail), one per sender and kind a day.
+
+    A burst from one sender (300 bounces, 250 stray messages) is then one row counting them,
+    one line in the digest, not 300.
+    """
+    if sender:
+        sender = sender.strip().lower()[:320]
+        day = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
+        same = session.exec(
+            select(Review)
+            .where(Review.kind == kind, Review.sender == sender, Review.resolved.is_(False))  # type: ignore[attr-defined]
+            .where(
+                Review.created_at >= day.astimezone(UTC), Review.created_at < (day + timedelta(days=1)).astimezone(UTC)
+            )  # type: ignore[operator]
+            .with_for_update()
+        ).first()
+        if same is not None:
+            same.count += 1
+            return same
     row = Review(
         kind=kind,
         detail=detail,
@@ -77,6 +97,7 @@ def open_review(
         traceback_id=hop.traceback_id if hop else traceback_id,
         provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None),
         proposal=proposal,
+        sender=sender,
     )
     session.add(row)
     session.flush()
@@ -222,6 +243,31 @@ def _upstream_provider(
     return None, None
 
 
+def _wait_for_person(session: Session, hop: Hop, now: datetime, message_pk: int) -> None:
+    """The hop had its clarification requests and is still unclear: no more mail, one review counting the answers.
+
+    So a carrier's helpdesk robot that acknowledges everything gets at most
+    `[desk] max_clarifications` letters, however often it writes.
+    """
+    same = session.exec(
+        select(Review)
+        .where(Review.kind == ReviewKind.CLARIFICATION_LIMIT, Review.hop_id == hop.id, Review.resolved.is_(False))  # type: ignore[attr-defined]
+        .with_for_update()
+    ).first()
+    if same is not None:
+        same.count += 1
+        return
+    open_review(
+        session,
+        ReviewKind.CLARIFICATION_LIMIT,
+        now,
+        f"hop {hop.id} is still unclear after {hop.clarifications_sent} clarification request(s); "
+        "no more are sent: it waits for a person (`traceback forward` or `traceback close`)",
+        hop=hop,
+        message_pk=message_pk,
+    )
+
+
 def apply_answer(
     app: App,
     session: Session,
@@ -257,8 +303,10 @@ def apply_answer(
         "evidence": answer.evidence,
     }
     if answer.outcome in (HopOutcome.OTHER, HopOutcome.DISPUTE):
+        capped = hop.clarifications_sent >= app.settings.desk.max_clarifications
         kind = ReviewKind.DISPUTE if answer.outcome == HopOutcome.DISPUTE else ReviewKind.LOW_CONFIDENCE
-        open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
+        if not (capped and kind == ReviewKind.LOW_CONFIDENCE):  # past the cap the hop's one review counts them
+            open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
         if answer.outcome == HopOutcome.DISPUTE:
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
@@ -268,6 +316,9 @@ def apply_answer(
             if answer.outcome == HopOutcome.DISPUTE
             else None
         )
+        if hop.clarifications_sent >= app.settings.desk.max_clarifications:
+            _wait_for_person(session, hop, now, message_pk)
+            return
         hop.clarifications_sent += 1
         send_hop_notice(
             app,

@@ -137,3 +137,12 @@ class Review(SQLModel, table=True):
     # Reviews about one outside sender, of one kind, on one day, are this one row, seen `count` times.
     sender: str | None = Field(default=None, index=True, max_length=320)
     count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+    @property
+    def summary(self) -> str:
+        """The detail as people read it (review list, digest): a grouped review says how many it stands for."""
+        if self.count <= 1:
+            return self.detail
+        return self.detail + (
+            f" ({self.count} times from {self.sender} that day)" if self.sender else f" ({self.count} times)"
+        )
