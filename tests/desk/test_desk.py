@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from helpers.desk_mail import NOW, deliver, hops, notice, open_tb, outbox, reply_to, reviews, text_of
 from mailbot.parsers.message import parse_message
 from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Provider, ProviderContact, Traceback
+from mailbot.store.tables.desk import Provider, ProviderContact, Review, Traceback
 from mailbot.store.tables.messages import Incident, Message
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -191,7 +191,9 @@ def test_forged_or_altered_token_is_refused(desk_app: App, engine: Engine) -> No
     made_up = f"traceback+{hops(engine, tb)[0].id}-{'a' * 20}@desk.example"
     deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", to=made_up))
     assert [h.outcome for h in hops(engine, tb)] == [None]
-    assert [k for k, _ in reviews(engine)] == ["forged_token", "forged_token"]
+    # One sender, one kind, one day: one review counting both (issue 12 §5).
+    with session_scope(engine) as s:
+        assert [(r.kind, r.count) for r in s.exec(select(Review)).all()] == [("forged_token", 2)]
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1  # once a day per sender
 
 
