@@ -87,7 +87,13 @@ def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: 
     live = origin != "import"  # only live mail is answered, so only it is read for the desk
     parsed = parse_message(raw, live=live)
     key = message_key(parsed.envelope.message_id, raw)
-    session.execute(Message.__table__.update().where(Message.id == pk).values(message_key=key))  # type: ignore[attr-defined]
+    # The first write takes SQLite's write lock and reads the row as committed: if another
+    # process (`receive` beside `serve`; SQLite has no SKIP LOCKED) settled it since the claim, stop.
+    claimed = session.execute(
+        update(Message).where(Message.id == pk, Message.status == MessageStatus.NEW).values(message_key=key)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return
     status = apply(session, pk, key, parsed, Tally())
     delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
     if live:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from helpers.paths import SAMPLE
 from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.ingest import Arrival
@@ -13,6 +14,7 @@ from mailbot.app import build_app
 from mailbot.archive import export
 from mailbot.archive.reparse import requeue_failed
 from mailbot.config import load
+from mailbot.intake import pipeline
 from mailbot.intake.pipeline import process_pending, receive
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -74,3 +76,25 @@ def test_a_failing_message_backs_off_then_is_quarantined_while_the_next_goes_on(
     first_fixed = build_app(settings, handlers=[lambda a, s, d, n: handled.append(d.pk)], engine=engine)
     assert process_pending(first_fixed, NOW + timedelta(days=1)) == 1
     assert handled == [second, first] and row()[:2] == ("parsed", 0)
+
+
+def test_a_message_settled_by_another_process_after_the_claim_is_not_processed_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`receive` and `serve` both process the queue; SQLite has no SKIP LOCKED, so a claim can be overtaken."""
+    engine = make_engine(db_url)
+    create_schema(engine)
+    handled: list[int] = []
+    app = build_app(load(environ={}), handlers=[lambda a, s, d, n: handled.append(d.pk)], engine=engine)
+    assert receive(engine, Arrival("smtp", "a", (SAMPLE / "001.eml").read_bytes(), origin="smtp"), NOW)
+    real_parse = pipeline.parse_message
+    overtaken: list[int] = []
+
+    def parse_while_another_processes(raw: bytes, live: bool = False):  # type: ignore[no-untyped-def]
+        if not overtaken:  # between this claim and its first write, the other process does its work
+            overtaken.append(process_pending(app, NOW))
+        return real_parse(raw, live=live)
+
+    monkeypatch.setattr(pipeline, "parse_message", parse_while_another_processes)
+    process_pending(app, NOW)
+    assert len(handled) == 1  # PostgreSQL: the other skipped the locked row; SQLite: this one stops
