@@ -40,7 +40,8 @@ def test_a_proposed_contact_applies_only_when_accepted(desk_app: App, engine: En
     assert _contacts(engine) == before and not [m for m in outbox(engine) if MALLORY in m.recipients]
     (proposal,) = _reviews(engine, "contact_change")  # one per provider and address
     assert proposal.id is not None and MALLORY in proposal.detail
-    assert "pending" in str(notice(engine, "acknowledgement", "noc@smartbiz.example").get_body()).lower()
+    ack = notice(engine, "acknowledgement", "noc@smartbiz.example").get_body(preferencelist=("plain",))
+    assert ack is not None and "is pending" in ack.get_content() and "queda pendiente" in ack.get_content()
     # Resolved without --accept: dropped; nothing changes.
     with session_scope(engine) as s:
         workflow.resolve_review(s, proposal.id, NOW)
