@@ -48,7 +48,7 @@ def build_mbox(path: Path, count: int) -> int:
             for old in dict.fromkeys(_ID.findall(raw)):
                 fresh[old] = str(next_id).encode()
                 next_id += 1
-            raw = _ID.sub(lambda m: b"#" + fresh[m.group(1)], raw)
+            raw = _ID.sub(lambda m, fresh=fresh: b"#" + fresh[m.group(1)], raw)
             raw = _MESSAGE_ID.sub(f"Message-ID: <bench.{i}@bench.invalid>".encode(), raw, count=1)
             raw = _FROM_LINE.sub(rb">\1", raw)  # mboxrd quoting
             out.write(b"From bench@bench.invalid Mon Jan  3 00:00:00 2022\n" + raw.rstrip(b"\n") + b"\n\n")

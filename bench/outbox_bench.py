@@ -19,19 +19,23 @@ import mailbox
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mailbot.store.db import create_schema, make_engine, session_scope  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from mailbot.config import load  # noqa: E402
 from mailbot.outbound import outbox  # noqa: E402
 from mailbot.outbound.transport import MaildirTransport  # noqa: E402
 
+T = TypeVar("T")
 NOW = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
 CALL = {
     "call_time": datetime(2020, 6, 26, 15, 34, tzinfo=UTC),
@@ -42,10 +46,27 @@ CALL = {
 }
 
 
-def _timed(fn) -> float:  # type: ignore[no-untyped-def]
+def _timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
+    """Seconds `fn(*args, **kwargs)` took, and what it returned."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def _enqueue_all(engine: Engine, n: int, mail: outbox.MailSettings) -> None:
+    for start in range(0, n, 100):
+        with session_scope(engine) as session:
+            for i in range(start, min(start + 100, n)):
+                outbox.enqueue(
+                    session,
+                    mail=mail,
+                    dedupe_key=f"hop:{i}:request:0",
+                    kind="request",
+                    to=[f"noc{i % 50}@example.com"],
+                    now=NOW,
+                    traceback_id=i,
+                    context={"call": CALL},
+                )
 
 
 def _reset(url: str) -> None:
@@ -74,7 +95,7 @@ def main() -> None:
             domain="mailbot.localhost",
         ).as_bytes()
         box = mailbox.Maildir(folder / "baseline")
-        baseline = _timed(lambda: [box.add(sample) for _ in range(n)])
+        baseline, _ = _timed(lambda: [box.add(sample) for _ in range(n)])
         print(f"baseline  {n / baseline:8.0f} notices/s  (mailbox.Maildir.add, {n} messages)")
         urls = args.db or [f"sqlite:///{folder / 'bench.sqlite3'}"]
         for url in urls:
@@ -83,27 +104,10 @@ def main() -> None:
                 url + ("?options=-csearch_path%3Doutbox_bench" if url.startswith("postgresql") else "")
             )
             create_schema(engine)
-
-            def enqueue_all() -> None:
-                for start in range(0, n, 100):
-                    with session_scope(engine) as session:
-                        for i in range(start, min(start + 100, n)):
-                            outbox.enqueue(
-                                session,
-                                mail=mail,
-                                dedupe_key=f"hop:{i}:request:0",
-                                kind="request",
-                                to=[f"noc{i % 50}@example.com"],
-                                now=NOW,
-                                traceback_id=i,
-                                context={"call": CALL},
-                            )
-
-            enq = _timed(enqueue_all)
+            enq, _ = _timed(_enqueue_all, engine, n, mail)
             transport = MaildirTransport(folder / f"out-{abs(hash(url))}")
-            sent: list[int] = []
-            dlv = _timed(lambda: sent.append(outbox.deliver_pending(engine, transport, NOW, limit=n, mail=mail)))
-            assert sent == [n], sent
+            dlv, sent = _timed(outbox.deliver_pending, engine, transport, NOW, limit=n, mail=mail)
+            assert sent == n, sent
             name = url.split("://")[0]
             print(
                 f"{name:<9} enqueue {n / enq:8.0f} notices/s ({baseline / enq:.3f}x the baseline rate)   "

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reply_bench.py [--table] [bench/replies/unseen_1.jsonl ...] [--misses]
 
-Cases come from the regression table (tests/test_replies_table.py, `--table`) and from JSONL
+Cases come from the regression table (tests/parsers/test_replies_table.py, `--table`) and from JSONL
 batches (format in bench/replies/README.md). Each case is built as a real email and read the way
 the desk reads it: `parse_message` on the raw bytes, then the desk's own reading of the body
 (`strip_quoted` of the decoded body, then `answers`, given the notices mailbot sent on the
@@ -58,7 +58,7 @@ class Case:
 
 
 def _table_cases() -> list[Case]:
-    spec = importlib.util.spec_from_file_location("replies_table", ROOT / "tests" / "test_replies_table.py")
+    spec = importlib.util.spec_from_file_location("replies_table", ROOT / "tests" / "parsers" / "test_replies_table.py")
     assert spec and spec.loader
     table = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = table  # dataclasses look their module up while the class is built
@@ -223,7 +223,7 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
             misses.append((case, got, verdict, action))
     print(f"\n== {name}: {len(cases)} replies")
     print(f"{'':22}{'n':>4}  {'right':>12}  {'to a human':>12}  {'applied wrong':>13}")
-    for key in sorted(k for k in buckets if k != "all") + ["all"]:
+    for key in [*sorted(k for k in buckets if k != "all"), "all"]:
         _row(key, buckets[key])
         if key == "all":
             continue
@@ -240,7 +240,8 @@ def _report(name: str, cases: list[Case], show_misses: bool) -> None:
         print()
         for case, got, verdict, action in misses:
             print(
-                f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome} {case.upstream_name or case.customer_name}"
+                f"  [{verdict}] {case.id} ({case.lang}) expected {case.outcome}"
+                f" {case.upstream_name or case.customer_name}"
                 f" {case.upstream_email or ''} | read {got.outcome} {got.upstream_name or got.customer_name}"
                 f" {got.upstream_email or ''} conf={getattr(got, 'confidence', '-')} {action} | {case.note[:80]}"
             )

@@ -29,7 +29,7 @@ from mailbot.store.tables.desk import Hop, Traceback  # noqa: E402
 from mailbot import config  # noqa: E402
 from mailbot.app import App, build_app  # noqa: E402
 from mailbot.domain.timeutil import utc as as_utc  # noqa: E402
-from mailbot.testing import simulate
+from mailbot.testing import simulate  # noqa: E402
 
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 3, 9, 9, 0, tzinfo=NY)

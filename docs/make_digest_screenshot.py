@@ -26,7 +26,7 @@ from mailbot.store.db import session_scope  # noqa: E402
 
 from mailbot import config  # noqa: E402
 from mailbot.app import build_app  # noqa: E402
-from mailbot.testing import simulate
+from mailbot.testing import simulate  # noqa: E402
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -2,7 +2,7 @@
 in a real headless browser.
 
 The record is that of the simulated week's Apple traceback (`mailbot.testing.simulate`,
-the scenario tests/test_record.py checks: three hops down to the originator, Lata 1,
+the scenario tests/scheduler/test_record.py checks: three hops down to the originator, Lata 1,
 which the rules then designate Non-Cooperative), on a throwaway SQLite database, rendered
 by `mailbot.archive.report` and photographed by Debian's chromium.
 

@@ -14,11 +14,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import time, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -214,6 +214,45 @@ class _Section:
     def strings(self, key: str) -> tuple[str, ...]:
         return tuple(str(v) for v in self.raw[key])
 
+    def number(self, key: str) -> float:
+        return float(self.raw[key])
+
+    def positive_number(self, key: str) -> float:
+        return float(self.positive(key))
+
+
+# How a section's field is read from its raw value: dataclass field metadata naming the
+# _Section method (`field(metadata=POSITIVE)`); a field without it takes the value as it is.
+# "key" names a key other than the field's name. A new key is a field here, its default in
+# DEFAULTS and config.toml, and a line in the README.
+PATH: Mapping[str, Any] = {"read": _Section.path}
+REQUIRED_PATH: Mapping[str, Any] = {"read": _Section.required_path}
+POSITIVE: Mapping[str, Any] = {"read": _Section.positive}
+POSITIVE_NUMBER: Mapping[str, Any] = {"read": _Section.positive_number}
+NUMBER: Mapping[str, Any] = {"read": _Section.number}
+STRINGS: Mapping[str, Any] = {"read": _Section.strings}
+CLOCK_TIME: Mapping[str, Any] = {"read": _Section.clock_time}
+
+
+class _Read:
+    """A section whose fields are read as their metadata says; `from_raw` checks what
+    spans keys first, then passes what it computed itself (`read(s, listen=...)`)."""
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> Self:
+        return cls.read(s)
+
+    @classmethod
+    def read(cls, s: _Section, **computed: Any) -> Self:
+        values = {}
+        for f in fields(cls):  # type: ignore[arg-type]  # every subclass is a dataclass
+            if f.name in computed:
+                values[f.name] = computed[f.name]
+            else:
+                read = f.metadata.get("read", _Section.__getitem__)
+                values[f.name] = read(s, f.metadata.get("key", f.name))
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class DatabaseSection:
@@ -237,27 +276,20 @@ class DatabaseSection:
 
 
 @dataclass(frozen=True)
-class PathsSection:
-    sample: Path
-
-    @classmethod
-    def from_raw(cls, s: _Section) -> PathsSection:
-        return cls(sample=s.required_path("sample"))
+class PathsSection(_Read):
+    sample: Path = field(metadata=REQUIRED_PATH)
 
 
 @dataclass(frozen=True)
-class ImportSection:
-    batch_size: int
-
-    @classmethod
-    def from_raw(cls, s: _Section) -> ImportSection:
-        return cls(batch_size=s.positive("batch_size"))
+class ImportSection(_Read):
+    batch_size: int = field(metadata=POSITIVE)
 
 
 @dataclass(frozen=True)
-class ServeSection:
-    poll_interval: float
-    attempts: int  # processing a stored message raised this many times: it is quarantined
+class ServeSection(_Read):
+    poll_interval: float = field(metadata=POSITIVE_NUMBER)
+    # processing a stored message raised this many times: it is quarantined
+    attempts: int = field(metadata=POSITIVE)
     retry_after: timedelta  # the wait after a first failure, doubled after each further one
 
     @classmethod
@@ -266,37 +298,34 @@ class ServeSection:
             retry_after = parse_duration(s["retry_after"])
         except ValueError:
             raise s.fail("retry_after", "a duration like 1m, 30s or a number of seconds") from None
-        return cls(
-            poll_interval=float(s.positive("poll_interval")),
-            attempts=s.positive("attempts"),
-            retry_after=retry_after,
-        )
+        return cls.read(s, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
-class DeskSection:
+class DeskSection(_Read):
     max_clarifications: int  # clarification requests per hop; past it the hop waits for a person
 
     @classmethod
     def from_raw(cls, s: _Section) -> DeskSection:
         if s["max_clarifications"] < 0:
             raise s.fail("max_clarifications", "0 or more")
-        return cls(max_clarifications=s["max_clarifications"])
+        return cls.read(s)
 
 
 @dataclass(frozen=True)
-class SmtpSection:
+class SmtpSection(_Read):
     listen: tuple[str, int] | None  # None: no SMTP intake
     hostname: str  # empty: this machine's FQDN
-    max_size: int
-    timeout: float
-    shutdown_grace: float
-    tls_cert: Path | None
-    tls_key: Path | None
-    max_sessions: int  # open at once; past it a new connection gets 421
-    max_sessions_per_client: int  # from one client address; past it 421
-    max_recipients: int  # of one message; past it RCPT gets 452
-    spool_threshold: int  # bytes of a message's data held in memory, then a temporary file
+    max_size: int = field(metadata=POSITIVE)
+    timeout: float = field(metadata=POSITIVE_NUMBER)
+    shutdown_grace: float = field(metadata=NUMBER)
+    tls_cert: Path | None = field(metadata=PATH)
+    tls_key: Path | None = field(metadata=PATH)
+    max_sessions: int = field(metadata=POSITIVE)  # open at once; past it a new connection gets 421
+    max_sessions_per_client: int = field(metadata=POSITIVE)  # from one client address; past it 421
+    max_recipients: int = field(metadata=POSITIVE)  # of one message; past it RCPT gets 452
+    # bytes of a message's data held in memory, then a temporary file
+    spool_threshold: int = field(metadata=POSITIVE)
 
     @classmethod
     def from_raw(cls, s: _Section) -> SmtpSection:
@@ -306,35 +335,23 @@ class SmtpSection:
                 listen = parse_listen(s["listen"])
             except ValueError:
                 raise s.fail("listen", 'host:port like "127.0.0.1:2525", or "" for none') from None
-        return cls(
-            listen=listen,
-            hostname=s["hostname"],
-            max_size=s.positive("max_size"),
-            timeout=float(s.positive("timeout")),
-            shutdown_grace=float(s["shutdown_grace"]),
-            tls_cert=s.path("tls_cert"),
-            tls_key=s.path("tls_key"),
-            max_sessions=s.positive("max_sessions"),
-            max_sessions_per_client=s.positive("max_sessions_per_client"),
-            max_recipients=s.positive("max_recipients"),
-            spool_threshold=s.positive("spool_threshold"),
-        )
+        return cls.read(s, listen=listen)
 
 
 @dataclass(frozen=True)
-class ImapSection:
+class ImapSection(_Read):
     host: str  # empty: no IMAP watching
     port: int  # 0: the default for `tls`
     tls: bool
-    cafile: Path | None
+    cafile: Path | None = field(metadata=PATH)
     user: str
     password: str
-    password_file: Path | None
+    password_file: Path | None = field(metadata=PATH)
     password_env: str
-    folders: tuple[str, ...]
+    folders: tuple[str, ...] = field(metadata=STRINGS)
     after: str  # "flag", "flag:KEYWORD" or "move:FOLDER"
-    poll_interval: float
-    batch_size: int
+    poll_interval: float = field(metadata=POSITIVE_NUMBER)
+    batch_size: int = field(metadata=POSITIVE)
 
     @classmethod
     def from_raw(cls, s: _Section) -> ImapSection:
@@ -343,36 +360,19 @@ class ImapSection:
             raise s.fail("after", '"flag", "flag:KEYWORD" or "move:FOLDER"')
         if not 0 <= s["port"] < 65536:
             raise s.fail("port", "a port number (0: the default)")
-        return cls(
-            host=s["host"],
-            port=s["port"],
-            tls=s["tls"],
-            cafile=s.path("cafile"),
-            user=s["user"],
-            password=s["password"],
-            password_file=s.path("password_file"),
-            password_env=s["password_env"],
-            folders=s.strings("folders"),
-            after=s["after"],
-            poll_interval=float(s.positive("poll_interval")),
-            batch_size=s.positive("batch_size"),
-        )
+        return cls.read(s)
 
 
 @dataclass(frozen=True)
-class OpsSection:
-    email: tuple[str, ...]  # who gets the daily digest
-
-    @classmethod
-    def from_raw(cls, s: _Section) -> OpsSection:
-        return cls(email=s.strings("email"))
+class OpsSection(_Read):
+    email: tuple[str, ...] = field(metadata=STRINGS)  # who gets the daily digest
 
 
 @dataclass(frozen=True)
-class ScheduleSection:
+class ScheduleSection(_Read):
     rules: Rules  # holds the business calendar and every deadline rule
-    digest_time: time
-    tick_seconds: float
+    digest_time: time = field(metadata=CLOCK_TIME)
+    tick_seconds: float = field(metadata=POSITIVE_NUMBER)
     enabled: bool
 
     @classmethod
@@ -399,47 +399,36 @@ class ScheduleSection:
             "red_same_campaign_days",
         ):
             s.positive(key)
-        return cls(
-            rules=Rules.from_settings(s.raw),
-            digest_time=s.clock_time("digest_time"),
-            tick_seconds=float(s.positive("tick_seconds")),
-            enabled=s["enabled"],
-        )
+        return cls.read(s, rules=Rules.from_settings(s.raw))
 
 
 @dataclass(frozen=True)
-class MailSection:
+class MailSection(_Read):
     domain: str  # of Message-IDs and Reply-To addresses
-    domains: tuple[str, ...]  # more domains SMTP intake accepts
-    sender: str  # `[mail] from`: the From header of every notice
+    domains: tuple[str, ...] = field(metadata=STRINGS)  # more domains SMTP intake accepts
+    sender: str = field(metadata={"key": "from"})  # `[mail] from`: the From header of every notice
     secret: str  # empty: generated once into secret_file
-    secret_file: Path
+    secret_file: Path = field(metadata=REQUIRED_PATH)
 
     @classmethod
     def from_raw(cls, s: _Section) -> MailSection:
         if not s["domain"]:
             raise s.fail("domain", "a domain name")
-        return cls(
-            domain=s["domain"],
-            domains=s.strings("domains"),
-            sender=s["from"],
-            secret=s["secret"],
-            secret_file=s.required_path("secret_file"),
-        )
+        return cls.read(s)
 
 
 @dataclass(frozen=True)
-class OutboundSection:
-    mode: str  # "maildir" or "smtp"
-    maildir: Path
+class OutboundSection(_Read):
+    mode: str = field(metadata={"read": lambda s, key: s.choice(key, ("maildir", "smtp"))})
+    maildir: Path = field(metadata=REQUIRED_PATH)
     host: str
     port: int
     starttls: bool
     username: str
     password: str
-    cafile: Path | None
-    timeout: float
-    rate_per_hour: int
+    cafile: Path | None = field(metadata=PATH)
+    timeout: float = field(metadata=POSITIVE_NUMBER)
+    rate_per_hour: int = field(metadata=POSITIVE)
     retry_for: timedelta
 
     @classmethod
@@ -448,22 +437,17 @@ class OutboundSection:
             retry_for = parse_duration(s["retry_for"])
         except ValueError:
             raise s.fail("retry_for", "a duration like 2d, 36h, 90m or a number of seconds") from None
-        return cls(
-            mode=s.choice("mode", ("maildir", "smtp")),
-            maildir=s.required_path("maildir"),
-            host=s["host"],
-            port=s["port"],
-            starttls=s["starttls"],
-            username=s["username"],
-            password=s["password"],
-            cafile=s.path("cafile"),
-            timeout=float(s.positive("timeout")),
-            rate_per_hour=s.positive("rate_per_hour"),
-            retry_for=retry_for,
-        )
+        return cls.read(s, retry_for=retry_for)
 
 
-SECTIONS = {
+class _FromRaw(Protocol):
+    """A section's dataclass: built from its checked table."""
+
+    @classmethod
+    def from_raw(cls, s: _Section) -> Self: ...
+
+
+SECTIONS: dict[str, type[_FromRaw]] = {
     "database": DatabaseSection,
     "paths": PathsSection,
     "import": ImportSection,
@@ -611,7 +595,7 @@ def load(
                 f"config.toml (like MAILBOT_DATABASE_URL), besides {', '.join(sorted(OTHER_VARIABLES))}"
             )
     base = found.resolve().parent if found else Path.cwd()
-    sections = {
+    sections: dict[str, Any] = {  # each its section's dataclass, as Settings types them
         name: cls.from_raw(_Section(name, values[name], {k: w for (s, k), w in where.items() if s == name}, base))
         for name, cls in SECTIONS.items()
     }

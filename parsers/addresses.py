@@ -74,8 +74,8 @@ def _full(value: str) -> Read:
             return Read((), problems=(f"address header is not UTF-8: {_shown(value)}",))
     try:
         header = rfc5322.header_factory("to", value)
-        specs = [a.addr_spec for a in header.addresses]  # type: ignore[attr-defined]
-        defects = bool(header.defects)  # type: ignore[attr-defined]
+        specs = [a.addr_spec for a in header.addresses]
+        defects = bool(header.defects)
     except ValueError:
         # headerregistry refuses to build an Address whose decoded display name has CR/LF; the
         # parse tree under it still has each mailbox's addr-spec (the name is not needed here).

@@ -99,7 +99,7 @@ def _table_row(line: str, header: list[str | None] | None, fields: dict[str, str
     if all(names):
         return names
     if header is not None and len(cells) == len(header):
-        for name, value in zip(header, cells):
+        for name, value in zip(header, cells, strict=True):
             if name is not None and value.strip():
                 fields.setdefault(name, value.strip())
         return True

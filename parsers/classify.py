@@ -151,7 +151,7 @@ def _subject(pattern: str, *guards: str) -> Callable[[Facts], bool]:
     """`pattern` in the subject, any case. Every match of it has one of `guards` (lowercase)
     when they are given: an ASCII subject with none is passed by without the regex search,
     which a case-insensitive alternation makes slow. Not other subjects: re.IGNORECASE
-    lets a few non-ASCII letters match ASCII ones ('ſ' an 's', 'K' a 'k')."""
+    lets a few non-ASCII letters match ASCII ones (U+017F LONG S an 's', U+212A KELVIN SIGN a 'k')."""
     rx = re.compile(pattern, re.IGNORECASE)
     if not guards:
         return lambda f: bool(rx.search(f.envelope.subject))
@@ -388,8 +388,8 @@ RULES: tuple[tuple[Kind, Callable[[Facts], bool]], ...] = (
 
 
 _BODY_RULES = tuple(rule for _, rule in RULES if isinstance(rule, _BodyRule))
-# RULES with whether each is a body rule, told once rather than per message and rule.
-_TOLD = tuple((kind, rule, isinstance(rule, _BodyRule)) for kind, rule in RULES)
+# RULES with each one's body rule (None when it is not one), told once rather than per message and rule.
+_TOLD = tuple((kind, rule, rule if isinstance(rule, _BodyRule) else None) for kind, rule in RULES)
 
 
 def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
@@ -406,11 +406,11 @@ def _before_heading(facts: Facts) -> dict[_BodyRule, bool]:
 def classify(facts: Facts) -> Kind:
     split = facts.heading_at > 0
     before = None
-    for kind, rule, on_body in _TOLD:
-        if on_body and split:
+    for kind, rule, body_rule in _TOLD:
+        if body_rule is not None and split:
             if before is None:
                 before = _before_heading(facts)
-            if rule.after(facts.lower, facts.heading_at, before[rule]):  # type: ignore[attr-defined]
+            if body_rule.after(facts.lower, facts.heading_at, before[body_rule]):
                 return kind
         elif rule(facts):
             return kind

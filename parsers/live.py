@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.message
 import re
+from typing import TypedDict
 
 from mailbot.parsers import automatic, reply
 from mailbot.parsers.mime import addresses, body_text, header_text
@@ -31,11 +32,19 @@ def is_automatic(msg: email.message.Message, kind: Kind, subject: str = "", text
     return kind == Kind.AUTO_REPLY or automatic.shape(lambda name: header_text(msg, name), subject, text) is not None
 
 
+class _Common(TypedDict):
+    """The LiveFacts fields every kind of message has."""
+
+    bare_subject: str
+    is_automatic: bool
+    token_addresses: tuple[str, ...]
+
+
 def read(
     msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str, parsed_reply: ReplyResult | None
 ) -> LiveFacts:
     machine = is_automatic(msg, kind, subject, text)
-    common = {
+    common: _Common = {
         "bare_subject": bare(subject),
         "is_automatic": machine,
         "token_addresses": addresses(msg, *TOKEN_HEADERS),

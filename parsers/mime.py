@@ -97,7 +97,7 @@ def _read_head(block: bytes) -> email.message.Message | None:
     fields = _FIELD.findall(text)
     if "\r" in text:
         fields = [(name, value.removesuffix("\r")) for name, value in fields]
-    msg._headers = fields  # what set_raw would append one by one
+    msg._headers = fields  # type: ignore[attr-defined]  # private, set whole: what set_raw would append one by one
     if block.isascii():  # every value a plain ASCII str: what _header_index makes, without its tests
         msg.__dict__["_first_headers"] = {name.lower(): value for name, value in reversed(fields)}
     msg.set_payload("")
@@ -204,10 +204,7 @@ def content_type(msg: email.message.Message) -> str:
     cached = msg.__dict__.get("_content_type")
     if cached is None:
         value = _header(msg, "content-type")
-        if value is None:
-            cached = msg.get_default_type()
-        else:
-            cached = _media_type(value if type(value) is str else str(value))
+        cached = msg.get_default_type() if value is None else _media_type(value if type(value) is str else str(value))
         msg.__dict__["_content_type"] = cached
     return cached
 
@@ -227,7 +224,7 @@ def header_text(msg: email.message.Message, name: str) -> str:
     if isinstance(value, str) and "=?" not in value:
         return " ".join((value.replace("\x00", "") if value.isascii() else _safe(value)).split())  # _safe of ASCII
     try:
-        parts = email.header.decode_header(value)
+        parts = email.header.decode_header(value)  # type: ignore[arg-type]  # a str or Header, as Message.get gives
     except Exception:
         return " ".join(_safe(str(value)).split())
     out = [decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in parts]
@@ -345,7 +342,7 @@ def _payload_bytes(part: email.message.Message) -> object:
     """
     if part.policy is not compat32:
         return part.get_payload(decode=True)
-    payload = part._payload  # as stored: what get_payload starts from
+    payload = part._payload  # type: ignore[attr-defined]  # private: as stored, what get_payload starts from
     cte = _header(part, "content-transfer-encoding")  # compat32 fetches a stored value without fail: None is absent
     decode = _DECODERS.get("" if cte is None else str(cte).lower())
     if decode is None or not isinstance(payload, str):

@@ -34,7 +34,8 @@ _LANGUAGES = ("en", "es")
 # Where quoted text, forwarded text or boilerplate begins (the library misses some).
 _QUOTE_START = re.compile(
     r"^(>|-{2,}\s*(original message|mensaje original)|-{5,}\s*forwarded message|_{10,}|"
-    r"on .+ wrote:|on .+,\s*$|el .+ escribi[oó]:|begin forwarded message|sent from (my|yahoo|outlook|mail|samsung)|get outlook for|enviado desde|"
+    r"on .+ wrote:|on .+,\s*$|el .+ escribi[oó]:|begin forwarded message|"
+    r"sent from (my|yahoo|outlook|mail|samsung)|get outlook for|enviado desde|"
     r"call details for (traceback|incident)|confidentiality notice|aviso de confidencialidad|"
     r"this (e-?mail|message|communication)( and any (attachments|files)[\w ]*)? (is|are|may contain|contains)\b|"
     r"este (correo|mensaje)[\w ,]* (es|contiene|puede contener)\b)",
@@ -126,12 +127,16 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "not_found",
             (
-                r"^\W*(not found|no encontrad[ao]s?)\W*$|\b(could not|couldn't|cannot|can't|unable to|did not|didn't|were not able to|was not able to|wasn't able to|weren't able to|(are|am|is) not able to|aren't able to) "
+                r"^\W*(not found|no encontrad[ao]s?)\W*$|\b(could not|couldn't|cannot|can't|unable to|did not|didn't|"
+                r"were not able to|was not able to|wasn't able to|weren't able to|(are|am|is) not able to|"
+                r"aren't able to) "
                 rf"{_P}(find|locate|identify|see|match|trace)\b|\bno (trace|sign|record)s? of\b|"
                 r"\bnever (hit|reached|touched|crossed|transited|traversed|entered)\b|"
                 r"\bno (information|info|data|details) (on|about|for|regarding) (this|that|the) call\b|"
-                r"\bnothing (in|on) our (logs?|cdrs?|records|switch|systems?)\b|\bno hay (evidencia|registros?|rastro)\b|"
-                r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
+                r"\bnothing (in|on) our (logs?|cdrs?|records|switch|systems?)\b|"
+                r"\bno hay (evidencia|registros?|rastro)\b|"
+                r"\bno tenemos (ning[uú]n |alg[uú]n )?registro|\bning[uú]n registro\b|"
+                r"\bno (matching )?(record|records|cdrs?|trace|evidence|match|matches)\b|"
                 r"\bfound (nothing|no (record|match|call|trace))|\bnothing (was )?(found|matching)\b|"
                 r"\b(do|did|does)(n't| not) have (any )?(record|records|cdrs?|trace|logs?)\b|\bno such call\b|"
                 r"\b(was|were) not found\b|"
@@ -147,11 +152,13 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             (
                 r"\b(received|got|accepted) (the|this|these|that) (call|calls|traffic)( in)? (from|via)\b|"
                 r"\b(received|got|accepted) (it|them|this|these|that) (from|via)\b|\bsourced (from|by|via)\b|"
-                r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) (route|call|calls|traffic) (is|was)\b|"
+                r"\b(upstream |underlying )?(carrier|provider|vendor) for (this|that|the) "
+                r"(route|call|calls|traffic) (is|was)\b|"
                 r"\bupstream\s*(provider|carrier)?\s*name\s*:|"
                 r"\b(entregad[oa]|enviad[oa]|enrutad[oa]) (por|desde)\b|"
                 r"\bproveedor (para|de) (esa|esta|la) (ruta|llamada) (es|fue)\b|"
-                r"\bupstream\s*(provider|carrier|partner|vendor)?\s*(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
+                r"\bupstream\s*(provider|carrier|partner|vendor)?\s*"
+                r"(for (this|these|that) (call|calls|traffic) )?(is|was|were|:|-)|"
                 r"\bsource of (the|this|these|that) (call|calls|traffic) (is|was)\b|\bupstream\s*=|"
                 r"\b(reached|entered|hit) (us|our network|our switch) (through|via|from)\b|"
                 r"\b(carrier|provider|vendor) (that|who|which) (sent|delivered|handed|passed|routed) (us |to us |you )?"
@@ -163,16 +170,19 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                 r"\btraced? (this|the|that) (call|calls|traffic) back to\b|"
                 r"\bingres[oó] (por|de|desde|a trav[eé]s de)\b|"
                 r"\b(came|comes|come|was sent|was delivered|was routed|was handed|arrived|routed|entered|entering) "
-                r"(to us |in to us |in |over |through |into our network |our network )?(on [\w ]{1,30} )?(from|by|via)\b|"
+                r"(to us |in to us |in |over |through |into our network |our network )?"
+                r"(on [\w ]{1,30} )?(from|by|via)\b|"
                 r"\bdirect (the|this) traceback to\b|"
                 r"\b(call|calls|traffic) (came|was received|were received|arrived) (in )?(from|via)\b|"
                 r"\b(sent|delivered|handed off|routed|passed) (to us )?(by|from)\b|"
                 r"\bplease (contact|reach out to|forward (this|it) to|send (this|it) to)\b|"
                 r"\bprevious hop (is|was)\b|\bour (upstream|source) (is|was)\b|"
-                r"\b(recibimos|recibi[oó]|lleg[oó]|nos lleg[oó]|provino|proviene|vino|entr[oó]) (la llamada |el tr[aá]fico |las llamadas )?"
+                r"\b(recibimos|recibi[oó]|lleg[oó]|nos lleg[oó]|provino|proviene|vino|entr[oó]) "
+                r"(la llamada |el tr[aá]fico |las llamadas )?"
                 r"(a trav[eé]s de|de parte de|desde|de|por|v[ií]a)\b|"
                 r"\bproveedor (upstream|anterior|de origen|de tr[aá]nsito)\b|^\W*proveedor\s*:|"
-                r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) (por medio de|a trav[eé]s de|de|desde)\b|"
+                r"\b(recibimos|recibi[oó]) (ese|este|el|la) (tr[aá]fico|llamada) "
+                r"(por medio de|a trav[eé]s de|de|desde)\b|"
                 r"\bfavor de contactar a\b|\bcontacten a\b"
             ),
         ),
@@ -194,7 +204,8 @@ OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Where the named party follows, for outcomes that name one.
 _NAME_AFTER = {
     "upstream": re.compile(
-        r"(?:\b(?:from|via|by|through|is|was|were|as|to|contact|reach out to|forward (?:this|it) to|send (?:this|it) to|"
+        r"(?:\b(?:from|via|by|through|is|was|were|as|to|contact|reach out to|"
+        r"forward (?:this|it) to|send (?:this|it) to|"
         r"a trav[eé]s de|por medio de|de parte de|desde|de|por|v[ií]a|contactar a|contacten a|es|fue|proveedor:|"
         r"entreg[oó]|envi[oó]|pas[oó]|mand[oó]|curs[oó]|trajo|belongs to|pertenece a|with|con)|:|=|-)\s+",
         re.IGNORECASE,
@@ -221,7 +232,8 @@ _UPSTREAM_VERB = re.compile(
     r"(?:es|fue|son) (?:nuestro|el) (?:proveedor|carrier|operador|upstream)\b)",
     re.IGNORECASE,
 )
-# A name after a customer role word is a customer's, not an upstream's ("our customer, a call center called Acme, sent this call").
+# A name after a customer role word is a customer's, not an upstream's
+# ("our customer, a call center called Acme, sent this call").
 _CUSTOMER_BEFORE = re.compile(r"\b(customer|client|subscriber|end user|cliente|abonado|usuario)s?\b", re.IGNORECASE)
 
 

@@ -166,10 +166,12 @@ def own_lines(text: str, sent: Sequence[str] = ()) -> str:
         else:
             marks.append("own")
     first = next((i for i, m in enumerate(marks) if m == "quote"), len(lines))
-    top = [line for line, m in zip(lines[:first], marks[:first]) if m in ("own", "form")]
-    form = [re.sub(r"^(\s*>)+\s*", "", line) for line, m in zip(lines[first:], marks[first:]) if m == "form"]
+    top = [line for line, m in zip(lines[:first], marks[:first], strict=True) if m in ("own", "form")]
+    form = [
+        re.sub(r"^(\s*>)+\s*", "", line) for line, m in zip(lines[first:], marks[first:], strict=True) if m == "form"
+    ]
     if _has_content(top) or first == len(lines):
         return "\n".join(top + form).strip()
-    below = [line for line, m in zip(lines[first:], marks[first:]) if m in ("own", "form")]
+    below = [line for line, m in zip(lines[first:], marks[first:], strict=True) if m in ("own", "form")]
     below = _after_call_details(below)
     return "\n".join(top + below + form).strip()

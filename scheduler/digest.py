@@ -25,7 +25,7 @@ from mailbot.store.tables.schedule import NonCooperativeChange, ScheduleClaim, S
 from mailbot.templates import TEMPLATES_DIR
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.app import App
 from mailbot.desk import notices
@@ -84,16 +84,21 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     cal = rules.calendar
     now = utc(now)  # query parameters in UTC: SQLite compares stored times as text
     since = utc(since) if since else now - RECENT
-    names = dict(session.execute(select(Provider.id, Provider.name)).all())
+    names = dict(session.execute(select(col(Provider.id), col(Provider.name))).all())
     digest = Digest(
         day=cal.local(now).date().isoformat(), generated_at=cal.local(now), zone=str(cal.zone), since=cal.local(since)
     )
 
     first_hop = {
-        tb: pid for tb, pid in session.execute(select(Hop.traceback_id, Hop.provider_id).where(Hop.position == 0))
+        tb: pid
+        for tb, pid in session.execute(
+            select(col(Hop.traceback_id), col(Hop.provider_id)).where(col(Hop.position) == 0)
+        )
     }
     for tb in session.scalars(
-        select(Traceback).where(Traceback.opened_at > since, Traceback.opened_at <= now).order_by(Traceback.id)
+        select(Traceback)
+        .where(col(Traceback.opened_at) > since, col(Traceback.opened_at) <= now)
+        .order_by(col(Traceback.id))
     ):
         digest.new_tracebacks.append(
             {"id": tb.id, "campaign": tb.campaign, "status": tb.status, "provider": names.get(first_hop.get(tb.id), "")}
@@ -101,9 +106,10 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
 
     for hop in session.scalars(
         select(Hop)
-        .where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
-        .order_by(Hop.requested_at)
+        .where(col(Hop.answered_at).is_(None), col(Hop.outcome).is_(None), col(Hop.requested_at).is_not(None))
+        .order_by(col(Hop.requested_at))
     ):
+        assert hop.requested_at is not None  # selected for it
         due = hop.due_at or cal.add_days(hop.requested_at, rules.no_response_after_days)
         age = cal.business_hours_between(hop.requested_at, now)
         left = cal.business_hours_between(now, due)
@@ -124,10 +130,10 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
 
     closed = aliased(Traceback)
     for hop, closed_at in session.execute(
-        select(Hop, closed.closed_at)
-        .join(closed, closed.id == Hop.traceback_id)
-        .where(Hop.outcome == HopOutcome.NO_RESPONSE, closed.closed_at > since, closed.closed_at <= now)
-        .order_by(Hop.traceback_id)
+        select(Hop, col(closed.closed_at))
+        .join(closed, col(closed.id) == col(Hop.traceback_id))
+        .where(col(Hop.outcome) == HopOutcome.NO_RESPONSE, col(closed.closed_at) > since, col(closed.closed_at) <= now)
+        .order_by(col(Hop.traceback_id))
     ):
         digest.overdue.append(
             {
@@ -139,16 +145,18 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
             }
         )
     for key, at in session.execute(
-        select(ScheduleClaim.key, ScheduleClaim.claimed_at)
-        .where(ScheduleClaim.key.like(notices.ESCALATION_KEYS), ScheduleClaim.claimed_at > since)
-        .order_by(ScheduleClaim.key)
+        select(col(ScheduleClaim.key), col(ScheduleClaim.claimed_at))
+        .where(col(ScheduleClaim.key).like(notices.ESCALATION_KEYS), col(ScheduleClaim.claimed_at) > since)
+        .order_by(col(ScheduleClaim.key))
     ):
         _, provider_id, _, hop_id = key.split(":")
         digest.escalated.append(
             {"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id), "at": cal.local(at)}
         )
 
-    for review in session.scalars(select(Review).where(Review.resolved.is_(False)).order_by(Review.created_at)):
+    for review in session.scalars(
+        select(Review).where(col(Review.resolved).is_(False)).order_by(col(Review.created_at))
+    ):
         digest.reviews.append(
             {
                 "kind": review.kind.replace("_", " "),
@@ -159,7 +167,10 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
             }
         )
 
-    for change in session.scalars(select(StatusChange).where(StatusChange.at > since).order_by(StatusChange.at)):
+    for change in session.scalars(
+        select(StatusChange).where(col(StatusChange.at) > since).order_by(col(StatusChange.at))
+    ):
+        assert change.at is not None  # selected for it
         digest.status_changes.append(
             {
                 "provider": names[change.provider_id],
@@ -169,36 +180,39 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
             }
         )
 
-    for change in session.scalars(
+    for nc in session.scalars(
         select(NonCooperativeChange)
-        .where(NonCooperativeChange.at > since, NonCooperativeChange.at <= now)
-        .order_by(NonCooperativeChange.id)
+        .where(col(NonCooperativeChange.at) > since, col(NonCooperativeChange.at) <= now)
+        .order_by(col(NonCooperativeChange.id))
     ):
+        assert nc.at is not None  # selected for it
         digest.noncooperative.append(
             {
-                "provider": names[change.provider_id],
-                "action": change.action,
-                "reasons": [f["detail"] for f in change.findings],
-                "tracebacks": change.traceback_ids,
-                "at": cal.local(change.at),
+                "provider": names[nc.provider_id],
+                "action": nc.action,
+                "reasons": [f["detail"] for f in nc.findings],
+                "tracebacks": nc.traceback_ids,
+                "at": cal.local(nc.at),
             }
         )
 
     for origin, status, count in session.execute(
-        select(Message.origin, Message.status, func.count())
-        .where(Message.received_at > since)
-        .group_by(Message.origin, Message.status)
-        .order_by(Message.origin, Message.status)
+        select(col(Message.origin), col(Message.status), func.count())
+        .where(col(Message.received_at) > since)
+        .group_by(col(Message.origin), col(Message.status))
+        .order_by(col(Message.origin), col(Message.status))
     ):
         digest.imports.append({"origin": origin, "status": status, "count": count})
     for subject, reason, sender in session.execute(
-        select(Message.subject, Message.reason, Message.sender)
-        .where(Message.status == MessageStatus.QUARANTINED, Message.received_at > since)
-        .order_by(Message.id)
+        select(col(Message.subject), col(Message.reason), col(Message.sender))
+        .where(col(Message.status) == MessageStatus.QUARANTINED, col(Message.received_at) > since)
+        .order_by(col(Message.id))
     ):
         digest.quarantined.append({"subject": subject or "(no subject)", "reason": reason, "sender": sender})
     digest.quarantined_total = (
-        session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED))
+        session.scalar(
+            select(func.count()).select_from(Message).where(col(Message.status) == MessageStatus.QUARANTINED)
+        )
         or 0
     )
 
@@ -209,11 +223,11 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
 
 def top_campaigns(session: Session, limit: int = TOP_CAMPAIGNS) -> list[tuple[str, int]]:
     """Campaigns by incidents stored plus tracebacks opened, spelling variants joined."""
-    canonical = dict(session.execute(select(CampaignName.name, CampaignName.canonical)).all())
+    canonical = dict(session.execute(select(col(CampaignName.name), col(CampaignName.canonical))).all())
     counts: Counter[str] = Counter()
-    for (name,) in session.execute(select(Incident.campaign).where(Incident.campaign.is_not(None))):
+    for (name,) in session.execute(select(col(Incident.campaign)).where(col(Incident.campaign).is_not(None))):
         counts[canonical.get(name, name)] += 1
-    for (name,) in session.execute(select(Traceback.campaign).where(Traceback.campaign != "")):
+    for (name,) in session.execute(select(col(Traceback.campaign)).where(col(Traceback.campaign) != "")):
         counts[canonical.get(name, name)] += 1
     return counts.most_common(limit)
 
@@ -225,8 +239,8 @@ def slowest_providers(
     now = utc(now)
     spent: dict[int, list[float]] = {}
     for provider_id, requested, answered in session.execute(
-        select(Hop.provider_id, Hop.requested_at, Hop.answered_at).where(
-            Hop.answered_at > now - SLOW_WINDOW, Hop.answered_at <= now, Hop.requested_at.is_not(None)
+        select(col(Hop.provider_id), col(Hop.requested_at), col(Hop.answered_at)).where(
+            col(Hop.answered_at) > now - SLOW_WINDOW, col(Hop.answered_at) <= now, col(Hop.requested_at).is_not(None)
         )
     ):
         spent.setdefault(provider_id, []).append(cal.business_hours_between(requested, answered))
@@ -299,7 +313,8 @@ def build_message(digest: Digest, sender: str, to: list[str], domain: str) -> Em
     msg["Message-ID"] = make_msgid("digest", domain=domain)
     msg.set_content(render_text(digest))
     msg.add_alternative(render_html(digest, f"cid:{CHART_CID}"), subtype="html")
-    msg.get_payload()[1].add_related(
+    html = list(msg.iter_parts())[1]  # the alternative just added
+    html.add_related(
         campaign_chart(digest.top_campaigns), "image", "png", cid=f"<{CHART_CID}>", filename="top-campaigns.png"
     )
     return msg

@@ -24,9 +24,9 @@ from mailbot.store.paths import paths
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from mailbot.store.tables.schedule import ScheduleClaim, StatusChange
 from mailbot.store.upsert import insert_ignore
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.app import App
 from mailbot.desk import notices, providers
@@ -48,7 +48,10 @@ from mailbot.outbound import outbox
 from mailbot.outbound.transport import transport_from_config
 
 log = logging.getLogger(__name__)
-STATUS_NOTICE = {ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW, ProviderStatus.RED: NoticeKind.STATUS_RED}
+STATUS_NOTICE: dict[str, NoticeKind] = {
+    ProviderStatus.YELLOW: NoticeKind.STATUS_YELLOW,
+    ProviderStatus.RED: NoticeKind.STATUS_RED,
+}
 
 
 @dataclass
@@ -94,7 +97,11 @@ def _send(
 
 
 def _name(session: Session, provider_id: int | None) -> str | None:
-    return session.get(Provider, provider_id).name if provider_id is not None else None
+    if provider_id is None:
+        return None
+    provider = session.get(Provider, provider_id)
+    assert provider is not None  # a foreign key
+    return provider.name
 
 
 def _downstream(session: Session, hop: Hop) -> Hop | None:
@@ -104,8 +111,10 @@ def _downstream(session: Session, hop: Hop) -> Hop | None:
 # --- hops ---------------------------------------------------------------------------------
 
 
-def _open_hops():  # type: ignore[no-untyped-def]
-    return select(Hop).where(Hop.answered_at.is_(None), Hop.outcome.is_(None), Hop.requested_at.is_not(None))
+def _open_hops() -> Select[Hop]:
+    return select(Hop).where(
+        col(Hop.answered_at).is_(None), col(Hop.outcome).is_(None), col(Hop.requested_at).is_not(None)
+    )
 
 
 def due_hop_ids(session: Session, now: datetime) -> list[int]:
@@ -113,9 +122,9 @@ def due_hop_ids(session: Session, now: datetime) -> list[int]:
     return list(
         session.scalars(
             _open_hops()
-            .with_only_columns(Hop.id)
-            .where(or_(Hop.next_reminder_at.is_(None), Hop.next_reminder_at <= now, Hop.due_at <= now))
-            .order_by(Hop.requested_at, Hop.id)
+            .with_only_columns(col(Hop.id))
+            .where(or_(col(Hop.next_reminder_at).is_(None), col(Hop.next_reminder_at) <= now, col(Hop.due_at) <= now))
+            .order_by(col(Hop.requested_at), col(Hop.id))
         )
     )
 
@@ -123,14 +132,16 @@ def due_hop_ids(session: Session, now: datetime) -> list[int]:
 def visit_hop(app: App, session: Session, hop_id: int, now: datetime, summary: Summary) -> None:
     """One open hop: its reminder if one is due, or no_response past its deadline."""
     rules = app.rules
-    hop = session.scalars(skip_locked(_open_hops().where(Hop.id == hop_id), session)).first()
+    hop = session.scalars(skip_locked(_open_hops().where(col(Hop.id) == hop_id), session)).first()
     if hop is None:
         return  # answered meanwhile, or another instance holds it
+    assert hop.id is not None and hop.requested_at is not None  # an open hop: stored, and asked
     answered = utc(hop.answered_at) if hop.answered_at else None
     plan = plan_hop(rules, HopClock(utc(hop.requested_at), answered, hop.reminders_sent), now)
     hop.due_at = utc(plan.due_at)
     hop.next_reminder_at = utc(plan.next_reminder_at) if plan.next_reminder_at else None
     tb = session.get(Traceback, hop.traceback_id)
+    assert tb is not None  # a foreign key
     downstream = _downstream(session, hop)
     context = {**notices.hop_context(session, hop), "deadline": plan.due_at}
     if plan.reminder:
@@ -162,6 +173,7 @@ def _no_response(
     summary: Summary,
 ) -> None:
     """The hop is silent past its deadline: the traceback ends at this provider."""
+    assert hop.id is not None  # a stored row
     hop.outcome = HopOutcome.NO_RESPONSE
     hop.next_reminder_at = None
     if tb.status == TracebackStatus.OPEN:
@@ -203,7 +215,7 @@ def _no_response(
     requests = [
         Request(h_id, utc(at), outcome)
         for h_id, at, outcome in session.execute(
-            select(Hop.id, Hop.requested_at, Hop.outcome).where(Hop.provider_id == hop.provider_id)
+            select(col(Hop.id), col(Hop.requested_at), col(Hop.outcome)).where(col(Hop.provider_id) == hop.provider_id)
         )
     ]
     for completing in escalation_due(app.rules, requests):
@@ -211,6 +223,7 @@ def _no_response(
         # The claim row also lists the escalation in the digest.
         if claim(session, key, now, detail=context["provider_name"] or ""):
             on = session.get(Hop, completing)
+            assert on is not None  # one of this provider's hops, read above
             # The letter is about the provider's record, not one call's path: no downstream, no deadline.
             letter = {**notices.hop_context(session, on, with_downstream=False), "deadline": None}
             _send(
@@ -232,12 +245,12 @@ def _no_response(
 def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
     # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
     labels = labels_by_hop(
-        paths(session, session.scalars(select(Hop.traceback_id).where(Hop.provider_id == provider_id)))
+        paths(session, session.scalars(select(col(Hop.traceback_id)).where(col(Hop.provider_id) == provider_id)))
     )
     rows = session.execute(
-        select(Hop.id, Hop.requested_at, Hop.answered_at, Hop.due_at, Traceback.campaign)
-        .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(Hop.provider_id == provider_id)
+        select(col(Hop.id), col(Hop.requested_at), col(Hop.answered_at), col(Hop.due_at), col(Traceback.campaign))
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+        .where(col(Hop.provider_id) == provider_id)
     )
     return [
         Identification(campaign or "", utc(requested), utc(answered or due or requested))
@@ -249,16 +262,16 @@ def _identifications(session: Session, rules: Rules, provider_id: int) -> list[I
 def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     down = aliased(Hop)
     rows = session.execute(
-        select(down.provider_id, Hop.requested_at)
-        .join(down, down.id == Hop.downstream_hop_id)
-        .where(Hop.provider_id == provider_id)
+        select(col(down.provider_id), col(Hop.requested_at))
+        .join(down, col(down.id) == col(Hop.downstream_hop_id))
+        .where(col(Hop.provider_id) == provider_id)
     )
     return [TrafficLink(downstream_id, provider_id, utc(at)) for downstream_id, at in rows if at]
 
 
 def visit_provider(app: App, session: Session, provider_id: int, now: datetime, summary: Summary) -> None:
     rules = app.rules
-    provider = session.scalars(skip_locked(select(Provider).where(Provider.id == provider_id), session)).first()
+    provider = session.scalars(skip_locked(select(Provider).where(col(Provider.id) == provider_id), session)).first()
     if provider is None:
         return
     new = provider_status(rules, _identifications(session, rules, provider_id), now)
@@ -298,11 +311,15 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
 def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int]:
     """Providers identified on a hop within the window, or not GREEN (whose status may decay)."""
     since = now - rules.status_window
-    recent = session.scalars(select(Hop.traceback_id).where(or_(Hop.answered_at > since, Hop.due_at > since)))
+    recent = session.scalars(
+        select(col(Hop.traceback_id)).where(or_(col(Hop.answered_at) > since, col(Hop.due_at) > since))
+    )
     found = paths(session, recent)
     labels = labels_by_hop(found)
     named = {row.provider_id for rows in found.values() for row in rows if labels[row.hop_id] in rules.status_labels}
-    return sorted(named | set(session.scalars(select(Provider.id).where(Provider.status != ProviderStatus.GREEN))))
+    return sorted(
+        named | set(session.scalars(select(col(Provider.id)).where(col(Provider.status) != ProviderStatus.GREEN)))
+    )
 
 
 # --- monthly metrics and the digest --------------------------------------------------------

@@ -16,7 +16,7 @@ from mailbot.store.paths import paths
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.hop_labels import ORIGINS, US_POE, labels_by_hop
 from mailbot.domain.timeutil import utc
@@ -57,8 +57,8 @@ class MonthlyReport:
 
 def duration_text(seconds: float) -> str:
     """The sample's style: the two largest units, e.g. `1 hour 9 minutes`, `35 minutes 48 seconds`."""
-    left = int(round(seconds))
-    parts = []
+    left = round(seconds)
+    parts: list[str] = []
     for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         count, left = divmod(left, size)
         if count or parts:
@@ -103,24 +103,31 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
     up, up_provider = aliased(Hop), aliased(Provider)
     own_rows = session.execute(
         select(
-            Hop.id,
-            Hop.provider_id,
-            Provider.name,
-            Hop.outcome,
-            Hop.requested_at,
-            Hop.answered_at,
-            Traceback.campaign,
-            Hop.traceback_id,
+            col(Hop.id),
+            col(Hop.provider_id),
+            col(Provider.name),
+            col(Hop.outcome),
+            col(Hop.requested_at),
+            col(Hop.answered_at),
+            col(Traceback.campaign),
+            col(Hop.traceback_id),
         )
-        .join(Provider, Provider.id == Hop.provider_id)
-        .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(Hop.requested_at >= start, Hop.requested_at < end)
+        .join(Provider, col(Provider.id) == col(Hop.provider_id))
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end)
     ).all()
     upstream_rows = session.execute(
-        select(Hop.provider_id, up_provider.name, up.outcome, up.requested_at, up.answered_at, up.id)
-        .join(up, up.downstream_hop_id == Hop.id)
-        .join(up_provider, up_provider.id == up.provider_id)
-        .where(Hop.requested_at >= start, Hop.requested_at < end)
+        select(
+            col(Hop.provider_id),
+            col(up_provider.name),
+            col(up.outcome),
+            col(up.requested_at),
+            col(up.answered_at),
+            col(up.id),
+        )
+        .join(up, col(up.downstream_hop_id) == col(Hop.id))
+        .join(up_provider, col(up_provider.id) == col(up.provider_id))
+        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end)
     ).all()
     labels = labels_by_hop(paths(session, {row[-1] for row in own_rows}))  # upstream hops share those paths
     own: dict[int, list[HopFact]] = {}

@@ -21,7 +21,7 @@ from mailbot.store.tables.desk import Hop, Provider, ProviderContact, Traceback
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.tables.schedule import NonCooperativeChange
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.app import App
 from mailbot.domain.hop_labels import INTERNATIONAL_ORIGIN, US_ORIGIN, US_POE, labels_by_hop
@@ -58,11 +58,12 @@ def thresholds_of(app: App) -> Thresholds:
 def standing(session: Session, provider_id: int) -> Standing:
     rows = session.scalars(
         select(NonCooperativeChange)
-        .where(NonCooperativeChange.provider_id == provider_id)
-        .order_by(NonCooperativeChange.id.desc())
+        .where(col(NonCooperativeChange.provider_id) == provider_id)
+        .order_by(col(NonCooperativeChange.id).desc())
     )
     last_designated = last_removed = None
     for row in rows:
+        assert row.at is not None  # every change is stamped
         if row.action == DESIGNATED and last_designated is None:
             last_designated = as_utc(row.at)
         if row.action == REMOVED and last_removed is None:
@@ -72,24 +73,34 @@ def standing(session: Session, provider_id: int) -> Standing:
 
 
 def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], bool] = not_strike_exempt) -> Evidence:
-    hops = session.scalars(select(Hop).where(Hop.provider_id == provider_id, Hop.requested_at.is_not(None))).all()
+    hops = session.scalars(
+        select(Hop).where(col(Hop.provider_id) == provider_id, col(Hop.requested_at).is_not(None))
+    ).all()
     tracebacks = {
-        tb.id: tb for tb in session.scalars(select(Traceback).where(Traceback.id.in_({h.traceback_id for h in hops})))
+        tb.id: tb
+        for tb in session.scalars(select(Traceback).where(col(Traceback.id).in_({h.traceback_id for h in hops})))
     }
     hops = [h for h in hops if counts(tracebacks[h.traceback_id])]
     labels = labels_by_hop(paths(session, {h.traceback_id for h in hops}))
     roles = dict(
         session.execute(
-            select(ProviderContact.address, ProviderContact.role).where(ProviderContact.provider_id == provider_id)
+            select(col(ProviderContact.address), col(ProviderContact.role)).where(
+                col(ProviderContact.provider_id) == provider_id
+            )
         ).all()
     )
     reached: dict[int, set[str]] = {}
     warnings: dict[int, datetime] = {}
     hop_ids = [h.id for h in hops]
     for hop_id, kind, created, address in session.execute(
-        select(OutboxMessage.hop_id, OutboxMessage.kind, OutboxMessage.created_at, OutboxRecipient.address)
-        .join(OutboxRecipient, OutboxRecipient.outbox_id == OutboxMessage.id)
-        .where(OutboxMessage.hop_id.in_(hop_ids))
+        select(
+            col(OutboxMessage.hop_id),
+            col(OutboxMessage.kind),
+            col(OutboxMessage.created_at),
+            col(OutboxRecipient.address),
+        )
+        .join(OutboxRecipient, col(OutboxRecipient.outbox_id) == col(OutboxMessage.id))
+        .where(col(OutboxMessage.hop_id).in_(hop_ids))
     ):
         if kind == WARNING:  # the warning itself does not count as a request that reached them
             warnings[hop_id] = min(as_utc(created), warnings.get(hop_id, as_utc(created)))
@@ -97,6 +108,7 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
             reached.setdefault(hop_id, set()).add(roles[address])
     asks, sightings = [], []
     for hop in hops:
+        assert hop.id is not None and hop.requested_at is not None  # stored, and asked
         decided = hop.answered_at or (hop.due_at if hop.outcome == "no_response" else None)
         asks.append(
             Ask(
@@ -113,7 +125,7 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
             tb = tracebacks[hop.traceback_id]
             sightings.append(
                 Sighting(
-                    traceback_id=tb.id,
+                    traceback_id=hop.traceback_id,  # tb's
                     campaign=tb.campaign or "",
                     notified_at=as_utc(hop.requested_at),
                     identified_at=as_utc(hop.answered_at or hop.due_at or hop.requested_at),
@@ -121,10 +133,10 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
             )
     has_backup = (
         session.scalar(
-            select(ProviderContact.id).where(
-                ProviderContact.provider_id == provider_id,
-                ProviderContact.role == ContactRole.BACKUP,
-                ProviderContact.undeliverable.is_(False),
+            select(col(ProviderContact.id)).where(
+                col(ProviderContact.provider_id) == provider_id,
+                col(ProviderContact.role) == ContactRole.BACKUP,
+                col(ProviderContact.undeliverable).is_(False),
             )
         )
         is not None
@@ -135,7 +147,9 @@ def evidence(session: Session, provider_id: int, counts: Callable[[Traceback], b
 def providers_to_assess(session: Session, thresholds: Thresholds, now: datetime) -> list[int]:
     """Providers asked within the window, and every designated one (whose designation may lapse)."""
     since = now - thresholds.window
-    asked = session.scalars(select(Hop.provider_id).where(or_(Hop.requested_at > since, Hop.answered_at > since)))
+    asked = session.scalars(
+        select(col(Hop.provider_id)).where(or_(col(Hop.requested_at) > since, col(Hop.answered_at) > since))
+    )
     return sorted(set(asked) | designated_ids(session))
 
 
@@ -155,7 +169,7 @@ def _queue(
     if not to:
         log.warning("%s: no deliverable contact; %s not sent", key, kind)
         return False
-    reply_to = app.hop_reply_address(hop.id) if hop is not None else None
+    reply_to = app.hop_reply_address(hop.id) if hop is not None and hop.id is not None else None
     return outbox.enqueue(
         session,
         mail=app.mail,
@@ -190,12 +204,13 @@ def visit(
     if provider is None:
         return None
     if session.get_bind().dialect.name == "postgresql":  # one instance at a time decides this provider
-        session.execute(select(Provider.id).where(Provider.id == provider_id).with_for_update())
+        session.execute(select(col(Provider.id)).where(col(Provider.id) == provider_id).with_for_update())
     decision = assess(
         thresholds, evidence(session, provider_id, counts), standing(session, provider_id), now, rules.calendar.add_days
     )
     if decision.warn_hop_id is not None:
         hop = session.get(Hop, decision.warn_hop_id)
+        assert hop is not None  # one of the provider's hops, read above
         everyone = [c.address for c in providers.contacts(session, provider_id)]
         _queue(
             session,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -19,6 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mailbot.scheduler import jobs
 
 from mailbot.app import App
+
+if TYPE_CHECKING:  # the service layer sits above the scheduler: its type only
+    from mailbot.service.serve import Context
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO: once a minute is noise; our tick logs what it did.
@@ -57,7 +61,7 @@ def make_scheduler(app: App) -> BackgroundScheduler:
     return scheduler
 
 
-async def run(ctx) -> None:  # type: ignore[no-untyped-def] - a mailbot.serve service
+async def run(ctx: Context) -> None:  # a mailbot.serve service
     scheduler = make_scheduler(ctx.app)
     scheduler.start()
     log.info("scheduler: run_due every %ss", ctx.app.settings.schedule.tick_seconds)

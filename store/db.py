@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mailbot.store.schema import create_at_head
 from sqlalchemy import event
@@ -48,7 +48,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _postgres_settings(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
     # TOAST compression with lz4 rather than pglz for what this session writes, where the
     # server has it (PostgreSQL 14+ built with lz4): raw mail is the bulk of an import, and
     # its message inserts took ~40% less server time. Values read back the same; either
@@ -60,7 +60,7 @@ def _postgres_settings(dbapi_connection, _record) -> None:  # type: ignore[no-un
     dbapi_connection.commit()  # a session setting, kept when the pool rolls back
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # 32 KiB pages for a new database (an existing one keeps its own: WAL fixes the size). An
     # imported message (~6 KB of raw mail) then fits its row's page rather than spilling into
@@ -85,7 +85,7 @@ _SQLITE_PAGE = 32768
 _WAL_CHECKPOINT_BYTES = 40_000_000
 
 
-def _page_size(cursor) -> int:  # type: ignore[no-untyped-def]
+def _page_size(cursor: Any) -> int:
     return cursor.execute("PRAGMA page_size").fetchone()[0]
 
 

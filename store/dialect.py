@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
-Q = TypeVar("Q", bound=Select[Any])
+Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")  # a select of any columns
 
 
 class LockSpace(IntEnum):

@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from mailbot.store.dialect import LockSpace, advisory_xact_lock, among, is_postgresql
+from mailbot.store.tables import table_of
 from mailbot.store.tables.messages import (
     CampaignName,
     Incident,
@@ -42,7 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.records import SIGHTING_KINDS, Arrival, ParsedMessage
 from mailbot.domain.vocabulary import MessageStatus
@@ -111,6 +112,8 @@ def store_raw(session: Session, arrival: Arrival, key: str, received_at: datetim
 
 
 # The import's hot inserts, written through the driver (store/upsert.py: Bulk).
+T = TypeVar("T")
+
 MESSAGES = Bulk(
     Message,
     (
@@ -186,7 +189,9 @@ def _claim_keys(session: Session, claims: Sequence[tuple[str, int]]) -> set[int]
     if bulk_insert(session, MESSAGE_KEYS, sorted(first.items())) == len(first):
         return set(first.values())  # every key was free: each message claimed its own
     owners = session.execute(
-        select(MessageKey.message_key, MessageKey.message_pk).where(MessageKey.message_key.in_(list(first)))
+        select(col(MessageKey.message_key), col(MessageKey.message_pk)).where(
+            col(MessageKey.message_key).in_(list(first))
+        )
     ).all()
     return {pk for _, pk in owners}
 
@@ -210,7 +215,11 @@ def _incident_ids(parsed: ParsedMessage) -> list[str]:
 
 def _count(tally: Tally, statuses: Sequence[str], parsed: Sequence[ParsedMessage]) -> None:
     """Add the messages' statuses, kinds and quarantine reasons to the tally."""
-    reasons = [p.quarantine for s, p in zip(statuses, parsed, strict=True) if s == MessageStatus.QUARANTINED]
+    reasons = [
+        p.quarantine
+        for s, p in zip(statuses, parsed, strict=True)
+        if s == MessageStatus.QUARANTINED and p.quarantine is not None  # a quarantined message has its reason
+    ]
     for counts, values in (
         (tally.by_status, statuses),
         (tally.by_kind, [p.kind.value for p in parsed]),
@@ -269,7 +278,7 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     duplicates = [pk for pk, _, _ in stored if pk not in owners]
     if duplicates:
         session.execute(
-            update(Message).where(Message.id.in_(duplicates)).values(status=MessageStatus.DUPLICATE, reason=None)
+            update(Message).where(col(Message.id).in_(duplicates)).values(status=MessageStatus.DUPLICATE, reason=None)
         )
     _count(
         tally,
@@ -295,7 +304,9 @@ def apply(session: Session, pk: int, key: str, parsed: ParsedMessage, tally: Tal
     elif parsed.quarantine:
         status, reason = MessageStatus.QUARANTINED, parsed.quarantine
     session.execute(
-        update(Message).where(Message.id == pk).values(status=status, reason=reason, **_parsed_fields(parsed, now()))
+        update(Message)
+        .where(col(Message.id) == pk)
+        .values(status=status, reason=reason, **_parsed_fields(parsed, now()))
     )
     _count(tally, [status], [parsed])
     if status == MessageStatus.PARSED:
@@ -357,7 +368,7 @@ def _derive(
 def _derive_metrics(session: Session, results: Sequence[tuple[int, ParsedMessage]], memo: Memo | None) -> None:
     reports = [(pk, p.metrics.organization, p.metrics.addressee, p.envelope.date) for pk, p in results if p.metrics]
     ids = {pk: report_id for report_id, pk in bulk_insert_returning(session, METRICS_REPORTS, reports, memo)}
-    rows = []
+    rows: list[tuple[int, str, str | None, dict[str, str]]] = []
     for pk, parsed in results:
         m = parsed.metrics
         report_id = ids.pop(pk, None)  # pop: a message's first report only
@@ -425,7 +436,7 @@ def refresh_incidents(
             group.sort(key=_sighting_order)
     reread = [i for i in ids if i in existing or i not in grouped]
     if reread:
-        sighting = Sighting.__table__.c  # type: ignore[attr-defined]
+        sighting = table_of(Sighting).c
         # Core, not ORM: the ORM's own work per statement was a tenth of a batch's.
         columns = (
             sighting.incident_id,
@@ -482,7 +493,7 @@ def _sighting_order(row: SightingRow) -> tuple:
     return (row.seen_at is None, row.seen_at or datetime.min.replace(tzinfo=UTC), row.message_pk)
 
 
-def _first(values: Iterable):  # type: ignore[no-untyped-def]
+def _first(values: Iterable[T | None]) -> T | None:
     return next((v for v in values if v is not None), None)
 
 
@@ -520,10 +531,12 @@ def campaign_counts(session: Session) -> dict[str, int]:
     advisory_xact_lock(session, LockSpace.CAMPAIGNS, 0)
     counts = dict(
         session.execute(
-            select(Incident.campaign, func.count()).where(Incident.campaign.is_not(None)).group_by(Incident.campaign)
+            select(col(Incident.campaign), func.count())
+            .where(col(Incident.campaign).is_not(None))
+            .group_by(col(Incident.campaign))
         ).all()
     )
-    names = set(session.execute(select(CampaignName.name)).scalars()) | set(counts)
+    names = set(session.execute(select(col(CampaignName.name))).scalars()) | set(counts)
     return {n: counts.get(n, 0) for n in names}
 
 
@@ -539,10 +552,13 @@ def clear_derived(session: Session, pks: Sequence[int] | None = None) -> None:
         if pks is not None:
             if model is MetricsRow:
                 stmt = stmt.where(
-                    MetricsRow.report_id.in_(select(MetricsReport.id).where(MetricsReport.message_pk.in_(pks)))
+                    col(MetricsRow.report_id).in_(
+                        select(col(MetricsReport.id)).where(col(MetricsReport.message_pk).in_(pks))
+                    )
                 )
             else:
-                stmt = stmt.where(model.message_pk.in_(pks))  # type: ignore[attr-defined]
+                # Every model but MetricsRow (above) has message_pk.
+                stmt = stmt.where(col(model.message_pk).in_(pks))  # type: ignore[union-attr]
         session.execute(stmt)
     if pks is None:
         session.execute(delete(Incident))

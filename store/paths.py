@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mailbot.store.tables.desk import Hop, Provider
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ def paths(session: Session, traceback_ids: Iterable[int]) -> dict[int, list[Path
     found: dict[int, list[PathRow]] = {tb: [] for tb in ids}
     for start in range(0, len(ids), 1000):  # bounded IN lists
         rows = session.execute(
-            select(Hop.traceback_id, Hop.id, Hop.provider_id, Provider.foreign, Hop.outcome)
-            .join(Provider, Provider.id == Hop.provider_id)
-            .where(Hop.traceback_id.in_(ids[start : start + 1000]))
-            .order_by(Hop.traceback_id, Hop.position)
+            select(col(Hop.traceback_id), col(Hop.id), col(Hop.provider_id), col(Provider.foreign), col(Hop.outcome))
+            .join(Provider, col(Provider.id) == col(Hop.provider_id))
+            .where(col(Hop.traceback_id).in_(ids[start : start + 1000]))
+            .order_by(col(Hop.traceback_id), col(Hop.position))
         )
         for tb, hop_id, provider_id, foreign, outcome in rows:
             found[tb].append(PathRow(hop_id, provider_id, bool(foreign), outcome))

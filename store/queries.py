@@ -8,4 +8,6 @@ from sqlmodel import Session, col, select
 
 def last_hop(session: Session, traceback_id: int | None) -> Hop | None:
     """The traceback's most recent hop (highest position), or None before its first."""
-    return session.exec(select(Hop).where(Hop.traceback_id == traceback_id).order_by(col(Hop.position).desc())).first()
+    return session.exec(
+        select(Hop).where(col(Hop.traceback_id) == traceback_id).order_by(col(Hop.position).desc())
+    ).first()

@@ -71,7 +71,7 @@ def create_at_head(engine: Engine) -> None:
     """Create every model's table and record the database as at head.
 
     A new database needs no replay of history: the models are the head schema
-    (tests/test_migrations.py checks the migrations reach exactly them).
+    (tests/store/test_migrations.py checks the migrations reach exactly them).
     """
     with engine.begin() as connection:
         _lock(connection)

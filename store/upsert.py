@@ -10,10 +10,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from mailbot.store.tables import table_of
 from sqlalchemy import String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Row
@@ -21,9 +22,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel
 
 
-def _insert(session: Session, model: type[SQLModel]):  # type: ignore[no-untyped-def]
+def _insert(session: Session, model: type[SQLModel]) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -41,7 +42,7 @@ def insert_ignore(
     if returning is None:
         session.execute(stmt, list(rows))
         return []
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     # One statement for all rows (SQLAlchemy's insertmanyvalues); rows skipped by
     # the conflict return nothing, so results are matched to rows by their keys.
     result = session.execute(stmt.returning(table.c[returning], *(table.c[k] for k in keys)), list(rows))
@@ -105,13 +106,13 @@ class _Plan:
 
     def __init__(self, spec: Bulk, dialect: Dialect) -> None:
         quote = dialect.identifier_preparer.quote
-        table = spec.model.__table__  # type: ignore[attr-defined]
+        table = table_of(spec.model)
         # Columns left out get their default, as SQLAlchemy would give them.
-        omitted = [c for c in table.c if c.name not in spec.columns and c.default is not None]
-        if any(not c.default.is_scalar for c in omitted):
+        omitted = [(c.name, c.default) for c in table.c if c.name not in spec.columns and c.default is not None]
+        if any(not default.is_scalar for _, default in omitted):
             raise ValueError(f"{spec}: only columns with scalar defaults can be left out")
-        self.defaults = [c.default.arg for c in omitted]
-        names = [*spec.columns, *(c.name for c in omitted)]
+        self.defaults = [default.arg for _, default in omitted]  # type: ignore[attr-defined]  # scalar ones have it
+        names = [*spec.columns, *(name for name, _ in omitted)]
         cols = [table.c[name] for name in names]
         # Types with the same repr are configured alike, so process values alike.
         self.processors = [
@@ -153,7 +154,7 @@ class _Plan:
             ids = [*map(id, columns[i])]
             new = {k: v for k, v in zip(ids, columns[i], strict=True) if k not in done}
             kept.update(new)
-            done.update(zip(new, map(process, new.values())))
+            done.update(zip(new, map(process, new.values()), strict=True))
             columns[i] = [*map(done.__getitem__, ids)]
         return columns
 
@@ -239,7 +240,7 @@ def _execute(session: Session, spec: Bulk, rows: Sequence[tuple], memo: Memo | N
     plans = _PLANS.setdefault(connection.dialect, {})
     plan = plans.get(spec) or plans.setdefault(spec, _Plan(spec, connection.dialect))
     columns = plan.columns(rows, {} if memo is None else memo)
-    params = tuple(columns) if plan.unnest else list(zip(*columns))
+    params = tuple(columns) if plan.unnest else list(zip(*columns, strict=True))
     return connection, plan, connection.exec_driver_sql(plan.sql, params)
 
 

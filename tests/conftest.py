@@ -95,6 +95,15 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """A fresh, empty store at `sqlite_url`, schema created (tests that use SQLite alone)."""
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def sample_import(module_db_url: str) -> Iterator[tuple[Engine, Tally]]:
     """The sample mailbox (fixtures/emails) imported once per module and backend: (engine, tally)."""

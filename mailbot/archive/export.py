@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.timeutil import iso_z
 from mailbot.store.standing import designated_ids
@@ -22,9 +22,9 @@ from mailbot.store.tables.schedule import NonCooperativeChange
 
 def incidents(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Incident, CampaignName.canonical)
-        .outerjoin(CampaignName, CampaignName.name == Incident.campaign)
-        .where(Incident.sightings > 0)
+        select(Incident, col(CampaignName.canonical))
+        .outerjoin(CampaignName, col(CampaignName.name) == col(Incident.campaign))
+        .where(col(Incident.sightings) > 0)
     ).all()
     out = [
         {
@@ -78,7 +78,14 @@ def _utc(value: datetime) -> datetime:
 
 def messages(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Message.message_key, Message.kind, Message.incident_ids, Message.status, Message.reason, Message.date)
+        select(
+            col(Message.message_key),
+            col(Message.kind),
+            col(Message.incident_ids),
+            col(Message.status),
+            col(Message.reason),
+            col(Message.date),
+        )
     ).all()
     out = [
         {
@@ -95,7 +102,9 @@ def messages(session: Session) -> list[dict[str, Any]]:
 
 
 def replies(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(select(Reply, Message.message_key).join(Message, Message.id == Reply.message_pk)).all()
+    rows = session.execute(
+        select(Reply, col(Message.message_key)).join(Message, col(Message.id) == col(Reply.message_pk))
+    ).all()
     out = [
         {
             "message_id": key,
@@ -116,7 +125,7 @@ def noncooperative(session: Session, only_current: bool = False) -> list[dict[st
 
     `only_current`: the newest record of each provider designated now.
     """
-    names = dict(session.execute(select(Provider.id, Provider.name)).all())
+    names = dict(session.execute(select(col(Provider.id), col(Provider.name))).all())
     out = [
         {
             "provider": names.get(row.provider_id),
@@ -127,7 +136,7 @@ def noncooperative(session: Session, only_current: bool = False) -> list[dict[st
             "rules": [f["rule"] for f in row.findings],
             "traceback_ids": list(row.traceback_ids),
         }
-        for row in session.scalars(select(NonCooperativeChange).order_by(NonCooperativeChange.id))
+        for row in session.scalars(select(NonCooperativeChange).order_by(col(NonCooperativeChange.id)))
     ]
     if not only_current:
         return out

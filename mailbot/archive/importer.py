@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 from tqdm import tqdm
 
 from mailbot.archive import parse_worker
@@ -55,7 +56,9 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, b
     storing the same mailbox meanwhile is still caught, by save_batch's ON CONFLICT)."""
     for source in {a.source for a in batch} - empty.keys():
         with session_scope(engine) as session:
-            empty[source] = session.execute(select(Message.id).where(Message.source == source).limit(1)).first() is None
+            empty[source] = (
+                session.execute(select(col(Message.id)).where(col(Message.source) == source).limit(1)).first() is None
+            )
     places = sorted({(a.source, a.source_key) for a in batch if not empty[a.source]})
     if not places:
         return set()
@@ -75,8 +78,8 @@ def _already_stored(engine: Engine, batch: Sequence[Arrival], empty: dict[str, b
             ).all()
         else:
             rows = session.execute(
-                select(Message.source, Message.source_key).where(
-                    Message.source.in_({s for s, _ in places}), Message.source_key.in_({k for _, k in places})
+                select(col(Message.source), col(Message.source_key)).where(
+                    col(Message.source).in_({s for s, _ in places}), col(Message.source_key).in_({k for _, k in places})
                 )
             ).all()
     return {(s, k) for s, k in rows} & set(places)
@@ -105,6 +108,7 @@ def _results(parsed: Parse) -> list[ParsedMessage]:
         for i, (chunk, future) in reversed(list(enumerate(parsed)))
         if future is None or future.cancel()
     }
+    # A chunk's future is None only when the chunk is in `mine` (mypy cannot tell).
     return [m for i, (_, future) in enumerate(parsed) for m in (mine[i] if i in mine else future.result())]  # type: ignore[union-attr]
 
 

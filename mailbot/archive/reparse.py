@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.vocabulary import MessageStatus
 from mailbot.parsers.campaigns import canonical_names
@@ -20,11 +20,11 @@ def requeue_failed(session: Session) -> int:
     The desk never saw them, so re-parsing alone would not do: `mailbot serve` (or the next
     `receive`) processes them whole, as if they had just arrived.
     """
-    failed = (Message.status == MessageStatus.QUARANTINED) & (Message.failures > 0)
+    failed = (col(Message.status) == MessageStatus.QUARANTINED) & (col(Message.failures) > 0)
     result = session.execute(
         update(Message).where(failed).values(status=MessageStatus.NEW, failures=0, retry_at=None, reason=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)  # an UPDATE's result has a rowcount
 
 
 def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
@@ -33,9 +33,13 @@ def reparse(engine: Engine, only_quarantined: bool = False) -> Tally:
     with session_scope(engine) as session:
         tally.requeued = requeue_failed(session)
         # `new` rows are the live queue: processing parses them (and the desk reads them), not this.
-        query = select(Message.id, Message.raw).where(Message.status != MessageStatus.NEW).order_by(Message.id)
+        query = (
+            select(col(Message.id), col(Message.raw))
+            .where(col(Message.status) != MessageStatus.NEW)
+            .order_by(col(Message.id))
+        )
         if only_quarantined:
-            query = query.where(Message.status == MessageStatus.QUARANTINED)
+            query = query.where(col(Message.status) == MessageStatus.QUARANTINED)
         else:
             clear_derived(session)
         for pk, raw in session.execute(query.execution_options(yield_per=500)).all():

@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.desk import providers, views
 from mailbot.domain.vocabulary import ReviewKind
@@ -69,7 +69,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _outgoing(session: Session, hop_ids: list[int], tb_id: int) -> dict[str, dict[str, Any]]:
     rows = session.scalars(
-        select(OutboxMessage).where((OutboxMessage.hop_id.in_(hop_ids)) | (OutboxMessage.traceback_id == tb_id))
+        select(OutboxMessage).where(
+            (col(OutboxMessage.hop_id).in_(hop_ids)) | (col(OutboxMessage.traceback_id) == tb_id)
+        )
     )
     return {
         row.message_id: {
@@ -86,9 +88,16 @@ def _outgoing(session: Session, hop_ids: list[int], tb_id: int) -> dict[str, dic
 
 def _incoming(session: Session, hop_ids: list[int]) -> dict[str, dict[str, Any]]:
     rows = session.execute(
-        select(HopMessage.message_id, Message.raw, Message.raw_sha256, Message.subject, Message.sender, Message.id)
-        .join(Message, Message.id == HopMessage.message_pk)
-        .where(HopMessage.hop_id.in_(hop_ids))
+        select(
+            col(HopMessage.message_id),
+            col(Message.raw),
+            col(Message.raw_sha256),
+            col(Message.subject),
+            col(Message.sender),
+            col(Message.id),
+        )
+        .join(Message, col(Message.id) == col(HopMessage.message_pk))
+        .where(col(HopMessage.hop_id).in_(hop_ids))
     )
     found = {}
     for message_id, raw, stored_hash, subject, sender, pk in rows:
@@ -104,7 +113,7 @@ def _incoming(session: Session, hop_ids: list[int]) -> dict[str, dict[str, Any]]
     return found
 
 
-def _flag(tb: Traceback, name: str) -> Any:
+def _flag(tb: Traceback | None, name: str) -> Any:
     # Strike-exempt marks arrive with another part; read them when the traceback has them.
     return getattr(tb, name, None)
 
@@ -113,13 +122,13 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
     """The record of traceback `traceback_id` as plain data (the template's input)."""
     shown = views.timeline(session, traceback_id)  # the `traceback show` contract: hops in path order
     tb = session.get(Traceback, traceback_id)
-    hops = session.scalars(select(Hop).where(Hop.traceback_id == traceback_id).order_by(Hop.position)).all()
-    hop_ids = [h.id for h in hops]
+    hops = session.scalars(select(Hop).where(col(Hop.traceback_id) == traceback_id).order_by(col(Hop.position))).all()
+    hop_ids = [h.id for h in hops if h.id is not None]  # stored rows: all of them
     stored = {**_outgoing(session, hop_ids, traceback_id), **_incoming(session, hop_ids)}
     answered_by = dict(
         session.execute(
-            select(Message.id, Message.sender).where(
-                Message.id.in_([h.reply_message_pk for h in hops if h.reply_message_pk])
+            select(col(Message.id), col(Message.sender)).where(
+                col(Message.id).in_([h.reply_message_pk for h in hops if h.reply_message_pk])
             )
         ).all()
     )
@@ -143,8 +152,8 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
         }
         for r in session.scalars(
             select(Review)
-            .where(Review.traceback_id == traceback_id, Review.kind == ReviewKind.DISPUTE)
-            .order_by(Review.id)
+            .where(col(Review.traceback_id) == traceback_id, col(Review.kind) == ReviewKind.DISPUTE)
+            .order_by(col(Review.id))
         )
     ]
     path_providers = {h.provider_id for h in hops}
@@ -155,8 +164,8 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
     names = {h.provider_id: row["provider"] for h, row in zip(hops, shown["hops"], strict=True)}
     for row in session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.kind.in_(PROVIDER_NOTICES), OutboxMessage.hop_id.is_(None))
-        .order_by(OutboxMessage.id)
+        .where(col(OutboxMessage.kind).in_(PROVIDER_NOTICES), col(OutboxMessage.hop_id).is_(None))
+        .order_by(col(OutboxMessage.id))
     ):
         to = {a.lower() for a in row.recipients}
         for pid in sorted(path_providers):
@@ -181,8 +190,8 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
         }
         for c in session.scalars(
             select(NonCooperativeChange)
-            .where(NonCooperativeChange.provider_id.in_(path_providers))
-            .order_by(NonCooperativeChange.id)
+            .where(col(NonCooperativeChange.provider_id).in_(path_providers))
+            .order_by(col(NonCooperativeChange.id))
         )
         if traceback_id in c.traceback_ids
     ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.archive import export as exports
@@ -14,7 +16,7 @@ from mailbot.archive.importer import ImportInterrupted, import_paths
 from mailbot.archive.reparse import reparse as run_reparse
 from mailbot.cli._common import pass_app
 from mailbot.cli.exits import Exit
-from mailbot.cli.options import creates_database
+from mailbot.cli.options import creates_database, format_option
 from mailbot.mailboxes import imap as imap_source
 from mailbot.mailboxes import sources
 from mailbot.parsers.phones import to_e164
@@ -60,11 +62,12 @@ def print_incidents(rows: list[dict]) -> None:
 class MailboxParam(click.Path):
     """An existing file or directory, or an imap:// or imaps:// URL (password from `[imap]`)."""
 
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not imap_source.is_url(value):
             return super().convert(value, param, ctx)
         try:
-            return imap_source.Mailbox.from_url(value, ctx.find_object(App).settings)
+            # On a command line click gives the context, which holds the App (mypy cannot tell).
+            return imap_source.Mailbox.from_url(value, ctx.find_object(App).settings)  # type: ignore[union-attr]
         except (ValueError, OSError) as exc:
             self.fail(str(exc), param, ctx)
 
@@ -106,7 +109,7 @@ def reparse(app: App, quarantined: bool) -> None:
 
 @click.command()
 @click.argument("what", type=click.Choice(sorted(exports.EXPORTS)))
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@format_option("json", "csv")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout).")
 @pass_app
 def export(app: App, what: str, fmt: str, output: Path | None) -> None:
@@ -134,14 +137,7 @@ def _phone_option(value: str | None) -> str | None:
 )
 @click.option("--caller", help="Only calls from this number.")
 @click.option("--called", help="Only calls to this number.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="json and csv rows are the `export incidents` rows.",
-)
+@format_option("table", "json", "csv", help="json and csv rows are the `export incidents` rows.")
 @pass_app
 def incidents(
     app: App,
@@ -167,17 +163,22 @@ def incidents(
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @pass_app
 def quarantine(app: App, fmt: str) -> None:
     """List quarantined messages with their reasons and where each came from."""
     with session_scope(app.engine) as session:
         rows = session.execute(
             select(
-                Message.id, Message.message_key, Message.reason, Message.source, Message.source_key, Message.failures
+                col(Message.id),
+                col(Message.message_key),
+                col(Message.reason),
+                col(Message.source),
+                col(Message.source_key),
+                col(Message.failures),
             )
-            .where(Message.status == "quarantined")
-            .order_by(Message.id)
+            .where(col(Message.status) == "quarantined")
+            .order_by(col(Message.id))
         ).all()
     if fmt == "json":
         click.echo(

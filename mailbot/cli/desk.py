@@ -9,7 +9,7 @@ import click
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
-from mailbot.cli.options import creates_database
+from mailbot.cli.options import creates_database, format_option
 from mailbot.desk import providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ProviderStatus
@@ -74,7 +74,7 @@ def providers_add(
 
 
 @providers_group.command("list")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @click.option(
     "--non-cooperative",
     "non_cooperative",
@@ -206,7 +206,7 @@ def traceback_open(
 
 @traceback_group.command("show")
 @click.argument("number", type=int)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceback_show(app: App, number: int, fmt: str) -> None:
     """The whole timeline of traceback NUMBER: hops, answers, messages in and out."""
@@ -242,7 +242,7 @@ def traceback_show(app: App, number: int, fmt: str) -> None:
 
 @traceback_group.command("list")
 @click.option("--open", "only_open", is_flag=True, help="Only open tracebacks.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def traceback_list(app: App, only_open: bool, fmt: str) -> None:
     """Tracebacks, newest last."""
@@ -293,7 +293,7 @@ def review_group() -> None:
 
 @review_group.command("list")
 @click.option("--all", "include_resolved", is_flag=True, help="Resolved ones too.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def review_list(app: App, include_resolved: bool, fmt: str) -> None:
     with session_scope(app.engine) as session:

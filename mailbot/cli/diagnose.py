@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
@@ -18,7 +19,7 @@ from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Message
 
 
-def describe(raw: bytes) -> dict[str, object]:
+def describe(raw: bytes) -> dict[str, list[str]]:
     """mail-parser's view of a raw message: MIME defects and the delivery hops."""
     import mailparser  # only when asked: importing and running it is the slow part
 
@@ -38,15 +39,15 @@ def diagnose(app: App, pk: int) -> None:
     with session_scope(app.engine) as session:
         row = session.execute(
             select(
-                Message.raw,
-                Message.status,
-                Message.kind,
-                Message.reason,
-                Message.source,
-                Message.source_key,
-                Message.failures,
-                Message.retry_at,
-            ).where(Message.id == pk)
+                col(Message.raw),
+                col(Message.status),
+                col(Message.kind),
+                col(Message.reason),
+                col(Message.source),
+                col(Message.source_key),
+                col(Message.failures),
+                col(Message.retry_at),
+            ).where(col(Message.id) == pk)
         ).first()
     if row is None:
         raise click.ClickException(f"no stored message {pk}")
@@ -61,10 +62,10 @@ def diagnose(app: App, pk: int) -> None:
     except Exception as exc:
         click.echo(f"mail-parser could not read it: {exc!r}")
         return
-    click.echo("defects: " + (", ".join(facts["defects"]) or "none"))  # type: ignore[arg-type]
-    for hop in facts["hops"]:  # type: ignore[attr-defined]
+    click.echo("defects: " + (", ".join(facts["defects"]) or "none"))
+    for hop in facts["hops"]:
         click.echo(f"hop:     {hop}")
-    for name in facts["attachments"]:  # type: ignore[attr-defined]
+    for name in facts["attachments"]:
         click.echo(f"attachment: {name}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -12,15 +13,15 @@ TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("mail.log", "alembic")  # aiosmtpd: a line per connection and QUIT; alembic: its start-up lines
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is when a record is logged (a test's runner swaps it)."""
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+    def stream(self, _value: object) -> None:
         pass
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from mailbot.app import App
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(*choices: str, help: str | None = None) -> Callable[[F], F]:
+    """`--format` (into `fmt`): one of `choices`, the first by default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True, help=help
+    )
 
 
 def creates_database(command: F) -> F:
@@ -22,7 +29,8 @@ def creates_database(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Under a command the context holds the App, which the group built (mypy cannot tell).
         click.get_current_context().find_object(App).create_missing = True  # type: ignore[union-attr]
         return command(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature

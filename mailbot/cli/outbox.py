@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
+from mailbot.cli.options import format_option
 from mailbot.domain.timeutil import iso_z
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound import outbox
@@ -27,14 +29,14 @@ def outbox_group() -> None:
 @click.option("--status", type=click.Choice(STATUSES), help="Only rows in this status.")
 @click.option("--traceback", "traceback_id", type=int, help="Only notices of this traceback.")
 @click.option("--limit", default=50, show_default=True, help="Newest rows shown.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option("table", "json")
 @pass_app
 def list_command(app: App, status: str | None, traceback_id: int | None, limit: int, fmt: str) -> None:
     """Notices, newest first: kind, recipients, status, attempts, last error."""
     with session_scope(app.engine) as session:
         rows = outbox.outbox_rows(session, status=status, traceback_id=traceback_id, limit=limit)
         counts = outbox.status_counts(session)
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "id": r.id,
             "dedupe_key": r.dedupe_key,

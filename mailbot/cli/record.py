@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.archive import report
@@ -39,9 +40,13 @@ def traceback_report(
         ids = (
             [number]
             if number is not None
-            else list(
-                session.scalars(select(Traceback.id).where(Traceback.campaign == campaign).order_by(Traceback.id))
-            )
+            else [
+                tb_id
+                for tb_id in session.scalars(
+                    select(col(Traceback.id)).where(col(Traceback.campaign) == campaign).order_by(col(Traceback.id))
+                )
+                if tb_id is not None  # a primary key: never
+            ]
         )
         if not ids:
             raise click.ClickException(f"no traceback of campaign {campaign!r}")

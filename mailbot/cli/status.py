@@ -8,10 +8,12 @@ from typing import Any
 
 import click
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.errors import explain, safe_url
+from mailbot.cli.options import format_option
 from mailbot.domain.vocabulary import MessageStatus, OutboxStatus
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import Review
@@ -27,10 +29,14 @@ def gather(app: App) -> dict[str, Any]:
     """The figures, read in one transaction; raises when the database cannot be used."""
     with session_scope(app.engine) as session:
         oldest = session.execute(
-            select(func.min(Message.received_at)).where(Message.status == MessageStatus.NEW)
+            select(func.min(col(Message.received_at))).where(col(Message.status) == MessageStatus.NEW)
         ).scalar()
-        outbox = dict(session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
-        reviews = session.execute(select(func.count()).select_from(Review).where(Review.resolved.is_(False))).scalar()
+        outbox = dict(
+            session.execute(select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))).all()
+        )
+        reviews = session.execute(
+            select(func.count()).select_from(Review).where(col(Review.resolved).is_(False))
+        ).scalar()
     lag = (app.now() - _utc(oldest)).total_seconds() if oldest else 0.0
     return {
         "unprocessed_oldest_seconds": round(max(lag, 0.0), 1),
@@ -47,7 +53,7 @@ def gather(app: App) -> dict[str, Any]:
     show_default=True,
     help="Seconds a stored message may wait for processing before it counts as a problem.",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text", "json")
 @pass_app
 def status(app: App, max_lag: float, fmt: str) -> None:
     """Database reachable and at the current schema, processing lag, outbox, open reviews.

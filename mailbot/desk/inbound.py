@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.desk import matching, notices, providers
 from mailbot.desk.matching import Found
@@ -82,6 +82,7 @@ def _refuse(app: App, session: Session, sender: str | None, now: datetime) -> No
 
 
 def _in_record(session: Session, hop: Hop, kind: str, delivery: Delivery, now: datetime) -> None:
+    assert hop.id is not None  # a stored row
     session.add(
         HopMessage(
             hop_id=hop.id,
@@ -118,11 +119,11 @@ def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
         (
             row
             for part in chunks(ids)
-            if (row := session.exec(select(OutboxMessage).where(OutboxMessage.message_id.in_(part))).first())
+            if (row := session.exec(select(OutboxMessage).where(col(OutboxMessage.message_id).in_(part))).first())
             is not None
         ),
         None,
-    )  # type: ignore[attr-defined]
+    )
     if sent is None:
         return  # a bounce of nothing we sent: stored, nothing to do
     failed = set(m.facts.failed_recipients) or {a.lower() for a in sent.recipients}
@@ -131,8 +132,8 @@ def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
     contacts = [
         c
         for part in chunks(failed)
-        for c in session.exec(select(ProviderContact).where(ProviderContact.address.in_(part))).all()
-    ]  # type: ignore[attr-defined]
+        for c in session.exec(select(ProviderContact).where(col(ProviderContact.address).in_(part))).all()
+    ]
     for contact in contacts:
         if not contact.undeliverable:
             contact.undeliverable, contact.undeliverable_at = True, now
@@ -166,11 +167,13 @@ def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> N
     requests = []
     hops = session.exec(
         select(Hop)
-        .join(Traceback, Traceback.id == Hop.traceback_id)
-        .where(  # type: ignore[arg-type]
-            Hop.provider_id == provider.id, Hop.answered_at.is_(None), Traceback.status == TracebackStatus.OPEN
-        )  # type: ignore[union-attr]
-        .order_by(Hop.traceback_id)
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+        .where(
+            col(Hop.provider_id) == provider.id,
+            col(Hop.answered_at).is_(None),
+            col(Traceback.status) == TracebackStatus.OPEN,
+        )
+        .order_by(col(Hop.traceback_id))
     ).all()
     for hop in hops:
         context = notices.hop_context(session, hop)
@@ -250,11 +253,7 @@ def _answers_by_hop(
 
 def _sent_texts(session: Session, hops: list[Hop]) -> list[str]:
     """The text of every notice sent on these hops, as the outbox stored it."""
-    rows = session.exec(
-        select(OutboxMessage.raw).where(  # type: ignore[call-overload]
-            OutboxMessage.hop_id.in_([h.id for h in hops])
-        )
-    ).all()  # type: ignore[union-attr]
+    rows = session.exec(select(col(OutboxMessage.raw)).where(col(OutboxMessage.hop_id).in_([h.id for h in hops]))).all()
     return [notice_text(raw) for raw in rows]
 
 
@@ -319,5 +318,5 @@ def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> Non
     """The pipeline handler for one live message: the first disposition that applies acts."""
     m = inbound(app, session, delivery)
     rule = next(d for d in DISPOSITIONS if d.applies(m))
-    session.execute(update(Message).where(Message.id == delivery.pk).values(disposition=rule.name))  # type: ignore[arg-type]
+    session.execute(update(Message).where(col(Message.id) == delivery.pk).values(disposition=rule.name))
     rule.act(app, session, m, now)

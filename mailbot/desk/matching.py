@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.domain.records import ParsedMessage
 from mailbot.domain.tokens import read_token, token_from_address
@@ -52,7 +52,9 @@ def _by_thread(session: Session, parsed: ParsedMessage) -> Found | None:
     if not ids:
         return None
     rows = session.execute(
-        select(OutboxMessage.hop_id).where(OutboxMessage.message_id.in_(ids), OutboxMessage.hop_id.is_not(None))
+        select(col(OutboxMessage.hop_id)).where(
+            col(OutboxMessage.message_id).in_(ids), col(OutboxMessage.hop_id).is_not(None)
+        )
     ).all()
     hops = [h for (hop_id,) in dict.fromkeys(rows) if (h := session.get(Hop, hop_id)) is not None]
     return Found(hops=hops[:1], how="thread") if hops else None
@@ -65,8 +67,8 @@ def hops_of(session: Session, numbers: list[str]) -> list[Hop]:
         if not number.isdigit() or len(number) > 9:
             continue  # not one of ours, and too big for an integer column
         tracebacks = session.exec(
-            select(Traceback).where((Traceback.id == int(number)) | (Traceback.incident_id == number))
-        ).all()  # type: ignore[arg-type]
+            select(Traceback).where((col(Traceback.id) == int(number)) | (col(Traceback.incident_id) == number))
+        ).all()
         for tb in tracebacks:
             hop = last_hop(session, tb.id)
             if hop is not None and hop not in found:

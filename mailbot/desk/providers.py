@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rapidfuzz import fuzz
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.domain.vocabulary import ContactRole, ProviderStatus
 from mailbot.store.tables.desk import Provider, ProviderAlias, ProviderContact, ProviderDomain
@@ -129,11 +129,11 @@ def valid_address(address: str) -> bool:
 def by_address(session: Session, address: str) -> Provider | None:
     """The provider an address belongs to: a registered contact, else a registered domain."""
     address = address.strip().lower()
-    contact = session.exec(select(ProviderContact).where(ProviderContact.address == address)).first()
+    contact = session.exec(select(ProviderContact).where(col(ProviderContact.address) == address)).first()
     if contact is not None:
         return session.get(Provider, contact.provider_id)
     domain = address.rpartition("@")[2]
-    row = session.exec(select(ProviderDomain).where(ProviderDomain.domain == domain)).first()
+    row = session.exec(select(ProviderDomain).where(col(ProviderDomain.domain) == domain)).first()
     return session.get(Provider, row.provider_id) if row is not None else None
 
 
@@ -144,11 +144,13 @@ def may_answer_for(session: Session, provider_id: int, address: str) -> bool:
     """
     address = address.strip().lower()
     contact = session.exec(
-        select(ProviderContact).where(ProviderContact.provider_id == provider_id, ProviderContact.address == address)
+        select(ProviderContact).where(
+            col(ProviderContact.provider_id) == provider_id, col(ProviderContact.address) == address
+        )
     ).first()
     domain = session.exec(
         select(ProviderDomain).where(
-            ProviderDomain.provider_id == provider_id, ProviderDomain.domain == address.rpartition("@")[2]
+            col(ProviderDomain.provider_id) == provider_id, col(ProviderDomain.domain) == address.rpartition("@")[2]
         )
     ).first()
     return contact is not None or domain is not None
@@ -157,7 +159,7 @@ def may_answer_for(session: Session, provider_id: int, address: str) -> bool:
 def contacts(session: Session, provider_id: int, deliverable_only: bool = True) -> list[ProviderContact]:
     """Primary contacts first, then backups."""
     rows = session.exec(
-        select(ProviderContact).where(ProviderContact.provider_id == provider_id).order_by(ProviderContact.id)
+        select(ProviderContact).where(col(ProviderContact.provider_id) == provider_id).order_by(col(ProviderContact.id))
     ).all()
     rows = [c for c in rows if not (deliverable_only and c.undeliverable)]
     return sorted(rows, key=lambda c: c.role != ContactRole.PRIMARY)
@@ -226,7 +228,7 @@ def add(
         add_contact(session, provider.id, address, ContactRole.BACKUP)
     for domain in domains:
         domain = domain.strip().lower().lstrip("@")
-        if domain and session.exec(select(ProviderDomain).where(ProviderDomain.domain == domain)).first() is None:
+        if domain and session.exec(select(ProviderDomain).where(col(ProviderDomain.domain) == domain)).first() is None:
             session.add(ProviderDomain(provider_id=provider.id, domain=domain))
     session.flush()
     return provider
@@ -253,7 +255,7 @@ def _exact(session: Session, name: str) -> Provider | None:
 def add_alias(session: Session, provider_id: int, alias: str) -> None:
     alias = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", alias).split())
     existing = session.exec(
-        select(ProviderAlias).where(ProviderAlias.provider_id == provider_id, ProviderAlias.alias == alias)
+        select(ProviderAlias).where(col(ProviderAlias.provider_id) == provider_id, col(ProviderAlias.alias) == alias)
     ).first()
     provider = session.get(Provider, provider_id)
     if alias and existing is None and provider is not None and provider.name != alias:
@@ -264,7 +266,9 @@ def add_contact(session: Session, provider_id: int, address: str, role: str) -> 
     """Register an address; the second address of a provider is its backup unless said otherwise."""
     address = address.strip().lower()
     existing = session.exec(
-        select(ProviderContact).where(ProviderContact.provider_id == provider_id, ProviderContact.address == address)
+        select(ProviderContact).where(
+            col(ProviderContact.provider_id) == provider_id, col(ProviderContact.address) == address
+        )
     ).first()
     if existing is not None:
         return
@@ -274,10 +278,14 @@ def add_contact(session: Session, provider_id: int, address: str, role: str) -> 
 
 def listing(session: Session) -> list[dict]:
     out = []
-    for provider in session.exec(select(Provider).order_by(Provider.name)).all():
+    for provider in session.exec(select(Provider).order_by(col(Provider.name))).all():
         assert provider.id is not None
-        aliases = session.exec(select(ProviderAlias.alias).where(ProviderAlias.provider_id == provider.id)).all()
-        domains = session.exec(select(ProviderDomain.domain).where(ProviderDomain.provider_id == provider.id)).all()
+        aliases = session.exec(
+            select(col(ProviderAlias.alias)).where(col(ProviderAlias.provider_id) == provider.id)
+        ).all()
+        domains = session.exec(
+            select(col(ProviderDomain.domain)).where(col(ProviderDomain.provider_id) == provider.id)
+        ).all()
         out.append(
             {
                 "id": provider.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.desk.workflow import DeskError
 from mailbot.domain.hop_labels import labels_by_hop
@@ -23,9 +23,9 @@ from mailbot.store.tables.outbox import OutboxMessage
 
 
 def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
-    query = select(Review).order_by(Review.id)
+    query = select(Review).order_by(col(Review.id))
     if not include_resolved:
-        query = query.where(Review.resolved.is_(False))  # type: ignore[attr-defined]
+        query = query.where(col(Review.resolved).is_(False))
     names = {p.id: p.name for p in session.exec(select(Provider)).all()}
     return [
         {
@@ -63,10 +63,15 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
         raise DeskError(f"no traceback #{traceback_id}")
     hops = []
     labels = labels_by_hop(paths(session, [traceback_id]))
-    for hop in session.exec(select(Hop).where(Hop.traceback_id == tb.id).order_by(Hop.position)).all():
+    for hop in session.exec(select(Hop).where(col(Hop.traceback_id) == tb.id).order_by(col(Hop.position))).all():
+        assert hop.id is not None  # a stored row
         provider = session.get(Provider, hop.provider_id)
-        out = session.exec(select(OutboxMessage).where(OutboxMessage.hop_id == hop.id).order_by(OutboxMessage.id)).all()
-        incoming = session.exec(select(HopMessage).where(HopMessage.hop_id == hop.id).order_by(HopMessage.id)).all()
+        out = session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.hop_id) == hop.id).order_by(col(OutboxMessage.id))
+        ).all()
+        incoming = session.exec(
+            select(HopMessage).where(col(HopMessage.hop_id) == hop.id).order_by(col(HopMessage.id))
+        ).all()
         messages = [
             {
                 "direction": "out",
@@ -117,9 +122,9 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
 
 
 def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
-    query = select(Traceback).order_by(Traceback.id)
+    query = select(Traceback).order_by(col(Traceback.id))
     if only_open:
-        query = query.where(Traceback.status == TracebackStatus.OPEN)
+        query = query.where(col(Traceback.status) == TracebackStatus.OPEN)
     out = []
     for tb in session.exec(query).all():
         last = last_hop(session, tb.id)

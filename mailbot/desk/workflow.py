@@ -18,7 +18,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.desk import providers
 from mailbot.desk.notices import close_traceback, send_hop_notice
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mailbot.app import App
 
 # Answers that end a traceback, and the result they leave on it.
-ENDINGS = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
+ENDINGS: dict[str, str] = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
 # Kinds that are a notice somebody forwarded us, not an answer.
 NOTICE_KINDS = frozenset(
     {
@@ -79,10 +79,11 @@ def open_review(
         day = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
         same = session.exec(
             select(Review)
-            .where(Review.kind == kind, Review.sender == sender, Review.resolved.is_(False))  # type: ignore[attr-defined]
+            .where(col(Review.kind) == kind, col(Review.sender) == sender, col(Review.resolved).is_(False))
             .where(
-                Review.created_at >= day.astimezone(UTC), Review.created_at < (day + timedelta(days=1)).astimezone(UTC)
-            )  # type: ignore[operator]
+                col(Review.created_at) >= day.astimezone(UTC),
+                col(Review.created_at) < (day + timedelta(days=1)).astimezone(UTC),
+            )
             .with_for_update()
         ).first()
         if same is not None:
@@ -182,7 +183,7 @@ def propose_contact(
     assert provider.id is not None
     proposal = {"change": "add_contact", "provider_id": provider.id, "address": address, "role": "primary"}
     for review in session.exec(
-        select(Review).where(Review.kind == ReviewKind.CONTACT_CHANGE, Review.resolved.is_(False))  # type: ignore[attr-defined]
+        select(Review).where(col(Review.kind) == ReviewKind.CONTACT_CHANGE, col(Review.resolved).is_(False))
     ).all():
         if review.proposal == proposal:
             return address
@@ -251,7 +252,11 @@ def _wait_for_person(session: Session, hop: Hop, now: datetime, message_pk: int)
     """
     same = session.exec(
         select(Review)
-        .where(Review.kind == ReviewKind.CLARIFICATION_LIMIT, Review.hop_id == hop.id, Review.resolved.is_(False))  # type: ignore[attr-defined]
+        .where(
+            col(Review.kind) == ReviewKind.CLARIFICATION_LIMIT,
+            col(Review.hop_id) == hop.id,
+            col(Review.resolved).is_(False),
+        )
         .with_for_update()
     ).first()
     if same is not None:
@@ -360,7 +365,7 @@ def apply_answer(
     if upstream is None:
         return
     assert upstream.id is not None
-    in_path = set(session.exec(select(Hop.provider_id).where(Hop.traceback_id == tb.id)).all())
+    in_path = set(session.exec(select(col(Hop.provider_id)).where(col(Hop.traceback_id) == tb.id)).all())
     if upstream.id in in_path:
         open_review(
             session,
@@ -429,7 +434,9 @@ def close(session: Session, traceback_id: int, result: str, now: datetime) -> Tr
 
 
 def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
-    for review in session.exec(select(Review).where(Review.traceback_id == tb.id, Review.resolved.is_(False))).all():  # type: ignore[attr-defined]
+    for review in session.exec(
+        select(Review).where(col(Review.traceback_id) == tb.id, col(Review.resolved).is_(False))
+    ).all():
         review.resolved, review.resolved_at = True, now
 
 

@@ -8,8 +8,10 @@ across a daylight-saving change. Store them with `timeutil.utc`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -33,7 +35,7 @@ class BusinessCalendar:
     days_off: holidays.HolidayBase = field(default_factory=lambda: holidays.country_holidays("US"))
 
     @classmethod
-    def from_settings(cls, settings: dict) -> BusinessCalendar:
+    def from_settings(cls, settings: Mapping[str, Any]) -> BusinessCalendar:
         """Built from the `[schedule]` config section."""
         days = [WEEKDAYS.index(d.strip().lower()[:3]) for d in settings.get("business_days", WEEKDAYS[:5])]
         calendar = cls(

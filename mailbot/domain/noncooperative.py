@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 NON_RESPONSIVE = "non_responsive"
 ONGOING_SAME_CAMPAIGN = "ongoing_same_campaign"
@@ -39,7 +40,7 @@ class Thresholds:
     clean_period: timedelta = timedelta(days=30)
 
     @classmethod
-    def from_settings(cls, settings: dict) -> Thresholds:
+    def from_settings(cls, settings: Mapping[str, Any]) -> Thresholds:
         return cls(
             consecutive_no_response=int(settings["consecutive_no_response"]),
             warning_grace_days=int(settings["warning_grace_days"]),
@@ -177,7 +178,7 @@ def _by_campaign(sightings: Sequence[Sighting]) -> dict[str, list[Sighting]]:
 def ongoing_same_campaign(ctx: Context, evidence: Evidence) -> Finding | None:
     """Originator or U.S. point of entry for a campaign again N or more days after first identified for it."""
     days = timedelta(days=ctx.thresholds.ongoing_days)
-    for campaign, seen in _by_campaign(_recent(ctx, evidence.sightings)).items():
+    for seen in _by_campaign(_recent(ctx, evidence.sightings)).values():
         first = seen[0]
         later = [s for s in seen[1:] if s.notified_at - first.identified_at >= days]
         if later:

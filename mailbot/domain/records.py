@@ -24,12 +24,12 @@ def record(cls: type[T]) -> type[T]:
     (~6 to ~3 µs to unpickle a notice's result, ~8 to ~6 µs to pickle it).
     """
     made = dataclass(frozen=True, slots=True)(cls)
-    names = tuple(f.name for f in fields(made))
+    names = tuple(f.name for f in fields(made))  # type: ignore[arg-type]  # `made` is a dataclass now
 
     def __reduce__(self: Any) -> tuple[type, tuple]:
         return made, tuple(getattr(self, name) for name in names)
 
-    made.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    made.__reduce__ = __reduce__  # type: ignore[method-assign]  # replaced on purpose (above)
     return made
 
 

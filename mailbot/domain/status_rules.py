@@ -7,9 +7,10 @@ sender can make it exactly-once (hop, kind, sequence).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from mailbot.domain.calendar import BusinessCalendar
 from mailbot.domain.vocabulary import HopOutcome, ProviderStatus
@@ -30,7 +31,7 @@ class Rules:
     status_labels: frozenset[str] = frozenset({"us_origin", "international_origin", "us_poe", HopOutcome.NO_RESPONSE})
 
     @classmethod
-    def from_settings(cls, settings: dict) -> Rules:
+    def from_settings(cls, settings: Mapping[str, Any]) -> Rules:
         return cls(
             calendar=BusinessCalendar.from_settings(settings),
             reminder_after_hours=float(settings["reminder_after_hours"]),

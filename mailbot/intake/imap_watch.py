@@ -26,6 +26,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.domain.records import Arrival
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 PROCESSED_KEYWORD = "$MailbotProcessed"
 MAX_BACKOFF = 300.0
-RETRIED = (*NETWORK_ERRORS, StoreUnavailable, SQLAlchemyError)
+RETRIED: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, StoreUnavailable, SQLAlchemyError)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class FolderWatcher:
         """Store every message after the checkpoint; how many were newly stored."""
         checkpoint = self._checkpoint()
         resync = checkpoint is not None and checkpoint[0] != uidvalidity
-        if resync:
+        if resync and checkpoint is not None:
             log.warning(
                 "imap: %s: UIDVALIDITY changed (%s -> %s); reading the folder again",
                 self.source,
@@ -161,7 +162,7 @@ class FolderWatcher:
                 if uid in fetched
             }
             known = self._delivered_before(arrivals.values()) if resync or checkpoint is None else set()
-            for uid, arrival in arrivals.items():
+            for arrival in arrivals.values():
                 if hashlib.sha256(arrival.raw).hexdigest() not in known:
                     stored += receive(self.engine, arrival, self.now()) is not None
             if arrivals:
@@ -194,7 +195,9 @@ class FolderWatcher:
         with session_scope(self.engine) as session:
             return set(
                 session.execute(
-                    select(Message.raw_sha256).where(Message.source == self.source, Message.raw_sha256.in_(hashes))
+                    select(col(Message.raw_sha256)).where(
+                        col(Message.source) == self.source, col(Message.raw_sha256).in_(hashes)
+                    )
                 ).scalars()
             )
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.domain.records import Arrival, ParsedMessage
 from mailbot.domain.vocabulary import MessageStatus
@@ -67,11 +67,11 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
 
 def _claim(session: Session, limit: int, now: datetime) -> list[tuple[int, bytes, str]]:
     query = (
-        select(Message.id, Message.raw, Message.origin)
-        .where(Message.status == MessageStatus.NEW)
+        select(col(Message.id), col(Message.raw), col(Message.origin))
+        .where(col(Message.status) == MessageStatus.NEW)
         # A message whose processing failed waits out its backoff; the ones after it go first.
-        .where(or_(Message.retry_at.is_(None), Message.retry_at <= _utc(now)))  # type: ignore[union-attr]
-        .order_by(Message.id)
+        .where(or_(col(Message.retry_at).is_(None), col(Message.retry_at) <= _utc(now)))
+        .order_by(col(Message.id))
         .limit(limit)
     )
     # Several instances share the queue: each row is processed by whoever locks it.
@@ -90,7 +90,7 @@ def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: 
     # The first write takes SQLite's write lock and reads the row as committed: if another
     # process (`receive` beside `serve`; SQLite has no SKIP LOCKED) settled it since the claim, stop.
     claimed = session.execute(
-        update(Message).where(Message.id == pk, Message.status == MessageStatus.NEW).values(message_key=key)
+        update(Message).where(col(Message.id) == pk, col(Message.status) == MessageStatus.NEW).values(message_key=key)
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         return
@@ -119,7 +119,9 @@ def record_failure(app: App, pk: int, exc: BaseException, now: datetime) -> str:
     serve = app.settings.serve
     with session_scope(app.engine) as session:
         failures = session.scalar(
-            select(Message.failures).where(Message.id == pk, Message.status == MessageStatus.NEW).with_for_update()
+            select(col(Message.failures))
+            .where(col(Message.id) == pk, col(Message.status) == MessageStatus.NEW)
+            .with_for_update()
         )
         if failures is None:
             return "gone"  # another instance settled it meanwhile
@@ -133,7 +135,7 @@ def record_failure(app: App, pk: int, exc: BaseException, now: datetime) -> str:
             )
         else:
             values["retry_at"] = _utc(now) + serve.retry_after * 2 ** (failures - 1)
-        session.execute(update(Message).where(Message.id == pk).values(**values))  # type: ignore[arg-type]
+        session.execute(update(Message).where(col(Message.id) == pk).values(**values))
     return str(values.get("status", "retry"))
 
 

@@ -194,7 +194,7 @@ class TrackedSMTP(SMTP):
         if refusal is not None:
             # Never a session: no greeting task, no timeout, nothing for connection_lost to undo.
             self._refused = True
-            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
+            transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]  # a socket transport writes
             transport.close()
             return
         self._sessions.add(self)
@@ -241,7 +241,10 @@ class TrackedSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         try:
-            spool = tempfile.SpooledTemporaryFile(max_size=self._limits.spool_threshold, prefix="mailbot-smtp-")
+            # Not a with-block: the spool outlives this method, handed to the handler that closes it.
+            spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                max_size=self._limits.spool_threshold, prefix="mailbot-smtp-"
+            )
         except OSError as exc:
             log.warning("smtp: cannot open a spool file, answered 451: %s", exc)
             await self.push(STORE_DOWN)
@@ -287,13 +290,13 @@ class TrackedSMTP(SMTP):
                     spool.write(whole[1:] if whole.startswith(b".") else whole)
         return CONNECTION_LOST  # the client went away before the lone dot: nothing to store
 
-
-def _host(peer: object) -> str:
-    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
-
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _host(peer: object) -> str:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
 
 
 def tls_context(app: App) -> ssl.SSLContext | None:

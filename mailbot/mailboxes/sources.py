@@ -29,9 +29,9 @@ from mailbot.mailboxes import imap as imap_source
 MBOX_SEPARATOR = b"From "
 # Single-stream compressors by suffix; what they hold is an mbox or one message.
 COMPRESSED: dict[str, Callable[[Path], IO[bytes]]] = {
-    ".gz": lambda p: gzip.open(p, "rb"),
-    ".bz2": lambda p: bz2.open(p, "rb"),
-    ".xz": lambda p: lzma.open(p, "rb"),
+    ".gz": gzip.GzipFile,  # type: ignore[dict-item]  # a binary stream, though typeshed's is no IO[bytes]
+    ".bz2": bz2.BZ2File,
+    ".xz": lzma.LZMAFile,
 }
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 PST_MAGIC = b"!BDN"
@@ -159,10 +159,10 @@ def read_archive(path: Path, kind: str, in_directory: bool = False) -> Iterator[
                             yield from _member(path, info.filename, member)
         elif kind == "tar":
             with tarfile.open(path, "r|*") as archive:  # a stream: members in order, nothing seeked or unpacked
-                for info in archive:
-                    member = archive.extractfile(info) if info.isfile() else None
-                    if member is not None:
-                        yield from _member(path, info.name, member)
+                for entry in archive:
+                    extracted = archive.extractfile(entry) if entry.isfile() else None
+                    if extracted is not None:
+                        yield from _member(path, entry.name, extracted)
         else:
             with COMPRESSED[path.suffix.lower()](path) as stream:
                 head = stream.read(len(MBOX_SEPARATOR))

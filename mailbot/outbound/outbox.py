@@ -37,9 +37,9 @@ from email.policy import default as DEFAULT_POLICY
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.config import Settings
 from mailbot.domain.timeutil import utc
@@ -48,6 +48,7 @@ from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
+from mailbot.store.tables import table_of
 from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
@@ -218,7 +219,7 @@ def enqueue_message(
     if outbox_id is None:
         return False
     session.execute(
-        OutboxRecipient.__table__.insert(),  # type: ignore[attr-defined]
+        table_of(OutboxRecipient).insert(),
         [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)],
     )
     return True
@@ -227,10 +228,10 @@ def enqueue_message(
 # --- delivery -----------------------------------------------------------------
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
-        (OutboxMessage.status == OutboxStatus.QUEUED) & (OutboxMessage.next_attempt_at <= now),
-        (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at <= now - SEND_LEASE),
+        (col(OutboxMessage.status) == OutboxStatus.QUEUED) & (col(OutboxMessage.next_attempt_at) <= now),
+        (col(OutboxMessage.status) == OutboxStatus.SENDING) & (col(OutboxMessage.claimed_at) <= now - SEND_LEASE),
     )
 
 
@@ -239,11 +240,11 @@ def _rate_wait(session: Session, addresses: Sequence[str], now: datetime, per_ho
     wait: datetime | None = None
     for address in dict.fromkeys(a.lower() for a in addresses):
         sent = (
-            select(OutboxRecipient.sent_at)
-            .where(OutboxRecipient.address == address, OutboxRecipient.sent_at > now - RATE_WINDOW)
-            .order_by(OutboxRecipient.sent_at.desc())
+            select(col(OutboxRecipient.sent_at))
+            .where(col(OutboxRecipient.address) == address, col(OutboxRecipient.sent_at) > now - RATE_WINDOW)
+            .order_by(col(OutboxRecipient.sent_at).desc())
             .limit(per_hour)
-        )  # type: ignore[union-attr]
+        )
         times = [utc(t) for (t,) in session.execute(sent).all()]
         if len(times) >= per_hour:
             free = times[-1] + RATE_WINDOW  # when the oldest of the last `per_hour` leaves the window
@@ -258,14 +259,14 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
             query = (
                 select(OutboxMessage)
                 .where(_due(now))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
                 .limit(1)
             )
             query = skip_locked(query, session)
             row = session.execute(query).scalars().first()
             if row is None:
                 return None
-            table = OutboxMessage.__table__  # type: ignore[attr-defined]
+            table = table_of(OutboxMessage)
             unchanged = (table.c.id == row.id) & (table.c.status == row.status) & (table.c.attempts == row.attempts)
             wait = _rate_wait(session, row.recipients, now, per_hour)
             if wait is not None:
@@ -285,7 +286,7 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
                 .where(unchanged)
                 .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=row.attempts + 1)
             )
-            if taken.rowcount != 1:
+            if taken.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
                 continue  # another sender took it between our read and our update
             row.attempts += 1
             session.expunge(row)
@@ -293,11 +294,11 @@ def _claim(engine: Engine, now: datetime, per_hour: int) -> OutboxMessage | None
 
 
 def _finish(engine: Engine, row: OutboxMessage, now: datetime, **values: Any) -> None:
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     with session_scope(engine) as session:
         session.execute(update(table).where(table.c.id == row.id).values(claimed_at=None, **values))
         if values.get("status") == OutboxStatus.SENT:
-            rt = OutboxRecipient.__table__  # type: ignore[attr-defined]
+            rt = table_of(OutboxRecipient)
             session.execute(update(rt).where(rt.c.outbox_id == row.id).values(sent_at=now))
 
 
@@ -364,17 +365,17 @@ def outbox_rows(
     limit: int | None = None,
 ) -> list[OutboxMessage]:
     """Outbox rows, newest first, filtered by whichever arguments are given."""
-    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())  # type: ignore[union-attr]
+    query = select(OutboxMessage).order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
     if status is not None:
-        query = query.where(OutboxMessage.status == status)
+        query = query.where(col(OutboxMessage.status) == status)
     if kind is not None:
-        query = query.where(OutboxMessage.kind == kind)
+        query = query.where(col(OutboxMessage.kind) == kind)
     if traceback_id is not None:
-        query = query.where(OutboxMessage.traceback_id == traceback_id)
+        query = query.where(col(OutboxMessage.traceback_id) == traceback_id)
     if hop_id is not None:
-        query = query.where(OutboxMessage.hop_id == hop_id)
+        query = query.where(col(OutboxMessage.hop_id) == hop_id)
     if since is not None:
-        query = query.where(OutboxMessage.created_at >= utc(since))
+        query = query.where(col(OutboxMessage.created_at) >= utc(since))
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(query).scalars().all())
@@ -382,11 +383,11 @@ def outbox_rows(
 
 def status_counts(session: Session) -> dict[str, int]:
     """How many rows are in each status."""
-    query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    query = select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))
     return {status: count for status, count in session.execute(query).all()}
 
 
 def find_by_message_id(session: Session, message_id: str) -> OutboxMessage | None:
     """The notice a reply's In-Reply-To / References names, if mailbot sent it."""
     wanted = _message_id_header(message_id) or message_id.strip()
-    return session.execute(select(OutboxMessage).where(OutboxMessage.message_id == wanted)).scalars().first()
+    return session.execute(select(OutboxMessage).where(col(OutboxMessage.message_id) == wanted)).scalars().first()

@@ -6,6 +6,7 @@ raises `TemporaryFailure` (try again later) or `PermanentFailure` (never retry).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -70,10 +71,8 @@ class MaildirTransport:
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())
-            try:
+            with contextlib.suppress(FileExistsError):  # another sender delivered it first: still one copy
                 os.link(tmp, self.path / "new" / name)
-            except FileExistsError:
-                pass  # another sender delivered it first: still one copy
         except OSError as exc:
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
         finally:

@@ -19,6 +19,7 @@ an intake that fails to start stops `serve` with its error, before any tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -76,10 +77,8 @@ class Service:
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def smtp_service(ctx: Context) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailbot.app import App
 from mailbot.desk import providers, workflow
@@ -84,16 +84,16 @@ def address(provider: str) -> str:
 
 def add_providers(session: Session) -> dict[str, int]:
     """The week's carriers in the provider directory, one NOC address each."""
-    return {
-        key: providers.add(session, name, emails=[address(key)], now=utc(WEEK_START)).id
-        for key, name in PROVIDERS.items()
+    added = {
+        key: providers.add(session, name, emails=[address(key)], now=utc(WEEK_START)) for key, name in PROVIDERS.items()
     }
+    return {key: provider.id for key, provider in added.items() if provider.id is not None}  # flushed: all
 
 
 def _record_hops(app: App, world: World, tb: str) -> None:
     with session_scope(app.engine) as session:
         for position, hop_id in session.execute(
-            select(Hop.position, Hop.id).where(Hop.traceback_id == world.tracebacks[tb])
+            select(col(Hop.position), col(Hop.id)).where(col(Hop.traceback_id) == world.tracebacks[tb])
         ):
             world.hops[(tb, position)] = hop_id
 
@@ -115,6 +115,7 @@ def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event
                 caller="+18885550100",
                 description=f"{campaign} robocall",
             )
+            assert row.id is not None  # flushed
             world.tracebacks[tb] = row.id
         _record_hops(app, world, tb)
 
@@ -146,9 +147,12 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
         hop_id = world.hops[(tb, position)]
         with session_scope(app.engine) as session:
             hop = session.get(Hop, hop_id)
+            assert hop is not None, f"no hop {hop_id}"
             provider = next(k for k, v in world.providers.items() if v == hop.provider_id)
             notice = session.scalars(
-                select(OutboxMessage.raw).where(OutboxMessage.hop_id == hop_id).order_by(OutboxMessage.id.desc())
+                select(col(OutboxMessage.raw))
+                .where(col(OutboxMessage.hop_id) == hop_id)
+                .order_by(col(OutboxMessage.id).desc())
             ).first()
         assert notice is not None, f"no notice was sent on hop {hop_id}"
         words = WORDS[outcome].format(upstream=PROVIDERS.get(upstream or "", upstream))
@@ -166,7 +170,9 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
         )
         pipeline.process_pending(app, at)
         with session_scope(app.engine) as session:
-            got = session.get(Hop, hop_id).outcome
+            hop = session.get(Hop, hop_id)
+            assert hop is not None, f"no hop {hop_id}"
+            got = hop.outcome
         expected = None if outcome == "other" else outcome  # "other" leaves the hop open, for a human
         assert got == expected, f"{tb} hop {position}: the desk read {got!r}, the week expects {expected!r}"
         _record_hops(app, world, tb)
@@ -231,10 +237,10 @@ def import_mailbox(app: App, paths: list[Path], at: datetime = IMPORTED_AT) -> T
     from mailbot.archive.importer import import_paths
 
     with session_scope(app.engine) as session:
-        before = session.scalar(select(func.max(Message.id))) or 0
+        before = session.scalar(select(func.max(col(Message.id)))) or 0
     tally = import_paths(app.engine, paths, progress=False)
     with session_scope(app.engine) as session:
-        session.execute(update(Message).where(Message.id > before).values(received_at=utc(at)))
+        session.execute(update(Message).where(col(Message.id) > before).values(received_at=utc(at)))
     return tally
 
 

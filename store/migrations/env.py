@@ -6,7 +6,7 @@ passes an open connection in `config.attributes["connection"]`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import mailbot.store.tables  # noqa: F401 - registers every table, so the metadata is complete
 from alembic import context
@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations say plain sa.String, so they never depend on SQLModel's own types.
     if type_ == "type" and isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"

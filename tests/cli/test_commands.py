@@ -70,7 +70,7 @@ def test_export_json_is_the_stored_rows_and_csv_holds_the_same(demo: tuple[Path,
     mailbot(workdir, "--db", url, "export", kind, "--format", "csv", "-o", str(out))
     table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(table) == len(rows)
-    for row, line in zip(rows, table):
+    for row, line in zip(rows, table, strict=True):
         # CSV cells: lists space-joined, None empty, numbers as digits.
         assert line == {k: " ".join(v) if isinstance(v, list) else "" if v is None else str(v) for k, v in row.items()}
 
@@ -127,7 +127,7 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
 
 
 def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, Result], tmp_path: Path) -> None:
-    workdir, url, _ = demo
+    _workdir, url, _ = demo
     own = tmp_path / "digest.sqlite3"
     source = url.removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):  # WAL mode: recent pages may not be in the main file yet

@@ -168,7 +168,7 @@ def test_ctrl_c_during_import_says_what_was_kept_exits_130_and_a_rerun_resumes(t
     )
     wait_for(lambda: (tmp_path / "mailbot.sqlite3").exists() and _stored_count(url) >= 40, "the first batches")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err and "resume" in err
     kept = int(err.split("interrupted; ")[1].split(" ")[0])

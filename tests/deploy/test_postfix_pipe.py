@@ -1,9 +1,9 @@
 """A real Postfix, configured with deploy/postfix/*, delivering to `mailbot receive` through its pipe.
 
 Postfix acts on the pipe's exit code: 0 delivered, EX_TEMPFAIL deferred and retried,
-anything else bounced (EX_CONFIG too: so receive exits EX_TEMPFAIL for a wrong config). These tests check the shipped files and those codes
-end to end: stored and processed when all is well; deferred, kept and delivered by a
-retry once the database is back.
+anything else bounced (EX_CONFIG too: so receive exits EX_TEMPFAIL for a wrong config).
+These tests check the shipped files and those codes end to end: stored and processed when
+all is well; deferred, kept and delivered by a retry once the database is back.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from mailbot.domain.noncooperative import (
     ONGOING_SAME_CAMPAIGN,
     REMOVED,
     Ask,
+    Decision,
     Evidence,
     Sighting,
     Standing,
@@ -24,13 +25,14 @@ T = Thresholds.from_settings(DEFAULTS["noncooperative"])
 DAY = timedelta(days=1)
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 BOTH = frozenset({"primary", "backup"})
+NEVER = Standing()  # never designated, never removed
 
 
 def days_after(moment: datetime, n: int) -> datetime:
     return moment + n * DAY  # calendar days stand in for business days here
 
 
-def decide(evidence: Evidence, now: datetime, standing: Standing = Standing()):  # type: ignore[no-untyped-def]
+def decide(evidence: Evidence, now: datetime, standing: Standing = NEVER) -> Decision:
     return assess(T, evidence, standing, now, days_after)
 
 
@@ -55,7 +57,7 @@ def test_non_responsive_after_n_consecutive_silences_that_reached_every_contact(
 
 
 def test_an_answer_breaks_the_run() -> None:
-    asks = silent(2) + [Ask(9, 109, START + 2.5 * DAY, "upstream", START + 3 * DAY, BOTH)] + silent(2, first_tb=20)
+    asks = [*silent(2), Ask(9, 109, START + 2.5 * DAY, "upstream", START + 3 * DAY, BOTH), *silent(2, first_tb=20)]
     assert decide(Evidence(asks, [], has_backup=True), START + 30 * DAY).action is None
 
 
@@ -79,7 +81,7 @@ def sight(tb: int, campaign: str, at: datetime) -> Sighting:
 def test_same_campaign_again_n_days_after_identification() -> None:
     early = [sight(1, "Tax-Debt", START), sight(2, "tax-debt ", START + 5 * DAY)]
     assert decide(Evidence([], early, has_backup=False), START + 6 * DAY).action is None
-    again = early + [sight(3, "Tax-Debt", START + 12 * DAY)]
+    again = [*early, sight(3, "Tax-Debt", START + 12 * DAY)]
     decision = decide(Evidence([], again, has_backup=False), START + 12 * DAY)
     assert decision.action == DESIGNATED
     assert [(f.rule, f.traceback_ids) for f in decision.findings] == [(ONGOING_SAME_CAMPAIGN, (1, 3))]
@@ -130,7 +132,7 @@ def test_removal_after_a_clean_period_and_reclassification_on_resumption() -> No
     assert decide(evidence, designated + 30 * DAY, held).action == REMOVED
     # New behaviour after designation restarts the clean period.
     relapse = Evidence(
-        silent(3) + [Ask(50, 150, designated + 10 * DAY, "no_response", designated + 13 * DAY, BOTH)],
+        [*silent(3), Ask(50, 150, designated + 10 * DAY, "no_response", designated + 13 * DAY, BOTH)],
         [],
         has_backup=True,
     )

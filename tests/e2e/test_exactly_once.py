@@ -5,6 +5,7 @@ Maildir once."""
 from __future__ import annotations
 
 import email
+import itertools
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -153,7 +154,7 @@ def test_two_serve_processes_send_every_notice_once(pg_url: str, tmp_path: Path)
             outcomes = Counter(session.scalars(select(Hop.outcome).where(Hop.id.in_(world["silent"]))))
         assert outcomes == Counter({"no_response": SILENT})
         walk = ["GREEN"] + [c.new_status for c in changes]
-        assert walk[-1] == "RED" and all(a != b for a, b in zip(walk, walk[1:], strict=False))
+        assert walk[-1] == "RED" and all(a != b for a, b in itertools.pairwise(walk))
         assert [c.old_status for c in changes] == walk[:-1]
         status_keys = {k for k in keys if k.startswith("status:")}
         assert status_keys == {

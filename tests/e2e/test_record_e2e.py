@@ -63,7 +63,7 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
             )
             numbers.append(number)
             first = wait_for(
-                lambda: next(
+                lambda number=number: next(
                     (
                         m
                         for m in _all(outbox, "noc@smartbiz.example", "first_contact", "request")
@@ -75,7 +75,7 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
             )
             answer(server.port, first, "noc@smartbiz.example", "We received this call from Lata Telecom.", "gmail")
             second = wait_for(
-                lambda: next(
+                lambda number=number: next(
                     (
                         m
                         for m in _all(outbox, "noc@lata.example", "first_contact", "request")
@@ -93,7 +93,7 @@ def test_designated_over_smtp_removed_after_the_clean_period_and_the_record_veri
                 "outlook",
             )
 
-            def closed() -> bool:
+            def closed(number: int = number) -> bool:
                 shown = json.loads(cli(env, tmp_path, "traceback", "show", str(number), "--format", "json"))
                 return shown["status"] == "closed"
 

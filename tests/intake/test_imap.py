@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +31,7 @@ from mailbot.store.db import create_schema, make_engine, session_scope
 from mailbot.store.tables.intake import ImapCheckpoint
 from mailbot.store.tables.messages import Message
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.archive import export
@@ -88,6 +90,41 @@ def account(dovecot: Dovecot, user: str) -> Account:
     return Account(host=dovecot.host, port=dovecot.port, tls=False, user=user, password=PASSWORD)
 
 
+def folder_watcher(
+    engine: Engine,
+    dovecot: Dovecot,
+    user: str,
+    folder: str = "INBOX",
+    after: After | None = None,
+    stop: threading.Event | None = None,
+    **options: Any,
+) -> FolderWatcher:
+    """A watcher of the user's folder at the test's clock (flag what it stored, unless `after`)."""
+    return FolderWatcher(
+        engine,
+        account(dovecot, user),
+        folder,
+        after or After(),
+        now=lambda: NOW,
+        stop=stop or threading.Event(),
+        **options,
+    )
+
+
+@contextlib.contextmanager
+def watching(engine: Engine, dovecot: Dovecot, user: str, **options: Any) -> Iterator[threading.Thread]:
+    """`folder_watcher(...)` running in a thread until the block ends; the thread, to see it stopped."""
+    stop = threading.Event()
+    watcher = folder_watcher(engine, dovecot, user, stop=stop, **options)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(30)
+
+
 def source_keys(db_url: str) -> list[tuple[str, str]]:
     engine = make_engine(db_url)
     with session_scope(engine) as session:
@@ -131,12 +168,12 @@ def test_serve_processes_appended_messages_once(
     assert all(source == f"imap://{user}@127.0.0.1:{dovecot.port}/INBOX" for source, _ in keys)
 
 
-def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(
+    sqlite_url: str, sqlite_engine: Engine, dovecot: Dovecot, user: str
+) -> None:
     raws = fixture_bytes(slice(0, 60))
     append(dovecot, user, "INBOX", raws)
-    stop, cut = threading.Event(), threading.Event()
+    cut = threading.Event()
     restarted: list[threading.Thread] = []
 
     def after_first_batch() -> None:
@@ -149,29 +186,21 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str,
             restarted[0].start()
             cut.set()
 
-    watcher = FolderWatcher(
-        engine,
-        account(dovecot, user),
-        "INBOX",
-        After(move_to="Processed"),
+    with watching(
+        sqlite_engine,
+        dovecot,
+        user,
+        after=After(move_to="Processed"),
         batch_size=5,
         poll_interval=1,
-        now=lambda: NOW,
-        stop=stop,
         on_stored=after_first_batch,
-    )
-    thread = threading.Thread(target=watcher.run)
-    thread.start()
-    try:
+    ):
         wait_for(cut.is_set, "the first batch stored")
         restarted[0].join()
         wait_for(
             lambda: len(stored(sqlite_url)) >= 60 and keyworded(dovecot, user, "INBOX")[0] == 0,
             "every message stored and moved",
         )
-    finally:
-        stop.set()
-        thread.join(30)
     keys = source_keys(sqlite_url)
     assert len(keys) == len(set(keys)) == 60
     assert sorted(raw for _, raw, _ in stored(sqlite_url)) == sorted(crlf(r) for r in raws)
@@ -179,13 +208,11 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(sqlite_url: str,
 
 
 def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(
-    sqlite_url: str, dovecot: Dovecot, user: str
+    sqlite_url: str, sqlite_engine: Engine, dovecot: Dovecot, user: str
 ) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+    engine = sqlite_engine
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 4)))
-    stop = threading.Event()
-    watcher = FolderWatcher(engine, account(dovecot, user), "INBOX", After(), now=lambda: NOW, stop=stop)
+    watcher = folder_watcher(engine, dovecot, user)
     with connect(dovecot, user) as client:
         uidvalidity = client.select_folder("INBOX")[b"UIDVALIDITY"]
         # As if a connection died after the store committed the first two, before marking them.
@@ -201,12 +228,13 @@ def test_message_stored_before_a_cut_but_not_marked_is_not_stored_again(
     assert keyworded(dovecot, user, "INBOX") == (4, 4)
 
 
-def test_changed_uidvalidity_triggers_a_safe_resync(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+def test_changed_uidvalidity_triggers_a_safe_resync(
+    sqlite_url: str, sqlite_engine: Engine, dovecot: Dovecot, user: str
+) -> None:
+    engine = sqlite_engine
     raws = fixture_bytes(slice(0, 3))
     append(dovecot, user, "Replies", raws)
-    watcher = FolderWatcher(engine, account(dovecot, user), "Replies", After(), now=lambda: NOW, stop=threading.Event())
+    watcher = folder_watcher(engine, dovecot, user, "Replies")
     with connect(dovecot, user) as client:
         first = client.select_folder("Replies")[b"UIDVALIDITY"]
         assert watcher.catch_up(client, first) == 3
@@ -309,23 +337,12 @@ def test_password_from_setting_file_or_variable(tmp_path: Path, monkeypatch: pyt
         with_env(MAILBOT_IMAP_PASSWORD_ENV="NOT_SET_ANYWHERE")
 
 
-def test_without_idle_the_watcher_polls(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+def test_without_idle_the_watcher_polls(sqlite_url: str, sqlite_engine: Engine, dovecot: Dovecot, user: str) -> None:
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 2)))
-    stop = threading.Event()
-    watcher = FolderWatcher(
-        engine, account(dovecot, user), "INBOX", After(), poll_interval=0.2, now=lambda: NOW, stop=stop, idle=False
-    )
-    thread = threading.Thread(target=watcher.run)
-    thread.start()
-    try:
+    with watching(sqlite_engine, dovecot, user, poll_interval=0.2, idle=False) as thread:
         wait_for(lambda: len(stored(sqlite_url)) == 2, "the first two stored")
         append(dovecot, user, "INBOX", fixture_bytes(slice(2, 5)))
         wait_for(lambda: len(stored(sqlite_url)) == 5, "the next three found by polling")
-    finally:
-        stop.set()
-        thread.join(30)
     assert not thread.is_alive()
     assert keyworded(dovecot, user, "INBOX") == (5, 5)
     assert len(set(source_keys(sqlite_url))) == 5
@@ -743,23 +760,6 @@ def test_bulk_import_is_read_only(sqlite_url: str, tmp_path: Path, dovecot: Dove
     assert mailbox_state(dovecot, user) == before  # no \Seen set, no keyword, nothing moved or expunged
 
 
-def _watch(engine, dovecot: Dovecot, user: str, *, idle: bool, poll_interval: float):  # type: ignore[no-untyped-def]
-    stop = threading.Event()
-    watcher = FolderWatcher(
-        engine,
-        account(dovecot, user),
-        "INBOX",
-        After(),
-        poll_interval=poll_interval,
-        now=lambda: NOW,
-        stop=stop,
-        idle=idle,
-    )
-    thread = threading.Thread(target=watcher.run)
-    thread.start()
-    return stop, thread
-
-
 def test_a_watch_after_a_bulk_import_stores_nothing_twice(
     sqlite_url: str, tmp_path: Path, dovecot: Dovecot, user: str
 ) -> None:
@@ -775,33 +775,23 @@ def test_a_watch_after_a_bulk_import_stores_nothing_twice(
     assert result.exit_code == 0, result.output
     assert len(stored(sqlite_url)) == 5
     engine = make_engine(sqlite_url)
-    stop, thread = _watch(engine, dovecot, user, idle=False, poll_interval=0.2)
-    try:
+    with watching(engine, dovecot, user, idle=False, poll_interval=0.2) as thread:
         append(dovecot, user, "INBOX", fixture_bytes(slice(15, 17)))
         # The watcher works in UID order: once the two new ones are stored, the five imported were seen.
         wait_for(lambda: len(stored(sqlite_url)) >= 7, "the two new messages stored")
         wait_for(lambda: keyworded(dovecot, user, "INBOX") == (7, 7), "all seven marked")
-    finally:
-        stop.set()
-        thread.join(30)
     assert not thread.is_alive()
     keys = source_keys(sqlite_url)
     assert len(keys) == len(set(keys)) == 7
 
 
-def test_idle_alone_finds_new_mail(sqlite_url: str, dovecot: Dovecot, user: str) -> None:
+def test_idle_alone_finds_new_mail(sqlite_url: str, sqlite_engine: Engine, dovecot: Dovecot, user: str) -> None:
     """Polling off (an hour between looks): only IDLE can see the message appended while it waits."""
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
     append(dovecot, user, "INBOX", fixture_bytes(slice(0, 1)))
-    stop, thread = _watch(engine, dovecot, user, idle=True, poll_interval=3600)
-    try:
+    with watching(sqlite_engine, dovecot, user, idle=True, poll_interval=3600) as thread:
         wait_for(lambda: len(stored(sqlite_url)) == 1, "the first stored by the opening scan")
         append(dovecot, user, "INBOX", fixture_bytes(slice(1, 3)))
         wait_for(lambda: len(stored(sqlite_url)) == 3, "the next two, seen by IDLE")
-    finally:
-        stop.set()
-        thread.join(30)
     assert not thread.is_alive()
 
 

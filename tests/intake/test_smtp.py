@@ -106,7 +106,7 @@ def test_refuses_oversize_messages_with_552(tmp_path: Path, sqlite_url: str, ser
         # Not announced: the data is read and refused at its end.
         client.mail(SENDER)
         client.rcpt(OURS)
-        code, reply = client.data(big)
+        code, _reply = client.data(big)
         assert code == 552
         assert client.sendmail(SENDER, [OURS], message(2)) == {}  # the session goes on
     wait_for(lambda: all_processed(sqlite_url, 1), "the small message processed")
@@ -293,6 +293,19 @@ def test_sigterm_finishes_the_open_session_and_its_processing_then_exits_0(
     client.quit()
     assert server.proc.wait(60) == 0, server.output()
     assert [status for _, _, status in stored(sqlite_url)] == ["parsed"]
+    assert "stopped cleanly" in server.output()
+
+
+def test_sigterm_hangs_up_a_session_still_open_past_the_grace_then_exits_0(
+    tmp_path: Path, sqlite_url: str, servers: list[Server]
+) -> None:
+    server = start(servers, sqlite_url, tmp_path, smtp_shutdown_grace="0")
+    client = smtplib.SMTP("127.0.0.1", server.port, timeout=60)
+    client.ehlo()  # a session that never ends by itself
+    server.proc.send_signal(15)
+    assert server.proc.wait(60) == 0, server.output()
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        client.noop()
     assert "stopped cleanly" in server.output()
 
 

@@ -178,7 +178,7 @@ def test_parse_bytes_gives_the_same_tree_with_mutated_headers(head: bytes, body_
 
 
 def test_header_lookup_gives_what_message_get_gives() -> None:
-    for raw in RAWS + [b"Subject: caf\xc3\xa9\nX: \xff\nSubject: second\n\nbody"]:
+    for raw in [*RAWS, b"Subject: caf\xc3\xa9\nX: \xff\nSubject: second\n\nbody"]:
         msg = mime.parse_bytes(raw)
         for name in {name.lower() for name in msg} | {"absent"}:
             found, expected = mime._header(msg, name), msg.get(name)

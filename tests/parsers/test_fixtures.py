@@ -68,7 +68,7 @@ def test_message_ids_and_bodies(generated: Path) -> None:
     assert len(expected) == len(files) == 309
 
     message_ids = set()
-    for path, body in zip(files, expected):
+    for path, body in zip(files, expected, strict=True):
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         for name in ("From", "To", "Date", "Subject", "Message-ID", "MIME-Version"):
             assert msg[name], f"{path.name}: missing {name}"

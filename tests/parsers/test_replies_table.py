@@ -102,7 +102,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "gmail upstream with email",
         gmail,
-        f"Hi,\n\nWe received this call from Lingo Telecom (tracebacks@lingo.example). Please follow up with them.\n\n{GMAIL_SIG}",
+        "Hi,\n\nWe received this call from Lingo Telecom (tracebacks@lingo.example). "
+        f"Please follow up with them.\n\n{GMAIL_SIG}",
         "upstream",
         "Lingo Telecom",
         "tracebacks@lingo.example",
@@ -110,7 +111,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "outlook upstream provider colon",
         outlook,
-        f"Hello,\n\nUpstream provider: Peerless Network\nContact: abuse@peerless.example\n\n{OUTLOOK_SIG}\n\n{DISCLAIMER}",
+        "Hello,\n\nUpstream provider: Peerless Network\n"
+        f"Contact: abuse@peerless.example\n\n{OUTLOOK_SIG}\n\n{DISCLAIMER}",
         "upstream",
         "Peerless Network",
         "abuse@peerless.example",
@@ -391,7 +393,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "handed to us by, Inc",
         outlook,
-        "Good afternoon,\n\nPer our investigation, the traffic was handed to us by Teliax Inc. Their abuse desk: abuse@teliax.example\n\nBest regards,\nKevin",
+        "Good afternoon,\n\nPer our investigation, the traffic was handed to us by Teliax Inc. "
+        "Their abuse desk: abuse@teliax.example\n\nBest regards,\nKevin",
         "upstream",
         "Teliax Inc",
         "abuse@teliax.example",
@@ -423,7 +426,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "entering our network from",
         outlook_original,
-        "We show this call entering our network from IDT Express. Please direct the traceback to them at tracebacks@idt.example.\n\nRegards,",
+        "We show this call entering our network from IDT Express. "
+        "Please direct the traceback to them at tracebacks@idt.example.\n\nRegards,",
         "upstream",
         "IDT Express",
         "tracebacks@idt.example",
@@ -431,7 +435,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "es la recibimos de",
         spanish,
-        "Buen día. Esta llamada la recibimos de Alestra, su contacto es noc@alestra.example.\n\nSaludos cordiales,\nJorge",
+        "Buen día. Esta llamada la recibimos de Alestra, "
+        "su contacto es noc@alestra.example.\n\nSaludos cordiales,\nJorge",
         "upstream",
         "Alestra",
         "noc@alestra.example",
@@ -525,7 +530,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "origin DID assigned to customer",
         gmail,
-        "This DID is assigned to our customer BrightPath Marketing. We've disabled outbound calling.\n\nSent from my iPhone",
+        "This DID is assigned to our customer BrightPath Marketing. "
+        "We've disabled outbound calling.\n\nSent from my iPhone",
         "origin",
         "BrightPath Marketing",
     ),
@@ -569,7 +575,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "origin one of our customers",
         outlook_original,
-        "The call originated from one of our customers, Elite Health Plans. We are requesting opt-in records.\n\nRegards,",
+        "The call originated from one of our customers, Elite Health Plans. "
+        "We are requesting opt-in records.\n\nRegards,",
         "origin",
         "Elite Health Plans",
     ),
@@ -577,8 +584,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "wholesale sent by our partner",
         gmail,
-        "We are a wholesale carrier and this call was sent by our partner Nexus Global Telecom (tb@nexusglobal.example).\n\n"
-        + GMAIL_SIG,
+        "We are a wholesale carrier and this call was sent by our partner Nexus Global Telecom "
+        "(tb@nexusglobal.example).\n\n" + GMAIL_SIG,
         "upstream",
         "Nexus Global Telecom",
         "tb@nexusglobal.example",
@@ -626,10 +633,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "identified the upstream provider as",
         outlook,
-        "Dear ITG,\n\nWe have identified the upstream provider as Vonix Communications. Their contact email is compliance@vonix.example.\n\n"
-        + OUTLOOK_SIG
-        + "\n\n"
-        + DISCLAIMER,
+        "Dear ITG,\n\nWe have identified the upstream provider as Vonix Communications. "
+        "Their contact email is compliance@vonix.example.\n\n" + OUTLOOK_SIG + "\n\n" + DISCLAIMER,
         "upstream",
         "Vonix Communications",
         "compliance@vonix.example",
@@ -676,8 +681,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "origin originated with our client",
         outlook,
-        "This traffic originated with our client Green Valley Insurance Agency; they claim consent, records attached.\n\n"
-        + OUTLOOK_SIG,
+        "This traffic originated with our client Green Valley Insurance Agency; "
+        "they claim consent, records attached.\n\n" + OUTLOOK_SIG,
         "origin",
         "Green Valley Insurance Agency",
     ),
@@ -731,8 +736,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "delivered from via trunk",
         gmail,
-        "Hi,\n\nThe calls were delivered from Stratus Telecom via SIP trunk 14. Contact them at traceback@stratus.example.\n\n"
-        + GMAIL_SIG,
+        "Hi,\n\nThe calls were delivered from Stratus Telecom via SIP trunk 14. "
+        "Contact them at traceback@stratus.example.\n\n" + GMAIL_SIG,
         "upstream",
         "Stratus Telecom",
         "traceback@stratus.example",
@@ -851,8 +856,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "reached us through",
         gmail,
-        "Hello, this traffic reached us through Skyway Connect. You can contact noc@skywayconnect.example for further tracing.\n\n"
-        + GMAIL_SIG,
+        "Hello, this traffic reached us through Skyway Connect. "
+        "You can contact noc@skywayconnect.example for further tracing.\n\n" + GMAIL_SIG,
         "upstream",
         "Skyway Connect",
         "noc@skywayconnect.example",
@@ -885,7 +890,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "purchased this route from",
         outlook_original,
-        "We purchased this route from Globalink Wholesale; the call arrived on their trunk. noc@globalink.example\n\nRegards,",
+        "We purchased this route from Globalink Wholesale; the call arrived on their trunk. "
+        "noc@globalink.example\n\nRegards,",
         "upstream",
         "Globalink Wholesale",
         "noc@globalink.example",
@@ -901,7 +907,8 @@ CASES: tuple[Case, ...] = (
     Case(
         "es proveedor que nos envió",
         outlook_es,
-        "Identificamos que el proveedor que nos envió la llamada es Convergia, correo noc@convergia.example\n\nAtentamente,",
+        "Identificamos que el proveedor que nos envió la llamada es Convergia, "
+        "correo noc@convergia.example\n\nAtentamente,",
         "upstream",
         "Convergia",
         "noc@convergia.example",

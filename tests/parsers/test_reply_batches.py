@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BATCHES = sorted((ROOT / "bench" / "replies").glob("*.jsonl"))
 
 

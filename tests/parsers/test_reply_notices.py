@@ -48,19 +48,24 @@ QUOTINGS: dict[str, Callable[[str, str, str], str]] = {
         f"{answer}\n\nEl lun, 2 nov 2026 a las 10:14, Traceback Desk (<tb@desk.example>) escribió:\n{_quote(text)}\n"
     ),
     "outlook": lambda answer, text, html: (
-        f"{answer}\n\n________________________________\nFrom: Traceback Desk <tb@desk.example>\nSent: Monday, November 2, 2026 10:14 AM\nTo: noc@carrier.example\nSubject: Traceback\n\n{text}\n"
+        f"{answer}\n\n________________________________\n"
+        "From: Traceback Desk <tb@desk.example>\nSent: Monday, November 2, 2026 10:14 AM\n"
+        f"To: noc@carrier.example\nSubject: Traceback\n\n{text}\n"
     ),
     "outlook es": lambda answer, text, html: (
-        f"{answer}\n\nDe: Traceback Desk <tb@desk.example>\nEnviado: lunes, 2 de noviembre de 2026 10:14\nPara: noc@carrier.example\nAsunto: Traceback\n\n{text}\n"
+        f"{answer}\n\nDe: Traceback Desk <tb@desk.example>\nEnviado: lunes, 2 de noviembre de 2026 10:14\n"
+        f"Para: noc@carrier.example\nAsunto: Traceback\n\n{text}\n"
     ),
     "android": lambda answer, text, html: (
         f"{answer}\n\n---- On Mon, 2 Nov 2026 10:14:03 -0500 Traceback Desk <tb@desk.example> wrote ----\n\n{text}\n"
     ),
     "reply message": lambda answer, text, html: (
-        f"{answer}\n\n-----Reply Message-----\nFrom: Traceback Desk <tb@desk.example>\nDate: Mon, Nov 2, 2026 10:14\nSubject: Traceback\n\n{text}\n"
+        f"{answer}\n\n-----Reply Message-----\n"
+        f"From: Traceback Desk <tb@desk.example>\nDate: Mon, Nov 2, 2026 10:14\nSubject: Traceback\n\n{text}\n"
     ),
     "samsung": lambda answer, text, html: (
-        f"{answer}\n\n-------- Original message --------\nFrom: Traceback Desk <tb@desk.example>\nDate: 11/2/26 10:14 (GMT-05:00)\n\n{text}\n"
+        f"{answer}\n\n-------- Original message --------\n"
+        f"From: Traceback Desk <tb@desk.example>\nDate: 11/2/26 10:14 (GMT-05:00)\n\n{text}\n"
     ),
     "bottom-posted": lambda answer, text, html: (
         f"On Mon, Nov 2, 2026 at 10:14 AM Traceback Desk <tb@desk.example> wrote:\n{_quote(text)}\n\n{answer}\n"

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import email
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from click.testing import CliRunner
+from mailbot.scheduler import jobs
+from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Hop, Provider, Traceback
+from mailbot.store.tables.outbox import OutboxMessage
+from sqlalchemy import select
+
+from mailbot import config as config_module
+from mailbot.app import App, build_app
+from mailbot.cli import main
 from mailbot.config import DEFAULTS
 from mailbot.domain.status_rules import (
     GREEN,
@@ -20,6 +33,8 @@ from mailbot.domain.status_rules import (
     provider_status,
     status_change_recipients,
 )
+from mailbot.domain.timeutil import utc
+from mailbot.testing import simulate
 
 NY = ZoneInfo("America/New_York")
 RULES = Rules.from_settings(DEFAULTS["schedule"])
@@ -142,23 +157,6 @@ def test_change_in_status_goes_to_recent_downstream_providers_only() -> None:
 
 
 # --- the same rules through the store and `mailbot tick` ------------------------------------
-
-import email  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
-from mailbot.scheduler import jobs  # noqa: E402
-from mailbot.store.db import session_scope  # noqa: E402
-from mailbot.store.tables.desk import Hop, Provider, Traceback  # noqa: E402
-from mailbot.store.tables.outbox import OutboxMessage  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-
-from mailbot import config as config_module  # noqa: E402
-from mailbot.app import App, build_app  # noqa: E402
-from mailbot.cli import main  # noqa: E402
-from mailbot.domain.timeutil import utc  # noqa: E402
-from mailbot.testing import simulate
 
 
 @pytest.fixture
