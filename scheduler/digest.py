@@ -20,19 +20,19 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from mailbot.store.tables.desk import Hop, Provider, Review, Traceback
-from mailbot.store.tables.messages import CampaignName, Incident, Message
+from mailbot.store.tables.messages import CampaignName, Incident, Message, Sighting
 from mailbot.store.tables.schedule import NonCooperativeChange, ScheduleClaim, StatusChange
 from mailbot.templates import TEMPLATES_DIR
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from mailbot.app import App
-from mailbot.desk import notices
+from mailbot.desk import notices, settle
 from mailbot.domain.calendar import BusinessCalendar
 from mailbot.domain.status_rules import Rules
 from mailbot.domain.timeutil import utc
-from mailbot.domain.vocabulary import HopOutcome, MessageStatus
+from mailbot.domain.vocabulary import HopOutcome, MessageStatus, TracebackStatus
 from mailbot.outbound import outbox
 
 TEMPLATES = TEMPLATES_DIR
@@ -41,6 +41,7 @@ TOP_CAMPAIGNS = 8
 SLOWEST = 5
 RECENT = timedelta(days=1)
 SLOW_WINDOW = timedelta(days=30)
+CAMPAIGN_WINDOW = timedelta(days=30)
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Digest:
     imports: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_total: int = 0
-    top_campaigns: list[tuple[str, int]] = field(default_factory=list)
+    top_campaigns: list[tuple[str, int]] = field(default_factory=list)  # the last 30 days (the chart)
+    top_campaigns_period: list[tuple[str, int]] = field(default_factory=list)  # since the previous digest
     slowest: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -68,7 +70,8 @@ class Digest:
 
 
 def _hours(value: float) -> str:
-    return f"{value:.1f} h"
+    """Business hours, never negative: a deadline already past has 0.0 h left (and is marked late)."""
+    return f"{max(value, 0.0):.1f} h"
 
 
 def window_start(cal: BusinessCalendar, now: datetime, digest_time: time) -> datetime:
@@ -111,8 +114,8 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
     ):
         assert hop.requested_at is not None  # selected for it
         due = hop.due_at or cal.add_days(hop.requested_at, rules.no_response_after_days)
-        age = cal.business_hours_between(hop.requested_at, now)
-        left = cal.business_hours_between(now, due)
+        age = max(0.0, cal.business_hours_between(hop.requested_at, now))
+        left = max(0.0, cal.business_hours_between(now, due))
         digest.open_hops.append(
             {
                 "traceback": hop.traceback_id,
@@ -154,16 +157,27 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
             {"provider": names.get(int(provider_id), provider_id), "hop": int(hop_id), "at": cal.local(at)}
         )
 
-    for review in session.scalars(
-        select(Review).where(col(Review.resolved).is_(False)).order_by(col(Review.created_at))
+    # Waiting: not resolved, and not about a traceback already closed (nothing is left to decide there).
+    for review, upstream_name in session.execute(
+        select(Review, col(Hop.upstream_name))
+        .outerjoin(Traceback, col(Traceback.id) == col(Review.traceback_id))
+        .outerjoin(Hop, col(Hop.id) == col(Review.hop_id))
+        .where(
+            col(Review.resolved).is_(False),
+            or_(col(Review.traceback_id).is_(None), col(Traceback.status) == TracebackStatus.OPEN),
+        )
+        .order_by(col(Review.created_at), col(Review.id))
     ):
+        assert review.id is not None
         digest.reviews.append(
             {
+                "id": review.id,
                 "kind": review.kind.replace("_", " "),
                 "traceback": review.traceback_id,
                 "provider": names.get(review.provider_id, ""),
                 "detail": review.summary,
                 "created": cal.local(review.created_at) if review.created_at else None,
+                "settle": settle.command(review.kind, review.id, review.traceback_id, review.detail, upstream_name),
             }
         )
 
@@ -216,18 +230,34 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
         or 0
     )
 
-    digest.top_campaigns = top_campaigns(session)
+    digest.top_campaigns = top_campaigns(session, now - CAMPAIGN_WINDOW, now)
+    digest.top_campaigns_period = top_campaigns(session, since, now)
     digest.slowest = slowest_providers(session, cal, names, now)
     return digest
 
 
-def top_campaigns(session: Session, limit: int = TOP_CAMPAIGNS) -> list[tuple[str, int]]:
-    """Campaigns by incidents stored plus tracebacks opened, spelling variants joined."""
+def top_campaigns(
+    session: Session, since: datetime, until: datetime, limit: int = TOP_CAMPAIGNS
+) -> list[tuple[str, int]]:
+    """Campaigns by incidents seen in mail stored in (since, until] plus tracebacks opened then,
+    spelling variants joined."""
+    since, until = utc(since), utc(until)
     canonical = dict(session.execute(select(col(CampaignName.name), col(CampaignName.canonical))).all())
     counts: Counter[str] = Counter()
-    for (name,) in session.execute(select(col(Incident.campaign)).where(col(Incident.campaign).is_not(None))):
+    seen = (
+        select(col(Incident.incident_id), col(Incident.campaign))
+        .join(Sighting, col(Sighting.incident_id) == col(Incident.incident_id))
+        .join(Message, col(Message.id) == col(Sighting.message_pk))
+        .where(col(Incident.campaign).is_not(None), col(Message.received_at) > since, col(Message.received_at) <= until)
+        .distinct()
+    )
+    for _, name in session.execute(seen):
         counts[canonical.get(name, name)] += 1
-    for (name,) in session.execute(select(col(Traceback.campaign)).where(col(Traceback.campaign) != "")):
+    for (name,) in session.execute(
+        select(col(Traceback.campaign)).where(
+            col(Traceback.campaign) != "", col(Traceback.opened_at) > since, col(Traceback.opened_at) <= until
+        )
+    ):
         counts[canonical.get(name, name)] += 1
     return counts.most_common(limit)
 
@@ -243,7 +273,7 @@ def slowest_providers(
             col(Hop.answered_at) > now - SLOW_WINDOW, col(Hop.answered_at) <= now, col(Hop.requested_at).is_not(None)
         )
     ):
-        spent.setdefault(provider_id, []).append(cal.business_hours_between(requested, answered))
+        spent.setdefault(provider_id, []).append(max(0.0, cal.business_hours_between(requested, answered)))
     ranked = sorted(((sum(v) / len(v), len(v), pid) for pid, v in spent.items()), reverse=True)
     return [{"provider": names[pid], "mean": _hours(mean), "answers": n} for mean, n, pid in ranked[:limit]]
 

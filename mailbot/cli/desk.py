@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -10,9 +11,11 @@ import click
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.options import creates_database, format_option
-from mailbot.desk import providers, views, workflow
+from mailbot.desk import ops, providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
 from mailbot.domain.vocabulary import ProviderStatus
+from mailbot.intake import pipeline
+from mailbot.parsers import ops_commands
 from mailbot.parsers.phones import to_e164
 from mailbot.store.db import session_scope
 from mailbot.store.tables.messages import Incident
@@ -311,22 +314,50 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 
 @review_group.command("resolve")
 @click.argument("review_id", type=int)
+@click.argument("answer", nargs=-1)
 @click.option("--accept", is_flag=True, help="Apply the change the review proposes (a provider's new contact).")
 @pass_app
-def review_resolve(app: App, review_id: int, accept: bool) -> None:
-    """Mark review REVIEW_ID as dealt with; a proposed change applies only with --accept."""
+def review_resolve(app: App, review_id: int, answer: tuple[str, ...], accept: bool) -> None:
+    """Settle review REVIEW_ID. With ANSWER (upstream "NAME" ADDRESS, origin ["CUSTOMER"] or not_found)
+    record it on the review's hop for the carrier and move the traceback on; without, mark it dealt with.
+    The same line works in a reply to the digest. --accept applies the change a review proposes (a
+    contact_change: the address becomes the provider's contact); without it the proposal is dropped."""
+    if accept:
+        if answer:
+            raise click.UsageError("--accept takes no ANSWER")
+        with session_scope(app.engine) as session:
+            try:
+                review = workflow.resolve_review(session, review_id, app.now(), accept=True)
+            except workflow.DeskError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"review {review_id} resolved; accepted: {views.describe_proposal(review.proposal)}")
+        return
+    command = ops_commands.parse_line(shlex.join(["resolve", str(review_id), *answer]))
+    if isinstance(command, ops_commands.Rejected):
+        raise click.UsageError(command.error)
     with session_scope(app.engine) as session:
         try:
-            review = workflow.resolve_review(session, review_id, app.now(), accept=accept)
+            said = ops.resolve(
+                app, session, review_id, app.now(), answer=command.answer, name=command.name, address=command.address
+            )
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
-        proposed = review.proposal
-    if accept:
-        click.echo(f"review {review_id} resolved; accepted: {views.describe_proposal(proposed)}")
-    elif proposed:
-        click.echo(f"review {review_id} resolved; not applied: {views.describe_proposal(proposed)}")
-    else:
-        click.echo(f"review {review_id} resolved")
+    click.echo(said)
+
+
+@review_group.command("accept-contact")
+@click.argument("review_id", type=int)
+@pass_app
+def review_accept_contact(app: App, review_id: int) -> None:
+    """An unregistered sender's answer (review REVIEW_ID): register the sender as a backup contact of the
+    hop's provider and read its message again, so the answer applies."""
+    with session_scope(app.engine) as session:
+        try:
+            said = ops.accept_contact(app, session, review_id, app.now())
+        except workflow.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+    pipeline.process_pending(app, app.now())  # as `serve` would next: the answer is applied now
+    click.echo(said)
 
 
 COMMANDS = (providers_group, traceback_group, review_group)

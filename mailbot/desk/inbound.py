@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from mailbot.desk import matching, notices, providers
+from mailbot.desk import matching, notices, ops, providers
 from mailbot.desk.matching import Found
 from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
@@ -45,6 +45,7 @@ class Inbound:
     ours: bool  # no sender, or sent from the desk's own domain
     match: Found  # the hops it answers (empty unless it is parsed and could be an answer)
     authorized: bool  # the sender may answer for the first matched hop's provider
+    ops: bool = False  # an ops address commanding in reply to its digest (desk/ops.py)
 
     @property
     def parsed(self) -> ParsedMessage:
@@ -276,6 +277,7 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
 DISPOSITIONS: tuple[Disposition, ...] = (
     Disposition("not-parsed", lambda m: m.delivery.status != "parsed", ignore),
     Disposition("bounce", lambda m: m.parsed.kind == Kind.BOUNCE, mark_bounce),
+    Disposition("ops-command", lambda m: m.ops, ops.answer_ops),  # ops may write from the desk's own domain
     Disposition("automatic", lambda m: m.facts.is_automatic or m.ours, ignore),
     Disposition("status-command", is_status_command, send_status_list),
     Disposition("forged-token", lambda m: m.match.forged, review_forged),
@@ -311,7 +313,9 @@ def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
     authorized = (
         bool(found.hops) and sender is not None and providers.may_answer_for(session, found.hops[0].provider_id, sender)
     )
-    return Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized)
+    by_ops = delivery.status == "parsed" and facts is not None and parsed.kind != Kind.BOUNCE
+    m = Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized)
+    return replace(m, ops=by_ops and ops.is_ops_command(app, session, m))
 
 
 def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> None:

@@ -46,6 +46,11 @@ def status_change_key(change_id: int | None, kind: str, downstream_id: int | Non
     return f"status:{change_id}:{kind}" + (f":{downstream_id}" if downstream_id is not None else "")
 
 
+def ops_reply_key(message_pk: int) -> str:
+    """The answer to one reply of ops' with commands."""
+    return f"ops:{message_pk}"
+
+
 def escalation_key(provider_id: int, completing_hop_id: int) -> str:
     return f"provider:{provider_id}:escalation:{completing_hop_id}"
 

@@ -84,3 +84,4 @@ class NoticeKind(StrEnum):
     NONCOOPERATIVE_WARNING = "noncooperative_warning"
     NONCOOPERATIVE_DESIGNATED = "noncooperative_designated"
     NONCOOPERATIVE_REMOVED = "noncooperative_removed"
+    OPS_REPLY = "ops_reply"  # to ops: what their emailed commands did, line by line

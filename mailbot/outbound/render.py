@@ -24,6 +24,8 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `sender` (str): the address a `refusal` answers.
 - `desk_name` (str): who signs; default "Traceback Desk".
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
+- `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
+- `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
 line break could forge structure, stripped of call-details headings it did not
@@ -61,6 +63,8 @@ CONTEXT_KEYS = (
     "sender",
     "desk_name",
     "metrics",
+    "results",
+    "commands",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200

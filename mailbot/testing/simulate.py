@@ -122,14 +122,14 @@ def open_traceback(tb: str, provider: str, campaign: str, at: datetime) -> Event
     return at, run
 
 
-def _reply(notice: bytes, sender: str, words: str, at: datetime) -> bytes:
-    """A carrier's top-posted answer quoting the notice, as a mail client writes it."""
+def reply_to_notice(notice: bytes, sender: str, words: str, at: datetime, to: str | None = None) -> bytes:
+    """A top-posted answer quoting the notice, as a mail client writes it: to its Reply-To (or `to`)."""
     original = email.message_from_bytes(notice, policy=default_policy)
     body = original.get_body(preferencelist=("plain",))
     quoted = "\n".join("> " + line for line in (body.get_content() if body else "").split("\n"))
     msg = EmailMessage()
     msg["From"] = f"NOC <{sender}>"
-    msg["To"] = str(original["Reply-To"])
+    msg["To"] = to or str(original["Reply-To"])
     msg["Subject"] = "RE: " + str(original["Subject"])
     msg["Date"] = format_datetime(at)
     msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.split('@')[1]}>"
@@ -156,7 +156,7 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
             ).first()
         assert notice is not None, f"no notice was sent on hop {hop_id}"
         words = WORDS[outcome].format(upstream=PROVIDERS.get(upstream or "", upstream))
-        raw = _reply(notice, address(provider), words, at)
+        raw = reply_to_notice(notice, address(provider), words, at)
         recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
         pipeline.receive(
             app.engine,

@@ -8,13 +8,17 @@ import email
 import email.policy
 import io
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from helpers.exports import exports_of
-from helpers.paths import SAMPLE
+from helpers.paths import ROOT, SAMPLE
 
 from mailbot.cli import main
 
@@ -43,26 +47,44 @@ def mailbot(
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Result]:
-    """`mailbot demo` into a database of its own, once for the module: (work dir, database URL, its run)."""
-    workdir = tmp_path_factory.mktemp("demo")
-    url = f"sqlite:///{workdir / 'demo.sqlite3'}"
-    return workdir, url, mailbot(workdir, "--db", url, "demo")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """`mailbot demo` run as the README's Quick start says, in what a fresh clone holds (its config.toml
+    and sample mailbox), once for the module: (the demo's folder, its database URL, what it printed)."""
+    clone = tmp_path_factory.mktemp("clone")
+    shutil.copy(ROOT / "config.toml", clone / "config.toml")
+    (clone / "fixtures").symlink_to(ROOT / "fixtures")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mailbot"), "demo"], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (clone / "var" / "mailbot.sqlite3").exists()  # the user's own database is not touched
+    folder = clone / "var" / "demo"
+    return folder, f"sqlite:///{folder / 'mailbot.sqlite3'}", done.stdout
 
 
-def test_demo_imports_the_sample_and_prints_its_incidents(demo: tuple[Path, str, Result]) -> None:
-    _, url, run = demo
-    assert f"database: {url} (309 messages stored)" in run.output
+def test_demo_tells_the_story_on_a_database_of_its_own(demo: tuple[Path, str, str]) -> None:
+    folder, url, output = demo
+    assert "309 messages stored, 265 incidents" in output
     data = exports_of(url)
     assert len(data["incidents"]) == 265
-    # The incidents table it prints shows every incident it stored.
-    printed = run.output
-    assert all(row["incident_id"] in printed for row in data["incidents"])
+    # Three hops upstream by email, one confirmed by ops replying to the digest; the silent one escalated.
+    assert re.search(r"hop 2 +Lata 1 Communications Inc +answered origin", output), output
+    assert 'ops replied\n   to the digest with the line it showed: forward 1 "Lata 1 Communications Inc"' in output
+    assert "escalation letters 1" in output and "hops ended no_response 3" in output
+    assert "mailbot --config var/demo/config.toml traceback show 1" in output
+    notices = sorted(p.name for p in (folder / "notices").iterdir())
+    assert any("-escalation-noc_at_silentroute" in n for n in notices)
+    assert any("-ops_reply-ops_at_desk" in n for n in notices)
+    assert "Top campaigns" in (folder / "digest.html").read_text()
 
 
 @pytest.mark.parametrize("kind", ["incidents", "messages", "replies"])
-def test_export_json_is_the_stored_rows_and_csv_holds_the_same(demo: tuple[Path, str, Result], kind: str) -> None:
-    workdir, url, _ = demo
+def test_export_json_is_the_stored_rows_and_csv_holds_the_same(
+    demo: tuple[Path, str, str], kind: str, tmp_path: Path
+) -> None:
+    _, url, _ = demo
+    workdir = tmp_path
     rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").output)
     assert rows == exports_of(url)[kind]
     assert rows or kind == "replies"
@@ -126,8 +148,8 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
     assert set(again.values()) == {0}, again
 
 
-def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, Result], tmp_path: Path) -> None:
-    _workdir, url, _ = demo
+def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, str, str], tmp_path: Path) -> None:
+    _, url, _ = demo
     own = tmp_path / "digest.sqlite3"
     source = url.removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):  # WAL mode: recent pages may not be in the main file yet

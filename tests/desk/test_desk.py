@@ -416,6 +416,7 @@ def test_dispositions_are_one_named_table() -> None:
     assert [d.name for d in DISPOSITIONS] == [
         "not-parsed",
         "bounce",
+        "ops-command",
         "automatic",
         "status-command",
         "forged-token",

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from helpers.paths import SAMPLE
 from mailbot.scheduler import digest
 from mailbot.store.db import session_scope
+from mailbot.store.tables.desk import Hop, Traceback
 from mailbot.store.tables.messages import CampaignName, Incident
 from mailbot.store.tables.outbox import OutboxMessage
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from mailbot import config as config_module
 from mailbot.app import App, build_app
 from mailbot.cli import main
+from mailbot.desk import workflow
 from mailbot.testing import simulate
 
 
@@ -70,6 +72,11 @@ def test_digest_sections_and_numbers(week: App) -> None:
         ("low confidence", "Telcon Voice"),
     ]
     assert "VoxRoute Global" in d.reviews[1]["detail"]
+    # Each waiting item names its review id and the one command that settles it, by email and in a shell.
+    unknown = d.reviews[1]
+    assert unknown["settle"].email == f'resolve {unknown["id"]} upstream "VoxRoute Global" ADDRESS'
+    assert unknown["settle"].cli == f'mailbot review resolve {unknown["id"]} upstream "VoxRoute Global" ADDRESS'
+    assert len({r["id"] for r in d.reviews}) == 3
     assert [(c["provider"], c["old"], c["new"]) for c in d.status_changes] == [
         ("Lata 1 Communications Inc", "YELLOW", "RED")
     ]
@@ -85,7 +92,10 @@ def test_digest_sections_and_numbers(week: App) -> None:
         "no mail headers and no notice text: not an email",
     ]
     assert d.quarantined_total == 2
+    # 30 days: the sample (stored Sunday) plus the week's tracebacks; the period (since Friday's
+    # digest): the sample only, as TestCall's traceback was opened on Thursday.
     assert d.top_campaigns[0] == ("TestCall-StaySafeStayHome", testcall + 1) and testcall >= 30
+    assert d.top_campaigns_period[0] == ("TestCall-StaySafeStayHome", testcall)
     assert len(d.top_campaigns) == digest.TOP_CAMPAIGNS and incidents > 250
     assert [s["provider"] for s in d.slowest][:2] == ["Telcon Voice", "Lata 1 Communications Inc"]
     assert d.slowest[0]["mean"] == "21.0 h"  # Wed 10:00 to Fri 15:00 in business hours
@@ -105,6 +115,27 @@ def test_digest_sections_and_numbers(week: App) -> None:
     ):
         assert heading in text
     assert "Lata 1 Communications Inc: YELLOW -> RED" in text
+    assert f"review {unknown['id']} [unknown upstream]" in text and f"reply: {unknown['settle'].email}" in text
+    assert "Top campaigns, last 30 days" in text
+
+
+def test_digest_waits_only_on_open_tracebacks_and_counts_no_negative_time(week: App) -> None:
+    app = week
+    with session_scope(app.engine) as session:
+        closed = session.scalars(select(Traceback).where(Traceback.status == "closed")).first()
+        hop = session.scalars(select(Hop).where(Hop.traceback_id == closed.id)).first()
+        # A late correction on a closed traceback leaves an unresolved review: nothing waits on it.
+        late = workflow.open_review(session, "correction", app.now(), "a late answer", hop=hop)
+        stray = workflow.open_review(session, "unmatched", app.now(), "a forwarded notice")
+        waiting = [r["id"] for r in digest.for_app(app, session, app.now()).reviews]
+        # Before the Sunday hop was asked and long after every deadline: no duration is negative.
+        early = digest.collect(session, app.rules, simulate.ny(15, 12))
+        later = digest.collect(session, app.rules, simulate.DIGEST_AT + timedelta(days=20))
+    assert stray.id in waiting and late.id not in waiting
+    hours = [h[k] for d in (early, later) for h in d.open_hops for k in ("age", "left")]
+    hours += [s["mean"] for d in (early, later) for s in d.slowest]
+    assert hours and not [h for h in hours if h.startswith("-")]
+    assert all(h["late"] and h["left"] == "0.0 h" for h in later.open_hops)
 
 
 def _parts(msg: EmailMsg) -> list[str]:
@@ -130,6 +161,8 @@ def test_scheduled_digest_mail_has_text_html_and_an_inline_chart(week: App) -> N
     assert image["Content-ID"] == f"<{digest.CHART_CID}>" and f'src="cid:{digest.CHART_CID}"' in html
     assert image.get_content().startswith(b"\x89PNG\r\n\x1a\n")
     assert "<script" not in html  # mail clients drop scripts; the digest needs none
+    # Each waiting review with the line that settles it, in the HTML too.
+    assert html.count("reply: <code>") == 3 and "shell: <code>mailbot review resolve " in html
 
 
 def test_digest_command_prints_and_writes_a_browser_preview(week: App, tmp_path: Path) -> None:
