@@ -10,6 +10,7 @@ here, once.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from datetime import time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -34,6 +36,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # `mailbot serve` (README "Running the service").
     "serve": {
         "poll_interval": 30.0,
+        "metrics_listen": "",  # metrics: off until set
         "attempts": 4,  # tries at processing one stored message before it is quarantined
         "retry_after": "1m",  # wait after its first failure; doubled after each further one
     },
@@ -101,6 +104,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "domain": "mailbot.localhost",
         "domains": [],  # more domains SMTP intake accepts mail for, beside `domain`
         "from": "Traceback Desk <traceback@mailbot.localhost>",
+        "organization": "Traceback Desk",  # who runs the desk: letterhead and signature of every notice
+        "contact": "",  # the person carriers may write to, named in every notice; empty: `from`
         "secret": "",
         "secret_file": "var/mail.secret",
     },
@@ -143,6 +148,11 @@ _TYPE_NAMES = {
 }
 # Where a daemon's config lives when neither --config nor MAILBOT_CONFIG names one.
 SYSTEM_CONFIG = Path("/etc/mailbot/config.toml")
+
+
+# Keys whose value is a secret: `mailbot config show` prints them masked (a URL: its password).
+SECRET_KEYS = frozenset({("mail", "secret"), ("imap", "password"), ("outbound", "password"), ("database", "url")})
+MASK = "********"
 
 
 class ConfigError(ValueError):
@@ -288,17 +298,29 @@ class ImportSection(_Read):
 @dataclass(frozen=True)
 class ServeSection(_Read):
     poll_interval: float = field(metadata=POSITIVE_NUMBER)
+    metrics_listen: tuple[str, int] | None  # None: no /healthz and /metrics endpoint
     # processing a stored message raised this many times: it is quarantined
     attempts: int = field(metadata=POSITIVE)
     retry_after: timedelta  # the wait after a first failure, doubled after each further one
 
     @classmethod
     def from_raw(cls, s: _Section) -> ServeSection:
+        metrics = None
+        if s["metrics_listen"]:
+            try:
+                metrics = parse_listen(s["metrics_listen"])
+                loopback = metrics[0] == "localhost" or ipaddress.ip_address(metrics[0]).is_loopback
+            except ValueError:
+                loopback = False
+            # Unauthenticated figures about the desk's work: only for this machine (a local
+            # Prometheus, or a reverse proxy that adds what access control is wanted).
+            if not loopback:
+                raise s.fail("metrics_listen", 'a loopback host:port like "127.0.0.1:9108", or "" for none')
         try:
             retry_after = parse_duration(s["retry_after"])
         except ValueError:
             raise s.fail("retry_after", "a duration like 1m, 30s or a number of seconds") from None
-        return cls.read(s, retry_after=retry_after)
+        return cls.read(s, metrics_listen=metrics, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
@@ -407,6 +429,8 @@ class MailSection(_Read):
     domain: str  # of Message-IDs and Reply-To addresses
     domains: tuple[str, ...] = field(metadata=STRINGS)  # more domains SMTP intake accepts
     sender: str = field(metadata={"key": "from"})  # `[mail] from`: the From header of every notice
+    organization: str  # letterhead and signature of every notice
+    contact: str  # the human contact every notice names (`[mail] contact`, else `from`)
     secret: str  # empty: generated once into secret_file
     secret_file: Path = field(metadata=REQUIRED_PATH)
 
@@ -414,7 +438,9 @@ class MailSection(_Read):
     def from_raw(cls, s: _Section) -> MailSection:
         if not s["domain"]:
             raise s.fail("domain", "a domain name")
-        return cls.read(s)
+        return cls.read(
+            s, organization=s["organization"].strip() or "Traceback Desk", contact=s["contact"].strip() or s["from"]
+        )
 
 
 @dataclass(frozen=True)
@@ -479,6 +505,24 @@ class Settings:
     base_dir: Path  # relative paths are relative to this (the file's directory)
     values: Mapping[str, Mapping[str, Any]]  # the merged raw values, as TOML would spell them
     sources: Mapping[tuple[str, str], str]  # (section, key) -> "default", "file", "env" or "flag"
+
+    def origin(self, section: str, key: str) -> str:
+        """Where a value came from: "default", "file <path>", "env MAILBOT_<SECTION>_<KEY>" or "flag --db"."""
+        source = self.sources[(section, key)]
+        detail = {"file": str(self.file), "env": f"MAILBOT_{section}_{key}".upper(), "flag": "--db"}.get(source)
+        return f"{source} {detail}" if detail else source
+
+    def shown(self, section: str, key: str) -> Any:
+        """The value as `config show` prints it: a secret masked (set or empty is still visible)."""
+        value = self.values[section][key]
+        if (section, key) not in SECRET_KEYS or not value:
+            return value
+        parts = urlsplit(str(value))
+        if "://" in str(value):  # a URL: only its password is secret
+            if not parts.password:
+                return value
+            return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+        return MASK
 
     @property
     def database_url(self) -> str:

@@ -435,3 +435,13 @@ def body_text(msg: email.message.Message) -> str:
     bounced as an attachment is still seen.
     """
     return "\n".join(_texts(msg))
+
+
+def attachment_names(msg: email.message.Message) -> tuple[str, ...]:
+    """The file names of a message's attachments, in order (a dispute's evidence is named by them)."""
+    names = []
+    for part in msg.walk():
+        name = part.get_filename()
+        if name and not part.is_multipart():
+            names.append(" ".join(str(name).split())[:255])
+    return tuple(names)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from mailbot.parsers import reply_forward
 from mailbot.parsers import reply_names as names
 from mailbot.parsers.addresses import mailable
 from mailbot.parsers.call_details import referenced_ids
@@ -218,6 +219,25 @@ _NAME_AFTER = {
     ),
 }
 
+_NAME_AFTER["customer"] = reply_forward.CUSTOMER_NAME_AFTER
+# The next provider of a Trace Forward follows where an upstream's would, or "to"/"hacia"/"a" it.
+_NAME_AFTER["downstream"] = _NAME_AFTER["not_ours"] = re.compile(
+    r"\b(?:hacia|a|to)\s+|" + _NAME_AFTER["upstream"].pattern, re.IGNORECASE
+)
+
+# A Trace Forward's table: its own phrases, the upstream table's for dispute and not_found.
+_BY_OUTCOME = dict(OUTCOMES)
+FORWARD_OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (outcome, re.compile(pattern, re.IGNORECASE) if pattern else _BY_OUTCOME[outcome])
+    for outcome, pattern in reply_forward.PHRASES
+)
+TABLES = {"back": OUTCOMES, "forward": FORWARD_OUTCOMES}
+
+
+def _role(outcome: str) -> str:
+    """The upstream outcome whose names a forward outcome reads like (itself for the upstream ones)."""
+    return reply_forward.ROLE.get(outcome, outcome)
+
 
 # The upstream as the subject of its sentence: "Acme Telecom sent us this call", "X is our upstream".
 _UPSTREAM_VERB = re.compile(
@@ -274,7 +294,16 @@ _NEGATION_BEFORE = re.compile(r"(\bnot|n't|\bnever|\bno|\bnunca)\b[^,;]{0,25}$",
 
 # How sure a reading must be for the desk to act on it; between PROPOSE_AT and these, it asks the
 # carrier to confirm. Closing a traceback, or creating a provider, needs the higher bar.
-APPLY_AT = {"upstream": 0.8, "new_upstream": 0.9, "origin": 0.9, "not_found": 0.9, "dispute": 0.8}
+APPLY_AT = {
+    "upstream": 0.8,
+    "new_upstream": 0.9,
+    "origin": 0.9,
+    "not_found": 0.9,
+    "dispute": 0.8,
+    "downstream": 0.8,
+    "not_ours": 0.8,
+    "customer": 0.9,
+}
 PROPOSE_AT = 0.5
 
 
@@ -332,7 +361,7 @@ def _sentences(text: str) -> list[tuple[int, str]]:
 
 
 def _name_after(outcome: str, sentence: str, start: int, refused: set[str]) -> str | None:
-    finder = _NAME_AFTER.get(outcome)
+    finder = _NAME_AFTER.get(outcome) or _NAME_AFTER.get(_role(outcome))
     if finder is None:
         return None
     lower_case = None  # a lower-case name, taken only when no capitalised one follows
@@ -374,13 +403,15 @@ def _negated(sentence: str, at: int) -> bool:
     return bool(_NEGATION_BEFORE.search(sentence[:at]))
 
 
-def _readings(sentences: list[tuple[int, str]], refused: set[str]) -> list[_Reading]:
+def _readings(
+    sentences: list[tuple[int, str]], refused: set[str], table: tuple[tuple[str, re.Pattern[str]], ...] = OUTCOMES
+) -> list[_Reading]:
     """Every sentence's reading, in outcome priority order then sentence order."""
     found: list[_Reading] = []
-    for outcome, pattern in OUTCOMES:
+    for outcome, pattern in table:
         for index, (_, sentence) in enumerate(sentences):
             for m in pattern.finditer(sentence):
-                if outcome in ("upstream", "origin") and _negated(sentence, m.start()):
+                if _role(outcome) in ("upstream", "origin") and _negated(sentence, m.start()):
                     continue
                 found.append(_Reading(outcome, sentence, index, _name_after(outcome, sentence, m.start(), refused)))
                 break
@@ -410,25 +441,28 @@ def _upstream_email(
     return None
 
 
-def _decide(text: str, *, own_domain: str | None = None, directory: Sequence[KnownProvider] = ()) -> ReplyResult | None:
+def _decide(
+    text: str, *, own_domain: str | None = None, directory: Sequence[KnownProvider] = (), direction: str = "back"
+) -> ReplyResult | None:
     """The best reading of a reply's own words; None when no sentence gives an answer."""
     sentences = _sentences(text)
     refused = names.negated_names(text)
-    readings = _readings(sentences, refused)
+    readings = _readings(sentences, refused, TABLES[direction])
     if not readings:
         return None
     # The first reading of the highest-priority outcome, preferring one that names its party.
     best = readings[0]
-    if best.outcome in ("upstream", "origin") and best.name is None:
+    role = _role(best.outcome)
+    if role in ("upstream", "origin") and best.name is None:
         best = next((r for r in readings if r.outcome == best.outcome and r.name), best)
     if best.outcome != "dispute" and (HEDGES.search(best.sentence) or STILL_WORKING.search(text)):
         return ReplyResult(incident_ids=(), outcome="other", evidence=best.sentence, confidence=0.9)
     confidence = 0.9
-    others = {r.outcome for r in readings if r.outcome != best.outcome and r.index != best.index}
+    others = {_role(r.outcome) for r in readings if r.outcome != best.outcome and r.index != best.index}
     if others - {"origin", "dispute"} or (best.outcome == "not_found" and others):
         confidence -= 0.25  # the reply says two different things
     email = name = None
-    if best.outcome == "upstream":
+    if role == "upstream":
         name = best.name
         email = _upstream_email(sentences, best.index, name, own_domain)
         name = name or (
@@ -449,28 +483,30 @@ def _decide(text: str, *, own_domain: str | None = None, directory: Sequence[Kno
         if known is not None:
             name = name or known.name
             confidence += 0.05
+        elif best.outcome == "not_ours" and not name and not email:
+            pass  # ported away to a carrier they do not know: still an answer
         elif not name and not email:
             confidence = 0.4  # an upstream we cannot name or write to: a person must ask
         elif not name or not email:
             confidence -= 0.1
         if name and name.islower():
             confidence -= 0.05
-    elif best.outcome == "origin":
+    elif role == "origin":
         name = best.name
         if name is None:
             confidence -= 0.15  # a closing answer without the customer's name: ask the carrier to confirm
     return ReplyResult(
         incident_ids=(),
         outcome=best.outcome,
-        upstream_name=name if best.outcome == "upstream" else None,
+        upstream_name=name if role == "upstream" else None,
         upstream_email=email,
-        customer_name=name if best.outcome == "origin" else None,
+        customer_name=name if role == "origin" else None,
         evidence=best.sentence,
         confidence=round(min(confidence, 1.0), 2),
     )
 
 
-def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
+def _segments(own: str, direction: str = "back") -> list[tuple[tuple[str, ...], str]]:
     """Split at traceback-number mentions: (numbers, text) pieces; numbers without their own answer join the next."""
     mentions = [(m.start(), m.group(1) or m.group(2)) for m in _TRACEBACK_MENTION.finditer(own)]
     if len({number for _, number in mentions}) < 2:
@@ -481,7 +517,7 @@ def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
         end = mentions[i + 1][0] if i + 1 < len(mentions) else len(own)
         pending.append(number)
         chunk = own[start:end]
-        if _decide(chunk) is not None:
+        if _decide(chunk, direction=direction) is not None:
             pieces.append((tuple(dict.fromkeys(pending)), chunk))
             pending = []
     if pending and pieces:
@@ -491,29 +527,35 @@ def _segments(own: str) -> list[tuple[tuple[str, ...], str]]:
 
 
 def answers(
-    own: str, incident_ids: tuple[str, ...], *, sender: str | None = None, directory: Sequence[KnownProvider] = ()
+    own: str,
+    incident_ids: tuple[str, ...],
+    *,
+    sender: str | None = None,
+    directory: Sequence[KnownProvider] = (),
+    direction: str = "back",
 ) -> tuple[ReplyResult, ...]:
     """One answer per traceback the reply speaks of; a single answer covers every id.
 
     `sender` is the replying carrier's address (its own domain is never the upstream);
-    `directory` the providers mailbot knows (names, aliases, domains)."""
+    `directory` the providers mailbot knows (names, aliases, domains); `direction` `forward`
+    reads a Trace Forward's answers (`reply_forward`: downstream, customer, not_ours, ...)."""
     own_domain = names.domain(sender) if sender else None
     ids = tuple(dict.fromkeys(incident_ids + _mentioned(own)))
-    form = read_form(own)
+    form = read_form(own, direction)
     if form is not None:
-        if form.outcome == "upstream" and form.upstream_email is None:
+        if form.outcome in ("upstream", "downstream") and form.upstream_email is None:
             # "Upstream provider: X" with the address on a line of its own wording ("Contact: ...").
             form = replace(form, upstream_email=_upstream_email(_sentences(own), 0, form.upstream_name, own_domain))
         return (replace(form, incident_ids=ids, text=own),)
-    pieces = _segments(own)
+    pieces = _segments(own, direction)
     if len(pieces) >= 2:
         found = []
         for numbers, chunk in pieces:
-            decided = _decide(chunk, own_domain=own_domain, directory=directory)
+            decided = _decide(chunk, own_domain=own_domain, directory=directory, direction=direction)
             assert decided is not None
             found.append(replace(decided, incident_ids=numbers, text=own))
         return tuple(found)
-    decided = _decide(own, own_domain=own_domain, directory=directory)
+    decided = _decide(own, own_domain=own_domain, directory=directory, direction=direction)
     if decided is None:
         return (ReplyResult(incident_ids=ids, outcome="other", text=own, confidence=0.9),)
     return (replace(decided, incident_ids=ids, text=own),)

@@ -29,10 +29,11 @@ from sqlmodel import Session, col
 
 from mailbot.app import App
 from mailbot.desk import notices, settle
+from mailbot.desk.views import KIND_LABEL
 from mailbot.domain.calendar import BusinessCalendar
 from mailbot.domain.status_rules import Rules
 from mailbot.domain.timeutil import utc
-from mailbot.domain.vocabulary import HopOutcome, MessageStatus, TracebackStatus
+from mailbot.domain.vocabulary import HopOutcome, MessageStatus, TracebackDirection, TracebackStatus
 from mailbot.outbound import outbox
 
 TEMPLATES = TEMPLATES_DIR
@@ -104,11 +105,19 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
         .order_by(col(Traceback.id))
     ):
         digest.new_tracebacks.append(
-            {"id": tb.id, "campaign": tb.campaign, "status": tb.status, "provider": names.get(first_hop.get(tb.id), "")}
+            {
+                "id": tb.id,
+                "campaign": tb.campaign,
+                "status": tb.status,
+                "provider": names.get(first_hop.get(tb.id), ""),
+                "kind": KIND_LABEL[TracebackDirection(tb.direction)],
+                "strike_exempt": tb.strike_exempt,
+            }
         )
 
-    for hop in session.scalars(
-        select(Hop)
+    for hop, direction in session.execute(
+        select(Hop, col(Traceback.direction))
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
         .where(col(Hop.answered_at).is_(None), col(Hop.outcome).is_(None), col(Hop.requested_at).is_not(None))
         .order_by(col(Hop.requested_at))
     ):
@@ -119,6 +128,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
         digest.open_hops.append(
             {
                 "traceback": hop.traceback_id,
+                "kind": KIND_LABEL[TracebackDirection(direction)],
                 "position": hop.position,
                 "provider": names[hop.provider_id],
                 "requested": cal.local(hop.requested_at),

@@ -242,20 +242,54 @@ def _no_response(
 # --- provider status ------------------------------------------------------------------------
 
 
-def _identifications(session: Session, rules: Rules, provider_id: int) -> list[Identification]:
+@dataclass(frozen=True)
+class _Identified:
+    """A hop where the provider was named originator / point of entry: what the status letter cites."""
+
+    traceback_id: int
+    role: str  # the hop's label (domain.hop_labels)
+    identification: Identification
+
+
+def _identified(session: Session, rules: Rules, provider_id: int) -> list[_Identified]:
     # A label depends on the whole path (a POE is a U.S. hop whose upstream is foreign).
     labels = labels_by_hop(
         paths(session, session.scalars(select(col(Hop.traceback_id)).where(col(Hop.provider_id) == provider_id)))
     )
     rows = session.execute(
-        select(col(Hop.id), col(Hop.requested_at), col(Hop.answered_at), col(Hop.due_at), col(Traceback.campaign))
+        select(
+            col(Hop.id),
+            col(Hop.traceback_id),
+            col(Hop.requested_at),
+            col(Hop.answered_at),
+            col(Hop.due_at),
+            col(Traceback.campaign),
+        )
         .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
-        .where(col(Hop.provider_id) == provider_id)
+        .where(col(Hop.provider_id) == provider_id, col(Traceback.strike_exempt).is_(False))  # exempt: counts nothing
     )
     return [
-        Identification(campaign or "", utc(requested), utc(answered or due or requested))
-        for hop_id, requested, answered, due, campaign in rows
+        _Identified(
+            traceback_id,
+            str(labels[hop_id]),
+            Identification(campaign or "", utc(requested), utc(answered or due or requested)),
+        )
+        for hop_id, traceback_id, requested, answered, due, campaign in rows
         if requested and labels.get(hop_id) in rules.status_labels
+    ]
+
+
+def _causes(rules: Rules, found: list[_Identified], now: datetime) -> list[dict[str, Any]]:
+    """The identifications inside the status window (what made the status), oldest first, for the letter."""
+    recent = [f for f in found if now - rules.status_window < f.identification.identified_at <= now]
+    return [
+        {
+            "traceback_id": f.traceback_id,
+            "role": f.role,
+            "campaign": f.identification.campaign or None,
+            "identified_at": f.identification.identified_at,
+        }
+        for f in sorted(recent, key=lambda f: (f.identification.identified_at, f.traceback_id))
     ]
 
 
@@ -269,12 +303,19 @@ def _links(session: Session, provider_id: int) -> list[TrafficLink]:
     return [TrafficLink(downstream_id, provider_id, utc(at)) for downstream_id, at in rows if at]
 
 
-def visit_provider(app: App, session: Session, provider_id: int, now: datetime, summary: Summary) -> None:
+def visit_provider(
+    app: App, session: Session, provider_id: int, now: datetime, summary: Summary, *, tell_green: bool = False
+) -> None:
+    """The provider's status from its identifications now; a change is recorded and the provider told.
+
+    Back to GREEN by the window's decay gets no letter; `tell_green` (a Strike Exempt mark that
+    took away what the status rested on) sends one."""
     rules = app.rules
     provider = session.scalars(skip_locked(select(Provider).where(col(Provider.id) == provider_id), session)).first()
     if provider is None:
         return
-    new = provider_status(rules, _identifications(session, rules, provider_id), now)
+    found = _identified(session, rules, provider_id)
+    new = provider_status(rules, [f.identification for f in found], now)
     if new == provider.status:
         return
     change = StatusChange(provider_id=provider_id, old_status=provider.status, new_status=new, at=now)
@@ -282,18 +323,25 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
     session.add_all([provider, change])
     session.flush()
     summary.status_changes += 1
-    if new not in STATUS_NOTICE:
+    if new not in STATUS_NOTICE and not tell_green:
         return  # back to GREEN: recorded for the digest, no letter for it
+    kind = STATUS_NOTICE.get(new, NoticeKind.STATUS_GREEN)
     if _send(
         app,
         session,
-        key=notices.status_change_key(change.id, STATUS_NOTICE[new]),
-        kind=STATUS_NOTICE[new],
+        key=notices.status_change_key(change.id, kind),
+        kind=kind,
         provider_id=provider_id,
         now=now,
-        context={"provider_name": provider.name, "status": new},
+        context={
+            "provider_name": provider.name,
+            "status": new if new in STATUS_NOTICE else change.old_status,
+            "causes": _causes(rules, found, now),
+        },
     ):
         summary.status_notices += 1
+    if new not in STATUS_NOTICE:
+        return
     # Sent in the same run, well within the 48 hours the process allows.
     for downstream_id in status_change_recipients(rules, _links(session, provider_id), provider_id, now):
         if _send(
@@ -306,6 +354,22 @@ def visit_provider(app: App, session: Session, provider_id: int, now: datetime, 
             context={"provider_name": _name(session, downstream_id), "upstream_name": provider.name, "status": new},
         ):
             summary.status_notices += 1
+
+
+def reassess(app: App, provider_ids: list[int], now: datetime) -> Summary:
+    """At once, after a traceback is marked Strike Exempt: each provider's status (a drop is
+    told, GREEN included) and Non-Cooperative designation, without what the traceback counted."""
+    summary = Summary()
+    now = utc(now)
+    for provider_id in provider_ids:
+        with session_scope(app.engine) as session:
+            visit_provider(app, session, provider_id, now, summary, tell_green=True)
+        if app.settings.values["noncooperative"].get("enabled", True):
+            with session_scope(app.engine) as session:
+                thresholds = noncooperative.thresholds_of(app)
+                action = noncooperative.visit(session, app, thresholds, app.rules, provider_id, now)
+                summary.noncooperative += action is not None
+    return summary
 
 
 def providers_to_rate(session: Session, rules: Rules, now: datetime) -> list[int]:

@@ -114,8 +114,8 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
         )
         .join(Provider, col(Provider.id) == col(Hop.provider_id))
         .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
-        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end)
-    ).all()
+        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end, col(Traceback.strike_exempt).is_(False))
+    ).all()  # a Strike Exempt traceback is counted in no metrics
     upstream_rows = session.execute(
         select(
             col(Hop.provider_id),
@@ -127,7 +127,8 @@ def reports(session: Session, month_start: date, month_end: date, zone: ZoneInfo
         )
         .join(up, col(up.downstream_hop_id) == col(Hop.id))
         .join(up_provider, col(up_provider.id) == col(up.provider_id))
-        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end)
+        .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+        .where(col(Hop.requested_at) >= start, col(Hop.requested_at) < end, col(Traceback.strike_exempt).is_(False))
     ).all()
     labels = labels_by_hop(paths(session, {row[-1] for row in own_rows}))  # upstream hops share those paths
     own: dict[int, list[HopFact]] = {}

@@ -3,8 +3,7 @@
 
 Each provider is assessed in its own transaction; a designation or removal is one
 `NonCooperativeChange` row, and its letter is keyed on that row, so it is sent once.
-Strike-exempt tracebacks are left out by `counts`, a predicate over tracebacks: until
-tracebacks carry the mark, a `strike_exempt` attribute is read if present.
+Strike-exempt tracebacks are left out by `counts`, a predicate over tracebacks.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ LETTER = {DESIGNATED: DESIGNATION, REMOVED: REMOVAL}
 
 
 def not_strike_exempt(tb: Traceback) -> bool:
-    return not getattr(tb, "strike_exempt", False)
+    return not tb.strike_exempt
 
 
 def thresholds_of(app: App) -> Thresholds:

@@ -59,6 +59,8 @@ class Tally:
     by_status: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # (message id, source, source_key, reason) of each message quarantined, for the summary.
+    quarantine_places: list[tuple[int, str, str, str]] = field(default_factory=list)
     new_incidents: set[str] = field(default_factory=set)
     updated_incidents: set[str] = field(default_factory=set)
     requeued: int = 0  # live messages whose processing had failed, queued again (reparse)
@@ -75,6 +77,7 @@ class Tally:
         ):
             for key, n in theirs.items():
                 mine[key] = mine.get(key, 0) + n
+        self.quarantine_places += other.quarantine_places
         self.new_incidents |= other.new_incidents
         self.updated_incidents |= other.updated_incidents - self.new_incidents
 
@@ -267,11 +270,14 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
     rows = [_message_row(arrival, key, result, at) for arrival, key, result in zip(arrivals, keys, parsed, strict=True)]
     got = {(source, place): pk for pk, source, place in bulk_insert_returning(session, MESSAGES, rows, memo)}
     stored = []
+    quarantined: dict[int, Arrival] = {}
     for arrival, key, result in zip(arrivals, keys, parsed, strict=True):
         # pop: a place repeated in the batch was stored once, for its first arrival
         pk = got.pop((arrival.source, arrival.source_key), None)
         if pk is not None:
             stored.append((pk, key, result))
+            if result.quarantine:
+                quarantined[pk] = arrival
     tally.skipped += len(rows) - len(stored)
     tally.stored += len(stored)
     owners = _claim_keys(session, [(key, pk) for pk, key, _ in stored])
@@ -292,6 +298,11 @@ def save_batch(session: Session, arrivals: Sequence[Arrival], parsed: Sequence[P
         ],
         [result for _, _, result in stored],
     )
+    tally.quarantine_places += [
+        (pk, quarantined[pk].source, quarantined[pk].source_key, str(result.quarantine))
+        for pk, _, result in stored
+        if pk in owners and result.quarantine
+    ]
     _derive(session, [(pk, result) for pk, _, result in stored if pk in owners and not result.quarantine], tally, memo)
 
 

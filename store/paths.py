@@ -1,6 +1,8 @@
 """Tracebacks' Call Paths as plain rows: each hop in order with its provider's `foreign` flag.
 
 What `mailbot.hop_labels` needs to label hops, read in one query for many tracebacks.
+A Trace Forward's path is not a Call Path (it follows a call-back number downstream): its
+hops get no origin or point-of-entry label, so they are left out.
 """
 
 from __future__ import annotations
@@ -8,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mailbot.store.tables.desk import Hop, Provider
+from mailbot.store.tables.desk import Hop, Provider, Traceback
 from sqlalchemy import select
 from sqlmodel import Session, col
+
+from mailbot.domain.vocabulary import TracebackDirection
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,11 @@ def paths(session: Session, traceback_ids: Iterable[int]) -> dict[int, list[Path
         rows = session.execute(
             select(col(Hop.traceback_id), col(Hop.id), col(Hop.provider_id), col(Provider.foreign), col(Hop.outcome))
             .join(Provider, col(Provider.id) == col(Hop.provider_id))
-            .where(col(Hop.traceback_id).in_(ids[start : start + 1000]))
+            .join(Traceback, col(Traceback.id) == col(Hop.traceback_id))
+            .where(
+                col(Hop.traceback_id).in_(ids[start : start + 1000]),
+                col(Traceback.direction) != TracebackDirection.FORWARD,
+            )
             .order_by(col(Hop.traceback_id), col(Hop.position))
         )
         for tb, hop_id, provider_id, foreign, outcome in rows:

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from mailbot.desk import disputes as dispute_rows
+from mailbot.desk import views
 from mailbot.domain.timeutil import iso_z
 from mailbot.store.standing import designated_ids
 from mailbot.store.tables.desk import Provider
@@ -145,11 +147,23 @@ def noncooperative(session: Session, only_current: bool = False) -> list[dict[st
     return sorted((row for pid, row in newest.items() if pid in current), key=lambda r: r["provider"] or "")
 
 
+def tracebacks(session: Session) -> list[dict[str, Any]]:
+    """Every traceback and Trace Forward, Strike Exempt ones included and flagged (`strike_exempt`, why)."""
+    return views.listing(session)
+
+
+def disputes(session: Session) -> list[dict[str, Any]]:
+    """Every dispute, decided or not, with its evidence (the reply's words, its attachments' names)."""
+    return dispute_rows.listing(session, include_decided=True)
+
+
 EXPORTS: dict[str, Callable[[Session], list[dict[str, Any]]]] = {
     "incidents": incidents,
     "messages": messages,
     "replies": replies,
     "noncooperative": noncooperative,
+    "tracebacks": tracebacks,
+    "disputes": disputes,
 }
 
 

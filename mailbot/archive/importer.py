@@ -18,14 +18,15 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import col
-from tqdm import tqdm
 
 from mailbot.archive import parse_worker
 from mailbot.archive.parse_worker import GC_THRESHOLD
+from mailbot.archive.progress import Mark, Plan, Progress, marked, plan_for
 from mailbot.domain.records import Arrival, ParsedMessage
 from mailbot.mailboxes import sources
 from mailbot.parsers.campaigns import canonical_names
@@ -44,7 +45,10 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def batched(items: Iterable[Arrival], size: int) -> Iterator[list[Arrival]]:
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
@@ -134,14 +138,19 @@ def save(engine: Engine, batch: Sequence[Arrival], pool: Executor | None = None)
     return _finish(engine, *_start(engine, batch, pool, {}))
 
 
-def _arrivals(paths: Sequence[Path], tally: Tally) -> Iterator[Arrival]:
-    """The messages the paths hold; files in them that are not mail are counted, not stored."""
-    for path in paths:
-        for item in sources.read(path):
-            if isinstance(item, sources.NotMail):
-                tally.not_mail += 1
-            else:
-                yield item
+def _mail(path: Path, tally: Tally) -> Iterator[Arrival]:
+    """The messages a path holds; files in it that are not mail are counted, not stored."""
+    for item in sources.read(path):
+        if isinstance(item, sources.NotMail):
+            tally.not_mail += 1
+        else:
+            yield item
+
+
+def _arrivals(paths: Sequence[Path], plans: Sequence[Plan], tally: Tally) -> Iterator[tuple[Arrival, Mark]]:
+    """Every path's messages, in order, each with where its input's progress bar stands after it."""
+    for index, (path, how) in enumerate(zip(paths, plans, strict=True)):
+        yield from marked(index, how, _mail(path, tally))
 
 
 @contextmanager
@@ -176,14 +185,24 @@ def _stop_if(pressed: threading.Event, pool: Executor | None, tally: Tally) -> N
     raise ImportInterrupted(tally)
 
 
+def _commit(
+    engine: Engine, started: tuple[list[Mark], tuple[list[Arrival], Parse, int]], tally: Tally, bars: Progress
+) -> None:
+    """Store a started batch, then move the bars: they show what is committed, not what is read."""
+    marks, batch = started
+    tally.add(_finish(engine, *batch))
+    bars.advance(marks)
+
+
 def import_paths(
     engine: Engine, paths: Sequence[Path], batch_size: int = 500, jobs: int = 1, progress: bool | None = None
 ) -> Tally:
-    show = sys.stderr.isatty() if progress is None else progress
-    hints = [sources.count_hint(p) for p in paths]
-    total = sum(h for h in hints if h is not None) if all(h is not None for h in hints) else None
+    """Import the paths in batches of `batch_size`, `jobs` processes parsing; `progress`: show
+    the bars (None: when stderr is a terminal)."""
+    plans = [plan_for(p) for p in paths]  # counts up front: a PST file is refused before anything is read
+    bars = Progress(plans, show=sys.stderr.isatty() if progress is None else progress)
     tally = Tally()
-    arrivals = _arrivals(paths, tally)
+    arrivals = _arrivals(paths, plans, tally)
     # Spawned, not forked: a forked worker would inherit this process's database
     # connection and, outliving a kill -9, hold its transaction's locks open.
     # This process parses too (see _results), so --jobs N starts N - 1 workers.
@@ -201,22 +220,26 @@ def import_paths(
         _fewer_collections(),
         _ctrl_c_between_batches() as pressed,
         pool_cm as pool,
-        tqdm(total=total, unit="msg", disable=not show, desc="import") as bar,
     ):
         # With a pool, the workers parse the next two batches while this process stores
         # one: with only the next one queued they ran dry as a batch ended, and this
         # process waited for the last chunks they held.
-        ahead: deque[tuple[list[Arrival], Parse, int]] = deque()
+        ahead: deque[tuple[list[Mark], tuple[list[Arrival], Parse, int]]] = deque()
         empty: dict[str, bool] = {}
-        for batch in batched(arrivals, batch_size):
-            _stop_if(pressed, pool, tally)
-            ahead.append(_start(engine, batch, pool, empty))
-            if len(ahead) > PARSE_AHEAD:
-                tally.add(_finish(engine, *ahead.popleft()))
-            bar.update(len(batch))
-        while ahead:
-            _stop_if(pressed, pool, tally)
-            tally.add(_finish(engine, *ahead.popleft()))
+        try:
+            for pairs in batched(arrivals, batch_size):
+                _stop_if(pressed, pool, tally)
+                batch = [arrival for arrival, _ in pairs]
+                ahead.append(([mark for _, mark in pairs], _start(engine, batch, pool, empty)))
+                if len(ahead) > PARSE_AHEAD:
+                    _commit(engine, ahead.popleft(), tally, bars)
+            while ahead:
+                _stop_if(pressed, pool, tally)
+                _commit(engine, ahead.popleft(), tally, bars)
+        except BaseException:
+            bars.close(complete=False)
+            raise
+        bars.close(complete=True)
     with session_scope(engine) as session:
         save_canonical(session, canonical_names(campaign_counts(session)))
     return tally

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from mailbot.desk import providers, views
-from mailbot.domain.vocabulary import ReviewKind
-from mailbot.store.tables.desk import Hop, HopMessage, Review, Traceback
+from mailbot.domain.vocabulary import DisputeStatus
+from mailbot.store.tables.desk import Hop, HopMessage, Traceback
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 from mailbot.store.tables.schedule import NonCooperativeChange
@@ -113,15 +113,11 @@ def _incoming(session: Session, hop_ids: list[int]) -> dict[str, dict[str, Any]]
     return found
 
 
-def _flag(tb: Traceback | None, name: str) -> Any:
-    # Strike-exempt marks arrive with another part; read them when the traceback has them.
-    return getattr(tb, name, None)
-
-
 def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any]:
     """The record of traceback `traceback_id` as plain data (the template's input)."""
     shown = views.timeline(session, traceback_id)  # the `traceback show` contract: hops in path order
     tb = session.get(Traceback, traceback_id)
+    assert tb is not None  # timeline() found it
     hops = session.scalars(select(Hop).where(col(Hop.traceback_id) == traceback_id).order_by(col(Hop.position))).all()
     hop_ids = [h.id for h in hops if h.id is not None]  # stored rows: all of them
     stored = {**_outgoing(session, hop_ids, traceback_id), **_incoming(session, hop_ids)}
@@ -141,20 +137,18 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
             m["provider"] = row["provider"]
             messages.append(m)
     messages.sort(key=lambda m: (m["at"] or "", m["direction"] == "out"))
+    by_hop = {h.id: h.position for h in hops}
     disputes = [
         {
-            "id": r.id,
-            "hop": next((h.position for h in hops if h.id == r.hop_id), None),
-            "detail": r.detail,
-            "opened": _iso(r.created_at),
-            "resolved": r.resolved,
-            "resolved_at": _iso(r.resolved_at),
+            "id": d["id"],
+            "hop": by_hop.get(d["hop_id"]),
+            "detail": d["reason"] + (f" (attached: {', '.join(d['attachments'])})" if d["attachments"] else ""),
+            "opened": d["created_at"],
+            "resolved": d["status"] != DisputeStatus.OPEN,
+            "resolved_at": d["decided_at"],
+            "decision": d["status"] + (f": {d['decision_reason']}" if d["decision_reason"] else ""),
         }
-        for r in session.scalars(
-            select(Review)
-            .where(col(Review.traceback_id) == traceback_id, col(Review.kind) == ReviewKind.DISPUTE)
-            .order_by(col(Review.id))
-        )
+        for d in shown["disputes"]
     ]
     path_providers = {h.provider_id for h in hops}
     notices = []
@@ -200,8 +194,8 @@ def collect(session: Session, traceback_id: int, now: datetime) -> dict[str, Any
         "generated_at": _iso(now),
         "messages": messages,
         "disputes": disputes,
-        "strike_exempt": bool(_flag(tb, "strike_exempt")),
-        "strike_exempt_reason": _flag(tb, "strike_exempt_reason"),
+        "strike_exempt": tb.strike_exempt,
+        "strike_exempt_reason": ", ".join(filter(None, (tb.exempt_reason, tb.exempt_note))) or None,
         "provider_notices": notices,
         "designations": designations,
         "all_verified": all(m["verified"] for m in messages),

@@ -138,6 +138,9 @@ def _register() -> None:
         serve as cmd_serve,
     )
     from mailbot.cli import (
+        settings as cmd_settings,
+    )
+    from mailbot.cli import (
         status as cmd_status,
     )
 
@@ -151,6 +154,7 @@ def _register() -> None:
         cmd_diagnose,
         cmd_record,
         cmd_status,
+        cmd_settings,
     ):
         for command in module.COMMANDS:
             main.add_command(command)

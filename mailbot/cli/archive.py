@@ -24,6 +24,9 @@ from mailbot.store.db import session_scope
 from mailbot.store.ingest import Tally
 from mailbot.store.tables.messages import Message
 
+# Quarantined messages the import summary lists one by one; `mailbot quarantine` lists them all.
+QUARANTINE_LISTED = 20
+
 
 def print_summary(tally: Tally) -> None:
     click.echo(f"messages read: {tally.stored + tally.skipped} (stored {tally.stored}, already stored {tally.skipped})")
@@ -39,6 +42,13 @@ def print_summary(tally: Tally) -> None:
         click.echo("quarantined:")
         for reason, n in sorted(tally.quarantined.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {n:>6}  {reason}")
+    if tally.quarantine_places:
+        click.echo("quarantined messages, where each came from (`mailbot diagnose ID` explains one):")
+        for pk, source, source_key, reason in tally.quarantine_places[:QUARANTINE_LISTED]:
+            click.echo(f"  {pk:>8}  {sources.describe_place(source, source_key)}: {reason}")
+        if len(tally.quarantine_places) > QUARANTINE_LISTED:
+            more = len(tally.quarantine_places) - QUARANTINE_LISTED
+            click.echo(f"  ... and {more} more: mailbot quarantine")
 
 
 def print_incidents(rows: list[dict]) -> None:

@@ -1,4 +1,5 @@
-"""`mailbot providers add|list|import` and `mailbot traceback open|show|list`."""
+"""`mailbot providers add|list|import`, `mailbot traceback open|show|list|exempt`, `mailbot traceforward
+open|show`, `mailbot dispute list|accept|reject`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import click
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.options import creates_database, format_option
-from mailbot.desk import ops, providers, views, workflow
+from mailbot.desk import disputes, ops, providers, views, workflow
 from mailbot.domain.timeutil import parse_instant
-from mailbot.domain.vocabulary import ProviderStatus
+from mailbot.domain.vocabulary import ExemptReason, ProviderStatus, TracebackDirection
 from mailbot.intake import pipeline
 from mailbot.parsers import ops_commands
 from mailbot.parsers.phones import to_e164
@@ -44,6 +45,7 @@ def providers_group() -> None:
     "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.",
 )
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
+@click.option("--language", help="Language of its notices where a template has it (es: Spanish). Default English.")
 @creates_database
 @pass_app
 def providers_add(
@@ -55,6 +57,7 @@ def providers_add(
     status: str | None,
     foreign: bool | None,
     country: str | None,
+    language: str | None,
 ) -> None:
     """Add provider NAME (or add addresses and aliases to it)."""
     with session_scope(app.engine) as session:
@@ -69,6 +72,7 @@ def providers_add(
                 status=status,
                 foreign=foreign,
                 country=country,
+                language=language,
                 now=app.now(),
             )
         except ValueError as exc:
@@ -218,15 +222,27 @@ def traceback_show(app: App, number: int, fmt: str) -> None:
             shown = views.timeline(session, number)
         except workflow.DeskError as exc:
             raise click.ClickException(str(exc)) from exc
+    _print_timeline(shown, fmt)
+
+
+def _print_timeline(shown: dict, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(shown, indent=2))
         return
+    forward = shown["direction"] == TracebackDirection.FORWARD
     click.echo(
-        f"Traceback #{shown['traceback_id']}  {shown['status']}"
+        ("Trace Forward" if forward else "Traceback")
+        + f" #{shown['traceback_id']}  {shown['status']}"
         + (f" ({shown['result']})" if shown["result"] else "")
         + f"  campaign {shown['campaign']}"
+        + (f"  STRIKE EXEMPT ({shown['exempt_reason']})" if shown["strike_exempt"] else "")
     )
-    click.echo(f"  call {shown['call_time']}  from {shown['caller']}  to {shown['called']}")
+    if forward:
+        click.echo(f"  call-back number {shown['called']}")
+    else:
+        click.echo(f"  call {shown['call_time']}  from {shown['caller']}  to {shown['called']}")
+    for dispute in shown["disputes"]:
+        click.echo(f"  dispute {dispute['id']} ({dispute['status']}) by {dispute['provider']}: {dispute['reason']}")
     for hop in shown["hops"]:
         answer = hop["outcome"] or "awaiting answer"
         named = hop["upstream_name"] or hop["customer_name"]
@@ -256,8 +272,9 @@ def traceback_list(app: App, only_open: bool, fmt: str) -> None:
         return
     for row in rows:
         click.echo(
-            f"#{row['traceback_id']:<6} {row['status']:<6} {row['result'] or '':<10} hops {row['hops']:<3} "
-            f"at {row['current'] or '-'}  {row['campaign']}"
+            f"#{row['traceback_id']:<6} {row['kind']:<13} {row['status']:<6} {row['result'] or '':<10} "
+            f"hops {row['hops']:<3} at {row['current'] or '-'}  {row['campaign']}"
+            + ("  [strike exempt]" if row["strike_exempt"] else "")
         )
 
 
@@ -360,4 +377,149 @@ def review_accept_contact(app: App, review_id: int) -> None:
     click.echo(said)
 
 
-COMMANDS = (providers_group, traceback_group, review_group)
+def _reassess(app: App, provider_ids: list[int]) -> None:
+    """A Strike Exempt mark takes effect at once: each provider's status and designation again."""
+    from mailbot.scheduler.jobs import reassess
+
+    summary = reassess(app, provider_ids, app.now())
+    if summary.status_changes:
+        click.echo(f"status re-evaluated: {summary.status_changes} provider(s) changed")
+
+
+@traceback_group.command("exempt")
+@click.argument("number", type=int)
+@click.option("--reason", required=True, type=click.Choice([r.value for r in ExemptReason]))
+@click.option("--note", help="Why, in words (kept in the record and shown in reports).")
+@pass_app
+def traceback_exempt(app: App, number: int, reason: str, note: str | None) -> None:
+    """Mark traceback NUMBER Strike Exempt: kept in the record and exports, counted toward no status,
+    Non-Cooperative designation or metrics; its providers' status is re-evaluated now."""
+    with session_scope(app.engine) as session:
+        try:
+            affected = disputes.exempt(session, number, reason, app.now(), note=note)
+        except disputes.DisputeError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"traceback #{number}: strike exempt ({reason})")
+    _reassess(app, affected)
+
+
+@click.group("traceforward")
+def traceforward_group() -> None:
+    """Trace Forward: follow a call-back number downstream, provider by provider, to who answers it."""
+
+
+@traceforward_group.command("open")
+@click.option("--number", required=True, help="The call-back number (E.164).")
+@click.option("--provider", "provider_name", required=True, help="The provider that serves the number.")
+@click.option("--campaign", required=True)
+@click.option("--description")
+@pass_app
+def traceforward_open(app: App, number: str, provider_name: str, campaign: str, description: str | None) -> None:
+    """Open a Trace Forward of NUMBER; its first hop asks PROVIDER. Prints its number (shared with tracebacks)."""
+    normal = to_e164(number)
+    if normal is None:
+        raise click.BadParameter(f"not a phone number: {number!r}", param_hint="--number")
+    with session_scope(app.engine) as session:
+        try:
+            tb = workflow.open_traceback(
+                app,
+                session,
+                provider_name=provider_name,
+                campaign=campaign,
+                now=app.now(),
+                called=normal,
+                description=description,
+                direction=TracebackDirection.FORWARD,
+            )
+        except workflow.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(tb.id)
+
+
+@traceforward_group.command("show")
+@click.argument("number", type=int)
+@format_option("text", "json")
+@pass_app
+def traceforward_show(app: App, number: int, fmt: str) -> None:
+    """The whole timeline of Trace Forward NUMBER (the `traceback show` contract, direction forward)."""
+    with session_scope(app.engine) as session:
+        try:
+            shown = views.timeline(session, number)
+        except workflow.DeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if shown["direction"] != TracebackDirection.FORWARD:
+        raise click.ClickException(f"#{number} is a traceback, not a Trace Forward: `mailbot traceback show {number}`")
+    _print_timeline(shown, fmt)
+
+
+@traceforward_group.command("list")
+@click.option("--open", "only_open", is_flag=True, help="Only open ones.")
+@format_option("text", "json")
+@pass_app
+def traceforward_list(app: App, only_open: bool, fmt: str) -> None:
+    """Trace Forwards only (`traceback list` shows both kinds)."""
+    with session_scope(app.engine) as session:
+        rows = views.listing(session, only_open=only_open, direction=TracebackDirection.FORWARD)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"#{row['traceback_id']:<6} {row['status']:<6} {row['result'] or '':<10} hops {row['hops']:<3} "
+            f"at {row['current'] or '-'}  {row['called']}  {row['campaign']}"
+        )
+
+
+@click.group("dispute")
+def dispute_group() -> None:
+    """Disputes: a provider's challenge to a traceback's basis, kept with its evidence; ops decide."""
+
+
+@dispute_group.command("list")
+@click.option("--all", "include_decided", is_flag=True, help="Decided ones too.")
+@format_option("text", "json")
+@pass_app
+def dispute_list(app: App, include_decided: bool, fmt: str) -> None:
+    with session_scope(app.engine) as session:
+        rows = disputes.listing(session, include_decided=include_decided)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        files = f"  [{', '.join(row['attachments'])}]" if row["attachments"] else ""
+        click.echo(
+            f"{row['id']:>4}  {row['status']:<8} #{row['traceback_id']:<6} {row['provider'] or '':<24} "
+            f"{row['reason']}{files}"
+        )
+
+
+def _decide(app: App, dispute_id: int, accept: bool, reason: str) -> None:
+    with session_scope(app.engine) as session:
+        try:
+            affected = disputes.decide(app, session, dispute_id, accept, reason, app.now())
+        except disputes.DisputeError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"dispute {dispute_id}: {'accepted' if accept else 'rejected'}; the provider is told")
+    if affected:
+        _reassess(app, affected)
+
+
+@dispute_group.command("accept")
+@click.argument("dispute_id", type=int)
+@click.option("--reason", required=True, help="Why (sent to the provider).")
+@pass_app
+def dispute_accept(app: App, dispute_id: int, reason: str) -> None:
+    """Accept dispute DISPUTE_ID: its traceback becomes Strike Exempt (accepted_dispute), statuses re-evaluated."""
+    _decide(app, dispute_id, True, reason)
+
+
+@dispute_group.command("reject")
+@click.argument("dispute_id", type=int)
+@click.option("--reason", required=True, help="Why (sent to the provider).")
+@pass_app
+def dispute_reject(app: App, dispute_id: int, reason: str) -> None:
+    """Reject dispute DISPUTE_ID: the traceback stands; the provider is told why."""
+    _decide(app, dispute_id, False, reason)
+
+
+COMMANDS = (providers_group, traceback_group, review_group, traceforward_group, dispute_group)

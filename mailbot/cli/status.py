@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy import func, select
-from sqlmodel import col
 
 from mailbot.app import App
 from mailbot.cli._common import pass_app
 from mailbot.cli.errors import explain, safe_url
 from mailbot.cli.options import format_option
-from mailbot.domain.vocabulary import MessageStatus, OutboxStatus
+from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.store.db import session_scope
-from mailbot.store.tables.desk import Review
-from mailbot.store.tables.messages import Message
-from mailbot.store.tables.outbox import OutboxMessage
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite hands back naive UTC
+from mailbot.store.figures import read_figures
 
 
 def gather(app: App) -> dict[str, Any]:
     """The figures, read in one transaction; raises when the database cannot be used."""
     with session_scope(app.engine) as session:
-        oldest = session.execute(
-            select(func.min(col(Message.received_at))).where(col(Message.status) == MessageStatus.NEW)
-        ).scalar()
-        outbox = dict(
-            session.execute(select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))).all()
-        )
-        reviews = session.execute(
-            select(func.count()).select_from(Review).where(col(Review.resolved).is_(False))
-        ).scalar()
-    lag = (app.now() - _utc(oldest)).total_seconds() if oldest else 0.0
+        figures = read_figures(session)
     return {
-        "unprocessed_oldest_seconds": round(max(lag, 0.0), 1),
-        "outbox_queued": outbox.get(OutboxStatus.QUEUED, 0),
-        "outbox_failed": outbox.get(OutboxStatus.FAILED, 0),
-        "open_reviews": reviews or 0,
+        "unprocessed_oldest_seconds": round(figures.lag_seconds(app.now()), 1),
+        "outbox_queued": figures.outbox[OutboxStatus.QUEUED],
+        "outbox_failed": figures.outbox[OutboxStatus.FAILED],
+        "open_reviews": figures.open_reviews,
     }
 
 

@@ -264,7 +264,8 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
     ids = tuple(str(h.traceback_id) for h in found.hops)
     # Read again knowing what mailbot sent on these hops: no line of a notice can decide the answer.
     own = reply_parser.strip_quoted(m.facts.body_text, _sent_texts(session, found.hops))
-    read = reply_parser.answers(own, (), sender=parsed.envelope.sender)
+    tb = session.get(Traceback, found.hops[0].traceback_id)  # a Trace Forward's answers have their own words
+    read = reply_parser.answers(own, (), sender=parsed.envelope.sender, direction=tb.direction if tb else "back")
     results = reply_parser.about(read, ids if found.how in ("token", "thread") else parsed.referenced_ids or ids)
     for target, result in _answers_by_hop(session, found.hops, found.hops[0].provider_id, results):
         _in_record(session, target, "reply", m.delivery, now)
@@ -322,5 +323,6 @@ def handle(app: App, session: Session, delivery: Delivery, now: datetime) -> Non
     """The pipeline handler for one live message: the first disposition that applies acts."""
     m = inbound(app, session, delivery)
     rule = next(d for d in DISPOSITIONS if d.applies(m))
+    delivery.meta["disposition"] = rule.name  # for the pipeline's "processed" log line
     session.execute(update(Message).where(col(Message.id) == delivery.pk).values(disposition=rule.name))
     rule.act(app, session, m, now)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from mailbot.desk import providers
-from mailbot.domain.vocabulary import TracebackStatus
+from mailbot.domain.vocabulary import TracebackDirection, TracebackStatus
 from mailbot.outbound import outbox
 from mailbot.store.tables.desk import Hop, Provider, Traceback
 
@@ -86,7 +86,10 @@ def call_details(tb: Traceback) -> dict[str, Any]:
 
 
 def hop_context(session: Session, hop: Hop, *, with_downstream: bool = True) -> dict[str, Any]:
-    """What a provider may see about its hop: the call and who its direct downstream is."""
+    """What a provider may see about its hop: the call and who its direct downstream is.
+
+    On a Trace Forward the "downstream" is the hop before it on the path (the provider that
+    named this one); `direction` and the provider's `language` pick the notice's wording."""
     tb = session.get(Traceback, hop.traceback_id)
     provider = session.get(Provider, hop.provider_id)
     assert tb is not None and provider is not None
@@ -97,6 +100,8 @@ def hop_context(session: Session, hop: Hop, *, with_downstream: bool = True) -> 
         "provider_name": provider.name,
         "call": call_details(tb),
         "downstream_name": down_provider.name if down_provider else None,
+        "direction": tb.direction if tb.direction == TracebackDirection.FORWARD else None,
+        "language": provider.language,
     }
 
 

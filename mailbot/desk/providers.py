@@ -189,6 +189,7 @@ def add(
     status: str | None = None,
     foreign: bool | None = None,
     country: str | None = None,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> Provider:
     """Create the provider, or extend the one with the same name; composite names become aliases.
@@ -219,6 +220,8 @@ def add(
             foreign = provider.country.casefold() not in US_NAMES
     if foreign is not None:
         provider.foreign = foreign
+    if language is not None:
+        provider.language = language.strip().lower()[:8] or None  # notices in it where a template has it
     assert provider.id is not None
     for alias in [*names[1:], *aliases]:
         add_alias(session, provider.id, alias)
@@ -294,6 +297,7 @@ def listing(session: Session) -> list[dict]:
                 "known": provider.known,
                 "foreign": provider.foreign,
                 "country": provider.country,
+                "language": provider.language,
                 "aliases": sorted(aliases),
                 "contacts": [
                     {"address": c.address, "role": c.role, "undeliverable": c.undeliverable}

@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from mailbot.desk import disputes
 from mailbot.desk.workflow import DeskError
 from mailbot.domain.hop_labels import labels_by_hop
 from mailbot.domain.timeutil import iso_z
-from mailbot.domain.vocabulary import TracebackStatus
+from mailbot.domain.vocabulary import TracebackDirection, TracebackStatus
 from mailbot.store.paths import paths
 from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
@@ -55,9 +56,28 @@ def describe_proposal(proposal: dict[str, Any] | None) -> str:
 
 # --- reading -----------------------------------------------------------------------------------
 
+# How a listing names each kind of traceback.
+KIND_LABEL = {TracebackDirection.BACK: "traceback", TracebackDirection.FORWARD: "trace forward"}
+
+
+def _marks(tb: Traceback) -> dict[str, Any]:
+    """The keys every traceback row carries beside its own: which way it walks, and its Strike Exempt mark."""
+    return {
+        "direction": tb.direction,
+        "kind": KIND_LABEL[TracebackDirection(tb.direction)],
+        "strike_exempt": tb.strike_exempt,
+        "exempt_reason": tb.exempt_reason,
+        "exempt_note": tb.exempt_note,
+        "exempt_at": iso_z(tb.exempt_at),
+    }
+
 
 def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
-    """The `traceback show --format json` contract: the traceback, its hops in path order, and their mail."""
+    """The `traceback show --format json` contract: the traceback, its hops in path order, and their mail.
+
+    A Trace Forward's (`traceforward show`) is the same, `direction` `forward`: `called` is the
+    call-back number, each hop's `upstream_name`/`upstream_email` the next provider it named
+    (downstream), `customer_name` the subscriber; its hops carry no label."""
     tb = session.get(Traceback, traceback_id)
     if tb is None:
         raise DeskError(f"no traceback #{traceback_id}")
@@ -118,13 +138,18 @@ def timeline(session: Session, traceback_id: int) -> dict[str, Any]:
         "opened_at": iso_z(tb.opened_at),
         "closed_at": iso_z(tb.closed_at),
         "hops": hops,
+        **_marks(tb),
+        "disputes": disputes.listing(session, include_decided=True, traceback_id=tb.id),
     }
 
 
-def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
+def listing(session: Session, only_open: bool = False, direction: str | None = None) -> list[dict[str, Any]]:
+    """The `traceback list --format json` rows (and the `tracebacks` export): both kinds, labelled."""
     query = select(Traceback).order_by(col(Traceback.id))
     if only_open:
         query = query.where(col(Traceback.status) == TracebackStatus.OPEN)
+    if direction is not None:
+        query = query.where(col(Traceback.direction) == direction)
     out = []
     for tb in session.exec(query).all():
         last = last_hop(session, tb.id)
@@ -138,6 +163,9 @@ def listing(session: Session, only_open: bool = False) -> list[dict[str, Any]]:
                 "hops": (last.position + 1) if last else 0,
                 "current": provider.name if provider else None,
                 "opened_at": iso_z(tb.opened_at),
+                "closed_at": iso_z(tb.closed_at),
+                "called": tb.called,
+                **_marks(tb),
             }
         )
     return out

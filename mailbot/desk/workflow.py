@@ -14,17 +14,19 @@ direct downstream provider, nothing about other hops.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from mailbot.desk import providers
+from mailbot.desk import disputes, providers
 from mailbot.desk.notices import close_traceback, send_hop_notice
 from mailbot.domain.records import Kind, ReplyResult
 from mailbot.domain.status_rules import HopClock, plan_hop
-from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackStatus
+from mailbot.domain.vocabulary import HopOutcome, NoticeKind, ReviewKind, TracebackDirection, TracebackStatus
+from mailbot.store import decisions
 from mailbot.store.queries import last_hop
 from mailbot.store.tables.desk import (
     Hop,
@@ -36,8 +38,22 @@ from mailbot.store.tables.desk import (
 if TYPE_CHECKING:
     from mailbot.app import App
 
-# Answers that end a traceback, and the result they leave on it.
-ENDINGS: dict[str, str] = {HopOutcome.ORIGIN: "origin", HopOutcome.NOT_FOUND: "not_found"}
+log = logging.getLogger(__name__)
+# Answers that end a traceback, and the result they leave on it (a Trace Forward ends at the subscriber).
+ENDINGS: dict[str, str] = {
+    HopOutcome.ORIGIN: "origin",
+    HopOutcome.NOT_FOUND: "not_found",
+    HopOutcome.CUSTOMER: "customer",
+}
+# Answers that name the party who ends the traceback (kept on it as `origin_customer`).
+NAMES_CUSTOMER = frozenset({HopOutcome.ORIGIN, HopOutcome.CUSTOMER})
+# What the clarification after a dispute asks, by direction.
+DISPUTE_QUESTION = {
+    TracebackDirection.BACK: "you dispute the request; please tell us where the call came from",
+    TracebackDirection.FORWARD: "you dispute the request; please tell us who answers calls to this number",
+}
+# What a hop answered when it names the next provider, by direction (and staff's `forward` records).
+NEXT_HOP = {TracebackDirection.BACK: HopOutcome.UPSTREAM, TracebackDirection.FORWARD: HopOutcome.DOWNSTREAM}
 # Kinds that are a notice somebody forwarded us, not an answer.
 NOTICE_KINDS = frozenset(
     {
@@ -102,6 +118,16 @@ def open_review(
     )
     session.add(row)
     session.flush()
+    decisions.note(
+        session,
+        log,
+        "opened review %d (%s; traceback %s, hop %s, message %s)",
+        row.id,
+        kind,
+        row.traceback_id,
+        row.hop_id,
+        message_pk,
+    )
     return row
 
 
@@ -125,9 +151,11 @@ def _open_hop(
     )
     session.add(hop)
     session.flush()
-    kind = NoticeKind.REQUEST if provider.known else NoticeKind.FIRST_CONTACT
+    # A Trace Forward has no first-contact letter of its own: its request explains itself.
+    forward = tb.direction == TracebackDirection.FORWARD
+    kind = NoticeKind.REQUEST if provider.known or forward else NoticeKind.FIRST_CONTACT
     send_hop_notice(app, session, hop, kind, now, sequence=1, extra={"deadline": due})
-    provider.known = True
+    provider.known = provider.known or not forward
     return hop
 
 
@@ -143,8 +171,11 @@ def open_traceback(
     caller: str | None = None,
     description: str | None = None,
     incident_id: str | None = None,
+    direction: str = TracebackDirection.BACK,
 ) -> Traceback:
-    """A new traceback whose first hop asks `provider_name`; DeskError if that provider cannot be reached."""
+    """A new traceback whose first hop asks `provider_name`; DeskError if that provider cannot be reached.
+
+    `direction` `forward` opens a Trace Forward of the call-back number `called`."""
     match = providers.find(session, provider_name)
     if not match.sure or match.provider is None:
         hint = f" (closest: {match.matched!r}, {match.score:.0f}%)" if match.provider else ""
@@ -163,6 +194,7 @@ def open_traceback(
         description=description,
         incident_id=incident_id,
         opened_at=now,
+        direction=direction,
     )
     session.add(tb)
     session.flush()
@@ -289,7 +321,26 @@ def apply_answer(
     session.refresh(hop, with_for_update=True)
     tb = session.get(Traceback, hop.traceback_id)
     assert tb is not None and hop.id is not None
-    if hop.answered_at is not None or tb.status != TracebackStatus.OPEN:
+    settled = hop.answered_at is not None or tb.status != TracebackStatus.OPEN
+    if answer.outcome == HopOutcome.DISPUTE:
+        # A dispute challenges the traceback's basis, also after the hop's answer: always kept.
+        disputes.record(session, hop, answer, now, message_pk=message_pk)
+    if settled and answer.outcome == HopOutcome.DISPUTE:
+        open_review(
+            session, ReviewKind.DISPUTE, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk
+        )
+        send_hop_notice(
+            app,
+            session,
+            hop,
+            NoticeKind.ACKNOWLEDGEMENT,
+            now,
+            sequence=message_pk,
+            in_reply_to=in_reply_to,
+            extra={"recorded": {"outcome": answer.outcome, "evidence": answer.evidence}},
+        )
+        return
+    if settled:
         open_review(
             session,
             ReviewKind.CORRECTION,
@@ -316,11 +367,7 @@ def apply_answer(
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
             hop.reply_message_pk = message_pk
-        question = (
-            "you dispute the request; please tell us where the call came from"
-            if answer.outcome == HopOutcome.DISPUTE
-            else None
-        )
+        question = DISPUTE_QUESTION[TracebackDirection(tb.direction)] if answer.outcome == HopOutcome.DISPUTE else None
         if hop.clarifications_sent >= app.settings.desk.max_clarifications:
             _wait_for_person(session, hop, now, message_pk)
             return
@@ -345,7 +392,10 @@ def apply_answer(
     hop.reply_message_pk = message_pk
     hop.next_reminder_at = None
     upstream, pending = None, None
-    if answer.outcome not in ENDINGS:
+    # A ported number whose carrier nobody knows names no next provider: a person looks it up.
+    unknown_port = answer.outcome == HopOutcome.NOT_OURS and not (answer.upstream_name or answer.upstream_email)
+    if answer.outcome not in ENDINGS and not unknown_port:
+        # What is left names the next provider: upstream, downstream, or where a ported number went.
         upstream, pending = _upstream_provider(session, hop, answer, now, message_pk)
     send_hop_notice(
         app,
@@ -358,9 +408,20 @@ def apply_answer(
         extra={"recorded": recorded, "pending_contact": pending},
     )
     if answer.outcome in ENDINGS:
-        if answer.outcome == HopOutcome.ORIGIN:
+        if answer.outcome in NAMES_CUSTOMER:
             tb.origin_customer = answer.customer_name
         close_traceback(tb, ENDINGS[answer.outcome], now)
+        return
+    if unknown_port:
+        open_review(
+            session,
+            ReviewKind.UNKNOWN_UPSTREAM,
+            now,
+            f"the number was ported away and its current carrier is not known; look it up, then "
+            f"`mailbot traceback forward {tb.id} --provider NAME` (or close it)",
+            hop=hop,
+            message_pk=message_pk,
+        )
         return
     if upstream is None:
         return
@@ -411,9 +472,10 @@ def forward(app: App, session: Session, traceback_id: int, provider_name: str, n
     if not providers.notice_addresses(session, match.provider.id):
         raise DeskError(f"provider {match.provider.name!r} has no deliverable contact address")
     last = last_hop(session, tb.id)
+    nxt = NEXT_HOP[TracebackDirection(tb.direction)]
     if last is not None and last.answered_at is None:
-        last.outcome, last.answered_at, last.evidence = HopOutcome.UPSTREAM, now, "recorded by staff"
-    if last is not None and last.outcome == HopOutcome.UPSTREAM and not last.upstream_name:
+        last.outcome, last.answered_at, last.evidence = nxt, now, "recorded by staff"
+    if last is not None and last.outcome in (nxt, HopOutcome.NOT_OURS) and not last.upstream_name:
         last.upstream_name = match.provider.name
     _resolve_for(session, tb, now)
     return _open_hop(app, session, tb, match.provider, now, downstream=last)

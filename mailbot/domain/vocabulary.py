@@ -26,6 +26,14 @@ class TracebackStatus(StrEnum):
     CLOSED = "closed"
 
 
+class TracebackDirection(StrEnum):
+    """Which way a traceback walks: `back` upstream to a call's origin, `forward` downstream to
+    whoever answers a call-back number (a Trace Forward)."""
+
+    BACK = "back"
+    FORWARD = "forward"
+
+
 class HopOutcome(StrEnum):
     UPSTREAM = "upstream"
     ORIGIN = "origin"
@@ -33,6 +41,26 @@ class HopOutcome(StrEnum):
     DISPUTE = "dispute"
     OTHER = "other"
     NO_RESPONSE = "no_response"  # also the result label of a traceback that ended unanswered
+    # A Trace Forward's answers: the next provider the number's calls go to, the subscriber
+    # the number is assigned to, or "ported away" (naming the current carrier when known).
+    DOWNSTREAM = "downstream"
+    CUSTOMER = "customer"
+    NOT_OURS = "not_ours"
+
+
+class ExemptReason(StrEnum):
+    """Why a traceback is Strike Exempt (it stays in the record but counts toward nothing)."""
+
+    ACCEPTED_DISPUTE = "accepted_dispute"
+    TESTING = "testing"
+    TECHNICAL_ERROR = "technical_error"
+    FACTUAL_ISSUE = "factual_issue"
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
 
 
 class ReviewKind(StrEnum):
@@ -85,3 +113,5 @@ class NoticeKind(StrEnum):
     NONCOOPERATIVE_DESIGNATED = "noncooperative_designated"
     NONCOOPERATIVE_REMOVED = "noncooperative_removed"
     OPS_REPLY = "ops_reply"  # to ops: what their emailed commands did, line by line
+    DISPUTE_DECISION = "dispute_decision"
+    STATUS_GREEN = "status_green"  # only when a strike-exempt mark lowers a status (not on decay)

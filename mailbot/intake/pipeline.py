@@ -60,9 +60,14 @@ def receive(engine: Engine, arrival: Arrival, now: datetime) -> int | None:
     try:
         with session_scope(engine) as session:
             # The key is refined at processing; a provisional one keeps this step parse-free.
-            return store_raw(session, arrival, key="pending", received_at=now)
+            pk = store_raw(session, arrival, key="pending", received_at=now)
     except Exception as exc:
         raise StoreUnavailable(str(exc)) from exc
+    if pk is None:
+        log.info("already stored: %s %s", arrival.source, arrival.source_key)
+    else:
+        log.info("stored message %d (%s %s, %d bytes)", pk, arrival.origin, arrival.source_key, len(arrival.raw))
+    return pk
 
 
 def _claim(session: Session, limit: int, now: datetime) -> list[tuple[int, bytes, str]]:
@@ -83,7 +88,8 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)  # SQLite keeps no offset: compare and store UTC only
 
 
-def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: datetime) -> None:
+def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: datetime) -> Delivery | None:
+    """Parse, record and hand on one claimed message; None if another process settled it first."""
     live = origin != "import"  # only live mail is answered, so only it is read for the desk
     parsed = parse_message(raw, live=live)
     key = message_key(parsed.envelope.message_id, raw)
@@ -93,7 +99,7 @@ def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: 
         update(Message).where(col(Message.id) == pk, col(Message.status) == MessageStatus.NEW).values(message_key=key)
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
-        return
+        return None
     status = apply(session, pk, key, parsed, Tally())
     delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
     if live:
@@ -101,6 +107,7 @@ def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: 
             handler(app, session, delivery, now)
     if parsed.incidents:
         save_canonical(session, canonical_names(campaign_counts(session)))
+    return delivery
 
 
 def _error_text(exc: BaseException) -> str:
@@ -148,17 +155,26 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
     done = 0
     while done < limit:
         pk: int | None = None
+        delivery: Delivery | None = None
         try:
             with session_scope(app.engine) as session:
                 claimed = _claim(session, 1, now)
                 if not claimed:
                     break
                 pk, raw, origin = claimed[0]
-                _process(app, session, pk, raw, origin, now)
+                delivery = _process(app, session, pk, raw, origin, now)
         except Exception as exc:
             if pk is None:
                 raise  # nothing claimed: the database itself is failing
             outcome = record_failure(app, pk, exc, now)
             log.warning("processing message %d failed (%s)", pk, outcome, exc_info=True)
+        if delivery is not None:
+            log.info(
+                "processed message %d: %s, %s%s",
+                delivery.pk,
+                delivery.status,
+                delivery.parsed.kind.value,
+                f", disposition {delivery.meta['disposition']}" if "disposition" in delivery.meta else "",
+            )
         done += 1
     return done

@@ -131,7 +131,7 @@ class IntakeHandler:
         except StoreUnavailable as exc:
             log.warning("smtp: message from %s not stored, answered 451: %s", envelope.mail_from, exc)
             return STORE_DOWN
-        log.info(
+        log.debug(  # the pipeline's "stored message N" line is the INFO one
             "smtp: stored %s from %s for %s (%d bytes)",
             queue_id,
             envelope.mail_from,
@@ -164,6 +164,14 @@ class IntakeHandler:
             return len(raw)
 
 
+@dataclass
+class SessionCounts:
+    """Connections since start, for the metrics endpoint: sessions accepted, and refused with 421."""
+
+    accepted: int = 0
+    refused: int = 0
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one intake allows at once (`[smtp]` max_sessions, max_sessions_per_client, spool_threshold)."""
@@ -182,11 +190,17 @@ class TrackedSMTP(SMTP):
     line_length_limit = 1 << 20
 
     def __init__(
-        self, handler: IntakeHandler, sessions: set[TrackedSMTP], limits: Limits = Limits(), **kwargs: Any
+        self,
+        handler: IntakeHandler,
+        sessions: set[TrackedSMTP],
+        limits: Limits = Limits(),
+        counts: SessionCounts | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
         self._sessions = sessions
         self._limits = limits
+        self._counts = counts or SessionCounts()
         self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -194,9 +208,12 @@ class TrackedSMTP(SMTP):
         if refusal is not None:
             # Never a session: no greeting task, no timeout, nothing for connection_lost to undo.
             self._refused = True
+            self._counts.refused += 1
             transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]  # a socket transport writes
             transport.close()
             return
+        if self.transport is None:  # not the same session again after STARTTLS
+            self._counts.accepted += 1
         self._sessions.add(self)
         super().connection_made(transport)
 
@@ -328,6 +345,7 @@ class SMTPIntake:
             spool_threshold=limits.spool_threshold,
         )
         self.sessions: set[TrackedSMTP] = set()
+        self.counts = SessionCounts()
         self.server: asyncio.AbstractServer | None = None
         smtp = app.settings.smtp
         self.descriptors_logged_at: float | None = None  # loop time of the last "out of descriptors" line
@@ -341,7 +359,7 @@ class SMTPIntake:
         }
 
     def _session(self) -> TrackedSMTP:
-        return TrackedSMTP(self.handler, self.sessions, self.limits, **self.options)
+        return TrackedSMTP(self.handler, self.sessions, self.limits, self.counts, **self.options)
 
     async def start(self) -> None:
         assert self.app.settings.smtp.listen is not None, "SMTP intake runs only when [smtp] listen is set"

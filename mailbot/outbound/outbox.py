@@ -28,9 +28,10 @@ exceeded by at most the number of concurrent senders less one).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
@@ -46,6 +47,7 @@ from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.render import header_text, render
 from mailbot.outbound.transport import PartialDelivery, PermanentFailure, TemporaryFailure, Transport
+from mailbot.store import decisions
 from mailbot.store.db import session_scope
 from mailbot.store.dialect import skip_locked
 from mailbot.store.tables import table_of
@@ -53,6 +55,7 @@ from mailbot.store.tables.outbox import OutboxMessage, OutboxRecipient
 from mailbot.store.upsert import insert_ignore
 
 SEND_LEASE = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 RATE_WINDOW = timedelta(hours=1)
@@ -67,6 +70,9 @@ class MailSettings:
     domain: str  # of Message-IDs
     rate_per_hour: int
     retry_for: timedelta
+    # What every notice says of the desk: `[mail] organization`, `[mail] contact`, and the
+    # zone its deadlines are also shown in (`[schedule] timezone`, where business days count).
+    letterhead: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -75,6 +81,11 @@ class MailSettings:
             domain=settings.mail.domain,
             rate_per_hour=settings.outbound.rate_per_hour,
             retry_for=settings.outbound.retry_for,
+            letterhead={
+                "organization": settings.mail.organization,
+                "contact": settings.mail.contact,
+                "timezone": settings.schedule.rules.calendar.zone.key,
+            },
         )
 
 
@@ -152,7 +163,7 @@ def enqueue(
     sender: str | None = None,
 ) -> bool:
     """Record one notice in the caller's transaction; False if `dedupe_key` was queued before."""
-    context = dict(context)
+    context = {**mail.letterhead, **context}
     if traceback_id is not None:
         context.setdefault("traceback_id", traceback_id)
     msg = build_message(
@@ -218,6 +229,16 @@ def enqueue_message(
     (outbox_id,) = insert_ignore(session, OutboxMessage, [row], keys=["dedupe_key"], returning="id")
     if outbox_id is None:
         return False
+    decisions.note(
+        session,
+        log,
+        "queued notice %d (%s; traceback %s, hop %s) to %s",
+        outbox_id,
+        kind,
+        traceback_id,
+        hop_id,
+        ", ".join(addresses),
+    )
     session.execute(
         table_of(OutboxRecipient).insert(),
         [{"outbox_id": outbox_id, "address": addr.lower()} for addr in dict.fromkeys(addresses)],
@@ -300,6 +321,16 @@ def _finish(engine: Engine, row: OutboxMessage, now: datetime, **values: Any) ->
         if values.get("status") == OutboxStatus.SENT:
             rt = table_of(OutboxRecipient)
             session.execute(update(rt).where(rt.c.outbox_id == row.id).values(sent_at=now))
+    status, error = values.get("status"), values.get("last_error")
+    what = (
+        f"notice {row.id} ({row.kind}; traceback {row.traceback_id}, hop {row.hop_id}) to {', '.join(row.recipients)}"
+    )
+    if status == OutboxStatus.SENT:
+        log.info("sent %s%s", what, f" ({error})" if error else "")
+    elif status == OutboxStatus.FAILED:
+        log.warning("failed %s: %s", what, error)
+    else:
+        log.info("deferred %s until %s: %s", what, values.get("next_attempt_at"), error)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -22,10 +22,24 @@ Context keys (all optional unless the template needs them; missing ones are None
 - `comment` (dict): `author`, `organization`, `text`, for `comment_relay`.
 - `deadline` (aware datetime): when an answer is due.
 - `sender` (str): the address a `refusal` answers.
-- `desk_name` (str): who signs; default "Traceback Desk".
+- `desk_name` (str): who signs when no `organization` is given; default "Traceback Desk".
+- `organization` (str), `contact` (str): who runs the desk and the person to write to
+  (`[mail] organization`, `[mail] contact`); `enqueue` adds them to every notice.
+- `timezone` (str): an IANA zone a `deadline` is also shown in (the desk's business
+  clock, `[schedule] timezone`; providers have no zone of their own yet); `enqueue` adds it.
+- `causes` (list of dicts): for `status_yellow`/`status_red`, the identifications that
+  caused the status, each `traceback_id`, `role` (a hop label), `campaign`, `identified_at`.
 - `metrics` (dict): the tables of `monthly_metrics` (`scheduler.metrics.notice_context`).
 - `results` (list of dicts): for `ops_reply`, each command line ops wrote: `line`, `ok`, `said`.
 - `commands` (list of dicts): for `ops_reply`, the command list (`usage`, `does`) when asked or needed.
+- `direction` (str): `forward` for a Trace Forward's hop: its own wording (`<kind>.forward.*`).
+- `language` (str): the provider's language (`es`): `<kind>[.forward].es.*` where one exists.
+- `dispute` (dict): `decision` (accepted/rejected), `reason` (ops'), `disputed` (the provider's words),
+  for `dispute_decision`.
+
+The template of a kind is the most specific of `<kind>.<direction>.<language>`,
+`<kind>.<direction>`, `<kind>.<language>`, `<kind>` that exists (`variants`), and its subject
+the same key in `subjects.toml`; English and the upstream wording are the fallbacks.
 
 Carrier-supplied text is escaped in HTML (autoescape), folded to one line where a
 line break could forge structure, stripped of call-details headings it did not
@@ -39,6 +53,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -63,8 +78,15 @@ CONTEXT_KEYS = (
     "sender",
     "desk_name",
     "metrics",
+    "organization",
+    "contact",
+    "timezone",
+    "causes",
     "results",
     "commands",
+    "direction",
+    "language",
+    "dispute",
 )
 # RFC 5322 asks for lines under 998 characters; a subject is one header line.
 SUBJECT_MAX = 200
@@ -110,6 +132,20 @@ def utc_time(value: datetime | str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def deadline_time(value: datetime | str | None, zone: str | None = None) -> str:
+    """`2020-06-29 21:00:00 UTC (17:00 EDT, America/New_York)`: UTC, and the wall clock in `zone` when given."""
+    if value is None:
+        return ""
+    text = utc_time(value)
+    if not zone:
+        return text
+    try:
+        local = (parse_instant(value) if isinstance(value, str) else utc(value)).astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return text
+    return f"{text} ({local:%H:%M} {local.tzname()}, {zone})"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -118,12 +154,27 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(untrusted=untrusted, untrusted_lines=untrusted_lines, utc=utc_time, oneline=header_text)
+    env.filters.update(
+        untrusted=untrusted, untrusted_lines=untrusted_lines, utc=utc_time, oneline=header_text, deadline=deadline_time
+    )
     return env
 
 
 _ENV = _environment()
 _SUBJECTS: dict[str, str] = tomllib.loads((TEMPLATES / "subjects.toml").read_text())
+
+
+def variants(kind: str, direction: str | None, language: str | None) -> list[str]:
+    """Template names to try for a kind, most specific first (the plain kind always last)."""
+    names = []
+    for way, lang in ((direction, language), (direction, None), (None, language)):
+        if way or lang:
+            names.append(".".join(part for part in (kind, way, lang) if part))
+    return [*names, kind]
+
+
+def _pick(names: list[str], exists: Any) -> str:
+    return next(name for name in names if exists(name))
 
 
 def render(kind: str, context: dict[str, Any]) -> Rendered:
@@ -133,11 +184,16 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
     values: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
     values["desk_name"] = "Traceback Desk"
     values.update({k: v for k, v in context.items() if v is not None})
-    subject = _ENV.from_string(_SUBJECTS[kind]).render(values)
+    values["organization"] = values["organization"] or values["desk_name"]
+    names = variants(kind, values["direction"], values["language"])
+    subject = _ENV.from_string(_SUBJECTS[_pick(names, _SUBJECTS.__contains__)]).render(values)
     if values["traceback_id"] is not None:
         subject = f"{subject} [Traceback #{int(values['traceback_id'])}]"
+    body = _pick(names, lambda name: (TEMPLATES / f"{name}.txt.j2").exists())
+    # `language` is the one the chosen template is written in (the layouts' sign-off follows it).
+    values["language"] = values["language"] if values["language"] and body.endswith("." + values["language"]) else None
     return Rendered(
         subject=header_text(subject),
-        text=_ENV.get_template(f"{kind}.txt.j2").render(values),
-        html=_ENV.get_template(f"{kind}.html.j2").render(values),
+        text=_ENV.get_template(f"{body}.txt.j2").render(values),
+        html=_ENV.get_template(f"{body}.html.j2").render(values),
     )

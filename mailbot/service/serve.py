@@ -30,6 +30,7 @@ from typing import Literal
 
 from mailbot.app import App
 from mailbot.intake.pipeline import process_pending
+from mailbot.service.metrics import MetricsEndpoint, Probes
 from mailbot.store.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Context:
     stopping: asyncio.Event
     wakeup: asyncio.Event
     gate: WriteGate
+    probes: Probes = field(default_factory=Probes)  # one per serve, shared by its services
     started: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -86,9 +88,18 @@ async def smtp_service(ctx: Context) -> None:
 
     intake = SMTPIntake(ctx.app, ctx.wake, ctx.gate)
     await intake.start()
+    ctx.probes.smtp = intake
     ctx.started.set()
     await ctx.stopping.wait()
     await intake.stop(grace=ctx.app.settings.smtp.shutdown_grace)
+
+
+async def metrics_service(ctx: Context) -> None:
+    endpoint = MetricsEndpoint(ctx.app, ctx.probes)
+    endpoint.start()
+    ctx.started.set()
+    await ctx.stopping.wait()
+    endpoint.stop()
 
 
 async def imap_service(ctx: Context) -> None:
@@ -114,7 +125,7 @@ async def processing_service(ctx: Context) -> None:
             backoff = min(backoff * 2, 60.0)
             continue
         if done:
-            log.info("processed %d message(s)", done)
+            log.debug("processed %d message(s)", done)  # each has its own INFO line
             continue
         if ctx.stopping.is_set():
             return
@@ -175,6 +186,12 @@ async def scheduler_service(ctx: Context) -> None:
 SERVICES: list[Service] = [
     Service("smtp", smtp_service, enabled=lambda app: app.settings.smtp.listen is not None, signals_start=True),
     Service("imap", imap_service, enabled=_imap_configured),
+    Service(
+        "metrics",
+        metrics_service,
+        enabled=lambda app: app.settings.serve.metrics_listen is not None,
+        signals_start=True,
+    ),
     Service("processing", processing_service, stage="work"),
     Service("outbox", outbox_service, stage="work", enabled=lambda app: _outbox_deliver() is not None),
     Service("scheduler", scheduler_service, stage="work", enabled=lambda app: app.settings.schedule.enabled),
@@ -192,11 +209,12 @@ async def serve(app: App, services: list[Service] | None = None) -> None:
 
     wakeup = asyncio.Event()
     gate = WriteGate(enabled=app.engine.dialect.name == "sqlite")
+    probes = Probes()
     tasks: dict[asyncio.Task[None], Service] = {}
     for stage, stopping in (("intake", stop_intake), ("work", stop_work)):
         starting = []
         for s in (s for s in chosen if s.stage == stage):
-            ctx = Context(app, stopping, wakeup, gate)
+            ctx = Context(app, stopping, wakeup, gate, probes)
             if not s.signals_start:
                 ctx.started.set()
             task = asyncio.create_task(_supervised(s, ctx), name=s.name)

@@ -14,7 +14,7 @@ from mailbot.store.columns import utc_column
 from sqlalchemy import JSON, Column, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from mailbot.domain.vocabulary import ContactRole, ProviderStatus, TracebackStatus
+from mailbot.domain.vocabulary import ContactRole, DisputeStatus, ProviderStatus, TracebackDirection, TracebackStatus
 
 
 class Provider(SQLModel, table=True):
@@ -29,6 +29,8 @@ class Provider(SQLModel, table=True):
     # decides the U.S. Point of Entry and Foreign Point of Departure hop labels.
     foreign: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     country: str | None = Field(default=None, max_length=64)  # ISO code or name, as given
+    # The language of its notices where a template has it (`es`); None: English.
+    language: str | None = Field(default=None, max_length=8)
 
 
 class ProviderAlias(SQLModel, table=True):
@@ -77,6 +79,17 @@ class Traceback(SQLModel, table=True):
     origin_customer: str | None = None  # who originated the call, when a hop said so
     opened_at: datetime | None = Field(default=None, sa_column=utc_column())
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # `forward`: a Trace Forward of the call-back number in `called`, hop by hop downstream.
+    direction: str = Field(
+        default=TracebackDirection.BACK,
+        max_length=8,
+        sa_column_kwargs={"server_default": TracebackDirection.BACK.value},
+    )
+    # Strike Exempt: kept in the record and exports, counted toward no status, designation or metrics.
+    strike_exempt: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    exempt_reason: str | None = Field(default=None, max_length=32)  # an ExemptReason
+    exempt_note: str | None = None
+    exempt_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Hop(SQLModel, table=True):
@@ -146,3 +159,20 @@ class Review(SQLModel, table=True):
         return self.detail + (
             f" ({self.count} times from {self.sender} that day)" if self.sender else f" ({self.count} times)"
         )
+
+
+class Dispute(SQLModel, table=True):
+    """A provider's formal challenge to the basis of a traceback, and what ops decided about it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    traceback_id: int = Field(foreign_key="traceback.id", index=True)
+    hop_id: int = Field(foreign_key="hop.id")
+    provider_id: int = Field(foreign_key="provider.id", index=True)
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+    reason: str = ""  # the sentence (or form line) that disputes
+    text: str = ""  # the reply's own words, kept as the evidence
+    attachments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # file names
+    status: str = Field(default=DisputeStatus.OPEN, index=True, max_length=8)
+    created_at: datetime | None = Field(default=None, sa_column=utc_column())
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column())
+    decision_reason: str | None = None

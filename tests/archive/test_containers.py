@@ -189,7 +189,7 @@ def test_quarantine_and_diagnose_say_where_a_message_came_from(tmp_path: Path, s
     assert runner.invoke(main, ["--db", sqlite_url, "import", str(maildir), str(box)]).exit_code == 0
     listed = runner.invoke(main, ["--db", sqlite_url, "quarantine", "--format", "json"])
     assert listed.exit_code == 0, listed.output
-    rows = json.loads(listed.output)
+    rows = json.loads(listed.stdout)
     assert [(r["source"], r["source_key"], r["place"]) for r in rows] == [
         (f"maildir:{maildir}", "1593193440.M1.host", f"Maildir {maildir}, message 1593193440.M1.host"),
         (f"mbox:{box}", str(offset), f"mbox {box}, offset {offset}"),
@@ -225,7 +225,7 @@ def shapes_db(sqlite_url: str) -> str:
 def _incidents(db: str, *args: str) -> list[dict]:
     result = CliRunner().invoke(main, ["--db", db, "incidents", "--format", "json", *args])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_incidents_filters(shapes_db: str) -> None:

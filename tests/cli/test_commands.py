@@ -85,7 +85,7 @@ def test_export_json_is_the_stored_rows_and_csv_holds_the_same(
 ) -> None:
     _, url, _ = demo
     workdir = tmp_path
-    rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").output)
+    rows = json.loads(mailbot(workdir, "--db", url, "export", kind, "--format", "json").stdout)
     assert rows == exports_of(url)[kind]
     assert rows or kind == "replies"
     out = workdir / f"{kind}.csv"
@@ -118,7 +118,7 @@ def _open_traceback(workdir: Path, url: str, now: str) -> int:
         "--caller",
         "+16465550178",
     )
-    return int(opened.output.strip())
+    return int(opened.stdout.strip())
 
 
 def _notices(workdir: Path) -> list[email.message.EmailMessage]:
@@ -136,15 +136,15 @@ def test_tick_until_replays_every_step_of_a_missed_stretch(tmp_path: Path) -> No
     replayed = json.loads(
         mailbot(
             tmp_path, "--db", url, "--now", "2026-11-02T15:00:00Z", "tick", "--until", "2026-11-06T15:00:00Z"
-        ).output
+        ).stdout
     )
     assert replayed["reminders"] == 3 and replayed["no_response"] == 1
-    shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").output)
+    shown = json.loads(mailbot(tmp_path, "--db", url, "traceback", "show", str(number), "--format", "json").stdout)
     assert (shown["status"], shown["result"]) == ("closed", "no_response")
     kinds = [n["X-Mailbot-Notice"] for n in _notices(tmp_path)]
     assert kinds.count("reminder") == 3 and "non_responsive" in kinds
     # A tick at the stretch's end, as a restarted service runs, finds nothing left to do.
-    again = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-06T15:00:00Z", "tick").output)
+    again = json.loads(mailbot(tmp_path, "--db", url, "--now", "2026-11-06T15:00:00Z", "tick").stdout)
     assert set(again.values()) == {0}, again
 
 
@@ -160,7 +160,7 @@ def test_digest_send_delivers_one_digest_to_the_ops_addresses(demo: tuple[Path, 
     assert "queued <" in sent.output
     (digest,) = _notices(tmp_path)
     assert {a.addr_spec for a in digest["To"].addresses} == {"ops@example.com", "noc-lead@example.com"}
-    printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").output
+    printed = mailbot(tmp_path, "--db", f"sqlite:///{own}", "--now", "2026-11-02T12:00:00Z", "digest", "--print").stdout
     text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.strip() == printed.strip()
 
@@ -175,12 +175,12 @@ def test_review_resolve_takes_an_item_off_the_list(tmp_path: Path) -> None:
     )
     mailbot(tmp_path, "--db", url, "db", "upgrade")
     mailbot(tmp_path, "--db", url, "receive", stdin=raw)
-    (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output)
+    (item,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").stdout)
     assert item["kind"] == "unmatched" and not item["resolved"]
     done = mailbot(tmp_path, "--db", url, "review", "resolve", str(item["id"]))
-    assert done.output.strip() == f"review {item['id']} resolved"
-    assert json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").output) == []
-    (after,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--all", "--format", "json").output)
+    assert done.stdout.strip() == f"review {item['id']} resolved"
+    assert json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--format", "json").stdout) == []
+    (after,) = json.loads(mailbot(tmp_path, "--db", url, "review", "list", "--all", "--format", "json").stdout)
     assert after["id"] == item["id"] and after["resolved"]
     missing = mailbot(tmp_path, "--db", url, "review", "resolve", "9999", ok=False)
     assert missing.exit_code != 0

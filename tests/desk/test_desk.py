@@ -301,11 +301,11 @@ def test_open_from_incident_via_cli(desk_app: App, engine: Engine, db_url: str) 
         env=env,
     )
     assert opened.exit_code == 0, opened.output
-    number = int(opened.output.strip())
+    number = int(opened.stdout.strip())
     shown = runner.invoke(main, ["--db", db_url, "traceback", "show", str(number), "--format", "json"], env=env)
     import json
 
-    data = json.loads(shown.output)
+    data = json.loads(shown.stdout)
     assert data["incident_id"] == "2640" and data["status"] == "open" and data["result"] is None
     assert data["call_time"] == "2020-06-26T15:34:00Z"
     assert data["hops"][0]["provider"] == "Smartbiz Telecom" and data["hops"][0]["outcome"] is None
@@ -331,7 +331,7 @@ def test_open_from_incident_via_cli(desk_app: App, engine: Engine, db_url: str) 
     )
     assert missing.exit_code != 0 and "no provider named 'Nobody At All'" in missing.output
     listed = runner.invoke(main, ["--db", db_url, "traceback", "list", "--open", "--format", "json"], env=env)
-    assert [(t["traceback_id"], t["status"], t["current"]) for t in json.loads(listed.output)] == [
+    assert [(t["traceback_id"], t["status"], t["current"]) for t in json.loads(listed.stdout)] == [
         (number, "open", "Smartbiz Telecom")
     ]
 

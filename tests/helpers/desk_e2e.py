@@ -51,7 +51,15 @@ def plain(msg: email.message.Message) -> str:
     return msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
 
 
-def answer(port: int, notice: email.message.Message, sender: str, words: str, style: str) -> None:
+def answer(
+    port: int,
+    notice: email.message.Message,
+    sender: str,
+    words: str,
+    style: str,
+    attachments: dict[str, bytes] | None = None,
+) -> None:
+    """`sender` replies to `notice` over SMTP, quoting it as `style` (gmail, outlook); with files attached."""
     msg = EmailMessage()
     msg["From"] = f"NOC <{sender}>"
     msg["To"] = str(notice["Reply-To"])
@@ -68,5 +76,7 @@ def answer(port: int, notice: email.message.Message, sender: str, words: str, st
             f"{plain(notice)}\n"
         )
     msg.set_content(body)
+    for name, data in (attachments or {}).items():
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
         smtp.sendmail(sender, [parseaddr(str(notice["Reply-To"]))[1]], msg.as_bytes())

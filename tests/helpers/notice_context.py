@@ -45,4 +45,5 @@ CONTEXT = {
     },
     "deadline": datetime(2020, 6, 29, 17, 44, tzinfo=UTC),
     "sender": "someone@elsewhere.example",
+    "dispute": {"decision": "accepted", "reason": "consent records verified", "disputed": "We dispute this."},
 }

@@ -468,7 +468,7 @@ def test_cli_lists_and_sends(db_url: str, engine, tmp_path: Path) -> None:  # ty
     assert "queued" in listed.output and "noc@smartbiztel.com" in listed.output
     sent = runner.invoke(main, ["--db", db_url, "--now", NOW.isoformat(), "outbox", "send"], env=env)
     assert sent.exit_code == 0, sent.output
-    assert sent.output.startswith("sent 1;")
+    assert sent.stdout.startswith("sent 1;")
     assert len(delivered(tmp_path / "cli-outbox")) == 1
     as_json = runner.invoke(main, ["--db", db_url, "outbox", "list", "--format", "json", "--status", "sent"], env=env)
     assert '"status": "sent"' in as_json.output

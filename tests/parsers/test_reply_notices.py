@@ -76,16 +76,23 @@ QUOTINGS: dict[str, Callable[[str, str, str], str]] = {
 }
 
 
-def _read(body: str, sent: str) -> reply.ReplyResult:
-    return reply.answers(reply.strip_quoted(body, [sent]), ("2640",), sender="noc@carrier.example")[0]
+def _read(body: str, sent: str, direction: str = "back") -> reply.ReplyResult:
+    return reply.answers(
+        reply.strip_quoted(body, [sent]), ("2640",), sender="noc@carrier.example", direction=direction
+    )[0]
 
 
+# Each notice as an upstream hop's provider gets it, and as a Trace Forward's (English, Spanish).
+VARIANTS = {"back": {}, "forward": {"direction": "forward"}, "forward es": {"direction": "forward", "language": "es"}}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("quoting", list(QUOTINGS))
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_quoted_notice_never_decides(kind: str, quoting: str) -> None:
-    notice = render(kind, CONTEXT)
+def test_a_quoted_notice_never_decides(kind: str, quoting: str, variant: str) -> None:
+    notice = render(kind, {**CONTEXT, **VARIANTS[variant]})
     for answer in ("Thanks, we are looking into it.", ""):
-        got = _read(QUOTINGS[quoting](answer, notice.text, notice.html), notice.text)
+        got = _read(QUOTINGS[quoting](answer, notice.text, notice.html), notice.text, variant.split()[0])
         assert got.outcome == "other", (kind, quoting, answer, got.evidence, got.text[:300])
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email
+import email.policy
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -196,7 +198,7 @@ def _tick(db_url: str, now: datetime) -> dict[str, int]:
     assert result.exit_code == 0, result.output
     import json
 
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path) -> None:
@@ -250,6 +252,54 @@ def test_tick_reminds_then_ends_the_traceback_no_response(db_url: str, env: Path
     assert "Silent Route VoIP" in sent["upstream_not_responded"]["Subject"]
     assert sent["non_responsive"]["To"] == "noc@silent.example"
     assert sent["reminder"]["Reply-To"].startswith("traceback+")  # replies find their hop
+
+
+def _letters(outbox: Path) -> dict[str, email.message.EmailMessage]:
+    """The delivered notices by kind, parsed with the modern policy (text bodies decoded)."""
+    letters = {}
+    for path in (outbox / "new").iterdir():
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        letters[str(msg["X-Mailbot-Notice"])] = msg
+    return letters
+
+
+def _text(msg: email.message.EmailMessage) -> str:
+    return msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_letters_name_the_desk_its_contact_the_deadline_zone_and_what_caused_a_status(
+    db_url: str, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILBOT_MAIL_ORGANIZATION", "Robocall Response Team of Example State")
+    monkeypatch.setenv("MAILBOT_MAIL_CONTACT", "Dana Ortiz <dana@desk.example>, +1 202 555 0147")
+    app = _app(db_url)
+    world = _world(
+        app,
+        simulate.open_traceback("tb", "bluewave", "Tax-Debt-P1", ny(2026, 3, 9, 9, 0)),
+        simulate.answer("tb", 0, ny(2026, 3, 10, 10, 0), "upstream", "silent"),
+    )
+    assert _tick(db_url, ny(2026, 3, 13, 10, 0))["no_response"] == 1
+    letters = _letters(env)
+    assert {"first_contact", "non_responsive", "status_yellow", "status_change"} <= set(letters)
+    for kind, msg in letters.items():
+        for body in (_text(msg), msg.get_body(("html",)).get_content()):  # type: ignore[union-attr]
+            assert "ROBOCALL RESPONSE TEAM OF EXAMPLE STATE" in body, kind
+            assert "Dana Ortiz" in body and "dana@desk.example" in body and "+1 202 555 0147" in body, kind
+    # The deadline in UTC and on the desk's business clock (providers have no zone of their own).
+    [request] = [" ".join(_text(m).split()) for m in letters.values() if "no later than" in _text(m)]
+    found = re.search(r"no later than (\S+ \S+) UTC \((\d\d:\d\d) (E[DS]T), America/New_York\)", request)
+    assert found, request
+    due = datetime.fromisoformat(found[1]).replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("America/New_York"))
+    assert (f"{due:%H:%M}", due.tzname()) == (found[2], found[3])
+    with session_scope(app.engine) as session:
+        traceback_id = session.get(Hop, world.hops[("tb", 1)]).traceback_id
+    # YELLOW: which traceback, in which role, made it so; and how to contest.
+    yellow = " ".join(_text(letters["status_yellow"]).split())
+    assert (
+        f"Traceback #{traceback_id}: no answer to the request, so taken as the Originator, campaign Tax-Debt-P1"
+        in yellow
+    )
+    assert "To contest:" in yellow and "or write to Dana Ortiz <dana@desk.example>" in yellow
 
 
 @pytest.mark.parametrize("answered", [True, False], ids=["answered_a_minute_before", "silent"])
