@@ -83,7 +83,9 @@ def main() -> None:
     parser.add_argument("--db", action="append", default=[])
     args = parser.parse_args()
     n = args.notices
-    mail = outbox.MailSettings.from_settings(load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": str(n + 1)}))
+    mail = outbox.MailSettings.from_settings(
+        load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": str(n + 1)}), b"bench-secret"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sample = outbox.build_message(

@@ -87,8 +87,8 @@ class App:
 
     @cached_property
     def mail(self) -> MailSettings:
-        """What the outbox needs: sender, Message-ID domain, rate limit, retry period."""
-        return MailSettings.from_settings(self.settings)
+        """What the outbox needs: sender, Message-ID domain, rate limit, retry period, return-path key."""
+        return MailSettings.from_settings(self.settings, self.secret)
 
     @cached_property
     def desk(self) -> DeskAddress:

@@ -108,6 +108,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "contact": "",  # the person carriers may write to, named in every notice; empty: `from`
         "secret": "",
         "secret_file": "var/mail.secret",
+        # Sender authentication (README "Security model"): the authserv-id of the MTA whose
+        # Authentication-Results headers count (empty: none do), and mailbot's own DKIM check.
+        "trusted_authserv_id": "",
+        "verify_dkim": False,
+        "bounce_limit": 3,  # bounces to a contact's own return paths before it is disabled (one hard one does)
     },
     "outbound": {
         "mode": "maildir",
@@ -433,13 +438,19 @@ class MailSection(_Read):
     contact: str  # the human contact every notice names (`[mail] contact`, else `from`)
     secret: str  # empty: generated once into secret_file
     secret_file: Path = field(metadata=REQUIRED_PATH)
+    trusted_authserv_id: str  # lower-cased; empty: no Authentication-Results header counts
+    verify_dkim: bool  # mailbot verifies DKIM signatures itself (dkimpy), beside the MTA's results
+    bounce_limit: int = field(metadata=POSITIVE)  # VERP bounces that disable a contact; one hard bounce does at once
 
     @classmethod
     def from_raw(cls, s: _Section) -> MailSection:
         if not s["domain"]:
             raise s.fail("domain", "a domain name")
         return cls.read(
-            s, organization=s["organization"].strip() or "Traceback Desk", contact=s["contact"].strip() or s["from"]
+            s,
+            organization=s["organization"].strip() or "Traceback Desk",
+            contact=s["contact"].strip() or s["from"],
+            trusted_authserv_id=str(s["trusted_authserv_id"]).strip().lower(),
         )
 
 

@@ -10,15 +10,14 @@ import email.message
 import re
 from typing import TypedDict
 
-from mailbot.parsers import automatic, reply
+from mailbot.parsers import authentication, automatic, dsn, reply
 from mailbot.parsers.mime import addresses, body_text, header_text
 from mailbot.parsers.subject import bare
 
-from mailbot.domain.records import Kind, LiveFacts, ReplyResult
+from mailbot.domain.records import AuthResult, Kind, LiveFacts, ReplyResult
 
 # Where a signed reply token may be: the address the reply was sent to.
 TOKEN_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
-_FINAL_RECIPIENT = re.compile(r"^(?:final|original)-recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?", re.I | re.M)
 _MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
 
 
@@ -38,6 +37,7 @@ class _Common(TypedDict):
     bare_subject: str
     is_automatic: bool
     token_addresses: tuple[str, ...]
+    auth_results: tuple[AuthResult, ...]
 
 
 def read(
@@ -48,12 +48,14 @@ def read(
         "bare_subject": bare(subject),
         "is_automatic": machine,
         "token_addresses": addresses(msg, *TOKEN_HEADERS),
+        "auth_results": authentication.read(msg),
     }
     if kind == Kind.BOUNCE:
-        failed = _FINAL_RECIPIENT.findall(text + "\n" + raw.decode("utf-8", "replace"))
+        failed = dsn.failures(msg, text + "\n" + raw.decode("utf-8", "replace"))
         return LiveFacts(
             **common,
-            failed_recipients=tuple(dict.fromkeys(a.lower() for a in failed)),
+            failed_recipients=tuple(f.address for f in failed),
+            hard_failures=tuple(f.address for f in failed if f.hard),
             quoted_message_ids=tuple(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)),
         )
     if machine:

@@ -45,6 +45,13 @@ def providers_group() -> None:
     "Database says); decides U.S. Point of Entry hop labels. Unchanged when omitted; new ones are domestic.",
 )
 @click.option("--country", help="ISO code or name; a country other than the U.S. implies --foreign.")
+@click.option(
+    "--require-dkim/--no-require-dkim",
+    "require_dkim",
+    default=None,
+    help="Its answers count only with a passing DKIM signature aligned with the From domain "
+    "(README \"Security model\"). Unchanged when omitted; new ones do not require it.",
+)
 @click.option("--language", help="Language of its notices where a template has it (es: Spanish). Default English.")
 @creates_database
 @pass_app
@@ -57,9 +64,10 @@ def providers_add(
     status: str | None,
     foreign: bool | None,
     country: str | None,
+    require_dkim: bool | None,
     language: str | None,
 ) -> None:
-    """Add provider NAME (or add addresses and aliases to it)."""
+    """Add provider NAME, or change it: add addresses and aliases, set its flags."""
     with session_scope(app.engine) as session:
         try:
             provider = providers.add(
@@ -72,6 +80,7 @@ def providers_add(
                 status=status,
                 foreign=foreign,
                 country=country,
+                require_dkim=require_dkim,
                 language=language,
                 now=app.now(),
             )
@@ -112,6 +121,7 @@ def providers_list(app: App, fmt: str, non_cooperative: bool) -> None:
             if row["foreign"]
             else (f"  [{row['country']}]" if row["country"] else "")
         )
+        where += "  [requires DKIM]" if row["require_dkim"] else ""
         click.echo(f"{row['id']:>4}  {row['status']:<6} {row['name']}{aliases}{where}  <{contacts or 'no contact'}>")
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from mailbot.desk import matching, notices, ops, providers
+from mailbot.desk import bounces, matching, notices, ops, providers, senders
 from mailbot.desk.matching import Found
 from mailbot.desk.workflow import NOTICE_KINDS, apply_answer, open_review
 from mailbot.domain.records import Kind, LiveFacts, ParsedMessage, ReplyResult
@@ -25,8 +25,7 @@ from mailbot.intake.pipeline import Delivery
 from mailbot.outbound import outbox
 from mailbot.parsers import reply as reply_parser
 from mailbot.parsers.live import notice_text
-from mailbot.store.db import chunks
-from mailbot.store.tables.desk import Hop, HopMessage, ProviderContact, Traceback
+from mailbot.store.tables.desk import Hop, HopMessage, Traceback
 from mailbot.store.tables.messages import Message
 from mailbot.store.tables.outbox import OutboxMessage
 
@@ -45,6 +44,7 @@ class Inbound:
     ours: bool  # no sender, or sent from the desk's own domain
     match: Found  # the hops it answers (empty unless it is parsed and could be an answer)
     authorized: bool  # the sender may answer for the first matched hop's provider
+    auth: senders.Verdict  # whether the sender is registered, and whether its message failed authentication
     ops: bool = False  # an ops address commanding in reply to its digest (desk/ops.py)
 
     @property
@@ -67,9 +67,11 @@ class Disposition:
     act: Action
 
 
-def _refuse(app: App, session: Session, sender: str | None, now: datetime) -> None:
-    """A polite refusal, at most one per sender per day, so two robots cannot loop."""
-    if not sender or not providers.valid_address(sender):
+def _refuse(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    """A polite refusal, at most one per sender per day, so two robots cannot loop; none that
+    would be backscatter (see senders.may_refuse)."""
+    sender = m.sender
+    if not sender or not providers.valid_address(sender) or not senders.may_refuse(session, sender, m.auth):
         return
     outbox.enqueue(
         session,
@@ -113,57 +115,12 @@ def ignore(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """Kept, and moves nothing: duplicates, quarantined and automatic mail (no loops)."""
 
 
-def mark_bounce(app: App, session: Session, m: Inbound, now: datetime) -> None:
-    """A notice bounced: that contact is undeliverable, the backup gets the notice, ops hear of it."""
-    ids = list(m.facts.quoted_message_ids)
-    sent = next(
-        (
-            row
-            for part in chunks(ids)
-            if (row := session.exec(select(OutboxMessage).where(col(OutboxMessage.message_id).in_(part))).first())
-            is not None
-        ),
-        None,
-    )
-    if sent is None:
-        return  # a bounce of nothing we sent: stored, nothing to do
-    failed = set(m.facts.failed_recipients) or {a.lower() for a in sent.recipients}
-    hop = session.get(Hop, sent.hop_id) if sent.hop_id else None
-    provider_id = hop.provider_id if hop else None
-    contacts = [
-        c
-        for part in chunks(failed)
-        for c in session.exec(select(ProviderContact).where(col(ProviderContact.address).in_(part))).all()
-    ]
-    for contact in contacts:
-        if not contact.undeliverable:
-            contact.undeliverable, contact.undeliverable_at = True, now
-        provider_id = provider_id or contact.provider_id
-    open_review(
-        session,
-        ReviewKind.BOUNCE,
-        now,
-        f"{sent.kind} to {', '.join(sorted(failed))} bounced",
-        hop=hop,
-        provider_id=provider_id,
-        message_pk=m.delivery.pk,
-        traceback_id=sent.traceback_id,
-        sender=m.sender,  # a burst of bounces is one review a day
-    )
-    if hop is not None and provider_id is not None:
-        backups = [a for a in providers.notice_addresses(session, provider_id) if a not in failed]
-        if backups:
-            notices.send_hop_notice(
-                app, session, hop, sent.kind, now, sequence=notices.resend_sequence(sent.id), to=backups
-            )
-
-
 def send_status_list(app: App, session: Session, m: Inbound, now: datetime) -> None:
     """The sender's open requests, if the sender is a registered contact; else a refusal."""
     assert m.sender is not None
     provider = providers.by_address(session, m.sender)
     if provider is None:
-        _refuse(app, session, m.sender, now)
+        _refuse(app, session, m, now)
         return
     requests = []
     hops = session.exec(
@@ -207,7 +164,19 @@ def review_forged(app: App, session: Session, m: Inbound, now: datetime) -> None
         message_pk=m.delivery.pk,
         sender=m.sender,
     )
-    _refuse(app, session, m.sender, now)
+    _refuse(app, session, m, now)
+
+
+def review_unauthenticated(app: App, session: Session, m: Inbound, now: datetime) -> None:
+    """A registered sender's message that failed authentication: nothing applied, nothing sent back."""
+    open_review(
+        session,
+        ReviewKind.UNAUTHENTICATED,
+        now,
+        f"message from {m.sender} not applied: {m.auth.failed}",
+        hop=m.match.hops[0] if m.match.hops else None,
+        message_pk=m.delivery.pk,
+    )
 
 
 def review_unmatched(app: App, session: Session, m: Inbound, now: datetime) -> None:
@@ -229,12 +198,13 @@ def review_unauthorized(app: App, session: Session, m: Inbound, now: datetime) -
         session,
         ReviewKind.UNAUTHORIZED_SENDER,
         now,
-        f"{m.sender} answered hop {hop.id} but is not registered for its provider",
+        f"{m.sender or 'an unreadable sender'} answered hop {hop.id} but is not registered for its provider"
+        + "".join(f"; {p}" for p in m.parsed.envelope.address_problems),
         hop=hop,
         message_pk=m.delivery.pk,
         sender=m.sender,
     )
-    _refuse(app, session, m.sender, now)
+    _refuse(app, session, m, now)
 
 
 def _answers_by_hop(
@@ -277,9 +247,10 @@ def apply_answers(app: App, session: Session, m: Inbound, now: datetime) -> None
 # In order; the first that applies acts.
 DISPOSITIONS: tuple[Disposition, ...] = (
     Disposition("not-parsed", lambda m: m.delivery.status != "parsed", ignore),
-    Disposition("bounce", lambda m: m.parsed.kind == Kind.BOUNCE, mark_bounce),
+    Disposition("bounce", lambda m: m.parsed.kind == Kind.BOUNCE, bounces.mark_bounce),
     Disposition("ops-command", lambda m: m.ops, ops.answer_ops),  # ops may write from the desk's own domain
     Disposition("automatic", lambda m: m.facts.is_automatic or m.ours, ignore),
+    Disposition("unauthenticated", lambda m: m.auth.refused, review_unauthenticated),
     Disposition("status-command", is_status_command, send_status_list),
     Disposition("forged-token", lambda m: m.match.forged, review_forged),
     Disposition("unmatched", lambda m: not m.match.hops, review_unmatched),
@@ -291,7 +262,8 @@ DISPOSITIONS: tuple[Disposition, ...] = (
 def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
     """The message as the dispositions see it; the hops it answers are looked up only where one could be."""
     parsed, sender = delivery.parsed, delivery.parsed.envelope.sender
-    ours = not sender or sender.rpartition("@")[2] == app.desk.domain
+    # No sender at all is mailbot's own kind of mail; a From that could not be read exactly is a stranger's.
+    ours = not parsed.envelope.address_problems if not sender else sender.rpartition("@")[2] == app.desk.domain
     facts = parsed.live
     could_answer = (
         delivery.status == "parsed"
@@ -314,8 +286,11 @@ def inbound(app: App, session: Session, delivery: Delivery) -> Inbound:
     authorized = (
         bool(found.hops) and sender is not None and providers.may_answer_for(session, found.hops[0].provider_id, sender)
     )
+    auth = senders.Verdict(registered=False)
+    if facts is not None and not ours and parsed.kind != Kind.BOUNCE and not facts.is_automatic:
+        auth = senders.verdict(app, session, sender, facts.auth_results, delivery.raw)
     by_ops = delivery.status == "parsed" and facts is not None and parsed.kind != Kind.BOUNCE
-    m = Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized)
+    m = Inbound(delivery=delivery, sender=sender, ours=ours, match=found, authorized=authorized, auth=auth)
     return replace(m, ops=by_ops and ops.is_ops_command(app, session, m))
 
 

@@ -137,6 +137,24 @@ def by_address(session: Session, address: str) -> Provider | None:
     return session.get(Provider, row.provider_id) if row is not None else None
 
 
+def of_address(session: Session, address: str) -> list[Provider]:
+    """Every provider an address may answer for: as a registered contact, or at a registered domain."""
+    address = address.strip().lower()
+    ids = set(session.exec(select(ProviderContact.provider_id).where(ProviderContact.address == address)).all())
+    domain = address.rpartition("@")[2]
+    ids |= set(session.exec(select(ProviderDomain.provider_id).where(ProviderDomain.domain == domain)).all())
+    return [p for p in (session.get(Provider, i) for i in sorted(ids)) if p is not None]
+
+
+def known_domain(session: Session, domain: str) -> bool:
+    """Some provider has this mail domain: registered, or the domain of one of its contacts."""
+    domain = domain.strip().lower()
+    if session.exec(select(ProviderDomain.id).where(ProviderDomain.domain == domain)).first() is not None:
+        return True
+    at_domain = col(ProviderContact.address).endswith("@" + domain, autoescape=True)
+    return session.exec(select(ProviderContact.id).where(at_domain)).first() is not None
+
+
 def may_answer_for(session: Session, provider_id: int, address: str) -> bool:
     """Only the provider's registered addresses, or addresses at its registered domains.
 
@@ -189,6 +207,7 @@ def add(
     status: str | None = None,
     foreign: bool | None = None,
     country: str | None = None,
+    require_dkim: bool | None = None,
     language: str | None = None,
     now: datetime | None = None,
 ) -> Provider:
@@ -196,6 +215,7 @@ def add(
 
     `foreign`/`country` left None keep what the provider has (a new one is domestic); a
     country other than the U.S. makes it foreign unless `foreign` is given as False.
+    `require_dkim` None keeps what the provider has (a new one does not require DKIM).
     Raises ValueError for an address or status that cannot be right.
     """
     # Names reach notices and headers: no line breaks or control characters survive.
@@ -220,6 +240,8 @@ def add(
             foreign = provider.country.casefold() not in US_NAMES
     if foreign is not None:
         provider.foreign = foreign
+    if require_dkim is not None:
+        provider.require_dkim = require_dkim
     if language is not None:
         provider.language = language.strip().lower()[:8] or None  # notices in it where a template has it
     assert provider.id is not None
@@ -297,6 +319,7 @@ def listing(session: Session) -> list[dict]:
                 "known": provider.known,
                 "foreign": provider.foreign,
                 "country": provider.country,
+                "require_dkim": provider.require_dkim,
                 "language": provider.language,
                 "aliases": sorted(aliases),
                 "contacts": [

@@ -134,6 +134,16 @@ class Envelope:
 
 
 @record
+class AuthResult:
+    """One method's result in an RFC 8601 Authentication-Results header, as an MTA wrote it."""
+
+    authserv_id: str  # lower-cased: who says so (only the trusted MTA's count)
+    method: str  # dkim, dmarc, spf, arc, ...
+    result: str  # pass, fail, none, neutral, temperror, ...
+    domain: str | None = None  # dkim: header.d; dmarc: header.from; spf: smtp.mailfrom's domain
+
+
+@record
 class LiveFacts:
     """What the desk reads of a live message, worked out when it is parsed (never for an import)."""
 
@@ -145,6 +155,8 @@ class LiveFacts:
     answers: tuple[ReplyResult, ...] = ()  # what those words answer, before the desk knows which hops
     failed_recipients: tuple[str, ...] = ()  # a bounce's DSN Final-/Original-Recipient addresses
     quoted_message_ids: tuple[str, ...] = ()  # the Message-IDs a bounce quotes
+    hard_failures: tuple[str, ...] = ()  # of failed_recipients, those the DSN gives a permanent (5.x.x) status
+    auth_results: tuple[AuthResult, ...] = ()  # every Authentication-Results header's results, top first
 
 
 @record

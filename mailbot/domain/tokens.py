@@ -94,3 +94,30 @@ def hop_reply_address(hop_id: int, settings: Settings) -> str:
     """The Reply-To for a hop's notices, from `[mail] from` (local part) and `[mail] domain`."""
     local, domain = desk_address(settings)
     return reply_address(hop_id, load_secret(settings), local, domain)
+
+
+# --- VERP return paths: which sent message a bounce is about -----------------------------------
+
+BOUNCE_LOCAL = "bounces"
+_BOUNCE = re.compile(rf"^{BOUNCE_LOCAL}\+(\d{{1,18}})-([0-9a-f]{{{_SIG_HEX}}})@(.+)$")
+
+
+def _bounce_signature(outbox_id: int, secret: bytes) -> str:
+    # Its own message prefix: a hop's reply token never verifies as a return path, nor the reverse.
+    return hmac.new(secret, f"bounce:{outbox_id}".encode(), hashlib.sha256).hexdigest()[:_SIG_HEX]
+
+
+def bounce_address(outbox_id: int, secret: bytes, domain: str) -> str:
+    """The envelope sender of one outbox message: `bounces+<id>-<hmac>@domain` (VERP)."""
+    if outbox_id < 0:
+        raise ValueError(f"outbox id must not be negative: {outbox_id}")
+    return f"{BOUNCE_LOCAL}+{outbox_id}-{_bounce_signature(outbox_id, secret)}@{domain}"
+
+
+def read_bounce_address(address: str, secret: bytes, domain: str) -> int | None:
+    """The outbox id a return path was made for; None for any other address, or a forged one."""
+    m = _BOUNCE.match(address.strip().lower())
+    if not m or m.group(3).rstrip(".") != domain.lower():
+        return None
+    outbox_id = int(m.group(1))
+    return outbox_id if hmac.compare_digest(m.group(2), _bounce_signature(outbox_id, secret)) else None

@@ -70,6 +70,7 @@ class ReviewKind(StrEnum):
     PROVIDER_MATCH = "provider_match"  # a name close to, but not surely, a known provider
     UNAUTHORIZED_SENDER = "unauthorized_sender"
     FORGED_TOKEN = "forged_token"
+    UNAUTHENTICATED = "unauthenticated"  # a registered sender's message failed DMARC/DKIM (issue 12 §3)
     BOUNCE = "bounce"
     CORRECTION = "correction"  # a further answer on a hop already answered
     UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)

@@ -49,6 +49,7 @@ class Delivery:
     parsed: ParsedMessage
     status: str
     meta: dict[str, Any] = field(default_factory=dict)
+    raw: bytes = b""  # as stored (sender authentication verifies signatures over it)
 
 
 # Called for each processed live message inside its transaction; `App.handlers` holds them.
@@ -101,7 +102,7 @@ def _process(app: App, session: Session, pk: int, raw: bytes, origin: str, now: 
     if not claimed.rowcount:  # type: ignore[attr-defined]
         return None
     status = apply(session, pk, key, parsed, Tally())
-    delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status)
+    delivery = Delivery(pk=pk, origin=origin, parsed=parsed, status=status, raw=raw)
     if live:
         for handler in app.handlers:
             handler(app, session, delivery, now)

@@ -16,6 +16,10 @@ second attempt is a no-op (delivery is keyed by Message-ID); over SMTP the
 message may go out twice if the process died after the relay accepted it and
 before the row was marked (at-least-once, a window of one SMTP exchange).
 
+Each message goes out with its own envelope sender, `bounces+<outbox id>-<hmac>@domain`
+(VERP, `MailSettings.return_path`): a delivery report counts only when it comes back
+to that address, for that message and its recipients (mailbot/desk/bounces.py).
+
 Temporary failures retry with exponential backoff (`BACKOFF_FIRST` doubling to
 `BACKOFF_MAX`) until `[outbound] retry_for` after the notice was queued; permanent
 ones (5xx) fail at once with the reason. Per-recipient rate limit: at most
@@ -43,6 +47,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from mailbot.config import Settings
+from mailbot.domain import tokens
 from mailbot.domain.timeutil import utc
 from mailbot.domain.vocabulary import OutboxStatus
 from mailbot.outbound.render import header_text, render
@@ -67,26 +72,32 @@ class MailSettings:
     """What enqueueing and delivery need of the settings; the App builds it once."""
 
     sender: str  # the From header, "Name <addr>"
-    domain: str  # of Message-IDs
+    domain: str  # of Message-IDs and of return paths
     rate_per_hour: int
     retry_for: timedelta
+    secret: bytes  # signs each message's return path (the App's token secret)
     # What every notice says of the desk: `[mail] organization`, `[mail] contact`, and the
     # zone its deadlines are also shown in (`[schedule] timezone`, where business days count).
     letterhead: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MailSettings:
+    def from_settings(cls, settings: Settings, secret: bytes) -> MailSettings:
         return cls(
             sender=header_text(settings.mail.sender, 320),
             domain=settings.mail.domain,
             rate_per_hour=settings.outbound.rate_per_hour,
             retry_for=settings.outbound.retry_for,
+            secret=secret,
             letterhead={
                 "organization": settings.mail.organization,
                 "contact": settings.mail.contact,
                 "timezone": settings.schedule.rules.calendar.zone.key,
             },
         )
+
+    def return_path(self, outbox_id: int) -> str:
+        """The envelope sender (MAIL FROM) of one outbox message: a bounce names what it is about."""
+        return tokens.bounce_address(outbox_id, self.secret, self.domain)
 
 
 def clean_addresses(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -349,7 +360,11 @@ def deliver_pending(
         if row is None:
             break
         try:
-            transport.send(row.raw, sender=row.sender, recipients=list(row.recipients), message_id=row.message_id)
+            assert row.id is not None
+            # VERP: each message its own signed return path, so a bounce counts only for what was sent.
+            transport.send(
+                row.raw, sender=mail.return_path(row.id), recipients=list(row.recipients), message_id=row.message_id
+            )
         except PartialDelivery as exc:
             _finish(
                 engine, row, now, status=OutboxStatus.SENT, sent_at=now, last_error=f"some recipients refused: {exc}"

@@ -36,7 +36,9 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Delivers into `path/new`, one file per Message-ID.
+    """Delivers into `path/new`, one file per Message-ID, as the final MTA would.
+
+    Like a delivering MTA it records the envelope sender as the first header, Return-Path.
 
     The file name is derived from the Message-ID, and a file appears in `new/`
     only by an atomic link from `tmp/`, so delivering the same message twice
@@ -68,6 +70,7 @@ class MaildirTransport:
         tmp = self.path / "tmp" / f"{name}.{os.getpid()}"
         try:
             with tmp.open("wb") as fh:
+                fh.write(f"Return-Path: <{sender}>\n".encode())
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())

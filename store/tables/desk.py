@@ -29,6 +29,9 @@ class Provider(SQLModel, table=True):
     # decides the U.S. Point of Entry and Foreign Point of Departure hop labels.
     foreign: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     country: str | None = Field(default=None, max_length=64)  # ISO code or name, as given
+    # Its answers count only with a passing DKIM signature aligned with the From domain
+    # (issue 12 §3): set for carriers whose mail is always signed, so an unsigned forgery is refused.
+    require_dkim: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # The language of its notices where a template has it (`es`); None: English.
     language: str | None = Field(default=None, max_length=8)
 

@@ -50,3 +50,7 @@ class OutboxRecipient(SQLModel, table=True):
     outbox_id: int = Field(foreign_key="outbox_message.id", index=True)
     address: str = Field(max_length=320)  # lower-cased
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # A delivery report for this message and this address, come back to the message's own
+    # return path (VERP): what a contact's bounce count counts (mailbot/desk/bounces.py).
+    bounced_at: datetime | None = Field(default=None, sa_column=utc_column())
+    bounce_status: str | None = Field(default=None, max_length=16)  # the DSN's Status, e.g. 5.1.1

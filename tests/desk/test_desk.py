@@ -162,13 +162,17 @@ def test_status_command_lists_the_senders_open_requests(desk_app: App, engine: E
 def test_wrong_sender_is_kept_refused_and_moves_nothing(desk_app: App, engine: Engine) -> None:
     tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
-    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", sender="someone@gmail.example"))
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", sender="someone@smartbiz.example"))
     assert [h.outcome for h in hops(engine, tb)] == [None]
     assert [k for k, _ in reviews(engine)] == ["unauthorized_sender"]
-    refusal = notice(engine, "refusal", "someone@gmail.example")
+    refusal = notice(engine, "refusal", "someone@smartbiz.example")
     assert "not registered" in text_of(refusal)
     # A second attempt the same day is not answered again (no mail loops with a robot).
-    deliver(desk_app, reply_to(first, "Really, it was Lingo Telecom.", sender="someone@gmail.example"))
+    deliver(desk_app, reply_to(first, "Really, it was Lingo Telecom.", sender="someone@smartbiz.example"))
+    assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1
+    # A domain no provider has gets no refusal at all: its From may be forged (no backscatter).
+    deliver(desk_app, reply_to(first, "We received this call from Lingo Telecom.", sender="someone@gmail.example"))
+    assert [k for k, _ in reviews(engine)] == ["unauthorized_sender", "unauthorized_sender", "unauthorized_sender"]
     assert len([m for m in outbox(engine) if m.kind == "refusal"]) == 1
     # An address at a registered domain may answer for its provider.
     tb2 = open_tb(desk_app, "Lingo Telecom")
@@ -227,8 +231,10 @@ def test_auto_replies_never_advance_and_are_never_answered(
 def test_bounce_marks_contact_resends_to_backup_and_flags_ops(desk_app: App, engine: Engine) -> None:
     tb = open_tb(desk_app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
+    # The report comes back to that notice's own return path (VERP), as the carrier's MTA sends it.
+    (sent,) = [m for m in outbox(engine) if m.message_id == first["Message-ID"].strip()]
     dsn = (
-        "From: MAILER-DAEMON@mx.smartbiz.example\r\nTo: traceback@desk.example\r\n"
+        f"From: MAILER-DAEMON@mx.smartbiz.example\r\nTo: {desk_app.mail.return_path(sent.id)}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.smartbiz.example>\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
         "--B\r\nContent-Type: text/plain\r\n\r\nThe mail system: <noc@smartbiz.example>: user unknown\r\n"
@@ -255,14 +261,15 @@ def test_names_with_line_breaks_cannot_inject_headers(desk_app: App, engine: Eng
     first = notice(engine, "first_contact", "noc@evil.example")
     assert first["Bcc"] is None
     # A sender whose display name carries an encoded CR/LF gets a refusal addressed to its address only.
-    forged = reply_to(first, "We received this call from Lingo Telecom.", sender="x@stranger.example")
+    # (At a provider's domain: a domain no provider has gets no refusal at all.)
+    forged = reply_to(first, "We received this call from Lingo Telecom.", sender="x@evil.example")
     forged = forged.replace(
-        b"From: NOC <x@stranger.example>",
-        b"From: =?utf-8?q?NOC=0D=0ABcc=3A_victim=40example=2Ecom?= <x@stranger.example>",
+        b"From: NOC <x@evil.example>",
+        b"From: =?utf-8?q?NOC=0D=0ABcc=3A_victim=40example=2Ecom?= <x@evil.example>",
     )
     deliver(desk_app, forged)
     refusal = [m for m in outbox(engine) if m.kind == "refusal"][-1]
-    assert refusal.recipients == ["x@stranger.example"]
+    assert refusal.recipients == ["x@evil.example"]
     parsed = email.message_from_bytes(refusal.raw)
     assert parsed["Bcc"] is None and b"\nBcc:" not in refusal.raw
     assert [h.outcome for h in hops(engine, tb)] == [None]
@@ -418,6 +425,7 @@ def test_dispositions_are_one_named_table() -> None:
         "bounce",
         "ops-command",
         "automatic",
+        "unauthenticated",
         "status-command",
         "forged-token",
         "unmatched",

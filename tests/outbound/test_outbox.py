@@ -43,7 +43,7 @@ CALL = {
 
 # The outbox settings of these tests: rate limit 2/hour, retries for 10 minutes.
 MAIL = outbox.MailSettings.from_settings(
-    load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2", "MAILBOT_OUTBOUND_RETRY_FOR": "10m"})
+    load(environ={"MAILBOT_OUTBOUND_RATE_PER_HOUR": "2", "MAILBOT_OUTBOUND_RETRY_FOR": "10m"}), b"test-secret"
 )
 
 
@@ -160,7 +160,7 @@ CHILD = textwrap.dedent("""
     from mailbot.store.db import make_engine, session_scope
 
     url, maildir, stage = sys.argv[1:4]
-    mail = outbox.MailSettings.from_settings(load(environ={}))
+    mail = outbox.MailSettings.from_settings(load(environ={}), b"test-secret")
     engine = make_engine(url)
     now = datetime(2020, 6, 26, 17, 44, tzinfo=UTC)
     call = {"call_time": now, "called": "+14072223658", "caller": "+14072613544", "campaign": "C", "description": "D"}
@@ -335,9 +335,12 @@ def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:  # t
     queue(engine, "hop:1:request:0")
     assert outbox.deliver_pending(engine, transport, NOW, mail=MAIL) == 1
     ((mail_from, rcpt_tos, content),) = handler.accepted
-    assert mail_from == "traceback@mailbot.localhost" and rcpt_tos == ["noc@smartbiztel.com"]
+    # MAIL FROM is the message's own signed return path (VERP), which a bounce must come back to.
+    (row,) = rows(engine)
+    assert mail_from == MAIL.return_path(row.id) and rcpt_tos == ["noc@smartbiztel.com"]
+    assert mail_from.startswith(f"bounces+{row.id}-") and mail_from.endswith("@mailbot.localhost")
     sent = message_from_bytes(content, policy=modern)
-    assert sent["Message-ID"].strip() == rows(engine)[0].message_id
+    assert sent["Message-ID"].strip() == row.message_id
     assert sent["Auto-Submitted"] == "auto-generated"
 
 

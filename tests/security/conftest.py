@@ -15,8 +15,8 @@ from .security_desk import Desk
 def make_desk(db_url: str, tmp_path: Path) -> Iterator[Any]:
     made: list[Desk] = []
 
-    def make(nofile: int | None = None, **settings: str) -> Desk:
-        desk = Desk(db_url, tmp_path, nofile, **settings)
+    def make(nofile: int | None = None, dkim_keys: dict[str, str] | None = None, **settings: str) -> Desk:
+        desk = Desk(db_url, tmp_path, nofile, dkim_keys, **settings)
         made.append(desk)
         return desk.start()
 

@@ -55,11 +55,40 @@ class LimitedServer(Server):
         wait_for(self._listening, f"mailbot serve on port {self.port}")
 
 
+class KeyedServer(Server):
+    """`mailbot serve` whose DKIM key lookups (mailbot.desk.senders.DNS_TXT) answer from `keys`:
+    the only mock of the suite, since there is no DNS here."""
+
+    def __init__(self, db_url: str, workdir: Path, keys: dict[str, str], **settings: str) -> None:
+        self.port, self.db_url = free_port(), db_url
+        self.log = workdir / f"serve-{self.port}.log"
+        keyfile = workdir / f"dns-{self.port}.json"
+        keyfile.write_text(json.dumps(keys))
+        env = mailbot_env(db_url, smtp_listen=f"127.0.0.1:{self.port}", **settings)
+        code = (
+            f"import json, mailbot.desk.senders as senders; keys = json.load(open({str(keyfile)!r})); "
+            "senders.DNS_TXT = lambda name, timeout=5: (keys.get(name.decode().rstrip('.')) or '').encode() or None; "
+            "from mailbot.cli import main; main()"
+        )
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for(self._listening, f"mailbot serve on port {self.port}")
+
+
 class Desk:
     """One desk: its settings, its outbox, and the carriers' side of the conversation."""
 
-    def __init__(self, db_url: str, workdir: Path, nofile: int | None = None, **settings: str) -> None:
-        self.db_url, self.workdir, self.nofile = db_url, workdir, nofile
+    def __init__(
+        self,
+        db_url: str,
+        workdir: Path,
+        nofile: int | None = None,
+        dkim_keys: dict[str, str] | None = None,
+        **settings: str,
+    ) -> None:
+        self.db_url, self.workdir, self.nofile, self.dkim_keys = db_url, workdir, nofile, dkim_keys
         self.outbox = workdir / "outbox"
         self.settings = {**SETTINGS, "outbound_maildir": str(self.outbox), **settings}
         self.env = mailbot_env(db_url, **self.settings)
@@ -84,7 +113,10 @@ class Desk:
         self.cli("providers", "add", CARRIER[0], "--email", CARRIER[1])
         self.cli("providers", "add", UPSTREAM[0], "--email", UPSTREAM[1])
         # Kept before it is listening, so a server that starts too slowly is still stopped.
-        if self.nofile is None:
+        if self.dkim_keys is not None:
+            self.server = KeyedServer.__new__(KeyedServer)
+            KeyedServer.__init__(self.server, self.db_url, self.workdir, self.dkim_keys, **self.settings)
+        elif self.nofile is None:
             self.server = Server.__new__(Server)
             Server.__init__(self.server, self.db_url, self.workdir, **self.settings)
         else:

@@ -5,8 +5,8 @@ when it may be tried again (a poison message waits its backoff; the others go on
 review.proposal: a change a person must accept before it applies (a contact for a provider).
 review.sender / review.count: reviews from one sender of one kind on one day are one row.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 19:00:00
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
