@@ -35,7 +35,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "paths": {"sample": "fixtures/emails"},
     "import": {"batch_size": 500},
     # `mailbot serve` (README "Running the service").
-    "serve": {"poll_interval": 30.0, "metrics_listen": "", "workers": 1},  # metrics: off until set
+    "serve": {
+        "poll_interval": 30.0,
+        "metrics_listen": "",  # metrics: off until set
+        "workers": 1,
+        "attempts": 4,  # tries at processing one stored message before it is quarantined
+        "retry_after": "1m",  # wait after its first failure; doubled after each further one
+    },
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "",
@@ -64,6 +70,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
     },
     "ops": {"email": []},  # who gets the daily digest; none until configured (config.toml sets one)
+    # The traceback desk (README "The traceback desk").
     # The scheduler's rules; defaults from the ITG process documents (see README "Scheduler").
     "schedule": {
         "timezone": "America/New_York",
@@ -94,7 +101,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "clean_days": 30,  # removed after this many days without any of that behaviour
     },
     # How sure a reply's reading must be to act on it (README "Confirming unsure readings").
-    "desk": {"apply_at": 0.8, "close_at": 0.9, "new_provider_at": 0.9, "propose_at": 0.5},
+    "desk": {
+        "apply_at": 0.8,
+        "close_at": 0.9,
+        "new_provider_at": 0.9,
+        "propose_at": 0.5,
+        "max_clarifications": 2,  # clarification requests per hop; then it waits for a person
+    },
     # Outbound mail (README "Outbound mail"); an empty secret means one generated into secret_file.
     "mail": {
         "domain": "mailbot.localhost",
@@ -301,6 +314,9 @@ class ServeSection(_Read):
     poll_interval: float = field(metadata=POSITIVE_NUMBER)
     workers: int = field(metadata=POSITIVE)  # processing processes beside intake's
     metrics_listen: tuple[str, int] | None  # None: no /healthz and /metrics endpoint
+    # processing a stored message raised this many times: it is quarantined
+    attempts: int = field(metadata=POSITIVE)
+    retry_after: timedelta  # the wait after a first failure, doubled after each further one
 
     @classmethod
     def from_raw(cls, s: _Section) -> ServeSection:
@@ -315,7 +331,11 @@ class ServeSection(_Read):
             # Prometheus, or a reverse proxy that adds what access control is wanted).
             if not loopback:
                 raise s.fail("metrics_listen", 'a loopback host:port like "127.0.0.1:9108", or "" for none')
-        return cls.read(s, metrics_listen=metrics)
+        try:
+            retry_after = parse_duration(s["retry_after"])
+        except ValueError:
+            raise s.fail("retry_after", "a duration like 1m, 30s or a number of seconds") from None
+        return cls.read(s, metrics_listen=metrics, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
@@ -411,9 +431,12 @@ class ScheduleSection(_Read):
 @dataclass(frozen=True)
 class DeskSection(_Read):
     bars: AnswerBars  # apply, propose for confirmation, or ask a person
+    max_clarifications: int  # clarification requests per hop; past it the hop waits for a person
 
     @classmethod
     def from_raw(cls, s: _Section) -> DeskSection:
+        if s["max_clarifications"] < 0:
+            raise s.fail("max_clarifications", "0 or more")
         for key in ("apply_at", "close_at", "new_provider_at", "propose_at"):
             if not 0 <= s[key] <= 1:
                 raise s.fail(key, "a number from 0 to 1")

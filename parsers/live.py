@@ -10,7 +10,7 @@ import email.message
 import re
 from typing import TypedDict
 
-from mailbot.parsers import authentication, dsn, reply
+from mailbot.parsers import authentication, automatic, dsn, reply
 from mailbot.parsers.mime import addresses, body_text, header_text
 from mailbot.parsers.subject import bare
 
@@ -18,24 +18,17 @@ from mailbot.domain.records import AuthResult, Kind, LiveFacts, ReplyResult
 
 # Where a signed reply token may be: the address the reply was sent to.
 TOKEN_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
-_PRECEDENCE = re.compile(r"^\s*(bulk|junk|list|auto_reply)\b", re.I)
-_AUTOMATIC_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Mailbot-Notice", "List-Id")
 _MESSAGE_ID = re.compile(rb"<[^<>\s@]+@[^<>\s]+>")
 
 
-def is_automatic(msg: email.message.Message, kind: Kind) -> bool:
-    """Mail no person wrote, never to be answered: an auto-reply, or RFC 3834 and the common vendor headers.
+def is_automatic(msg: email.message.Message, kind: Kind, subject: str = "", text: str = "") -> bool:
+    """Mail no person wrote, never to be answered: an auto-reply, or a shape of parsers/automatic.py's table.
 
-    Wider than the classifier's auto-reply kind on purpose: a list or bulk message, or an
-    `Auto-Submitted: auto-generated` one, is not an auto-reply but is not to be answered either.
+    Wider than the classifier's auto-reply kind on purpose: a list or bulk message, an
+    `Auto-Submitted: auto-generated` one, or a helpdesk's "Ticket #123 received" is not an
+    auto-reply but is not to be answered either.
     """
-    auto = header_text(msg, "Auto-Submitted").lower()
-    return (
-        kind == Kind.AUTO_REPLY
-        or (bool(auto) and not auto.startswith("no"))
-        or bool(_PRECEDENCE.match(header_text(msg, "Precedence")))
-        or any(header_text(msg, name) for name in _AUTOMATIC_HEADERS)
-    )
+    return kind == Kind.AUTO_REPLY or automatic.shape(lambda name: header_text(msg, name), subject, text) is not None
 
 
 class _Common(TypedDict):
@@ -50,10 +43,10 @@ class _Common(TypedDict):
 def read(
     msg: email.message.Message, raw: bytes, kind: Kind, subject: str, text: str, parsed_reply: ReplyResult | None
 ) -> LiveFacts:
-    automatic = is_automatic(msg, kind)
+    machine = is_automatic(msg, kind, subject, text)
     common: _Common = {
         "bare_subject": bare(subject),
-        "is_automatic": automatic,
+        "is_automatic": machine,
         "token_addresses": addresses(msg, *TOKEN_HEADERS),
         "auth_results": authentication.read(msg),
     }
@@ -65,7 +58,7 @@ def read(
             hard_failures=tuple(f.address for f in failed if f.hard),
             quoted_message_ids=tuple(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw)),
         )
-    if automatic:
+    if machine:
         return LiveFacts(**common)  # never answered: its words are not read
     # A reply's own words were stripped when it was parsed; other kinds are stripped here.
     own = parsed_reply.text if parsed_reply is not None else reply.strip_quoted(text)

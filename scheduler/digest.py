@@ -185,7 +185,7 @@ def collect(session: Session, rules: Rules, now: datetime, since: datetime | Non
                 "kind": review.kind.replace("_", " "),
                 "traceback": review.traceback_id,
                 "provider": names.get(review.provider_id, ""),
-                "detail": review.detail,
+                "detail": review.summary,
                 "created": cal.local(review.created_at) if review.created_at else None,
                 "settle": settle.command(review.kind, review.id, review.traceback_id, review.detail, upstream_name),
             }

@@ -63,11 +63,13 @@ class Tally:
     quarantine_places: list[tuple[int, str, str, str]] = field(default_factory=list)
     new_incidents: set[str] = field(default_factory=set)
     updated_incidents: set[str] = field(default_factory=set)
+    requeued: int = 0  # live messages whose processing had failed, queued again (reparse)
 
     def add(self, other: Tally) -> None:
         self.stored += other.stored
         self.skipped += other.skipped
         self.not_mail += other.not_mail
+        self.requeued += other.requeued
         for mine, theirs in (
             (self.by_status, other.by_status),
             (self.by_kind, other.by_kind),

@@ -36,6 +36,8 @@ def print_summary(tally: Tally) -> None:
     click.echo("by status: " + (", ".join(f"{k} {v}" for k, v in sorted(tally.by_status.items())) or "-"))
     click.echo("by kind:   " + (", ".join(f"{k} {v}" for k, v in sorted(tally.by_kind.items())) or "-"))
     click.echo(f"incidents: {len(tally.new_incidents)} new, {len(tally.updated_incidents)} updated")
+    if tally.requeued:
+        click.echo(f"queued again for processing: {tally.requeued} (their processing had failed)")
     if tally.quarantined:
         click.echo("quarantined:")
         for reason, n in sorted(tally.quarantined.items(), key=lambda kv: -kv[1]):
@@ -183,6 +185,7 @@ def quarantine(app: App, fmt: str) -> None:
                 col(Message.reason),
                 col(Message.source),
                 col(Message.source_key),
+                col(Message.failures),
             )
             .where(col(Message.status) == "quarantined")
             .order_by(col(Message.id))
@@ -198,15 +201,16 @@ def quarantine(app: App, fmt: str) -> None:
                         "source": source,
                         "source_key": source_key,
                         "place": sources.describe_place(source, source_key),
+                        "failures": failures,  # tries at processing it that raised (0: the parser refused it)
                     }
-                    for pk, key, reason, source, source_key in rows
+                    for pk, key, reason, source, source_key, failures in rows
                 ],
                 "json",
             ),
             nl=False,
         )
         return
-    for pk, key, reason, source, source_key in rows:
+    for pk, key, reason, source, source_key, _ in rows:
         click.echo(f"{pk:>8}  {key}  {reason}\n{'':>8}  from {sources.describe_place(source, source_key)}")
     click.echo(f"{len(rows)} quarantined")
 

@@ -356,6 +356,7 @@ def review_list(app: App, include_resolved: bool, fmt: str) -> None:
 @click.option("--upstream", "upstream_name", help="With --outcome upstream: the upstream provider's name.")
 @click.option("--email", "upstream_email", help="With --outcome upstream: the upstream's contact address.")
 @click.option("--customer", "customer_name", help="With --outcome origin: the originating customer's name.")
+@click.option("--accept", is_flag=True, help="Apply the change the review proposes (a provider's new contact).")
 @pass_app
 def review_resolve(
     app: App,
@@ -365,11 +366,24 @@ def review_resolve(
     upstream_name: str | None,
     upstream_email: str | None,
     customer_name: str | None,
+    accept: bool,
 ) -> None:
     """Settle review REVIEW_ID. With ANSWER (upstream "NAME" ADDRESS, origin ["CUSTOMER"] or not_found), or
     --outcome with --upstream/--email/--customer, record it on the review's hop for the carrier and move the
     traceback on (the carrier's words and the answer are kept as a labelled example: `replies learn`);
-    without, mark it dealt with. The same line works in a reply to the digest."""
+    without, mark it dealt with. The same line works in a reply to the digest. --accept applies the change a
+    review proposes (a contact_change: the address becomes the provider's contact); without it the proposal is
+    dropped."""
+    if accept:
+        if answer or outcome:
+            raise click.UsageError("--accept takes no answer")
+        with session_scope(app.engine) as session:
+            try:
+                review = workflow.resolve_review(session, review_id, app.now(), accept=True)
+            except workflow.DeskError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"review {review_id} resolved; accepted: {views.describe_proposal(review.proposal)}")
+        return
     if outcome is None and (upstream_name or upstream_email or customer_name):
         raise click.UsageError("--upstream, --email and --customer go with --outcome")
     if outcome is not None:

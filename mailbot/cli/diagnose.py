@@ -45,12 +45,17 @@ def diagnose(app: App, pk: int) -> None:
                 col(Message.reason),
                 col(Message.source),
                 col(Message.source_key),
+                col(Message.failures),
+                col(Message.retry_at),
             ).where(col(Message.id) == pk)
         ).first()
     if row is None:
         raise click.ClickException(f"no stored message {pk}")
-    raw, status, kind, reason, source, source_key = row
+    raw, status, kind, reason, source, source_key, failures, retry_at = row
     click.echo(f"status:  {status}  kind: {kind or '-'}" + (f"\nreason:  {reason}" if reason else ""))
+    if failures:
+        retry = f", next try {retry_at:%Y-%m-%d %H:%M:%S} UTC" if retry_at and status == "new" else ""
+        click.echo(f"processing failed {failures} time(s){retry}; `mailbot reparse --quarantined` queues it again")
     click.echo(f"from:    {sources.describe_place(source, source_key)}")
     try:
         facts = describe(raw)

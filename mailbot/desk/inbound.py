@@ -160,6 +160,7 @@ def review_forged(app: App, session: Session, m: Inbound, now: datetime) -> None
         now,
         f"reply from {m.sender} to a token that does not verify",
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
     _refuse(app, session, m, now)
 
@@ -185,6 +186,7 @@ def review_unmatched(app: App, session: Session, m: Inbound, now: datetime) -> N
         now,
         f"{what} from {m.sender} that answers no open hop (subject {m.parsed.envelope.subject!r})",
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
 
 
@@ -198,6 +200,7 @@ def review_unauthorized(app: App, session: Session, m: Inbound, now: datetime) -
         + "".join(f"; {p}" for p in m.parsed.envelope.address_problems),
         hop=hop,
         message_pk=m.delivery.pk,
+        sender=m.sender,
     )
     _refuse(app, session, m, now)
 

@@ -26,6 +26,7 @@ SETTLE: dict[str, tuple[str, str]] = {
     ReviewKind.BOUNCE: _DISMISS,
     ReviewKind.CORRECTION: _DISMISS,
     ReviewKind.UNMATCHED: _DISMISS,
+    ReviewKind.CLARIFICATION_LIMIT: _ANSWER,  # ops record the answer the carrier could not make clear
 }
 # A doubtful match names its candidate: "upstream named 'X' may be 'Y' (81%); confirm or add it".
 _CANDIDATE = re.compile(r"may be '(?P<name>[^']+)'")

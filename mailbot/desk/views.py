@@ -37,12 +37,22 @@ def reviews(session: Session, include_resolved: bool = False) -> list[dict[str, 
             "hop_id": r.hop_id,
             "provider": names.get(r.provider_id),
             "message_pk": r.message_pk,
-            "detail": r.detail,
+            "detail": r.summary,
             "created_at": iso_z(r.created_at),
             "resolved": r.resolved,
+            "count": r.count,
+            "proposal": r.proposal,
         }
         for r in session.exec(query).all()
     ]
+
+
+def describe_proposal(proposal: dict[str, Any] | None) -> str:
+    """A proposed change in a few words, for the command's answer."""
+    if not proposal:
+        return "nothing"
+    role, provider = proposal.get("role", "primary"), proposal.get("provider_id")
+    return f"{proposal.get('address')} as a {role} contact of provider {provider}"
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -82,7 +82,29 @@ def open_review(
     provider_id: int | None = None,
     message_pk: int | None = None,
     traceback_id: int | None = None,
+    proposal: dict[str, Any] | None = None,
+    sender: str | None = None,
 ) -> Review:
+    """A review for a person; with `sender` (an outside sender's mail), one per sender and kind a day.
+
+    A burst from one sender (300 bounces, 250 stray messages) is then one row counting them,
+    one line in the digest, not 300.
+    """
+    if sender:
+        sender = sender.strip().lower()[:320]
+        day = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
+        same = session.exec(
+            select(Review)
+            .where(col(Review.kind) == kind, col(Review.sender) == sender, col(Review.resolved).is_(False))
+            .where(
+                col(Review.created_at) >= day.astimezone(UTC),
+                col(Review.created_at) < (day + timedelta(days=1)).astimezone(UTC),
+            )
+            .with_for_update()
+        ).first()
+        if same is not None:
+            same.count += 1
+            return same
     row = Review(
         kind=kind,
         detail=detail,
@@ -91,6 +113,8 @@ def open_review(
         hop_id=hop.id if hop else None,
         traceback_id=hop.traceback_id if hop else traceback_id,
         provider_id=provider_id if provider_id is not None else (hop.provider_id if hop else None),
+        proposal=proposal,
+        sender=sender,
     )
     session.add(row)
     session.flush()
@@ -178,19 +202,55 @@ def open_traceback(
     return tb
 
 
+def propose_contact(
+    session: Session, provider: Provider, address: str, now: datetime, *, hop: Hop | None, message_pk: int | None
+) -> str:
+    """A new address for an existing provider is only proposed: a Review a person must accept.
+
+    Until then it is no contact: it receives none of the provider's notices and may answer
+    none of its hops, so a reply can never change who a provider is. One open proposal per
+    provider and address. Returns the address as the acknowledgement names it.
+    """
+    address = address.strip().lower()
+    assert provider.id is not None
+    proposal = {"change": "add_contact", "provider_id": provider.id, "address": address, "role": "primary"}
+    for review in session.exec(
+        select(Review).where(col(Review.kind) == ReviewKind.CONTACT_CHANGE, col(Review.resolved).is_(False))
+    ).all():
+        if review.proposal == proposal:
+            return address
+    usable = providers.valid_address(address)
+    open_review(
+        session,
+        ReviewKind.CONTACT_CHANGE,
+        now,
+        f"{address} proposed as a contact of {provider.name!r}; "
+        + ("`mailbot review resolve ID --accept` adds it" if usable else "not an address notices can go to"),
+        hop=hop,
+        provider_id=provider.id,
+        message_pk=message_pk,
+        proposal=proposal if usable else None,
+    )
+    return address
+
+
 def _upstream_provider(
     session: Session, hop: Hop, answer: ReplyResult, now: datetime, message_pk: int
-) -> Provider | None:
-    """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review."""
+) -> tuple[Provider | None, str | None]:
+    """The provider an `upstream` answer names, created when it is new and has an address; None -> a Review.
+
+    With it, the address the answer gave for a provider already known, now only proposed.
+    """
     name, address = answer.upstream_name, answer.upstream_email
     if address and (owner := providers.by_address(session, address)) is not None:
-        return owner
+        return owner, None
     if name:
         match = providers.find(session, name)
         if match.sure:
-            if address and match.provider is not None and match.provider.id is not None:
-                providers.add_contact(session, match.provider.id, address, "primary")
-            return match.provider
+            pending = None
+            if address and match.provider is not None:
+                pending = propose_contact(session, match.provider, address, now, hop=hop, message_pk=message_pk)
+            return match.provider, pending
         if match.doubtful and match.provider is not None:
             open_review(
                 session,
@@ -200,9 +260,9 @@ def _upstream_provider(
                 hop=hop,
                 message_pk=message_pk,
             )
-            return None
+            return None, None
         if address:
-            return providers.add(session, name, emails=[address], now=now)
+            return providers.add(session, name, emails=[address], now=now), None
     what = f"named upstream {name!r}" if name else "an upstream without a name"
     open_review(
         session,
@@ -213,7 +273,36 @@ def _upstream_provider(
         hop=hop,
         message_pk=message_pk,
     )
-    return None
+    return None, None
+
+
+def _wait_for_person(session: Session, hop: Hop, now: datetime, message_pk: int) -> None:
+    """The hop had its clarification requests and is still unclear: no more mail, one review counting the answers.
+
+    So a carrier's helpdesk robot that acknowledges everything gets at most
+    `[desk] max_clarifications` letters, however often it writes.
+    """
+    same = session.exec(
+        select(Review)
+        .where(
+            col(Review.kind) == ReviewKind.CLARIFICATION_LIMIT,
+            col(Review.hop_id) == hop.id,
+            col(Review.resolved).is_(False),
+        )
+        .with_for_update()
+    ).first()
+    if same is not None:
+        same.count += 1
+        return
+    open_review(
+        session,
+        ReviewKind.CLARIFICATION_LIMIT,
+        now,
+        f"hop {hop.id} is still unclear after {hop.clarifications_sent} clarification request(s); "
+        "no more are sent: it waits for a person (`traceback forward` or `traceback close`)",
+        hop=hop,
+        message_pk=message_pk,
+    )
 
 
 def apply_answer(
@@ -270,14 +359,19 @@ def apply_answer(
         "evidence": answer.evidence,
     }
     if answer.outcome in (HopOutcome.OTHER, HopOutcome.DISPUTE):
+        capped = hop.clarifications_sent >= app.settings.desk.max_clarifications
         kind = ReviewKind.DISPUTE if answer.outcome == HopOutcome.DISPUTE else ReviewKind.LOW_CONFIDENCE
-        open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
+        if not (capped and kind == ReviewKind.LOW_CONFIDENCE):  # past the cap the hop's one review counts them
+            open_review(session, kind, now, answer.evidence or answer.text[:300], hop=hop, message_pk=message_pk)
         if answer.outcome == HopOutcome.DISPUTE:
             # A dispute is an answer: reminders stop while a human looks at it.
             hop.outcome, hop.answered_at, hop.evidence = answer.outcome, now, answer.evidence
             hop.reply_message_pk = message_pk
             hop.proposed = None
         question = DISPUTE_QUESTION[TracebackDirection(tb.direction)] if answer.outcome == HopOutcome.DISPUTE else None
+        if hop.clarifications_sent >= app.settings.desk.max_clarifications:
+            _wait_for_person(session, hop, now, message_pk)
+            return
         hop.clarifications_sent += 1
         send_hop_notice(
             app,
@@ -299,6 +393,12 @@ def apply_answer(
     hop.reply_message_pk = message_pk
     hop.proposed = None  # answered: a reading proposed earlier is settled
     hop.next_reminder_at = None
+    upstream, pending = None, None
+    # A ported number whose carrier nobody knows names no next provider: a person looks it up.
+    unknown_port = answer.outcome == HopOutcome.NOT_OURS and not (answer.upstream_name or answer.upstream_email)
+    if answer.outcome not in ENDINGS and not unknown_port:
+        # What is left names the next provider: upstream, downstream, or where a ported number went.
+        upstream, pending = _upstream_provider(session, hop, answer, now, message_pk)
     send_hop_notice(
         app,
         session,
@@ -307,14 +407,14 @@ def apply_answer(
         now,
         sequence=message_pk,
         in_reply_to=in_reply_to,
-        extra={"recorded": recorded},
+        extra={"recorded": recorded, "pending_contact": pending},
     )
     if answer.outcome in ENDINGS:
         if answer.outcome in NAMES_CUSTOMER:
             tb.origin_customer = answer.customer_name
         close_traceback(tb, ENDINGS[answer.outcome], now)
         return
-    if answer.outcome == HopOutcome.NOT_OURS and not (answer.upstream_name or answer.upstream_email):
+    if unknown_port:
         open_review(
             session,
             ReviewKind.UNKNOWN_UPSTREAM,
@@ -325,8 +425,6 @@ def apply_answer(
             message_pk=message_pk,
         )
         return
-    # What is left names the next provider: upstream, downstream, or where a ported number went.
-    upstream = _upstream_provider(session, hop, answer, now, message_pk)
     if upstream is None:
         return
     assert upstream.id is not None
@@ -406,9 +504,24 @@ def _resolve_for(session: Session, tb: Traceback, now: datetime) -> None:
         review.resolved, review.resolved_at = True, now
 
 
-def resolve_review(session: Session, review_id: int, now: datetime) -> Review:
+def resolve_review(session: Session, review_id: int, now: datetime, accept: bool = False) -> Review:
+    """Mark a review dealt with; `accept` also applies the change it proposes (else it is dropped)."""
     review = session.get(Review, review_id)
     if review is None:
         raise DeskError(f"no review {review_id}")
+    if accept:
+        if review.resolved:
+            raise DeskError(f"review {review_id} is already resolved")
+        if not review.proposal:
+            raise DeskError(f"review {review_id} proposes no change to accept")
+        _apply_proposal(session, review.proposal)
     review.resolved, review.resolved_at = True, now
     return review
+
+
+def _apply_proposal(session: Session, proposal: dict[str, Any]) -> None:
+    if proposal.get("change") != "add_contact":
+        raise DeskError(f"unknown proposed change {proposal.get('change')!r}")
+    if session.get(Provider, proposal["provider_id"]) is None:
+        raise DeskError(f"provider {proposal['provider_id']} no longer exists")
+    providers.add_contact(session, proposal["provider_id"], proposal["address"], proposal.get("role", "primary"))

@@ -74,6 +74,8 @@ class ReviewKind(StrEnum):
     BOUNCE = "bounce"
     CORRECTION = "correction"  # a further answer on a hop already answered
     UNMATCHED = "unmatched"  # live mail that answers nothing (forwarded notices, stray replies)
+    CONTACT_CHANGE = "contact_change"  # a reply proposed an address for a known provider; a person accepts it
+    CLARIFICATION_LIMIT = "clarification_limit"  # a hop got its clarifications and is still unclear
 
 
 class MessageStatus(StrEnum):

@@ -8,6 +8,7 @@ traceback number (#N) printed in every notice. The scheduler reads `Hop` deadlin
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from mailbot.store.columns import utc_column
 from sqlalchemy import JSON, Column, UniqueConstraint, false
@@ -150,6 +151,20 @@ class Review(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=utc_column())
     resolved: bool = Field(default=False, index=True)
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # A change that applies only when a person accepts the review (`review resolve ID --accept`).
+    proposal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Reviews about one outside sender, of one kind, on one day, are this one row, seen `count` times.
+    sender: str | None = Field(default=None, index=True, max_length=320)
+    count: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+    @property
+    def summary(self) -> str:
+        """The detail as people read it (review list, digest): a grouped review says how many it stands for."""
+        if self.count <= 1:
+            return self.detail
+        return self.detail + (
+            f" ({self.count} times from {self.sender} that day)" if self.sender else f" ({self.count} times)"
+        )
 
 
 class ReplyExample(SQLModel, table=True):

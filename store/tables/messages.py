@@ -35,6 +35,9 @@ class Message(SQLModel, table=True):
     incident_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     parsed_at: datetime | None = Field(default=None, sa_column=utc_column())
     disposition: str | None = Field(default=None, max_length=32)  # the desk rule that fired on live mail
+    # Processing raised this many times; it is tried again at `retry_at`, then quarantined.
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    retry_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class MessageKey(SQLModel, table=True):

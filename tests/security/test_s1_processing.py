@@ -7,8 +7,9 @@ move its traceback, and the bad message must end somewhere a person sees it.
 from __future__ import annotations
 
 import email.message
+import json
+from typing import Any
 
-import pytest
 from sqlalchemy import create_engine
 
 from .security_desk import CARRIER, DOMAIN, Desk, answer, reply_to
@@ -37,7 +38,7 @@ def _poison_trigger(db_url: str) -> None:
             )
             conn.exec_driver_sql(
                 "CREATE TRIGGER poison BEFORE UPDATE ON message FOR EACH ROW "
-                "WHEN (NEW.subject LIKE '%POISON%' AND NEW.status IN ('parsed', 'duplicate')) "
+                "WHEN (strpos(NEW.subject, 'POISON') > 0 AND NEW.status IN ('parsed', 'duplicate')) "
                 "EXECUTE FUNCTION poison()"
             )
         else:
@@ -49,15 +50,29 @@ def _poison_trigger(db_url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 §1: a message whose processing raises blocks every later one")
-def test_a_message_that_always_fails_is_quarantined_and_the_next_goes_on(desk: Desk) -> None:
+def _drop_poison(db_url: str) -> None:
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER poison" + (" ON message" if engine.dialect.name == "postgresql" else ""))
+    engine.dispose()
+
+
+def test_a_message_that_always_fails_is_quarantined_and_the_next_goes_on(make_desk: Any) -> None:
+    desk: Desk = make_desk(serve_retry_after="0.1", serve_attempts="3")  # a short backoff, so the test is quick
     _poison_trigger(desk.db_url)
     number = desk.open_traceback()
     notice = desk.notice(CARRIER[1], "first_contact")
     desk.send(answer(notice, "Looking into it.", subject="POISON"), CARRIER[1], [reply_to(notice)])
     _honest_answer_goes_through(desk, number, notice)
     desk.settled(2)
-    assert "poisoned message" in desk.quarantined()
+    listed = json.loads(desk.cli("quarantine", "--format", "json"))
+    assert [(q["failures"], "poisoned message" in q["reason"]) for q in listed] == [(3, True)]
+    assert "processing failed 3 time(s)" in desk.cli("diagnose", str(listed[0]["id"]))
+    # After the fix, `reparse` queues it again and the desk reads it as if it had just arrived.
+    _drop_poison(desk.db_url)
+    assert "queued again for processing: 1" in desk.cli("reparse", "--quarantined")
+    assert [m["status"] for m in desk.settled(2)] == ["parsed", "parsed"]
+    assert not json.loads(desk.cli("quarantine", "--format", "json"))
 
 
 def test_an_upstream_with_an_internationalised_address_is_no_crash(desk: Desk) -> None:
