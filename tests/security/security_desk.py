@@ -12,6 +12,7 @@ import email.policy
 import email.utils
 import json
 import mailbox
+import os
 import smtplib
 import subprocess
 import sys
@@ -65,14 +66,22 @@ class KeyedServer(Server):
         keyfile = workdir / f"dns-{self.port}.json"
         keyfile.write_text(json.dumps(keys))
         env = mailbot_env(db_url, smtp_listen=f"127.0.0.1:{self.port}", **settings)
-        code = (
-            f"import json, mailbot.desk.senders as senders; keys = json.load(open({str(keyfile)!r})); "
-            "senders.DNS_TXT = lambda name, timeout=5: (keys.get(name.decode().rstrip('.')) or '').encode() or None; "
-            "from mailbot.cli import main; main()"
+        # A sitecustomize on PYTHONPATH sets the hook in every interpreter of this serve: its
+        # processing workers are spawned afresh and would not see a hook set in serve's own.
+        hook = workdir / f"dns-hook-{self.port}"
+        hook.mkdir()
+        (hook / "sitecustomize.py").write_text(
+            f"import json, mailbot.desk.senders as senders\nkeys = json.load(open({str(keyfile)!r}))\n"
+            "senders.DNS_TXT = lambda name, timeout=5: (keys.get(name.decode().rstrip('.')) or '').encode() or None\n"
         )
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH", "")]))
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, "serve"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-c", "from mailbot.cli import main; main()", "serve"],
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for(self._listening, f"mailbot serve on port {self.port}")
 
