@@ -237,6 +237,7 @@ def test_bounce_marks_contact_resends_to_backup_and_flags_ops(desk_app: App, eng
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     # The report comes back to that notice's own return path (VERP), as the carrier's MTA sends it.
     (sent,) = [m for m in outbox(engine) if m.message_id == first["Message-ID"].strip()]
+    assert sent.id is not None
     dsn = (
         f"From: MAILER-DAEMON@mx.smartbiz.example\r\nTo: {desk_app.mail.return_path(sent.id)}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.smartbiz.example>\r\n"

@@ -11,10 +11,9 @@ from mailbot.scheduler import digest
 from mailbot.store.db import session_scope
 from mailbot.store.tables.desk import ProviderContact, Review
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from mailbot.app import App, build_app
-from mailbot.config import DeskSection
 from mailbot.desk import workflow
 
 MALLORY = "mallory@evil.example"
@@ -22,7 +21,7 @@ MALLORY = "mallory@evil.example"
 
 def _reviews(engine: Engine, kind: str) -> list[Review]:
     with session_scope(engine) as s:
-        return list(s.exec(select(Review).where(Review.kind == kind).order_by(Review.id)).all())
+        return list(s.exec(select(Review).where(col(Review.kind) == kind).order_by(col(Review.id))).all())
 
 
 def _contacts(engine: Engine) -> list[str]:
@@ -60,7 +59,10 @@ def test_an_accepted_proposal_adds_the_contact(desk_app: App, engine: Engine) ->
 
 
 def test_the_clarification_cap_is_a_setting(desk_app: App, engine: Engine) -> None:
-    app = build_app(dataclasses.replace(desk_app.settings, desk=DeskSection(max_clarifications=1)), engine=engine)
+    app = build_app(
+        dataclasses.replace(desk_app.settings, desk=dataclasses.replace(desk_app.settings.desk, max_clarifications=1)),
+        engine=engine,
+    )
     tb = open_tb(app)
     first = notice(engine, "first_contact", "noc@smartbiz.example")
     for n in range(4):

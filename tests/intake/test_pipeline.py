@@ -44,7 +44,7 @@ def test_a_failing_message_backs_off_then_is_quarantined_while_the_next_goes_on(
     create_schema(engine)
     handled: list[int] = []
 
-    def fails_on_the_first(app, session, delivery, now) -> None:  # type: ignore[no-untyped-def]
+    def fails_on_the_first(app, session, delivery, now) -> None:
         if delivery.pk == first:
             raise RuntimeError("no such thing\nsecond line not kept")
         handled.append(delivery.pk)
@@ -90,7 +90,7 @@ def test_a_message_settled_by_another_process_after_the_claim_is_not_processed_a
     real_parse = pipeline.parse_message
     overtaken: list[int] = []
 
-    def parse_while_another_processes(raw: bytes, live: bool = False):  # type: ignore[no-untyped-def]
+    def parse_while_another_processes(raw: bytes, live: bool = False):
         if not overtaken:  # between this claim and its first write, the other process does its work
             overtaken.append(process_pending(app, NOW))
         return real_parse(raw, live=live)

@@ -338,6 +338,7 @@ def test_smtp_with_starttls_and_auth_delivers(engine, smtp_server) -> None:
     ((mail_from, rcpt_tos, content),) = handler.accepted
     # MAIL FROM is the message's own signed return path (VERP), which a bounce must come back to.
     (row,) = rows(engine)
+    assert row.id is not None
     assert mail_from == MAIL.return_path(row.id) and rcpt_tos == ["noc@smartbiztel.com"]
     assert mail_from.startswith(f"bounces+{row.id}-") and mail_from.endswith("@mailbot.localhost")
     sent = message_from_bytes(content, policy=modern)
