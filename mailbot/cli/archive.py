@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,10 @@ def demo(app: App, folder: Path) -> None:
     let the scheduler escalate a silent provider in simulated time, write the digest and notices."""
     from mailbot.testing import demo as story_module
 
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        # The story's own lines say what happens (serve.log keeps serve's); --log-level INFO shows each decision.
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         story = story_module.run(folder, app.settings.paths.sample, say=lambda line: click.echo(line, err=True))
     except RuntimeError as exc:  # a step that never came (a broken install): say which

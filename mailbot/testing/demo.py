@@ -63,6 +63,7 @@ WORDS = {
     "Lata 1 Communications Inc": "This call was originated by our customer Sunrise Solar Marketing LLC. "
     "Account suspended.",
 }
+CONFIRM = "Sí, correcto.\n\nOpextel"  # the carrier's answer to "We read your answer as ..."
 SILENT = "Silent Route VoIP"
 SIMULATED = timedelta(days=7)  # the silent provider's week, ticked by the scheduler
 TICK = timedelta(hours=3)
@@ -90,6 +91,7 @@ class Story:
     campaign: str = ""
     path: list[str] = field(default_factory=list)  # one line per hop
     confirmation: str = ""
+    carrier_confirmed: bool = False
     silent: list[int] = field(default_factory=list)
     scheduled: dict[str, int] = field(default_factory=dict)
     notices: int = 0
@@ -110,6 +112,11 @@ def _settings_file(folder: Path, sample: Path, port: int) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def DESK_REPLY(notice: email.message.EmailMessage) -> str:
+    """The signed Reply-To a carrier answers a notice at."""
+    return parseaddr(str(notice["Reply-To"]))[1]
 
 
 def _free_port() -> int:
@@ -281,11 +288,22 @@ def run(folder: Path, sample: Path, say: Callable[[str], None] = lambda line: No
             )
             assert isinstance(notice, email.message.EmailMessage)
             reply = reply_to_notice(bytes(notice), address, WORDS[carrier], app.now())
-            serve.send(reply, address, parseaddr(str(notice["Reply-To"]))[1])
+            serve.send(reply, address, DESK_REPLY(notice))
             _wait(f"{carrier}'s answer to be applied", done)
 
         answer("Bluewave Telecom", lambda: len(_hops(app, tb)) == 2)
-        answer("Opextel, LLC", lambda: _open_reviews(app))
+        # mailbot is not sure of the name Opextel gives: it asks Opextel to confirm its reading,
+        # and the confirmed name, only close to a known provider, goes to ops.
+        opextel, asked = CARRIERS["Opextel, LLC"], []
+        answer(
+            "Opextel, LLC",
+            lambda: _open_reviews(app) or asked.append(_inbox(outbox, opextel, "confirmation", seen)) or asked[-1],
+        )
+        if asked and asked[-1] is not None:
+            question = asked[-1]
+            serve.send(reply_to_notice(bytes(question), opextel, CONFIRM, app.now()), opextel, DESK_REPLY(question))
+            story.carrier_confirmed = True
+            _wait("Opextel's confirmed answer to be applied", lambda: _open_reviews(app))
         story.confirmation = _confirm_by_email(app, serve, outbox, seen)
         _wait("the hop ops confirmed", lambda: len(_hops(app, tb)) == 3)
         answer("Lata 1 Communications Inc", lambda: _status(app, tb) != "open")
@@ -381,7 +399,14 @@ def summary(story: Story) -> str:
         f"2. Opened traceback #{story.traceback} ({story.campaign}) from a sample incident. Carriers answered by",
         "   email, over SMTP to a real `mailbot serve`; each answer moved it one hop upstream:",
         *(f"     {line}" for line in story.path),
-        "   mailbot was not sure who the second carrier meant, so it asked ops in the digest; ops replied",
+        *(
+            [
+                "   mailbot was not sure of the second answer: it asked that carrier to confirm its reading, and",
+                "   it replied 'Sí, correcto'. The name it gave is only close to a known provider, so ops replied",
+            ]
+            if story.carrier_confirmed
+            else ["   mailbot was not sure who the second carrier meant, so it asked ops in the digest; ops replied"]
+        ),
         f"   to the digest with the line it showed: {story.confirmation}",
         f"   Traceback #{story.traceback} is closed: origin found.",
         f"3. {SILENT} got tracebacks {', '.join(f'#{n}' for n in story.silent)} and never answered. In a simulated",

@@ -68,9 +68,11 @@ def test_demo_tells_the_story_on_a_database_of_its_own(demo: tuple[Path, str, st
     assert "309 messages stored, 265 incidents" in output
     data = exports_of(url)
     assert len(data["incidents"]) == 265
-    # Three hops upstream by email, one confirmed by ops replying to the digest; the silent one escalated.
+    # Three hops upstream by email, one reading confirmed by its carrier and then settled by ops replying
+    # to the digest; the silent one escalated.
     assert re.search(r"hop 2 +Lata 1 Communications Inc +answered origin", output), output
     assert 'ops replied\n   to the digest with the line it showed: forward 1 "Lata 1 Communications Inc"' in output
+    assert "it asked that carrier to confirm its reading" in output and "'Sí, correcto'" in output
     assert "escalation letters 1" in output and "hops ended no_response 3" in output
     assert "mailbot --config var/demo/config.toml traceback show 1" in output
     notices = sorted(p.name for p in (folder / "notices").iterdir())
@@ -93,8 +95,16 @@ def test_export_json_is_the_stored_rows_and_csv_holds_the_same(
     table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(table) == len(rows)
     for row, line in zip(rows, table, strict=True):
-        # CSV cells: lists space-joined, None empty, numbers as digits.
-        assert line == {k: " ".join(v) if isinstance(v, list) else "" if v is None else str(v) for k, v in row.items()}
+        # CSV cells: lists space-joined, objects (a reply's `proposed`) as JSON, None empty, numbers as digits.
+        assert line == {k: _cell(v) for k, v in row.items()}
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return "" if value is None else str(value)
 
 
 def _open_traceback(workdir: Path, url: str, now: str) -> int:
