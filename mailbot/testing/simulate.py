@@ -156,28 +156,41 @@ def answer(tb: str, position: int, at: datetime, outcome: str, upstream: str | N
             ).first()
         assert notice is not None, f"no notice was sent on hop {hop_id}"
         words = WORDS[outcome].format(upstream=PROVIDERS.get(upstream or "", upstream))
-        raw = reply_to_notice(notice, address(provider), words, at)
-        recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
-        pipeline.receive(
-            app.engine,
-            Arrival(
-                source="smtp",
-                source_key=uuid.uuid4().hex,
-                origin="smtp",
-                raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw,
-            ),
-            at,
-        )
-        pipeline.process_pending(app, at)
+        _deliver(app, reply_to_notice(notice, address(provider), words, at), at)
         with session_scope(app.engine) as session:
             hop = session.get(Hop, hop_id)
             assert hop is not None, f"no hop {hop_id}"
-            got = hop.outcome
+            got, proposed = hop.outcome, hop.proposed
+            # "We read your answer as ...": the carrier confirms what mailbot was not sure of.
+            question = session.scalars(
+                select(col(OutboxMessage.raw))
+                .where(col(OutboxMessage.hop_id) == hop_id, col(OutboxMessage.kind) == "confirmation")
+                .order_by(col(OutboxMessage.id).desc())
+            ).first()
+        if got is None and proposed and question is not None:
+            _deliver(app, reply_to_notice(question, address(provider), "YES", at), at)
+            with session_scope(app.engine) as session:
+                hop = session.get(Hop, hop_id)
+                assert hop is not None, f"no hop {hop_id}"
+                got = hop.outcome
         expected = None if outcome == "other" else outcome  # "other" leaves the hop open, for a human
         assert got == expected, f"{tb} hop {position}: the desk read {got!r}, the week expects {expected!r}"
         _record_hops(app, world, tb)
 
     return at, run
+
+
+def _deliver(app: App, raw: bytes, at: datetime) -> None:
+    """A carrier's mail arrives over SMTP (as intake stores it) and is processed."""
+    recipient = parseaddr(email.message_from_bytes(raw)["To"])[1]
+    arrival = Arrival(
+        source="smtp",
+        source_key=uuid.uuid4().hex,
+        origin="smtp",
+        raw=b"Delivered-To: " + recipient.encode() + b"\n" + raw,
+    )
+    pipeline.receive(app.engine, arrival, at)
+    pipeline.process_pending(app, at)
 
 
 def week() -> list[Event]:

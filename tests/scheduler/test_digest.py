@@ -81,12 +81,13 @@ def test_digest_sections_and_numbers(week: App) -> None:
     assert [(c["provider"], c["old"], c["new"]) for c in d.status_changes] == [
         ("Lata 1 Communications Inc", "YELLOW", "RED")
     ]
-    # The import, and the carriers' five emailed answers since Friday morning.
+    # The import, and the carriers' five emailed answers since Friday morning, plus one carrier's
+    # YES to "We read your answer as ..." (an upstream new to the directory is confirmed first).
     assert {(i["origin"], i["status"]): i["count"] for i in d.imports} == {
         ("import", "parsed"): 308,
         ("import", "duplicate"): 1,
         ("import", "quarantined"): 2,
-        ("smtp", "parsed"): 5,
+        ("smtp", "parsed"): 6,
     }
     assert sorted(q["reason"] for q in d.quarantined) == [
         "call-details block #12 has no readable fields",
