@@ -294,13 +294,18 @@ def run(folder: Path, sample: Path, say: Callable[[str], None] = lambda line: No
         answer("Bluewave Telecom", lambda: len(_hops(app, tb)) == 2)
         # mailbot is not sure of the name Opextel gives: it asks Opextel to confirm its reading,
         # and the confirmed name, only close to a known provider, goes to ops.
-        opextel, asked = CARRIERS["Opextel, LLC"], []
-        answer(
-            "Opextel, LLC",
-            lambda: _open_reviews(app) or asked.append(_inbox(outbox, opextel, "confirmation", seen)) or asked[-1],
-        )
-        if asked and asked[-1] is not None:
-            question = asked[-1]
+        opextel = CARRIERS["Opextel, LLC"]
+        asked: list[email.message.EmailMessage] = []
+
+        def read() -> object:  # the carrier is asked to confirm, or (a surer reading) ops are
+            question = _inbox(outbox, opextel, "confirmation", seen)
+            if question is not None:
+                asked.append(question)
+            return asked or _open_reviews(app)
+
+        answer("Opextel, LLC", read)
+        if asked:
+            question = asked[0]
             serve.send(reply_to_notice(bytes(question), opextel, CONFIRM, app.now()), opextel, DESK_REPLY(question))
             story.carrier_confirmed = True
             _wait("Opextel's confirmed answer to be applied", lambda: _open_reviews(app))
