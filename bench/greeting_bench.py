@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.smtp_bench import drop_schema, free_port, pg_schema_url, wait_listening  # noqa: E402
+from bench.smtp_bench import each_database, free_port, wait_listening  # noqa: E402
 
 RCPT = "traceback@desk.example"
 
@@ -103,16 +103,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="greeting-bench-"))
     print(f"{os.cpu_count()} CPUs; {args.messages} messages of {args.mb} MB; ms from connect to the 220")
     print(f"{'database':11} {'phase':20} {'n':>4} {'p50':>8} {'p99':>8} {'p99/idle':>9}")
-    for url in args.db or [f"sqlite:///{workdir / 'bench.sqlite3'}"]:
-        schema = None
-        db_url = url
-        if url.startswith("postgresql"):
-            db_url, schema = pg_schema_url(url)
-        try:
-            bench(db_url, "PostgreSQL" if schema else "SQLite", args, workdir)
-        finally:
-            if schema:
-                drop_schema(url, schema)
+    each_database(args.db, workdir, lambda url, label: bench(url, label, args, workdir))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.smtp_bench import drop_schema, free_port, pg_schema_url, wait_listening  # noqa: E402
+from bench.smtp_bench import each_database, free_port, wait_listening  # noqa: E402
 
 CARRIER = ("Smartbiz Telecom", "noc@smartbiz.example")
 UPSTREAM = ("Lingo Telecom", "tb@lingo.example")
@@ -292,16 +292,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="latency-bench-"))
     print(f"{os.cpu_count()} CPUs; [serve], [schedule], [outbound] at their defaults; ms, reply's 250 -> next notice")
     print(f"{'database':11} {'phase':22} {'n':>4} {'p50':>8} {'p99':>8} {'p50/work':>9} {'p99/work':>9}")
-    for url in args.db or [f"sqlite:///{workdir / 'bench.sqlite3'}"]:
-        schema = None
-        db_url = url
-        if url.startswith("postgresql"):
-            db_url, schema = pg_schema_url(url)
-        try:
-            bench(db_url, "PostgreSQL" if schema else "SQLite", args, workdir)
-        finally:
-            if schema:
-                drop_schema(url, schema)
+    each_database(args.db, workdir, lambda url, label: bench(url, label, args, workdir))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +144,20 @@ def drop_schema(url: str, schema: str) -> None:
 
     with create_engine(url).begin() as conn:
         conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def each_database(urls: list[str] | None, workdir: Path, run: Callable[[str, str], None]) -> None:
+    """`run(url, label)` on each database to bench: by default a fresh SQLite file; for a
+    PostgreSQL URL, a fresh schema of it, dropped afterwards."""
+    for url in urls or [f"sqlite:///{workdir / 'bench.sqlite3'}"]:
+        if not url.startswith("postgresql"):
+            run(url, "SQLite")
+            continue
+        db_url, schema = pg_schema_url(url)
+        try:
+            run(db_url, "PostgreSQL")
+        finally:
+            drop_schema(url, schema)
 
 
 def main() -> None:
